@@ -1,0 +1,63 @@
+# ConnectX: `make run` installs everything and serves the embedded platform; `make test` runs
+# every check. Both work on a fresh clone.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+STAMP := $(VENV)/.installed
+ASSETS := src/connectx/web/static/vendor/.installed
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+PYTEST_WORKERS ?= 2
+
+export CONNECTX_HOST ?= 127.0.0.1
+export CONNECTX_PORT ?= 8000
+export CONNECTX_DATA_DIR ?= var
+
+.PHONY: install run test lint typecheck test-sqlite test-postgres test-browser services clean
+
+install: $(STAMP) $(ASSETS)
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
+
+$(STAMP): pyproject.toml requirements.lock | $(UV)
+	$(UV) pip sync --quiet --python $(BIN)/python requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+$(ASSETS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	npm run --silent vendor
+	touch $@
+
+run: install
+	$(BIN)/connectx migrate
+	$(BIN)/connectx demo
+	$(BIN)/connectx serve
+
+services:
+	scripts/services.sh
+
+lint: install
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+
+typecheck: install
+	$(BIN)/mypy
+
+test-sqlite: install
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not browser"
+
+test-postgres: install services
+	CONNECTX_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not browser"
+
+test-browser: install
+	scripts/ensure-chromium.sh
+	$(BIN)/pytest -q -m browser
+
+test: lint typecheck test-sqlite test-postgres test-browser
+
+clean:
+	rm -rf $(VENV) node_modules src/connectx/web/static/vendor

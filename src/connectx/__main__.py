@@ -1,0 +1,3 @@
+from connectx.cli import app
+
+app()

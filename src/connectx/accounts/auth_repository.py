@@ -1,0 +1,40 @@
+"""SQL used to authenticate requests (sessions, API keys, memberships)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.models.account import UserSession
+from connectx.models.api_key import ApiKey
+from connectx.models.workspace import Membership
+
+
+async def session_by_token_hash(db: AsyncSession, token_hash: bytes) -> UserSession | None:
+    stmt = select(UserSession).where(UserSession.token_hash == token_hash)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def api_key_by_hash(db: AsyncSession, key_hash: bytes) -> ApiKey | None:
+    return (
+        await db.execute(select(ApiKey).where(ApiKey.key_hash == key_hash))
+    ).scalar_one_or_none()
+
+
+async def role_of(db: AsyncSession, user_id: int, workspace_id: int) -> str | None:
+    stmt = select(Membership.role).where(
+        Membership.user_id == user_id, Membership.workspace_id == workspace_id
+    )
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def touch_session(db: AsyncSession, session_id: int, at: datetime) -> None:
+    await db.execute(
+        update(UserSession).where(UserSession.id == session_id).values(last_seen_at=at)
+    )
+
+
+async def touch_api_key(db: AsyncSession, key_id: int, at: datetime) -> None:
+    await db.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=at))

@@ -1,0 +1,60 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from connectx import __version__
+from connectx.accounts import endpoints as account_api
+from connectx.accounts import views as account_views
+from connectx.config import get_settings
+from connectx.db.engine import dispose_engines
+from connectx.kit import logging as cx_logging
+from connectx.kit import problems
+from connectx.kit.middleware import RequestContext
+from connectx.system import endpoints as system_api
+from connectx.web import views as web_views
+from connectx.workspaces import endpoints as workspace_api
+from connectx.workspaces import views as workspace_views
+
+STATIC = Path(__file__).resolve().parent / "web" / "static"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from connectx.jobs.runtime import start_embedded, stop_embedded
+
+    settings = get_settings()
+    await start_embedded(settings)
+    try:
+        yield
+    finally:
+        await stop_embedded()
+        await dispose_engines()
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    cx_logging.configure(settings.log_level, settings.log_json)
+    app = FastAPI(
+        title="ConnectX",
+        version=__version__,
+        description="WhatsApp Business customer engagement that keeps its privacy promises.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    problems.install(app)
+    for router in (system_api.router, account_api.router, workspace_api.router):
+        app.include_router(router)
+    for router in (web_views.router, account_views.router, workspace_views.router):
+        app.include_router(router, include_in_schema=False)
+    STATIC.mkdir(parents=True, exist_ok=True)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(RequestContext, https=settings.secure_cookies)
+    return app

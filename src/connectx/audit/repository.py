@@ -1,0 +1,51 @@
+"""SQL for the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.models.audit import AuditEvent
+
+_CHAIN_LOCK = 7_301_001  # PostgreSQL advisory-lock key serialising appends to the chain
+
+
+async def lock_chain(db: AsyncSession) -> None:
+    if db.get_bind().dialect.name == "postgresql":
+        await db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+
+
+async def last_hash(db: AsyncSession) -> str | None:
+    stmt = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def add(db: AsyncSession, event: AuditEvent) -> None:
+    db.add(event)
+    await db.flush()
+
+
+async def stream(db: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEvent]:
+    last_id = 0
+    while True:
+        stmt = (
+            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
+        )
+        rows = list((await db.execute(stmt)).scalars())
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        last_id = rows[-1].id
+
+
+async def for_workspace(
+    db: AsyncSession, workspace_id: int, before_id: int | None, limit: int
+) -> list[AuditEvent]:
+    stmt = select(AuditEvent).where(AuditEvent.workspace_id == workspace_id)
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
+    stmt = stmt.order_by(AuditEvent.id.desc()).limit(limit)
+    return list((await db.execute(stmt)).scalars())

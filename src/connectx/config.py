@@ -1,0 +1,76 @@
+"""Settings from the environment (prefix ``CONNECTX_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONNECTX_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # The address people use to reach the site (links in mail). Defaults to http://host:port.
+    public_url: str | None = None
+
+    broker_url: str | None = None
+    redis_url: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "ConnectX <no-reply@connectx.local>"
+
+    master_key: str | None = None
+    master_key_file: Path | None = None
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Extra modules whose import registers background tasks (used by tests and plugins).
+    task_modules: list[str] = Field(default_factory=list)
+    # Run background work inside `connectx serve` (embedded). Off for distributed web nodes.
+    embedded_worker: bool = True
+    reconcile_interval_s: float = 5.0
+    job_lease_s: float = 60.0
+
+    session_idle_minutes: int = 60 * 12
+    session_absolute_hours: int = 24 * 14
+    login_max_failures_account: int = 5
+    login_max_failures_ip: int = 50
+    login_window_minutes: int = 15
+    login_lockout_minutes: int = 15
+
+    argon2_memory_kib: int = 19 * 1024
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'connectx.db').resolve()}"
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.effective_public_url.startswith("https://")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,65 @@
+"""Async engines: SQLite (WAL) for the embedded default, PostgreSQL (asyncpg) when configured.
+
+An async engine's pooled connections belong to the event loop that opened them, so one engine is
+kept per running loop (the web server's loop and the background-task loop each get their own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from connectx.config import get_settings
+
+_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (see make_engine)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | None = None) -> AsyncEngine:
+    settings = get_settings()
+    url = url or settings.effective_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, poolclass=NullPool if ":memory:" in url else None)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        # Writers take the lock at BEGIN so concurrent transactions queue instead of failing
+        # with "database is locked" when they upgrade from read to write.
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def get_engine() -> AsyncEngine:
+    loop = asyncio.get_running_loop()
+    engine = _engines.get(loop)
+    if engine is None:
+        engine = make_engine()
+        _engines[loop] = engine
+    return engine
+
+
+async def dispose_engines() -> None:
+    loop = asyncio.get_running_loop()
+    engine = _engines.pop(loop, None)
+    if engine is not None:
+        await engine.dispose()

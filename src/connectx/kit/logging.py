@@ -1,0 +1,98 @@
+"""JSON logs with a request id; every line passes the redaction filter."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextvars import ContextVar
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+from connectx.kit.redaction import redact
+
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+
+
+def scrub(record: logging.LogRecord) -> logging.LogRecord:
+    """Rewrite a record's message, extra fields and traceback through the redaction filter."""
+    try:
+        record.msg = redact(record.getMessage())
+    except Exception:  # a bad format string must not lose the record
+        record.msg = redact(str(record.msg))
+    record.args = None
+    for key, value in list(record.__dict__.items()):
+        if key not in _STANDARD and isinstance(value, str):
+            setattr(record, key, redact(value))
+    if record.exc_info and record.exc_info[1] is not None:
+        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+    if not hasattr(record, "request_id"):
+        record.request_id = request_id.get()
+    return record
+
+
+class RedactionFilter(logging.Filter):
+    """Handler filter: also scrubs fields given with ``extra=`` (set after record creation)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub(record)
+        return True
+
+
+_base_factory = logging.getLogRecordFactory()
+
+
+def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    return scrub(_base_factory(*args, **kwargs))
+
+
+def install() -> None:
+    """Scrub every record of this process at creation, whichever handler receives it."""
+    logging.setLogRecordFactory(_factory)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactionFilter) for f in handler.filters):
+            handler.addFilter(RedactionFilter())
+
+
+def configure(level: str = "INFO", json: bool = True) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_connectx", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._connectx = True  # type: ignore[attr-defined]
+    formatter: logging.Formatter
+    if json:
+        formatter = JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            rename_fields={"levelname": "level", "asctime": "time"},
+        )
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler.setFormatter(formatter)
+    handler.addFilter(RedactionFilter())
+    root.addHandler(handler)
+    install()
+    root.setLevel(level)
+    for name in (
+        "uvicorn",
+        "uvicorn.error",
+        "uvicorn.access",
+        "dramatiq",
+        "sqlalchemy",
+        "aiosqlite",
+        "asyncio",
+        "alembic",
+    ):
+        lg = logging.getLogger(name)
+        lg.handlers = []
+        lg.propagate = True
+    # Uvicorn's access log carries query strings (tokens in one-time links): ours replaces it.
+    logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+
+
+def extra(**fields: Any) -> dict[str, Any]:
+    return {"extra": fields}

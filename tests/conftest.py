@@ -1,0 +1,72 @@
+"""Test harness: a real migrated database (SQLite, or PostgreSQL with
+``CONNECTX_TEST_DATABASE_URL``), emptied after every test, and an HTTP client on the real app."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+TEST_PG = os.environ.get("CONNECTX_TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    data_dir: Path = tmp_path_factory.mktemp("data")
+    env = {
+        "CONNECTX_DATA_DIR": str(data_dir),
+        "CONNECTX_MASTER_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "CONNECTX_LOG_JSON": "false",
+        "CONNECTX_PUBLIC_URL": "http://testserver",
+        "CONNECTX_RECONCILE_INTERVAL_S": "0.5",
+    }
+    if TEST_PG:
+        from tests.support.databases import fresh_postgres_database
+
+        env["CONNECTX_DATABASE_URL"] = fresh_postgres_database(TEST_PG, f"cx_test_{WORKER}")
+    else:
+        env["CONNECTX_DATABASE_URL"] = f"sqlite+aiosqlite:///{data_dir / 'test.db'}"
+    os.environ.update(env)
+    from connectx.config import reset_settings
+    from connectx.db.migrate import upgrade
+
+    reset_settings()
+    upgrade(env["CONNECTX_DATABASE_URL"])
+    yield env
+
+
+@pytest.fixture(autouse=True)
+async def clean_database(environment: dict[str, str]) -> AsyncIterator[None]:
+    """Every test starts from an empty (migrated) database and a fresh clock and key cache."""
+    from connectx.kit import clock
+    from connectx.privacy import vault
+
+    yield
+    clock.reset()
+    vault.reset_caches()
+    from tests.support.databases import empty_all_tables
+
+    await empty_all_tables()
+
+
+@pytest.fixture
+async def app(environment: dict[str, str]) -> AsyncIterator[object]:
+    from connectx.app import create_app
+
+    application = create_app()
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[object]:
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c

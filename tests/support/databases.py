@@ -1,0 +1,48 @@
+"""Create and empty test databases."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+
+def fresh_postgres_database(server_url: str, name: str) -> str:
+    """Drop and re-create ``name`` on the server of ``server_url``; return its SQLAlchemy URL."""
+    url = make_url(server_url)
+
+    async def recreate() -> None:
+        conn = await asyncpg.connect(
+            host=url.host or "127.0.0.1",
+            port=url.port or 5432,
+            user=url.username or "postgres",
+            password=url.password,
+            database="postgres",
+        )
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(recreate())
+    return url.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+        hide_password=False
+    )
+
+
+async def empty_all_tables() -> None:
+    import connectx.models  # noqa: F401
+    from connectx.db.base import Base
+    from connectx.db.engine import get_engine
+
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    engine = get_engine()
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                await conn.execute(text(f"DELETE FROM {table}"))
