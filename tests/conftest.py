@@ -13,6 +13,7 @@ import pytest
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 TEST_PG = os.environ.get("CONNECTX_TEST_DATABASE_URL")
+PG_NAME = f"cx_test_{WORKER}_{os.getpid()}"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -28,7 +29,7 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     if TEST_PG:
         from tests.support.databases import fresh_postgres_database
 
-        env["CONNECTX_DATABASE_URL"] = fresh_postgres_database(TEST_PG, f"cx_test_{WORKER}")
+        env["CONNECTX_DATABASE_URL"] = fresh_postgres_database(TEST_PG, PG_NAME)
     else:
         env["CONNECTX_DATABASE_URL"] = f"sqlite+aiosqlite:///{data_dir / 'test.db'}"
     os.environ.update(env)
@@ -38,6 +39,10 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     reset_settings()
     upgrade(env["CONNECTX_DATABASE_URL"])
     yield env
+    if TEST_PG:
+        from tests.support.databases import drop_postgres_database
+
+        drop_postgres_database(TEST_PG, PG_NAME)
 
 
 @pytest.fixture(autouse=True)

@@ -37,8 +37,12 @@ def test_personal_free_text_and_secrets_are_encrypted() -> None:
         for col in table.columns:
             decl = declaration_of(col)
             assert decl is not None
-            if decl.category in {"user.name", "user.contact.phone", "user.contact.email",
-                                 "user.contact.address"}:
+            if decl.category in {
+                "user.name",
+                "user.contact.phone",
+                "user.contact.email",
+                "user.contact.address",
+            }:
                 assert decl.encrypted and col.name.endswith("_enc"), f"{table.name}.{col.name}"
 
 

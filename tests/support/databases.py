@@ -1,4 +1,4 @@
-"""Create and empty test databases."""
+"""Create, drop and empty test databases."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 
-def fresh_postgres_database(server_url: str, name: str) -> str:
-    """Drop and re-create ``name`` on the server of ``server_url``; return its SQLAlchemy URL."""
+def _admin(server_url: str, *statements: str) -> None:
     url = make_url(server_url)
 
-    async def recreate() -> None:
+    async def run() -> None:
         conn = await asyncpg.connect(
             host=url.host or "127.0.0.1",
             port=url.port or 5432,
@@ -22,15 +21,25 @@ def fresh_postgres_database(server_url: str, name: str) -> str:
             database="postgres",
         )
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            for statement in statements:
+                await conn.execute(statement)
         finally:
             await conn.close()
 
-    asyncio.run(recreate())
-    return url.set(drivername="postgresql+asyncpg", database=name).render_as_string(
-        hide_password=False
+    asyncio.run(run())
+
+
+def drop_postgres_database(server_url: str, name: str) -> None:
+    _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def fresh_postgres_database(server_url: str, name: str) -> str:
+    """Drop and re-create ``name`` on the server of ``server_url``; return its SQLAlchemy URL."""
+    _admin(
+        server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
     )
+    url = make_url(server_url).set(drivername="postgresql+asyncpg", database=name)
+    return url.render_as_string(hide_password=False)
 
 
 async def empty_all_tables() -> None:

@@ -29,6 +29,6 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
+def upgrade(url: str | None = None, revision: str = "heads") -> None:
     """Bring the database to ``revision``. Runs its own event loop: call from sync code."""
     command.upgrade(alembic_config(url), revision)

@@ -1,0 +1,66 @@
+"""Send e-mail: the message is stored encrypted under its subject's key and delivered by the
+``mail.deliver`` task (SMTP when configured, otherwise kept in the local outbox)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.jobs.queue import enqueue
+from connectx.kit import clock
+from connectx.mail import repository as repo
+from connectx.models.mail import MailMessage
+from connectx.privacy.vault import Vault
+
+
+@dataclass
+class OpenMail:
+    id: int
+    kind: str
+    to: str
+    subject: str
+    body: str
+    status: str
+
+
+async def send(
+    db: AsyncSession,
+    *,
+    to: str,
+    subject: str,
+    body: str,
+    kind: str,
+    subject_ref: str,
+    user_id: int | None = None,
+) -> MailMessage:
+    """Queue a plain-text message. ``subject_ref`` names whose key encrypts it ("user:12",
+    "invitation:3") so erasing that person erases their mail too."""
+    vault = Vault(db)
+    message = MailMessage(
+        subject=subject_ref,
+        kind=kind,
+        user_id=user_id,
+        status="queued",
+        attempts=0,
+        created_at=clock.now(),
+        to_enc=await vault.encrypt(None, subject_ref, "mail_messages.to", to),
+        subject_line_enc=await vault.encrypt(None, subject_ref, "mail_messages.subject", subject),
+        body_enc=await vault.encrypt(None, subject_ref, "mail_messages.body", body),
+    )
+    await repo.add(db, message)
+    await enqueue(db, "mail.deliver", {"mail_id": message.id})
+    return message
+
+
+async def open_message(db: AsyncSession, message: MailMessage) -> OpenMail:
+    vault = Vault(db)
+    ref = message.subject
+    return OpenMail(
+        id=message.id,
+        kind=message.kind,
+        status=message.status,
+        to=await vault.decrypt(None, ref, "mail_messages.to", message.to_enc),
+        subject=await vault.decrypt(None, ref, "mail_messages.subject", message.subject_line_enc),
+        body=await vault.decrypt(None, ref, "mail_messages.body", message.body_enc),
+    )
