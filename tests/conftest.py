@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.support.smtp"]
+
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 TEST_PG = os.environ.get("CONNECTX_TEST_DATABASE_URL")
 PG_NAME = f"cx_test_{WORKER}_{os.getpid()}"
