@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     reconcile_interval_s: float = 5.0
     job_lease_s: float = 60.0
+    # Background work (docs/jobs.md): the broker queue carrying wake-ups, threads per worker, and
+    # the bounded exponential backoff between attempts of a failing job.
+    broker_queue: str = "connectx.jobs"
+    worker_concurrency: int = 4
+    job_backoff_base_s: float = 10.0
+    job_backoff_max_s: float = 1800.0
 
     session_idle_minutes: int = 60 * 12
     session_absolute_hours: int = 24 * 14
