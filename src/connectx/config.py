@@ -26,6 +26,14 @@ class Settings(BaseSettings):
 
     master_key: str | None = None
     master_key_file: Path | None = None
+    # The key store (docs/privacy-encryption.md): wrapped keys live apart from the data so that
+    # data backups never hold key material. Default: <data dir>/keystore.db next to an embedded
+    # SQLite database; the "keystore" schema of the same database on PostgreSQL.
+    keystore_url: str | None = None
+    # How long a process trusts an unwrapped key before re-reading the key store (an erasure
+    # done by another process takes effect here within this time), and how many it keeps.
+    key_cache_ttl_s: float = 60.0
+    key_cache_size: int = 100_000
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -58,6 +66,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'connectx.db').resolve()}"
+
+    @property
+    def effective_keystore_url(self) -> str:
+        if self.keystore_url:
+            return self.keystore_url
+        if self.is_sqlite:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'keystore.db').resolve()}"
+        return self.effective_database_url
 
     @property
     def effective_public_url(self) -> str:

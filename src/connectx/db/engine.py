@@ -16,7 +16,7 @@ from sqlalchemy.pool import NullPool
 
 from connectx.config import get_settings
 
-_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = (
+_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -49,17 +49,21 @@ def make_engine(url: str | None = None) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def get_engine() -> AsyncEngine:
+def get_engine(url: str | None = None) -> AsyncEngine:
+    """This loop's engine for ``url`` (default: the configured database; the key store passes
+    its own URL, which on PostgreSQL is usually the same database and so the same pool)."""
     loop = asyncio.get_running_loop()
-    engine = _engines.get(loop)
+    url = url or get_settings().effective_database_url
+    per_loop = _engines.get(loop)
+    if per_loop is None:
+        per_loop = _engines[loop] = {}
+    engine = per_loop.get(url)
     if engine is None:
-        engine = make_engine()
-        _engines[loop] = engine
+        engine = per_loop[url] = make_engine(url)
     return engine
 
 
 async def dispose_engines() -> None:
     loop = asyncio.get_running_loop()
-    engine = _engines.pop(loop, None)
-    if engine is not None:
+    for engine in _engines.pop(loop, {}).values():
         await engine.dispose()
