@@ -3,25 +3,39 @@
 from connectx.models.account import ActionToken, LoginAttempt, RecoveryCode, User, UserSession
 from connectx.models.api_key import ApiKey
 from connectx.models.audit import AuditEvent
+from connectx.models.channel import Channel, MetaApp, TemplateUpdate
 from connectx.models.consent import ConsentRecord
+from connectx.models.contact import Contact, ContactPreferenceEvent
+from connectx.models.conversation import Conversation
 from connectx.models.crypto_key import CryptoKey
 from connectx.models.job import Job
 from connectx.models.mail import MailMessage
+from connectx.models.message import Message, MessageStatusEvent
+from connectx.models.webhook_event import WebhookEvent
 from connectx.models.workspace import Invitation, Membership, Workspace
 
 __all__ = [
     "ActionToken",
     "ApiKey",
     "AuditEvent",
+    "Channel",
     "ConsentRecord",
+    "Contact",
+    "ContactPreferenceEvent",
+    "Conversation",
     "CryptoKey",
     "Invitation",
     "Job",
     "LoginAttempt",
     "MailMessage",
     "Membership",
+    "Message",
+    "MessageStatusEvent",
+    "MetaApp",
     "RecoveryCode",
+    "TemplateUpdate",
     "User",
     "UserSession",
+    "WebhookEvent",
     "Workspace",
 ]
