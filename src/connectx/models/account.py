@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped
 
 from connectx.db.base import Base, BigId, UTCDateTime
@@ -45,6 +45,8 @@ class User(Base):
         LargeBinary, nullable=True, data=ACCT.of("user.authentication.credential", encrypted=True)
     )
     totp_enabled_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True, data=ACCT)
+    # The last 30-second time step whose code was accepted: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = column(BigInteger, nullable=True, data=ACCT)
     is_operator: Mapped[bool] = column(default=False, data=ACCT)
     created_at: Mapped[datetime] = column(UTCDateTime, data=ACCT)
     updated_at: Mapped[datetime] = column(UTCDateTime, data=ACCT)
