@@ -23,6 +23,10 @@ def set_waker(waker: Waker | None) -> None:
     _waker = waker
 
 
+def current_waker() -> Waker | None:
+    return _waker
+
+
 async def enqueue(
     db: AsyncSession,
     name: str,
@@ -31,7 +35,16 @@ async def enqueue(
     run_after: datetime | None = None,
     max_attempts: int = 8,
 ) -> Job:
+    """Add a job to the caller's transaction; once it commits, wake a worker for it.
+
+    ``args`` are ids only (house rule 6). A job due later (``run_after``) is found by the
+    reconciler when it falls due.
+    """
+    if "." not in name:
+        raise ValueError("task names are 'domain.verb'")
     now = clock.now()
+    due = run_after is None or run_after <= now
+    waker = _waker if due else None
     job = Job(
         name=name,
         args=args or {},
@@ -39,15 +52,18 @@ async def enqueue(
         attempts=0,
         max_attempts=max_attempts,
         run_after=run_after or now,
+        # Stamped when a wake-up will be sent, so the reconciler leaves the row alone for a while.
+        enqueued_at=now if waker is not None else None,
         created_at=now,
     )
     db.add(job)
     await db.flush()
     job_id = job.id
 
-    async def wake() -> None:
-        if _waker is not None and (run_after is None or run_after <= clock.now()):
-            await _waker(job_id)
+    if waker is not None:
 
-    after_commit(db, wake)
+        async def wake() -> None:
+            await waker(job_id)
+
+        after_commit(db, wake)
     return job

@@ -1,13 +1,225 @@
-"""Background runtime hooks for the web process (filled in by the jobs subsystem)."""
+"""The background runtime: Dramatiq carries wake-ups (a job id), the database carries the work.
+
+* Embedded (``CONNECTX_BROKER_URL`` unset): an in-process StubBroker and a Dramatiq Worker run
+  inside ``connectx serve``; a committed job wakes it directly.
+* Distributed (``amqp://…`` → RabbitMQ, ``redis://…`` → Redis): web processes only publish
+  wake-ups; ``connectx worker`` processes consume them.
+
+Every process that runs work also runs the reconciler, which re-wakes due jobs nobody woke
+recently (a lost message, a retry whose backoff ended, a lease left by a dead worker). A
+``connectx worker`` without a broker is driven by the reconciler alone (polling), so a separate
+worker works on SQLite too.
+
+Async actors run on Dramatiq's event-loop thread (the AsyncIO middleware); database engines are
+per event loop, so that loop gets its own engine, disposed when the worker stops.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import importlib
+import logging
+import threading
+from typing import Any
+
+import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.broker import Broker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import AsyncIO, Middleware
+
 from connectx.config import Settings
+from connectx.db.engine import dispose_engines
+from connectx.jobs import queue, runner
+
+log = logging.getLogger(__name__)
+
+ACTOR = "jobs.run"
+BUILTIN_TASK_MODULES = ("connectx.mail.tasks",)
+
+
+def load_task_modules(settings: Settings) -> list[str]:
+    """Import the modules whose ``@task`` handlers this process must know."""
+    names = [*BUILTIN_TASK_MODULES, *settings.task_modules]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise RuntimeError(
+                f"cannot import task module {name!r} (check CONNECTX_TASK_MODULES): {exc}"
+            ) from exc
+    return names
+
+
+def broker_kind(settings: Settings) -> str:
+    url = settings.broker_url
+    if not url:
+        return "in-process"
+    if url.startswith(("amqp://", "amqps://")):
+        return "rabbitmq"
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return "redis"
+    raise ValueError(
+        "CONNECTX_BROKER_URL must start with amqp:// or amqps:// (RabbitMQ) "
+        "or redis:// or rediss:// (Redis)"
+    )
+
+
+def build_broker(settings: Settings, middleware: list[Middleware]) -> Broker:
+    kind = broker_kind(settings)
+    if kind == "rabbitmq":
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        return RabbitmqBroker(url=settings.broker_url, middleware=middleware)
+    if kind == "redis":
+        from dramatiq.brokers.redis import RedisBroker
+
+        return RedisBroker(url=settings.broker_url, middleware=middleware, namespace="connectx")
+    return StubBroker(middleware=middleware)
+
+
+async def _run(job_id: int) -> None:
+    """The one actor. Its message is a wake-up; retries are the job row's, not Dramatiq's."""
+    try:
+        await runner.run_job(int(job_id))
+    except Exception as exc:  # the database was unreachable, say; the reconciler retries later
+        log.error("job %s could not be run: %s", job_id, type(exc).__name__)
+
+
+class _Reconciler(Middleware):
+    """Starts the reconciler on the worker's event loop at boot; stops it, then disposes that
+    loop's database engine, at shutdown (before the AsyncIO middleware closes the loop)."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.stopping = threading.Event()
+        self.future: concurrent.futures.Future[None] | None = None
+
+    async def _forever(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                await runner.reconcile()
+            except Exception as exc:
+                log.warning("reconciler pass failed: %s", type(exc).__name__)
+            slept = 0.0
+            while slept < self.interval_s and not self.stopping.is_set():
+                step = min(0.1, self.interval_s - slept)
+                await asyncio.sleep(step)
+                slept += step
+
+    def after_worker_boot(self, broker: Broker, worker: Any) -> None:
+        thread = get_event_loop_thread()
+        assert thread is not None
+        self.stopping.clear()
+        self.future = asyncio.run_coroutine_threadsafe(self._forever(), thread.loop)
+
+    def before_worker_shutdown(self, broker: Broker, worker: Any) -> None:
+        self.stopping.set()
+        if self.future is not None:
+            try:
+                self.future.result(timeout=10)
+            except concurrent.futures.TimeoutError:
+                self.future.cancel()
+            except Exception as exc:
+                log.warning("reconciler stopped with %s", type(exc).__name__)
+            self.future = None
+
+    def after_worker_shutdown(self, broker: Broker, worker: Any) -> None:
+        thread = get_event_loop_thread()
+        if thread is not None:
+            try:
+                thread.run_coroutine(dispose_engines())
+            except Exception as exc:
+                log.warning("could not close the worker's database engine: %s", type(exc).__name__)
+
+
+class Runtime:
+    """A broker, the ``jobs.run`` actor, and (when ``work``) a Dramatiq worker and reconciler."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        work: bool,
+        concurrency: int | None = None,
+        poll_ms: int = 500,
+    ) -> None:
+        self.settings = settings
+        self.kind = broker_kind(settings)
+        self.work = work
+        self.concurrency = max(1, concurrency or settings.worker_concurrency)
+        self.poll_ms = poll_ms
+        self._reconciler = _Reconciler(settings.reconcile_interval_s)
+        middleware: list[Middleware] = [AsyncIO(), self._reconciler] if work else []
+        self.broker = build_broker(settings, middleware)
+        self.actor: dramatiq.Actor[[int], Any] = dramatiq.Actor(
+            _run,
+            broker=self.broker,
+            actor_name=ACTOR,
+            queue_name=settings.broker_queue,
+            priority=0,
+            options={},
+        )
+        self.worker: dramatiq.Worker | None = None
+
+    def start(self) -> None:
+        load_task_modules(self.settings)
+        if self.work:
+            self.worker = dramatiq.Worker(
+                self.broker, worker_threads=self.concurrency, worker_timeout=self.poll_ms
+            )
+            self.worker.start()
+        queue.set_waker(self.wake)
+
+    def stop(self, timeout_s: float = 30) -> None:
+        """Stop taking work, let running jobs finish (up to ``timeout_s``), close the broker.
+        A job still running after that keeps its lease and is claimed again once it ends."""
+        if queue.current_waker() == self.wake:
+            queue.set_waker(None)
+        if self.worker is not None:
+            self.worker.stop(timeout=int(timeout_s * 1000))
+            self.worker = None
+        self.broker.close()
+
+    def publish(self, job_id: int) -> None:
+        self.actor.send(job_id)
+
+    async def wake(self, job_id: int) -> None:
+        """The waker: publish a job id (blocking network I/O goes to a thread)."""
+        if self.kind == "in-process":
+            self.publish(job_id)
+        else:
+            await asyncio.to_thread(self.publish, job_id)
+
+
+_embedded: Runtime | None = None
 
 
 async def start_embedded(settings: Settings) -> None:
-    return None
+    """Called by the web app's lifespan. Without a broker, run work in this process (unless
+    CONNECTX_EMBEDDED_WORKER=false); with one, only publish wake-ups for ``connectx worker``."""
+    global _embedded
+    if _embedded is not None:
+        return
+    if settings.broker_url:
+        runtime = Runtime(settings, work=False)
+    elif settings.embedded_worker:
+        runtime = Runtime(settings, work=True, poll_ms=100)
+    else:
+        load_task_modules(settings)  # nothing wakes: separate workers find jobs by polling
+        return
+    await asyncio.to_thread(runtime.start)
+    _embedded = runtime
+    log.info("background runtime started (broker: %s, work here: %s)", runtime.kind, runtime.work)
 
 
 async def stop_embedded() -> None:
-    return None
+    global _embedded
+    runtime, _embedded = _embedded, None
+    if runtime is not None:
+        await asyncio.to_thread(runtime.stop)
+
+
+def embedded() -> Runtime | None:
+    return _embedded

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectx.audit import service as audit
 from connectx.jobs.queue import enqueue
 from connectx.kit import clock
 from connectx.mail import repository as repo
 from connectx.models.mail import MailMessage
 from connectx.privacy.vault import Vault
+
+# With the default backoff (10 s doubling, capped at 30 min) this keeps trying for about 2 hours.
+DELIVERY_ATTEMPTS = 12
 
 
 @dataclass
@@ -49,7 +53,14 @@ async def send(
         body_enc=await vault.encrypt(None, subject_ref, "mail_messages.body", body),
     )
     await repo.add(db, message)
-    await enqueue(db, "mail.deliver", {"mail_id": message.id})
+    await audit.record(
+        db,
+        actor="system",
+        action="mail.queued",
+        subject=subject_ref,
+        data={"mail_id": message.id, "kind": kind},
+    )
+    await enqueue(db, "mail.deliver", {"mail_id": message.id}, max_attempts=DELIVERY_ATTEMPTS)
     return message
 
 
