@@ -46,6 +46,7 @@ async def empty_all_tables() -> None:
     import connectx.models  # noqa: F401
     from connectx.db.base import Base
     from connectx.db.engine import get_engine
+    from connectx.privacy import keystore
 
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     engine = get_engine()
@@ -53,5 +54,20 @@ async def empty_all_tables() -> None:
         if engine.dialect.name == "postgresql":
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
+            # The append-only tables' triggers refuse DELETE: lift them for the cleanup only.
+            triggers = (
+                await conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type='trigger'"))
+            ).all()
+            for name, _ in triggers:
+                await conn.execute(text(f'DROP TRIGGER "{name}"'))
             for table in tables:
+                await conn.execute(text(f"DELETE FROM {table}"))
+            for _, sql in triggers:
+                await conn.exec_driver_sql(sql)
+    await keystore.ensure_schema()
+    async with keystore.engine().begin() as conn:
+        for table in reversed(keystore.tables()):
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text(f"TRUNCATE {keystore.SCHEMA}.{table} RESTART IDENTITY"))
+            else:
                 await conn.execute(text(f"DELETE FROM {table}"))

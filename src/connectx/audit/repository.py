@@ -22,6 +22,11 @@ async def last_hash(db: AsyncSession) -> str | None:
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
+async def head(db: AsyncSession) -> AuditEvent | None:
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
 async def add(db: AsyncSession, event: AuditEvent) -> None:
     db.add(event)
     await db.flush()

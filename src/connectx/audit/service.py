@@ -1,19 +1,38 @@
-"""Record and verify the hash-chained audit log (pseudonymous ids only, house rule 8)."""
+"""Record and verify the hash-chained audit log (pseudonymous ids only, house rule 8).
+
+Each entry stores the hash of the entry before it and its own hash: an HMAC-SHA-256, under the
+audit chain key (kept in the key store, not in the data database), of the previous hash and the
+entry's canonical JSON. Someone who can rewrite the data database can change, delete, insert or
+reorder rows but cannot compute the hashes that would hide it; :func:`verify` names the first
+entry that does not check out. The head of the chain as last verified is saved in the key store
+(:func:`checkpoint`), so cutting entries off the end is noticed too.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import ipaddress
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectx.audit import checkpoint_repository as checkpoints
 from connectx.audit import repository as repo
 from connectx.kit import clock
 from connectx.models.audit import AuditEvent
+from connectx.privacy import keystore
+from connectx.privacy.vault import audit_chain_key
 
 GENESIS = "0" * 64
+
+# "user:12", "api_key:3", "contact:5", "invitation:7", "ws:2"; or a bare role word.
+_REF = re.compile(r"^(?:[a-z][a-z_]{0,30}:[A-Za-z0-9_-]{1,40}|system|operator|anonymous)$")
+_PERSONAL = re.compile(r"@|\b[A-Za-z0-9_-]{32,}\b")  # an e-mail address or a long secret
 
 
 def canonical(event: AuditEvent) -> str:
@@ -33,8 +52,48 @@ def canonical(event: AuditEvent) -> str:
     )
 
 
-def chain_hash(prev_hash: str, event: AuditEvent) -> str:
-    return hashlib.sha256((prev_hash + canonical(event)).encode()).hexdigest()
+def chain_hash(key: bytes, prev_hash: str, event: AuditEvent) -> str:
+    return hmac.new(key, (prev_hash + canonical(event)).encode(), hashlib.sha256).hexdigest()
+
+
+def truncate_ip(ip: str | None) -> str | None:
+    """Keep the network, drop the host: IPv4 to /24, IPv6 to /48."""
+    if not ip:
+        return None
+    try:
+        addr = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return None
+    prefix = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
+
+
+def _check_pseudonymous(
+    actor: str, subject: str | None, reason: str | None, data: dict[str, Any]
+) -> None:
+    """Refuse (a programming error, not bad input) anything that looks like personal data."""
+    if not _REF.match(actor):
+        raise ValueError("audit actor must be an id like 'user:12', 'system' or 'operator'")
+    if subject is not None and not _REF.match(subject):
+        raise ValueError("audit subject must be an id like 'user:12'")
+    if reason is not None and _PERSONAL.search(reason):
+        raise ValueError("audit reason must not hold personal data or secrets")
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{path}.{k}")
+        elif isinstance(value, list | tuple):
+            for i, v in enumerate(value):
+                walk(v, f"{path}[{i}]")
+        elif isinstance(value, float):
+            raise ValueError(f"audit data {path}: use integers (floats do not hash stably)")
+        elif isinstance(value, str) and _PERSONAL.search(value):
+            raise ValueError(f"audit data {path} must not hold personal data or secrets")
+        elif not isinstance(value, str | int | bool | type(None)):
+            raise ValueError(f"audit data {path}: only ids, counts, flags and short codes")
+
+    walk(data, "data")
 
 
 async def record(
@@ -48,7 +107,13 @@ async def record(
     reason: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append an event in the caller's transaction."""
+    """Append an event in the caller's transaction (it commits or rolls back with the act).
+
+    ``actor`` and ``subject`` are ids ("user:12", "api_key:3"), ``ip`` is truncated here,
+    ``data`` holds ids, counts and codes only."""
+    data = data or {}
+    _check_pseudonymous(actor, subject, reason, data)
+    key = await audit_chain_key()
     await repo.lock_chain(db)
     prev = await repo.last_hash(db) or GENESIS
     event = AuditEvent(
@@ -56,13 +121,13 @@ async def record(
         actor=actor,
         action=action,
         subject=subject,
-        ip_truncated=ip,
+        ip_truncated=truncate_ip(ip),
         reason=reason,
-        data=data or {},
+        data=data,
         created_at=clock.now().replace(microsecond=0),
         prev_hash=prev,
     )
-    event.hash = chain_hash(prev, event)
+    event.hash = chain_hash(key, prev, event)
     await repo.add(db, event)
     return event
 
@@ -75,13 +140,23 @@ class ChainReport:
 
     @property
     def ok(self) -> bool:
-        return self.first_bad_id is None
+        return self.first_bad_id is None and self.problem is None
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"OK: {self.checked} audit entries verified"
+        where = f"entry {self.first_bad_id}" if self.first_bad_id is not None else "the log"
+        return f"FAILED at {where}: {self.problem} ({self.checked} entries before it verified)"
 
 
 async def verify(db: AsyncSession) -> ChainReport:
-    """Walk the chain; name the first entry that was changed, inserted, removed or reordered."""
+    """Walk the chain; name the first entry that was changed, inserted, removed or reordered,
+    and check that the head saved by the last :func:`checkpoint` is still there."""
+    key = await audit_chain_key()
     prev = GENESIS
     checked = 0
+    seen_checkpoint = False
+    mark = await _last_checkpoint()
     async for event in repo.stream(db):
         if event.prev_hash != prev:
             return ChainReport(
@@ -89,8 +164,42 @@ async def verify(db: AsyncSession) -> ChainReport:
                 event.id,
                 "does not follow the entry before it (an entry was removed, inserted or reordered)",
             )
-        if chain_hash(prev, event) != event.hash:
-            return ChainReport(checked, event.id, "its content was changed")
+        if not hmac.compare_digest(chain_hash(key, prev, event), event.hash):
+            return ChainReport(checked, event.id, "its content was changed or it was forged")
+        if mark is not None and event.id == mark[0]:
+            if event.hash != mark[1]:
+                return ChainReport(checked, event.id, "differs from the last verified head")
+            seen_checkpoint = True
         prev = event.hash
         checked += 1
+    if mark is not None and not seen_checkpoint:
+        return ChainReport(
+            checked,
+            None,
+            f"entry {mark[0]}, the head at the last verification ({mark[2]} entries), is "
+            "missing: entries were removed from the end",
+        )
     return ChainReport(checked, None, None)
+
+
+async def checkpoint(db: AsyncSession, report: ChainReport) -> None:
+    """Save the verified head in the key store (after a successful :func:`verify`)."""
+    if not report.ok:
+        return
+    head = await repo.head(db)
+    if head is None:
+        return
+    async with keystore.session() as ks:
+        await checkpoints.add(ks, head.id, head.hash, report.checked)
+
+
+async def _last_checkpoint() -> tuple[int, str, int] | None:
+    async with keystore.session() as ks:
+        return await checkpoints.last(ks)
+
+
+async def list_for_workspace(
+    db: AsyncSession, workspace_id: int, *, before_id: int | None = None, limit: int = 50
+) -> Sequence[AuditEvent]:
+    """Newest first, for an admin's view of their workspace's log (pages of ``limit``)."""
+    return await repo.for_workspace(db, workspace_id, before_id, min(max(limit, 1), 500))

@@ -1,31 +1,50 @@
-"""SQL for the key hierarchy (``crypto_keys``)."""
+"""SQL for the key store's ``crypto_keys`` (sessions come from :mod:`connectx.privacy.keystore`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.kit import clock
 from connectx.models.crypto_key import CryptoKey
 
+ROOT_KINDS = ("scope", "index", "audit")
 
-async def find(db: AsyncSession, kind: str, scope: str, subject: str = "") -> CryptoKey | None:
+
+async def latest(db: AsyncSession, kind: str, scope: str, subject: str = "") -> CryptoKey | None:
+    """The newest version of a key, destroyed or not."""
     stmt = (
         select(CryptoKey)
         .where(CryptoKey.kind == kind, CryptoKey.scope == scope, CryptoKey.subject == subject)
-        .order_by(CryptoKey.active.desc(), CryptoKey.version.desc())
+        .order_by(CryptoKey.version.desc())
         .limit(1)
     )
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
+async def active_root(db: AsyncSession, kind: str, scope: str) -> CryptoKey | None:
+    """The key new children are wrapped under, share-locked on PostgreSQL so that a rotation
+    cannot retire it while a child is being created."""
+    stmt = (
+        select(CryptoKey)
+        .where(
+            CryptoKey.kind == kind,
+            CryptoKey.scope == scope,
+            CryptoKey.subject == "",
+            CryptoKey.active.is_(True),
+            CryptoKey.wrapped.is_not(None),
+        )
+        .order_by(CryptoKey.version.desc())
+        .limit(1)
+        .with_for_update(read=True)
+    )
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
 async def get(db: AsyncSession, key_id: int) -> CryptoKey | None:
-    return await db.get(CryptoKey, key_id)
-
-
-async def all_of_kind(db: AsyncSession, kind: str) -> list[CryptoKey]:
-    stmt = select(CryptoKey).where(CryptoKey.kind == kind).order_by(CryptoKey.id)
-    return list((await db.execute(stmt)).scalars())
+    return await db.get(CryptoKey, key_id, populate_existing=True)
 
 
 async def insert(db: AsyncSession, key: CryptoKey) -> CryptoKey:
@@ -34,7 +53,8 @@ async def insert(db: AsyncSession, key: CryptoKey) -> CryptoKey:
     return key
 
 
-async def destroy(db: AsyncSession, scope: str, subject: str) -> list[int]:
+async def destroy_subject(db: AsyncSession, scope: str, subject: str) -> list[int]:
+    """Empty every version of a subject's data key; returns the ids destroyed."""
     stmt = (
         update(CryptoKey)
         .where(
@@ -47,3 +67,84 @@ async def destroy(db: AsyncSession, scope: str, subject: str) -> list[int]:
         .returning(CryptoKey.id)
     )
     return list((await db.execute(stmt)).scalars())
+
+
+async def live_roots(db: AsyncSession) -> list[CryptoKey]:
+    """Keys wrapped by the master key that still hold material."""
+    stmt = (
+        select(CryptoKey)
+        .where(CryptoKey.kind.in_(ROOT_KINDS), CryptoKey.wrapped.is_not(None))
+        .order_by(CryptoKey.id)
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
+async def live_scope_keys(db: AsyncSession, scope: str) -> list[CryptoKey]:
+    """A scope's key versions that still hold material, oldest first, locked for rotation."""
+    stmt = (
+        select(CryptoKey)
+        .where(
+            CryptoKey.kind == "scope",
+            CryptoKey.scope == scope,
+            CryptoKey.wrapped.is_not(None),
+        )
+        .order_by(CryptoKey.version)
+        .with_for_update()
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
+async def scopes(db: AsyncSession) -> list[str]:
+    stmt = (
+        select(CryptoKey.scope)
+        .where(CryptoKey.kind == "scope", CryptoKey.wrapped.is_not(None))
+        .distinct()
+        .order_by(CryptoKey.scope)
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
+async def live_children(db: AsyncSession, parent_ids: Sequence[int], limit: int) -> list[CryptoKey]:
+    stmt = (
+        select(CryptoKey)
+        .where(CryptoKey.parent_id.in_(list(parent_ids)), CryptoKey.wrapped.is_not(None))
+        .order_by(CryptoKey.id)
+        .limit(limit)
+        .with_for_update()
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
+async def retire(db: AsyncSession, key_ids: Sequence[int]) -> None:
+    """Empty keys nothing is wrapped under any more (old scope versions after a rotation)."""
+    stmt = (
+        update(CryptoKey)
+        .where(CryptoKey.id.in_(list(key_ids)))
+        .values(wrapped=None, active=False, destroyed_at=clock.now())
+    )
+    await db.execute(stmt)
+
+
+async def deactivate(db: AsyncSession, key_ids: Sequence[int]) -> None:
+    stmt = update(CryptoKey).where(CryptoKey.id.in_(list(key_ids))).values(active=False)
+    await db.execute(stmt)
+
+
+async def master_ids_in_use(db: AsyncSession) -> dict[str, int]:
+    stmt = (
+        select(CryptoKey.master_id, func.count())
+        .where(CryptoKey.master_id.is_not(None), CryptoKey.wrapped.is_not(None))
+        .group_by(CryptoKey.master_id)
+    )
+    return {str(mid): int(n) for mid, n in (await db.execute(stmt)).all()}
+
+
+async def counts(db: AsyncSession) -> list[tuple[str, bool, int]]:
+    """(kind, holds material, count) for ``connectx keys status``."""
+    live = CryptoKey.wrapped.is_not(None)
+    stmt = (
+        select(CryptoKey.kind, live, func.count())
+        .group_by(CryptoKey.kind, live)
+        .order_by(CryptoKey.kind)
+    )
+    return [(str(k), bool(v), int(n)) for k, v, n in (await db.execute(stmt)).all()]

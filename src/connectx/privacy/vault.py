@@ -1,19 +1,24 @@
 """Envelope encryption with crypto-shredding.
 
-The master key (environment or key file, never in the database) wraps one key per scope (each
+The master key (environment or key file, never in a database) wraps one key per scope (each
 workspace, and the platform for account holders), which wraps one data key per subject (a contact,
 a user). Values are sealed with AES-256-GCM under the subject's key; the associated data binds
-scope, subject and column so a ciphertext cannot be moved to another row or field. Destroying a
-subject's key erases that subject's data everywhere it was copied, backups included, as long as
-key material is kept out of data backups (see docs/privacy-encryption.md).
+scope, subject and column so a ciphertext cannot be moved to another row or field; every
+ciphertext names the key id that sealed it. Wrapped keys live in the key store
+(:mod:`connectx.privacy.keystore`), apart from the data, so destroying a subject's key erases that
+subject's data everywhere it was copied, data backups included (docs/privacy-encryption.md).
 
-Unwrapped keys are cached per process so hot paths do not unwrap on every value.
+Unwrapped keys are cached per process for ``CONNECTX_KEY_CACHE_TTL_S`` seconds (an erasure or a
+rotation done by another process is seen here within that time; in this process at once).
 """
 
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,116 +28,252 @@ from connectx.kit import clock, crypto
 from connectx.kit.crypto import CryptoError, KeyDestroyed
 from connectx.models.crypto_key import CryptoKey
 from connectx.privacy import keys_repository as repo
+from connectx.privacy import keystore
+
+__all__ = ["PLATFORM", "CryptoError", "KeyDestroyed", "Vault", "reset_caches", "scope_of"]
 
 PLATFORM = "platform"
 
-_lock = threading.Lock()
-_keys: dict[int, bytes] = {}  # key id -> unwrapped key
-_subject_ids: dict[tuple[str, str], int] = {}  # (scope, subject) -> key id
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _TtlCache(Generic[K, V]):
+    """A small thread-safe LRU whose entries expire (time from :mod:`connectx.kit.clock`)."""
+
+    def __init__(self) -> None:
+        self._data: OrderedDict[K, tuple[V, datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is None:
+                return None
+            value, expires = hit
+            if clock.now() >= expires:
+                del self._data[key]
+                return None
+            self._data.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        settings = get_settings()
+        expires = clock.now() + timedelta(seconds=settings.key_cache_ttl_s)
+        with self._lock:
+            self._data[key] = (value, expires)
+            self._data.move_to_end(key)
+            while len(self._data) > max(settings.key_cache_size, 1):
+                self._data.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+_keys: _TtlCache[int, bytes] = _TtlCache()  # key id -> unwrapped key
+_current: _TtlCache[tuple[str, str, str], int] = _TtlCache()  # (kind, scope, subject) -> key id
+_master_lock = threading.Lock()
+_master_keys: list[tuple[str, bytes]] = []
 
 
 def scope_of(workspace_id: int | None) -> str:
     return PLATFORM if workspace_id is None else f"ws:{workspace_id}"
 
 
-@lru_cache(maxsize=1)
-def _masters() -> tuple[tuple[str, bytes], ...]:
-    return tuple((crypto.master_key_id(k), k) for k in crypto.load_master_keys(get_settings()))
-
-
 def reset_caches() -> None:
-    """Forget unwrapped keys (after rotation, erasure in another process, or in tests)."""
-    with _lock:
-        _keys.clear()
-        _subject_ids.clear()
-    _masters.cache_clear()
+    """Forget unwrapped keys and master keys (after rotation, erasure elsewhere, or in tests)."""
+    _keys.clear()
+    _current.clear()
+    with _master_lock:
+        _master_keys.clear()
+
+
+def cached_key_count() -> int:
+    return len(_keys)
+
+
+def masters(reload: bool = False) -> list[tuple[str, bytes]]:
+    """(id, key) of the configured master keys, the current one first."""
+    with _master_lock:
+        if reload or not _master_keys:
+            loaded = crypto.load_master_keys(get_settings())
+            _master_keys[:] = [(crypto.master_key_id(k), k) for k in loaded]
+        return list(_master_keys)
+
+
+def master(master_id: str | None) -> bytes:
+    for reload in (False, True):  # a key added by a rotation in another process: read again
+        for mid, key in masters(reload):
+            if mid == master_id:
+                return key
+    raise CryptoError(
+        "the master key that wrapped this key is not configured "
+        "(check CONNECTX_MASTER_KEY or the key file)"
+    )
 
 
 def _aad(scope: str, subject: str, column: str) -> bytes:
     return f"cx1|{scope}|{subject}|{column}".encode()
 
 
-def _wrap_aad(key: CryptoKey) -> bytes:
+def wrap_aad(key: CryptoKey) -> bytes:
     return f"wrap|{key.kind}|{key.scope}|{key.subject}|{key.version}".encode()
 
 
-class Vault:
-    """Per-transaction access to the key hierarchy."""
+async def unwrap(db: AsyncSession, key: CryptoKey) -> bytes:
+    """The raw key of a key-store row (``db`` is a key-store session), through the cache."""
+    cached = _keys.get(key.id)
+    if cached is not None:
+        return cached
+    if key.wrapped is None:
+        raise KeyDestroyed(f"key {key.id} was destroyed")
+    if key.parent_id is None:
+        kek = master(key.master_id)
+    else:
+        parent = await repo.get(db, key.parent_id)
+        if parent is None or parent.wrapped is None:
+            raise CryptoError(f"the key that wrapped key {key.id} is gone")
+        kek = await unwrap(db, parent)
+    raw = crypto.unwrap(kek, key.wrapped, wrap_aad(key))
+    _keys.put(key.id, raw)
+    return raw
 
-    def __init__(self, db: AsyncSession) -> None:
+
+async def _read_subject_key(db: AsyncSession, key_id: int) -> CryptoKey | None:
+    """A subject key row; read again when a rotation re-wrapped it under us."""
+    for _ in range(3):
+        row = await repo.get(db, key_id)
+        if row is None or row.wrapped is None:
+            return row
+        try:
+            await unwrap(db, row)
+        except CryptoError:
+            parent = await repo.get(db, row.parent_id) if row.parent_id is not None else None
+            if parent is not None and parent.wrapped is None:
+                continue  # its scope key was just retired: the row now names the new one
+            raise
+        return row
+    return await repo.get(db, key_id)
+
+
+async def root_key(db: AsyncSession, kind: str, scope: str) -> CryptoKey:
+    """The active key of ``kind`` for ``scope`` wrapped by the master key, created if missing."""
+    for _ in range(5):
+        key = await repo.active_root(db, kind, scope)
+        if key is not None:
+            return key
+        previous = await repo.latest(db, kind, scope)
+        raw = crypto.new_key()
+        row = CryptoKey(
+            kind=kind,
+            scope=scope,
+            subject="",
+            version=(previous.version + 1) if previous else 1,
+            active=True,
+            created_at=clock.now(),
+        )
+        row.master_id, current = masters(reload=True)[0]
+        row.wrapped = crypto.wrap(current, raw, wrap_aad(row))
+        try:
+            async with db.begin_nested():
+                await repo.insert(db, row)
+        except IntegrityError:
+            continue  # created concurrently: read it back
+        _keys.put(row.id, raw)
+        return row
+    raise CryptoError(f"could not create the {kind} key of {scope}")
+
+
+async def _root_raw(kind: str, scope: str) -> tuple[int, bytes]:
+    cache_key = (kind, scope, "")
+    key_id = _current.get(cache_key)
+    if key_id is not None and (raw := _keys.get(key_id)) is not None:
+        return key_id, raw
+    async with keystore.session() as db:
+        row = await root_key(db, kind, scope)
+        raw = await unwrap(db, row)
+    _current.put(cache_key, row.id)
+    return row.id, raw
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: int
+    version: int
+    destroyed: bool
+
+
+class Vault:
+    """Seal and open personal values; ``db`` is the caller's data session (for the audit event of
+    an erasure). Key-store reads and writes happen in their own short transactions."""
+
+    def __init__(self, db: AsyncSession | None = None) -> None:
         self.db = db
 
     # -- keys ------------------------------------------------------------------------------
-    def _master(self, master_id: str | None) -> bytes:
-        for mid, key in _masters():
-            if mid == master_id:
-                return key
-        raise CryptoError("the master key that wrapped this key is not configured")
-
-    async def _unwrapped(self, key: CryptoKey) -> bytes:
-        cached = _keys.get(key.id)
-        if cached is not None:
-            return cached
-        if key.wrapped is None:
-            raise KeyDestroyed(f"key {key.id} was destroyed")
-        if key.parent_id is None:
-            kek = self._master(key.master_id)
-        else:
-            parent = await repo.get(self.db, key.parent_id)
-            if parent is None:
-                raise CryptoError("parent key missing")
-            kek = await self._unwrapped(parent)
-        raw = crypto.unwrap(kek, key.wrapped, _wrap_aad(key))
-        with _lock:
-            _keys[key.id] = raw
-        return raw
-
-    async def _create(self, kind: str, scope: str, subject: str, parent: CryptoKey | None) -> None:
-        raw = crypto.new_key()
-        row = CryptoKey(
-            kind=kind, scope=scope, subject=subject, version=1, active=True, created_at=clock.now()
-        )
-        if parent is None:
-            row.master_id, master = _masters()[0]
-            row.wrapped = crypto.wrap(master, raw, _wrap_aad(row))
-        else:
-            row.parent_id = parent.id
-            row.wrapped = crypto.wrap(await self._unwrapped(parent), raw, _wrap_aad(row))
-        try:
-            async with self.db.begin_nested():
-                await repo.insert(self.db, row)
-        except IntegrityError:
-            return  # created concurrently by another transaction; the caller reads it back
-
-    async def _root(self, kind: str, scope: str) -> CryptoKey:
-        key = await repo.find(self.db, kind, scope)
-        if key is None:
-            await self._create(kind, scope, "", None)
-            key = await repo.find(self.db, kind, scope)
-        assert key is not None
-        return key
-
     async def subject_key(self, workspace_id: int | None, subject: str) -> tuple[int, bytes]:
+        """The subject's current data key, created on first use. After an erasure a subject that
+        comes back (a new contact with the same id on SQLite, a returning customer) gets a new
+        key version: what was sealed under the destroyed one stays unreadable."""
         scope = scope_of(workspace_id)
-        key_id = _subject_ids.get((scope, subject))
-        if key_id is not None and key_id in _keys:
-            return key_id, _keys[key_id]
-        key = await repo.find(self.db, "subject", scope, subject)
-        if key is None:
-            await self._create("subject", scope, subject, await self._root("scope", scope))
-            key = await repo.find(self.db, "subject", scope, subject)
-            assert key is not None
-        if key.wrapped is None:
-            raise KeyDestroyed(f"{subject} was erased")
-        raw = await self._unwrapped(key)
-        with _lock:
-            _subject_ids[(scope, subject)] = key.id
-        return key.id, raw
+        cache_key = ("subject", scope, subject)
+        key_id = _current.get(cache_key)
+        if key_id is not None and (raw := _keys.get(key_id)) is not None:
+            return key_id, raw
+        async with keystore.session() as db:
+            for _ in range(5):
+                row = await repo.latest(db, "subject", scope, subject)
+                if row is not None and row.wrapped is not None:
+                    row = await _read_subject_key(db, row.id)
+                if row is not None and row.wrapped is not None:
+                    raw = await unwrap(db, row)
+                    break
+                parent = await root_key(db, "scope", scope)
+                raw = crypto.new_key()
+                new = CryptoKey(
+                    kind="subject",
+                    scope=scope,
+                    subject=subject,
+                    version=(row.version + 1) if row else 1,
+                    parent_id=parent.id,
+                    active=True,
+                    created_at=clock.now(),
+                )
+                new.wrapped = crypto.wrap(await unwrap(db, parent), raw, wrap_aad(new))
+                try:
+                    async with db.begin_nested():
+                        await repo.insert(db, new)
+                except IntegrityError:
+                    continue  # created concurrently by another transaction: read it back
+                row = new
+                _keys.put(row.id, raw)
+                break
+            else:
+                raise CryptoError(f"could not create the key of {subject}")
+        _current.put(cache_key, row.id)
+        return row.id, raw
+
+    async def key_info(self, workspace_id: int | None, subject: str) -> KeyInfo | None:
+        """The subject's newest key (for operators and tests); ``None`` if it never had one."""
+        async with keystore.session() as db:
+            row = await repo.latest(db, "subject", scope_of(workspace_id), subject)
+        if row is None:
+            return None
+        return KeyInfo(row.id, row.version, row.wrapped is None)
 
     # -- values ----------------------------------------------------------------------------
     async def encrypt(
         self, workspace_id: int | None, subject: str, column: str, value: str | bytes
     ) -> bytes:
+        """Seal ``value`` for ``subject``'s ``column`` ("users.name"); the result names its key."""
         key_id, key = await self.subject_key(workspace_id, subject)
         data = value.encode() if isinstance(value, str) else value
         return crypto.seal(key, key_id, data, _aad(scope_of(workspace_id), subject, column))
@@ -140,31 +281,72 @@ class Vault:
     async def decrypt_bytes(
         self, workspace_id: int | None, subject: str, column: str, blob: bytes
     ) -> bytes:
+        """Open a value sealed by :meth:`encrypt` for the same scope, subject and column.
+
+        Raises :class:`KeyDestroyed` when the subject was erased and :class:`CryptoError` when
+        the ciphertext belongs to another subject or column or was altered."""
+        scope = scope_of(workspace_id)
         key_id = crypto.key_id_of(blob)
         key = _keys.get(key_id)
         if key is None:
-            row = await repo.get(self.db, key_id)
-            if row is None or row.wrapped is None:
-                raise KeyDestroyed(f"{subject} was erased")
-            key = await self._unwrapped(row)
-        return crypto.open_sealed(key, blob, _aad(scope_of(workspace_id), subject, column))
+            async with keystore.session() as db:
+                row = await _read_subject_key(db, key_id)
+                if row is None:
+                    raise CryptoError("the key that sealed this value is unknown")
+                if row.kind != "subject" or row.scope != scope or row.subject != subject:
+                    raise CryptoError("this value was sealed for another subject")
+                if row.wrapped is None:
+                    raise KeyDestroyed(f"{subject} was erased")
+                key = await unwrap(db, row)
+        return crypto.open_sealed(key, blob, _aad(scope, subject, column))
 
     async def decrypt(
         self, workspace_id: int | None, subject: str, column: str, blob: bytes
     ) -> str:
         return (await self.decrypt_bytes(workspace_id, subject, column, blob)).decode()
 
-    async def destroy_subject(self, workspace_id: int | None, subject: str) -> int:
-        """Crypto-shred: every ciphertext of this subject becomes unreadable, in every copy."""
+    async def decrypt_or_none(
+        self, workspace_id: int | None, subject: str, column: str, blob: bytes | None
+    ) -> str | None:
+        """Like :meth:`decrypt`, but ``None`` for a missing value or an erased subject."""
+        if blob is None:
+            return None
+        try:
+            return await self.decrypt(workspace_id, subject, column, blob)
+        except KeyDestroyed:
+            return None
+
+    async def destroy_subject(
+        self, workspace_id: int | None, subject: str, *, actor: str = "system"
+    ) -> int:
+        """Crypto-shred: every ciphertext of this subject becomes unreadable, in every copy of the
+        data. Takes effect in the key store at once (even if the caller's transaction later rolls
+        back); audited in the caller's transaction when the vault has one."""
         scope = scope_of(workspace_id)
-        ids = await repo.destroy(self.db, scope, subject)
-        with _lock:
-            for key_id in ids:
-                _keys.pop(key_id, None)
-            _subject_ids.pop((scope, subject), None)
+        async with keystore.session() as db:
+            ids = await repo.destroy_subject(db, scope, subject)
+        for key_id in ids:
+            _keys.pop(key_id)
+        _current.pop(("subject", scope, subject))
+        if self.db is not None and ids:
+            from connectx.audit import service as audit
+
+            await audit.record(
+                self.db,
+                actor=actor,
+                action="keys.subject_destroyed",
+                subject=subject,
+                workspace_id=workspace_id,
+                data={"keys": len(ids)},
+            )
         return len(ids)
 
     async def blind_index(self, kind: str, value: str) -> bytes:
         """Keyed HMAC of a normalised value, for equality lookups without plaintext."""
-        key = await self._unwrapped(await self._root("index", PLATFORM))
+        _, key = await _root_raw("index", PLATFORM)
         return crypto.keyed_hash(key, f"{kind}|{value}")
+
+
+async def audit_chain_key() -> bytes:
+    """The key of the audit log's HMAC chain (in the key store, wrapped by the master key)."""
+    return (await _root_raw("audit", PLATFORM))[1]

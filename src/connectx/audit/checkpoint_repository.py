@@ -1,0 +1,20 @@
+"""SQL for the audit chain's checkpoints (a key-store table; sessions from ``privacy.keystore``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.kit import clock
+from connectx.models.crypto_key import AuditCheckpoint
+
+
+async def add(db: AsyncSession, event_id: int, hash_: str, entries: int) -> None:
+    db.add(AuditCheckpoint(event_id=event_id, hash=hash_, entries=entries, created_at=clock.now()))
+    await db.flush()
+
+
+async def last(db: AsyncSession) -> tuple[int, str, int] | None:
+    stmt = select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
+    row = (await db.execute(stmt)).scalar_one_or_none()
+    return None if row is None else (row.event_id, row.hash, row.entries)

@@ -1,0 +1,78 @@
+"""The key store: where wrapped keys live, apart from the data (docs/privacy-encryption.md).
+
+* Embedded: its own SQLite file, ``<data dir>/keystore.db``, beside ``connectx.db``. Copying the
+  data file copies no key material.
+* PostgreSQL: the ``keystore`` schema of the same database by default (data backups exclude it:
+  ``pg_dump --exclude-schema=keystore``), or a database of its own (``CONNECTX_KEYSTORE_URL``).
+
+Key-store transactions are short and separate from the caller's data transaction: a key created
+for a transaction that later rolls back is an unused key, and a destroyed key stays destroyed.
+The schema is two small tables created on first use (``CREATE TABLE IF NOT EXISTS``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from connectx.config import get_settings
+from connectx.db.engine import get_engine
+from connectx.models.crypto_key import KeyStoreBase
+
+SCHEMA = "keystore"
+_SCHEMA_LOCK = 7_301_002  # PostgreSQL advisory-lock key serialising the schema's creation
+
+_engines: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+_ready: set[str] = set()
+
+
+def url() -> str:
+    return get_settings().effective_keystore_url
+
+
+def engine() -> AsyncEngine:
+    """This event loop's engine for the key store (on PostgreSQL, unqualified table names resolve
+    to the ``keystore`` schema)."""
+    base = get_engine(url())
+    eng = _engines.get(base)
+    if eng is None:
+        if base.dialect.name == "postgresql":
+            eng = base.execution_options(schema_translate_map={None: SCHEMA})
+        else:
+            eng = base
+        _engines[base] = eng
+    return eng
+
+
+async def ensure_schema() -> None:
+    """Create the key store's tables if they are missing (idempotent, safe across processes)."""
+    eng = engine()
+    key = url()
+    if key in _ready:
+        return
+    async with eng.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+            await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+        for table in KeyStoreBase.metadata.sorted_tables:
+            await conn.execute(CreateTable(table, if_not_exists=True))
+            for index in table.indexes:
+                await conn.execute(CreateIndex(index, if_not_exists=True))
+    _ready.add(key)
+
+
+@asynccontextmanager
+async def session() -> AsyncIterator[AsyncSession]:
+    """One short key-store transaction: commits on success, rolls back on error."""
+    await ensure_schema()
+    async with AsyncSession(engine(), expire_on_commit=False) as db, db.begin():
+        yield db
+
+
+def tables() -> list[str]:
+    return [t.name for t in KeyStoreBase.metadata.sorted_tables]
