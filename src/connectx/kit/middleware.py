@@ -33,6 +33,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         rid = secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = rid  # for the 500 handler (outside us)
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500

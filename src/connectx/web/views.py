@@ -1,5 +1,33 @@
+"""The web shell's own pages: the landing page and the privacy policy."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from connectx.accounts.principal import Principal, optional_principal
+from connectx.web.policy import privacy_policy
+from connectx.web.render import render
 
 router = APIRouter()
+
+
+def _person(principal: Principal | None) -> Principal | None:
+    """Only signed-in people (not API keys) get the signed-in page furniture."""
+    return principal if principal is not None and principal.user_id is not None else None
+
+
+@router.get("/", response_class=HTMLResponse)
+async def landing(
+    request: Request, principal: Principal | None = Depends(optional_principal)
+) -> HTMLResponse:
+    return render(request, "web/landing.html", principal=_person(principal))
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+async def privacy(
+    request: Request, principal: Principal | None = Depends(optional_principal)
+) -> HTMLResponse:
+    return render(
+        request, "web/privacy.html", principal=_person(principal), policy=privacy_policy()
+    )
