@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -41,3 +41,9 @@ async def get_in_workspace(
     if row is None:
         raise NotFound(f"No {what or model.__name__.lower()} {object_id} in this workspace.")
     return row
+
+
+def scoped_update(model: type[T], workspace_id: int) -> Update:
+    """``UPDATE`` of ``model`` rows limited to one workspace."""
+    column: InstrumentedAttribute[Any] = model.workspace_id  # type: ignore[attr-defined]
+    return update(model).where(column == workspace_id)

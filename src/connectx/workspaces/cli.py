@@ -1,10 +1,213 @@
+"""``connectx admin`` (create a workspace with its owner, create an API key, reset a password)
+and ``connectx demo`` (seed the demo workspace).
+
+Every command runs in one unit of work; problems are reported as a plain message with a
+non-zero exit status, never a traceback.
+"""
+
 from __future__ import annotations
 
-import typer
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-admin_app = typer.Typer(help="Administration.", no_args_is_help=True)
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from connectx.accounts import service as accounts
+from connectx.accounts.principal import Principal
+from connectx.config import get_settings
+from connectx.db.engine import dispose_engines
+from connectx.db.session import unit_of_work
+from connectx.kit.crypto import CryptoError
+from connectx.kit.errors import DomainError, InvalidInput
+from connectx.workspaces import api_keys
+from connectx.workspaces import demo as demo_seed
+from connectx.workspaces import repository as repo
+from connectx.workspaces import service as workspaces
+from connectx.workspaces.access import SCOPES
+
+admin_app = typer.Typer(
+    help="Administration: workspaces, API keys, passwords.", no_args_is_help=True
+)
+
+T = TypeVar("T")
+OPERATOR = "operator"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def _run(work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` on a fresh loop; turn every expected failure into a message and exit 1."""
+
+    async def main() -> T:
+        try:
+            return await work()
+        finally:
+            await dispose_engines()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        raise _fail(exc.detail) from None
+    except CryptoError:
+        raise _fail(
+            "the data cannot be decrypted with the configured master key "
+            "(check CONNECTX_MASTER_KEY or the key file in the data folder)."
+        ) from None
+    except SQLAlchemyError as exc:
+        raise _fail(
+            "the database is not ready or not reachable "
+            f"({type(exc).__name__}); run `connectx migrate` first and check "
+            "CONNECTX_DATABASE_URL."
+        ) from None
+    except OSError as exc:
+        raise _fail(f"{exc.strerror or exc} ({type(exc).__name__}).") from None
+
+
+def _operator() -> Principal:
+    return Principal(actor=OPERATOR)
+
+
+@admin_app.command("create-workspace")
+def create_workspace(
+    name: str = typer.Option(..., "--name", help="Business name of the workspace."),
+    owner_email: str = typer.Option(..., "--owner-email", help="The owner's e-mail address."),
+    owner_name: str = typer.Option(
+        "", "--owner-name", help="The owner's name (needed when the account is new)."
+    ),
+    owner_phone: str = typer.Option(
+        "", "--owner-phone", help="The owner's phone, international form (new accounts)."
+    ),
+    password: str | None = typer.Option(
+        None,
+        "--password",
+        help="The new owner's password; prompted (hidden) when omitted. "
+        "Not used when the account exists.",
+    ),
+    address: str = typer.Option("", "--address", help="Business address."),
+    phone: str = typer.Option("", "--phone", help="Business phone, international form."),
+) -> None:
+    """Create a workspace and its owner (an existing account with that e-mail becomes owner).
+
+    A new owner account is created with its e-mail marked verified: the operator vouches for it.
+    """
+
+    async def exists() -> bool:
+        async with unit_of_work() as db:
+            return await accounts.find_user_by_email(db, owner_email) is not None
+
+    known = _run(exists)
+    if not known:
+        if not owner_name.strip() or not owner_phone.strip():
+            raise _fail(
+                "no account uses that e-mail yet: give --owner-name and --owner-phone to create it."
+            )
+        if password is None:
+            password = typer.prompt(
+                "Password for the new owner", hide_input=True, confirmation_prompt=True
+            )
+
+    async def work() -> tuple[int, int, bool]:
+        async with unit_of_work() as db:
+            by = _operator()
+            user = await accounts.find_user_by_email(db, owner_email)
+            created = user is None
+            if user is None:
+                assert password is not None
+                user = await accounts.create_user(
+                    db,
+                    name=owner_name,
+                    email=owner_email,
+                    phone=owner_phone,
+                    password=password,
+                    verified=True,
+                    consent_source="operator",
+                    actor=OPERATOR,
+                )
+            ws = await workspaces.create_workspace(
+                db, by, owner_user_id=user.id, name=name, address=address, phone=phone
+            )
+            return ws.id, user.id, created
+
+    ws_id, user_id, created = _run(work)
+    who = "new account" if created else "existing account"
+    typer.echo(f"Workspace {ws_id} created; its owner is user {user_id} ({who}).")
+    typer.echo(f"Sign in at {get_settings().effective_public_url}/signin")
+
+
+@admin_app.command("create-api-key")
+def create_api_key(
+    workspace_id: int = typer.Argument(..., help="The workspace's id."),
+    name: str = typer.Option(..., "--name", help="What the key is for, e.g. 'CRM sync'."),
+    scopes: list[str] = typer.Option(
+        ["read"],
+        "--scope",
+        help=f"A scope to grant ({', '.join(SCOPES)}); repeat for several.",
+    ),
+) -> None:
+    """Create an API key for a workspace and print it (once: only its hash is kept)."""
+
+    async def work() -> tuple[int, str]:
+        async with unit_of_work() as db:
+            if await repo.workspace(db, workspace_id) is None:
+                raise InvalidInput(f"there is no workspace {workspace_id}.")
+            by = Principal(actor=OPERATOR, workspace_id=workspace_id, role="owner")
+            new = await api_keys.create(db, by, name=name, scopes=scopes)
+            return new.key.id, new.secret
+
+    key_id, secret = _run(work)
+    typer.echo(f"API key {key_id} created for workspace {workspace_id}. It is shown only now:")
+    typer.echo(secret)
+
+
+@admin_app.command("reset-password")
+def reset_password(
+    email: str = typer.Argument(..., help="The account's e-mail address."),
+    password: str | None = typer.Option(
+        None,
+        "--password",
+        help="Set this password now (and sign the account out everywhere) instead of "
+        "e-mailing a reset link.",
+    ),
+) -> None:
+    """E-mail the account a one-time reset link, or set a password with --password."""
+
+    async def work() -> None:
+        async with unit_of_work() as db:
+            user = await accounts.find_user_by_email(db, email)
+            if user is None:
+                raise InvalidInput("no account uses that e-mail address.")
+            if password is None:
+                await accounts.request_password_reset(db, email=email, request=None)
+            else:
+                await accounts.set_password(
+                    db, user.id, password, actor=OPERATOR, reason="operator reset"
+                )
+
+    _run(work)
+    if password is None:
+        typer.echo("A password-reset link was e-mailed to the account (valid 1 hour).")
+    else:
+        typer.echo("Password set; every session of the account was signed out.")
 
 
 def demo() -> None:
-    """Seed a demo workspace."""
-    raise typer.Exit(1)
+    """Seed the demo workspace "Demo Trading LLC" with a verified owner and an agent."""
+
+    async def work() -> demo_seed.DemoSeed:
+        async with unit_of_work() as db:
+            return await demo_seed.seed(db)
+
+    seeded = _run(work)
+    state = "created" if seeded.created else "already there"
+    typer.echo(f'Demo workspace "{demo_seed.WORKSPACE_NAME}" {state}.')
+    typer.echo(f"Sign in at {seeded.signin_url}")
+    typer.echo(f"  owner:    {seeded.owner_email}")
+    typer.echo(f"  agent:    {seeded.agent_email}")
+    typer.echo(
+        f"  password: {seeded.password}  (both accounts; kept in {demo_seed.password_file()})"
+    )

@@ -1,0 +1,124 @@
+"""The demo seed: a workspace "Demo Trading LLC" with a verified owner and an agent.
+
+Idempotent: running it again finds what exists and creates only what is missing. The password is
+generated once and kept in ``<data dir>/demo-password.txt`` (mode 0600) so every run prints the
+same one; if the stored password no longer signs in (changed in the UI, file lost), a new one is
+set and printed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.accounts import service as accounts
+from connectx.accounts.principal import Principal
+from connectx.config import get_settings
+from connectx.kit import passwords
+from connectx.models.account import User
+from connectx.workspaces import repository as repo
+from connectx.workspaces import service as workspaces
+
+WORKSPACE_NAME = "Demo Trading LLC"
+WORKSPACE_ADDRESS = "Office 12, Example Business Centre, Dubai, United Arab Emirates"
+WORKSPACE_PHONE = "+971501234567"
+OWNER_EMAIL = "demo@connectx.local"
+OWNER_NAME = "Dana Demo"
+OWNER_PHONE = "+971501234568"
+AGENT_EMAIL = "agent@connectx.local"
+AGENT_NAME = "Alex Agent"
+AGENT_PHONE = "+971501234569"
+
+SYSTEM = Principal(actor="system")
+
+
+@dataclass
+class DemoSeed:
+    workspace_id: int
+    owner_email: str
+    agent_email: str
+    password: str
+    created: bool  # False when everything already existed
+    signin_url: str
+
+
+def password_file() -> Path:
+    return get_settings().data_dir / "demo-password.txt"
+
+
+def _stored_password() -> str | None:
+    path = password_file()
+    if not path.exists():
+        return None
+    text = path.read_text().strip()
+    return text or None
+
+
+def _store_password(password: str) -> None:
+    path = password_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+
+
+def _new_password() -> str:
+    return "demo-" + secrets.token_urlsafe(12)
+
+
+async def _account(
+    db: AsyncSession, email: str, name: str, phone: str, password: str
+) -> tuple[User, bool]:
+    """The demo account (created verified when missing), with ``password`` guaranteed to work."""
+    user = await accounts.find_user_by_email(db, email)
+    if user is None:
+        user = await accounts.create_user(
+            db,
+            name=name,
+            email=email,
+            phone=phone,
+            password=password,
+            verified=True,
+            consent_source="import",
+            actor="system",
+        )
+        return user, True
+    if not await passwords.verify_password(user.password_hash, password):
+        await accounts.set_password(db, user.id, password, actor="system", reason="demo seed")
+    return user, False
+
+
+async def seed(db: AsyncSession) -> DemoSeed:
+    password = _stored_password() or _new_password()
+    owner, created_owner = await _account(db, OWNER_EMAIL, OWNER_NAME, OWNER_PHONE, password)
+    agent, created_agent = await _account(db, AGENT_EMAIL, AGENT_NAME, AGENT_PHONE, password)
+    mine = [
+        ws for ws, _ in await repo.workspaces_of_user(db, owner.id) if ws.name == WORKSPACE_NAME
+    ]
+    created_ws = not mine
+    if mine:
+        ws = mine[0]
+    else:
+        ws = await workspaces.create_workspace(
+            db,
+            SYSTEM,
+            owner_user_id=owner.id,
+            name=WORKSPACE_NAME,
+            address=WORKSPACE_ADDRESS,
+            phone=WORKSPACE_PHONE,
+        )
+    if await repo.membership_of_user(db, ws.id, agent.id) is None:
+        await workspaces.add_member(db, SYSTEM, ws.id, agent.id, "agent")
+    _store_password(password)
+    return DemoSeed(
+        workspace_id=ws.id,
+        owner_email=OWNER_EMAIL,
+        agent_email=AGENT_EMAIL,
+        password=password,
+        created=created_owner or created_agent or created_ws,
+        signin_url=f"{get_settings().effective_public_url}/signin",
+    )
