@@ -29,6 +29,12 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+@lru_cache(maxsize=1)
+def head_revisions() -> frozenset[str]:
+    """Every head (several while branches await a merge migration)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
 def upgrade(url: str | None = None, revision: str = "heads") -> None:
     """Bring the database to ``revision``. Runs its own event loop: call from sync code."""
     command.upgrade(alembic_config(url), revision)

@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import text
 
 from connectx.db.engine import get_engine
-from connectx.db.migrate import head_revision
+from connectx.db.migrate import head_revisions
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +20,15 @@ async def check() -> dict[str, str]:
             checks["database"] = "ok"
             try:
                 current = await conn.execute(text("SELECT version_num FROM alembic_version"))
-                revision = current.scalar_one_or_none()
+                revisions = frozenset(str(r) for r in current.scalars())
             except Exception:
-                revision = None
-            head = head_revision()
+                revisions = frozenset()
+            heads = head_revisions()
             checks["migrations"] = (
-                "ok" if revision == head else f"at {revision}, newest is {head}: run migrate"
+                "ok"
+                if revisions == heads
+                else f"at {', '.join(sorted(revisions)) or 'none'}, "
+                f"newest is {', '.join(sorted(heads))}: run migrate"
             )
     except Exception as exc:
         log.warning("readiness: database unreachable (%s)", type(exc).__name__)
