@@ -12,7 +12,7 @@ from connectx.accounts import schemas, service, sessions
 from connectx.accounts.principal import Principal, require_user, truncated_ip
 from connectx.accounts.throttle import is_remembered
 from connectx.db.session import db_session
-from connectx.kit.csrf import csrf_protect
+from connectx.kit.csrf import csrf_protect, csrf_protect_entry
 from connectx.kit.errors import DomainError, TooManyRequests
 from connectx.kit.passwords import MAX_LENGTH, MIN_LENGTH
 from connectx.kit.problems import problem_response
@@ -29,7 +29,14 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
+# The ways in act on nobody's session (anonymous CSRF rules); signing out acts on the session.
 auth = APIRouter(
+    prefix="/api/v1/auth",
+    tags=["auth"],
+    dependencies=[Depends(csrf_protect_entry)],
+    responses=PROBLEMS,
+)
+session_auth = APIRouter(
     prefix="/api/v1/auth",
     tags=["auth"],
     dependencies=[Depends(csrf_protect)],
@@ -149,7 +156,7 @@ async def signin_second_factor(
     )
 
 
-@auth.post("/signout", status_code=status.HTTP_204_NO_CONTENT)
+@session_auth.post("/signout", status_code=status.HTTP_204_NO_CONTENT)
 async def signout(
     request: Request,
     principal: Principal = Depends(require_user),
@@ -163,7 +170,7 @@ async def signout(
     return response
 
 
-@auth.post("/signout-everywhere", status_code=status.HTTP_204_NO_CONTENT)
+@session_auth.post("/signout-everywhere", status_code=status.HTTP_204_NO_CONTENT)
 async def signout_everywhere(
     principal: Principal = Depends(require_user), db: AsyncSession = DB
 ) -> Response:
@@ -362,4 +369,5 @@ async def revoke_session(
 
 
 router.include_router(auth)
+router.include_router(session_auth)
 router.include_router(account)

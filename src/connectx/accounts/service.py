@@ -239,6 +239,7 @@ async def create_user(
         wording=marketing_wording,
         notice_version=NOTICE_VERSION,
         actor=who,
+        ip=ip,
     )
     await audit.record(
         db,

@@ -25,7 +25,10 @@ from connectx.kit.passwords import MAX_LENGTH, MIN_LENGTH
 from connectx.web.flash import set_flash
 from connectx.web.navigation import safe_next, signin_url
 
-router = APIRouter(dependencies=[Depends(csrf.csrf_protect)])
+# The ways in (anonymous CSRF rules) and the signed-in pages (the session's token).
+entry = APIRouter(dependencies=[Depends(csrf.csrf_protect_entry)])
+signed = APIRouter(dependencies=[Depends(csrf.csrf_protect)])
+router = APIRouter()
 
 DB = Depends(db_session, scope="function")
 WHO = Depends(optional_principal)
@@ -74,14 +77,14 @@ def _page(
 # -- sign up and verification -----------------------------------------------------------------
 
 
-@router.get("/signup", response_class=HTMLResponse)
+@entry.get("/signup", response_class=HTMLResponse)
 async def signup_form(request: Request, principal: Principal | None = WHO) -> Response:
     if _person(principal):
         return _redirect("/workspace")
     return _page(request, "signup.html", form={}, wording=service.MARKETING_WORDING)
 
 
-@router.post("/signup", response_class=HTMLResponse)
+@entry.post("/signup", response_class=HTMLResponse)
 async def signup(
     request: Request,
     name: str = Form(""),
@@ -124,7 +127,7 @@ def _no_referrer(response: Response) -> Response:
     return response
 
 
-@router.get("/verify", response_class=HTMLResponse)
+@entry.get("/verify", response_class=HTMLResponse)
 async def verify(request: Request, token: str = "", db: AsyncSession = DB) -> Response:
     try:
         await service.verify_email(db, token, request)
@@ -136,7 +139,7 @@ async def verify(request: Request, token: str = "", db: AsyncSession = DB) -> Re
     return _no_referrer(response)
 
 
-@router.post("/verify/resend", response_class=HTMLResponse)
+@entry.post("/verify/resend", response_class=HTMLResponse)
 async def resend_verification(
     request: Request, email: str = Form(""), db: AsyncSession = DB
 ) -> Response:
@@ -151,7 +154,7 @@ async def resend_verification(
 # -- sign in ----------------------------------------------------------------------------------
 
 
-@router.get("/signin", response_class=HTMLResponse)
+@entry.get("/signin", response_class=HTMLResponse)
 async def signin_form(
     request: Request, next: str = "", principal: Principal | None = WHO
 ) -> Response:
@@ -160,7 +163,7 @@ async def signin_form(
     return _page(request, "signin.html", email="", next=safe_next(next, default=""))
 
 
-@router.post("/signin", response_class=HTMLResponse)
+@entry.post("/signin", response_class=HTMLResponse)
 async def signin(
     request: Request,
     email: str = Form(""),
@@ -184,7 +187,7 @@ async def signin(
     return response
 
 
-@router.get("/signin/2fa", response_class=HTMLResponse)
+@entry.get("/signin/2fa", response_class=HTMLResponse)
 async def second_factor_form(request: Request, next: str = "", db: AsyncSession = DB) -> Response:
     pending = await sessions.session_from_cookie(db, request)
     if pending is None or not pending.mfa_pending:
@@ -194,7 +197,7 @@ async def second_factor_form(request: Request, next: str = "", db: AsyncSession 
     return _page(request, "second_factor.html", next=safe_next(next, default=""))
 
 
-@router.post("/signin/2fa", response_class=HTMLResponse)
+@entry.post("/signin/2fa", response_class=HTMLResponse)
 async def second_factor(
     request: Request, code: str = Form(""), next: str = Form(""), db: AsyncSession = DB
 ) -> Response:
@@ -208,7 +211,7 @@ async def second_factor(
     return response
 
 
-@router.get("/signout", response_class=HTMLResponse)
+@signed.get("/signout", response_class=HTMLResponse)
 async def signout_page(request: Request, principal: Principal | None = WHO) -> Response:
     if not _person(principal):
         return _redirect("/signin")
@@ -219,8 +222,11 @@ async def signout_page(request: Request, principal: Principal | None = WHO) -> R
 async def signout(
     request: Request, principal: Principal | None = WHO, db: AsyncSession = DB
 ) -> Response:
+    """Sign out. Without a live session there is nothing to protect or end: straight to the
+    sign-in page (an expired session's form still works)."""
     person = _person(principal)
     if person is not None and person.session_id is not None:
+        await csrf.csrf_protect(request, person)
         await sessions.revoke(db, person.session_id, actor=person.actor, ip=person.ip)
     response = _redirect("/signin")
     sessions.clear_session_cookie(response)
@@ -231,12 +237,12 @@ async def signout(
 # -- forgotten password -----------------------------------------------------------------------
 
 
-@router.get("/forgot", response_class=HTMLResponse)
+@entry.get("/forgot", response_class=HTMLResponse)
 async def forgot_form(request: Request) -> Response:
     return _page(request, "forgot.html", email="")
 
 
-@router.post("/forgot", response_class=HTMLResponse)
+@entry.post("/forgot", response_class=HTMLResponse)
 async def forgot(request: Request, email: str = Form(""), db: AsyncSession = DB) -> Response:
     try:
         await service.request_password_reset(db, email=email, request=request)
@@ -246,7 +252,7 @@ async def forgot(request: Request, email: str = Form(""), db: AsyncSession = DB)
     return _page(request, "check_email.html", purpose="reset")
 
 
-@router.get("/reset", response_class=HTMLResponse)
+@entry.get("/reset", response_class=HTMLResponse)
 async def reset_form(request: Request, token: str = "", db: AsyncSession = DB) -> Response:
     try:
         await service.check_reset_token(db, token)
@@ -255,7 +261,7 @@ async def reset_form(request: Request, token: str = "", db: AsyncSession = DB) -
     return _no_referrer(_page(request, "reset.html", token=token, usable=True))
 
 
-@router.post("/reset", response_class=HTMLResponse)
+@entry.post("/reset", response_class=HTMLResponse)
 async def reset(
     request: Request, token: str = Form(""), password: str = Form(""), db: AsyncSession = DB
 ) -> Response:
@@ -310,7 +316,7 @@ def _signed_in(request: Request, principal: Principal | None) -> Principal | Res
     return person
 
 
-@router.get("/account", response_class=HTMLResponse)
+@signed.get("/account", response_class=HTMLResponse)
 async def account_page(
     request: Request, principal: Principal | None = WHO, db: AsyncSession = DB
 ) -> Response:
@@ -326,7 +332,7 @@ def _done(message: str, anchor: str = "") -> RedirectResponse:
     return response
 
 
-@router.post("/account/profile", response_class=HTMLResponse)
+@signed.post("/account/profile", response_class=HTMLResponse)
 async def account_profile(
     request: Request,
     name: str = Form(""),
@@ -355,7 +361,7 @@ async def account_profile(
     return _done("Your profile is saved.", "#profile")
 
 
-@router.post("/account/password", response_class=HTMLResponse)
+@signed.post("/account/password", response_class=HTMLResponse)
 async def account_password(
     request: Request,
     current_password: str = Form(""),
@@ -382,7 +388,7 @@ async def account_password(
     return _done("Your password is changed. Your other sessions were signed out.", "#password")
 
 
-@router.post("/account/2fa/enrol", response_class=HTMLResponse)
+@signed.post("/account/2fa/enrol", response_class=HTMLResponse)
 async def account_2fa_enrol(
     request: Request, principal: Principal | None = WHO, db: AsyncSession = DB
 ) -> Response:
@@ -406,7 +412,7 @@ async def account_2fa_enrol(
     )
 
 
-@router.post("/account/2fa/confirm", response_class=HTMLResponse)
+@signed.post("/account/2fa/confirm", response_class=HTMLResponse)
 async def account_2fa_confirm(
     request: Request,
     code: str = Form(""),
@@ -442,7 +448,7 @@ async def account_2fa_confirm(
     return _page(request, "recovery_codes.html", person, codes=codes, enabled_now=True)
 
 
-@router.post("/account/2fa/disable", response_class=HTMLResponse)
+@signed.post("/account/2fa/disable", response_class=HTMLResponse)
 async def account_2fa_disable(
     request: Request,
     code: str = Form(""),
@@ -464,7 +470,7 @@ async def account_2fa_disable(
     return _done("Two-factor authentication is off.", "#two-factor")
 
 
-@router.post("/account/2fa/recovery-codes", response_class=HTMLResponse)
+@signed.post("/account/2fa/recovery-codes", response_class=HTMLResponse)
 async def account_recovery_codes(
     request: Request,
     code: str = Form(""),
@@ -486,7 +492,7 @@ async def account_recovery_codes(
     return _page(request, "recovery_codes.html", person, codes=codes, enabled_now=False)
 
 
-@router.post("/account/sessions/{session_id}/revoke", response_class=HTMLResponse)
+@signed.post("/account/sessions/{session_id}/revoke", response_class=HTMLResponse)
 async def account_revoke_session(
     request: Request,
     session_id: int,
@@ -510,7 +516,7 @@ async def account_revoke_session(
     return _done("That session is signed out.", "#sessions")
 
 
-@router.post("/account/signout-everywhere", response_class=HTMLResponse)
+@signed.post("/account/signout-everywhere", response_class=HTMLResponse)
 async def account_signout_everywhere(
     request: Request, principal: Principal | None = WHO, db: AsyncSession = DB
 ) -> Response:
@@ -525,3 +531,7 @@ async def account_signout_everywhere(
     sessions.clear_session_cookie(response)
     set_flash(response, "You are signed out on every device.")
     return response
+
+
+router.include_router(entry)
+router.include_router(signed)

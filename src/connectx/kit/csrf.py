@@ -14,6 +14,9 @@ reach with a cookie):
 
 A failed check is 403 with a message saying what to do.
 
+The ways in (sign-up, sign-in, forgot password, ...) use ``csrf_protect_entry``: the anonymous
+rules apply there even when the browser already has a session.
+
 Views get the token to render with :func:`token_for` and set the anonymous cookie with
 :func:`issue_cookie`, or do both with :func:`page`.
 """
@@ -84,10 +87,32 @@ async def csrf_protect(
         return
     if _same(sent, request.cookies.get(COOKIE)):
         return
-    raise Forbidden(
-        "This form has expired or was not sent from this site (its security token did not "
-        "match). Reload the page and try again; make sure cookies are allowed for this site."
-    )
+    raise Forbidden(_ANONYMOUS_REFUSAL)
+
+
+_ANONYMOUS_REFUSAL = (
+    "This form has expired or was not sent from this site (its security token did not match). "
+    "Reload the page and try again; make sure cookies are allowed for this site."
+)
+
+
+async def csrf_protect_entry(
+    request: Request, principal: Principal | None = Depends(optional_principal)
+) -> None:
+    """FastAPI dependency for the ways in (sign-up, sign-in, its second step, forgot/reset
+    password, resending the confirmation link): they act on nobody's session, so the anonymous
+    rules apply (double-submit cookie for forms, JSON passes) whether or not the browser is
+    signed in; the session's own token is accepted too."""
+    if request.method.upper() in SAFE_METHODS:
+        return
+    if principal is not None and principal.api_key_id is not None:
+        return
+    sent = await submitted_token(request)
+    if principal is not None and principal.via_cookie and _same(sent, principal.csrf_token):
+        return
+    if _is_json(request) or _same(sent, request.cookies.get(COOKIE)):
+        return
+    raise Forbidden(_ANONYMOUS_REFUSAL)
 
 
 def token_for(request: Request, principal: Principal | None) -> str:
