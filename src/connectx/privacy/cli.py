@@ -1,7 +1,158 @@
+"""``connectx privacy``, ``connectx keys`` and ``connectx audit``."""
+
 from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import TypeVar
 
 import typer
 
 privacy_app = typer.Typer(help="Privacy: record of processing, requests.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+
+T = TypeVar("T")
+
+
+def _run(work: Callable[[], Awaitable[T]]) -> T:
+    """Run async work on a fresh loop and close its database connections afterwards."""
+    from connectx.db.engine import dispose_engines
+
+    async def main() -> T:
+        try:
+            return await work()
+        finally:
+            await dispose_engines()
+
+    return asyncio.run(main())
+
+
+class Format(StrEnum):
+    markdown = "markdown"
+    json = "json"
+
+
+@privacy_app.command()
+def ropa(
+    format: Format = typer.Option(Format.markdown, "--format", "-f", help="markdown or json."),
+) -> None:
+    """Print the record of processing, generated from the data inventory."""
+    from connectx.privacy import ropa as record
+
+    doc = record.build()
+    if format is Format.json:
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        typer.echo(record.render_markdown(doc))
+
+
+@keys_app.command()
+def rotate(
+    master: bool = typer.Option(True, "--master/--no-master", help="Rotate the master key."),
+    scopes: bool = typer.Option(
+        True, "--scopes/--no-scopes", help="Rotate every workspace's and the platform's key."
+    ),
+) -> None:
+    """Rotate keys without downtime: the master key (re-wrapping every key it wraps) and the
+    scope keys (re-wrapping every subject key). Reads keep working throughout."""
+    from connectx.audit import service as audit
+    from connectx.db.session import unit_of_work
+    from connectx.privacy import rotation
+
+    async def work() -> int:
+        if master:
+            result = await rotation.rotate_master()
+            if result.configure is not None:
+                typer.echo(
+                    "The master key comes from CONNECTX_MASTER_KEY. Set it on every process to\n"
+                    f"\n  CONNECTX_MASTER_KEY={result.configure}\n\n"
+                    "(the new key first, the current one kept so nothing stops reading), restart\n"
+                    "them one by one, then run `connectx keys rotate` again to re-wrap under it."
+                )
+            else:
+                typer.echo(
+                    f"master key {result.current_id} ({result.mode}): "
+                    f"{result.rewrapped} keys re-wrapped under it"
+                )
+                if result.unused:
+                    hint = (
+                        "`connectx keys prune-masters`"
+                        if result.mode == "file"
+                        else "removing them from CONNECTX_MASTER_KEY"
+                    )
+                    typer.echo(
+                        f"no key uses master keys {', '.join(result.unused)} any more: "
+                        f"retire them with {hint} once every process has reloaded"
+                    )
+            async with unit_of_work() as db:
+                await audit.record(
+                    db,
+                    actor="operator",
+                    action="keys.master_rotated",
+                    data={"rewrapped": result.rewrapped, "pending": result.configure is not None},
+                )
+        if scopes:
+            done = await rotation.rotate_scopes()
+            typer.echo(
+                f"scope keys: {done.scopes} rotated, {done.subjects} subject keys re-wrapped"
+            )
+            async with unit_of_work() as db:
+                await audit.record(
+                    db,
+                    actor="operator",
+                    action="keys.scopes_rotated",
+                    data={"scopes": done.scopes, "subjects": done.subjects},
+                )
+        return 0
+
+    raise typer.Exit(_run(work))
+
+
+@keys_app.command("prune-masters")
+def prune_masters() -> None:
+    """Remove master keys that no key uses any more from the key file."""
+    from connectx.privacy import rotation
+
+    try:
+        removed = _run(rotation.prune_masters)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"removed master keys: {', '.join(removed)}" if removed else "nothing to remove")
+
+
+@keys_app.command()
+def status() -> None:
+    """Where the key store is, which master keys are configured and used, key counts."""
+    from connectx.privacy import rotation
+
+    st = _run(rotation.status)
+    typer.echo(f"key store: {st.keystore}")
+    for i, mid in enumerate(st.masters_configured):
+        role = "current" if i == 0 else "accepted"
+        typer.echo(f"master {mid} ({role}): wraps {st.masters_in_use.get(mid, 0)} keys")
+    for mid, n in sorted(st.masters_in_use.items()):
+        if mid not in st.masters_configured:
+            typer.echo(f"master {mid} (NOT CONFIGURED): wraps {n} keys")
+    for kind, live, n in st.counts:
+        typer.echo(f"{kind} keys {'live' if live else 'destroyed or retired'}: {n}")
+
+
+@audit_app.command()
+def verify() -> None:
+    """Check the audit log's hash chain; name the first bad entry (exit status 1) or print OK."""
+    from connectx.audit import service as audit
+    from connectx.db.session import unit_of_work
+
+    async def work() -> audit.ChainReport:
+        async with unit_of_work() as db:
+            report = await audit.verify(db)
+            await audit.checkpoint(db, report)
+        return report
+
+    report = _run(work)
+    typer.echo(report.describe(), err=not report.ok)
+    raise typer.Exit(0 if report.ok else 1)

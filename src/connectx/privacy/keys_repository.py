@@ -79,6 +79,22 @@ async def live_roots(db: AsyncSession) -> list[CryptoKey]:
     return list((await db.execute(stmt)).scalars())
 
 
+async def roots_not_under(db: AsyncSession, master_id: str, limit: int) -> list[CryptoKey]:
+    """Live keys wrapped by another master key than ``master_id``, locked for re-wrapping."""
+    stmt = (
+        select(CryptoKey)
+        .where(
+            CryptoKey.kind.in_(ROOT_KINDS),
+            CryptoKey.wrapped.is_not(None),
+            CryptoKey.master_id != master_id,
+        )
+        .order_by(CryptoKey.id)
+        .limit(limit)
+        .with_for_update()
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
 async def live_scope_keys(db: AsyncSession, scope: str) -> list[CryptoKey]:
     """A scope's key versions that still hold material, oldest first, locked for rotation."""
     stmt = (

@@ -74,5 +74,16 @@ async def session() -> AsyncIterator[AsyncSession]:
         yield db
 
 
+def describe() -> str:
+    """Where the key store is, without credentials."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url())
+    where = parsed.database or ""
+    if parsed.get_backend_name() == "postgresql":
+        return f"postgresql {parsed.host}:{parsed.port or 5432}/{where} schema {SCHEMA}"
+    return f"sqlite {where}"
+
+
 def tables() -> list[str]:
     return [t.name for t in KeyStoreBase.metadata.sorted_tables]

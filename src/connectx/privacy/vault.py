@@ -100,6 +100,15 @@ def cached_key_count() -> int:
     return len(_keys)
 
 
+def remember_key(key_id: int, raw: bytes) -> None:
+    _keys.put(key_id, raw)
+
+
+def forget_keys(key_ids: list[int]) -> None:
+    for key_id in key_ids:
+        _keys.pop(key_id)
+
+
 def masters(reload: bool = False) -> list[tuple[str, bytes]]:
     """(id, key) of the configured master keys, the current one first."""
     with _master_lock:
