@@ -72,3 +72,35 @@ async def api_key(owner: Caller, scopes: list[str], name: str = "integration") -
     r = await owner.post("/api/v1/workspace/api-keys", json={"name": name, "scopes": scopes})
     assert r.status_code == 201, r.text
     return dict(r.json())
+
+
+async def invitation_token(email: str) -> str:
+    """The token of the newest invitation mailed to ``email`` (read from the outbox)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.support.mail import first_link, outbox
+
+    mails = await outbox(to=email, kind="invitation")
+    assert mails, f"no invitation mailed to {email}"
+    link = first_link(mails[0].body)
+    assert link.startswith("http://testserver/invitations/accept?token="), link
+    return parse_qs(urlsplit(link).query)["token"][0]
+
+
+async def join(app: Any, owner: Caller, role: str, name: str = "Grace Hopper") -> Caller:
+    """A new person invited by ``owner`` with ``role``, who signs in and accepts."""
+    newcomer = await person(app, name=name)
+    r = await owner.post(
+        "/api/v1/workspace/invitations", json={"email": newcomer.email, "role": role}
+    )
+    assert r.status_code == 201, r.text
+    token = await invitation_token(newcomer.email)
+    r = await newcomer.post("/api/v1/invitations/accept", json={"token": token})
+    assert r.status_code == 200, r.text
+    return newcomer
+
+
+async def member_id(owner: Caller, user_id: int) -> int:
+    r = await owner.get("/api/v1/workspace/members")
+    assert r.status_code == 200, r.text
+    return next(int(m["id"]) for m in r.json() if m["user_id"] == user_id)

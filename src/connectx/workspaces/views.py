@@ -319,9 +319,6 @@ def _accept_page(
     error: str | None = None,
 ) -> Response:
     here = f"/invitations/accept?{urlencode({'token': token})}"
-    signup = {"next": here}
-    if preview is not None:
-        signup["email"] = preview.email
     return render(
         request,
         "workspaces/accept.html",
@@ -331,7 +328,8 @@ def _accept_page(
             "invitation": preview,
             "error": error,
             "signin_url": f"/signin?{urlencode({'next': here})}",
-            "signup_url": f"/signup?{urlencode(signup)}",
+            # /signup takes no address (kept out of URLs); ``next`` is honoured where supported.
+            "signup_url": f"/signup?{urlencode({'next': here})}",
             "now": clock.now(),
         },
         status_code=status_code,
