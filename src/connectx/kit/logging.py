@@ -16,6 +16,16 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
 
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _scrub_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_scrub_value(v) for v in value]
+    return value
+
+
 def scrub(record: logging.LogRecord) -> logging.LogRecord:
     """Rewrite a record's message, extra fields and traceback through the redaction filter."""
     try:
@@ -24,10 +34,17 @@ def scrub(record: logging.LogRecord) -> logging.LogRecord:
         record.msg = redact(str(record.msg))
     record.args = None
     for key, value in list(record.__dict__.items()):
-        if key not in _STANDARD and isinstance(value, str):
-            setattr(record, key, redact(value))
+        if key not in _STANDARD and isinstance(value, str | dict | list | tuple | set):
+            setattr(record, key, _scrub_value(value))
     if record.exc_info and record.exc_info[1] is not None:
         record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        # Formatters that render the exception themselves (the JSON one does) would print the
+        # unredacted traceback: they all fall back to ``exc_text`` when ``exc_info`` is empty.
+        record.exc_info = None
+    elif record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
     if not hasattr(record, "request_id"):
         record.request_id = request_id.get()
     return record

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import re
 
+_KEYWORDS = (
+    r"bearer|token|secret|password|passwd|pwd|passcode|api[_-]?key|authorization|cookie"
+    r"|session[_-]?id|totp|otp|recovery[_-]?code"
+)
+
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
+    (re.compile(r"[A-Za-z0-9._%+-]+%40[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),  # URL-encoded
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
+    # key=value, key: value, "key": "value", 'key': 'value', also as part of a longer name
+    # (new_password, access_token, X-CSRF-Token).
     (
         re.compile(
-            r"(?i)\b(bearer|token|secret|password|passwd|pwd|api[_-]?key|authorization)"
-            r"(\s*[=:]\s*|\s+)(\"[^\"]*\"|'[^']*'|\S+)"
+            rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]+[_-])*(?:{_KEYWORDS}))"
+            r"([\"']?\s*[=:]\s*|\s+)(\"[^\"]*\"|'[^']*'|[^\s,;&}\])]+)"
         ),
         r"\1\2[redacted]",
     ),
     (re.compile(r"\bcx_[A-Za-z0-9_-]{8,}"), "[api-key]"),
     (re.compile(r"\bEAA[A-Za-z0-9]{20,}"), "[token]"),  # Meta access tokens
+    (re.compile(r"(?i)%2B\d{7,15}\b"), "[phone]"),  # URL-encoded +E.164
     (re.compile(r"(?<![\w.])\+?\d[\d ()-]{6,}\d(?![\w.])"), "[phone]"),
     (re.compile(r"\b[A-Za-z0-9_-]{32,}\b"), "[secret]"),  # long random tokens
 ]
