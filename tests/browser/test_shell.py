@@ -1,0 +1,86 @@
+"""The web shell in a real browser: the privacy page, the landing page, error pages, assets
+under the Content-Security-Policy."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.browser.conftest import OpenPage, errors_of
+
+pytestmark = pytest.mark.browser
+
+
+async def test_privacy_page_renders_the_policy(open_page: OpenPage) -> None:
+    page = await open_page()
+    response = await page.goto("/privacy")
+    assert response is not None and response.status == 200
+    await expect(page).to_have_title("Privacy Policy · ConnectX")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Privacy Policy")
+    await expect(page.locator("time")).to_have_text("August 2, 2025")
+    await expect(page.get_by_role("heading", level=2)).to_have_count(11)
+    await expect(
+        page.get_by_role("heading", name="8. What Are Your Privacy Rights?")
+    ).to_be_visible()
+    await expect(page.get_by_text("Right to Erasure:", exact=True)).to_be_visible()
+
+    # The contents link to their sections.
+    await (
+        page.get_by_role("navigation", name="Contents")
+        .get_by_role("link", name="How Can You Contact Us About This Policy?")
+        .click()
+    )
+    await expect(page).to_have_url(f"{page.url.split('#')[0]}#section-11")
+    await expect(page.get_by_role("heading", name="11. How Can You Contact Us")).to_be_in_viewport()
+
+    dpo = page.locator(".dpo-card")
+    await expect(dpo.get_by_role("link", name="support@connectxsaudi.com")).to_have_attribute(
+        "href", "mailto:support@connectxsaudi.com"
+    )
+    await expect(dpo.locator("address")).to_contain_text("P.O. Box 341041")
+    assert errors_of(page) == []
+
+
+async def test_landing_page_leads_to_sign_up_and_sign_in(open_page: OpenPage) -> None:
+    page = await open_page()
+    await page.goto("/")
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("WhatsApp")
+    main = page.get_by_role("main")
+    await expect(main.get_by_role("button", name="Create an account")).to_have_attribute(
+        "href", "/signup"
+    )
+    await expect(main.get_by_role("button", name="Sign in")).to_have_attribute("href", "/signin")
+    await page.get_by_role("contentinfo").get_by_role("link", name="Privacy policy").click()
+    await expect(page).to_have_url(f"{page.url.rsplit('/', 1)[0]}/privacy")
+    assert errors_of(page) == []
+
+
+async def test_scripts_run_under_the_content_security_policy(open_page: OpenPage) -> None:
+    """htmx, Alpine's CSP build and our app.js load and start; nothing is refused or throws."""
+    page = await open_page()
+    await page.goto("/")
+    started = await page.evaluate(
+        "() => ({htmx: typeof window.htmx, alpine: typeof window.Alpine,"
+        " app: typeof window.ConnectX, allowEval: window.htmx && window.htmx.config.allowEval})"
+    )
+    assert started == {"htmx": "object", "alpine": "object", "app": "object", "allowEval": False}
+    assert errors_of(page) == []
+
+
+async def test_unknown_page_shows_a_friendly_404(open_page: OpenPage) -> None:
+    page = await open_page()
+    response = await page.goto("/no/such/page")
+    assert response is not None and response.status == 404
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    await page.get_by_role("button", name="Go to the home page").click()
+    await expect(page.get_by_role("button", name="Create an account")).to_be_visible()
+
+
+async def test_pages_fit_a_phone_screen(open_page: OpenPage) -> None:
+    page = await open_page(width=360, height=740)
+    for path in ("/", "/privacy"):
+        await page.goto(path)
+        overflow = await page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 360px"
