@@ -32,7 +32,14 @@ _ready: set[str] = set()
 
 
 def url() -> str:
-    return get_settings().effective_keystore_url
+    settings = get_settings()
+    value = settings.effective_keystore_url
+    if settings.is_sqlite and value == settings.effective_database_url:
+        raise RuntimeError(
+            "CONNECTX_KEYSTORE_URL must not name the SQLite data file: the key store has to live "
+            "apart from the data (leave it unset for <data dir>/keystore.db)"
+        )
+    return value
 
 
 def engine() -> AsyncEngine:

@@ -1,0 +1,162 @@
+"""Helpers of the privacy and audit tests: the CLI as operators run it, data backups taken and
+restored the way an operator would (the data database only: the key store is not part of it),
+and raw SQL as someone with database access would type it."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import sqlite3
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+import connectx.models  # noqa: F401
+from connectx.config import get_settings
+from connectx.db.base import Base
+from connectx.db.engine import dispose_engines, get_engine
+
+CONNECTX = str(Path(sys.executable).with_name("connectx"))
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+async def cli(*args: str, env: dict[str, str] | None = None) -> Run:
+    """Run ``connectx <args>`` in its own process (as an operator would, beside the app)."""
+    proc = await asyncio.create_subprocess_exec(
+        CONNECTX,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return Run(proc.returncode, out.decode(), err.decode())
+
+
+def is_postgres() -> bool:
+    return not get_settings().is_sqlite
+
+
+def _sqlite_path() -> str:
+    database = make_url(get_settings().effective_database_url).database
+    assert database
+    return database
+
+
+def _pg_dsn() -> str:
+    url = make_url(get_settings().effective_database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def data_tables() -> list[str]:
+    """The data database's tables in dependency order (what a data backup holds)."""
+    return [t.name for t in Base.metadata.sorted_tables]
+
+
+async def take_data_backup() -> Any:
+    """A copy of the data database: the SQLite file (through SQLite's online-backup API, which
+    copies a live file consistently), or every data table on PostgreSQL (COPY, binary)."""
+    if not is_postgres():
+        copy = sqlite3.connect(":memory:")
+        with sqlite3.connect(_sqlite_path()) as live:
+            live.backup(copy)
+        return copy
+    conn = await asyncpg.connect(_pg_dsn())
+    try:
+        dump: dict[str, bytes] = {}
+        for table in data_tables():
+            buf = io.BytesIO()
+            await conn.copy_from_table(table, output=buf, format="binary")
+            dump[table] = buf.getvalue()
+        return dump
+    finally:
+        await conn.close()
+
+
+async def restore_data_backup(backup: Any) -> None:
+    """Put a data backup back in place of the current data database."""
+    await dispose_engines()
+    if not is_postgres():
+        with sqlite3.connect(_sqlite_path()) as live:
+            backup.backup(live)
+        return
+    conn = await asyncpg.connect(_pg_dsn())
+    try:
+        async with conn.transaction():
+            await conn.execute(f"TRUNCATE {', '.join(data_tables())} CASCADE")
+            for table in data_tables():
+                await conn.copy_to_table(table, source=io.BytesIO(backup[table]), format="binary")
+    finally:
+        await conn.close()
+
+
+async def database_bytes() -> bytes:
+    """Everything the databases hold as an attacker with the disks or a dump would see it: the
+    SQLite files (data and key store, with their write-ahead logs), or ``pg_dump``'s output."""
+    if not is_postgres():
+        await dispose_engines()
+        from connectx.privacy import keystore
+
+        blobs = []
+        for url in (get_settings().effective_database_url, keystore.url()):
+            path = make_url(url).database
+            assert path
+            for suffix in ("", "-wal"):
+                p = Path(path + suffix)
+                if p.exists():
+                    blobs.append(p.read_bytes())
+        return b"\n".join(blobs)
+    proc = await asyncio.create_subprocess_exec(
+        "pg_dump",
+        "--data-only",
+        "--no-owner",
+        _pg_dsn(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return out
+
+
+async def raw_sql(*statements: str, unguarded: tuple[str, ...] = ()) -> None:
+    """Run SQL directly on the data database, as someone with database access. ``unguarded``
+    tables have their append-only triggers lifted first (what an attacker would do)."""
+    engine = get_engine()
+    async with engine.begin() as conn:
+        saved: list[tuple[str, str]] = []
+        if unguarded:
+            if engine.dialect.name == "postgresql":
+                for table in unguarded:
+                    await conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+            else:
+                names = ", ".join(f"'{t}'" for t in unguarded)
+                rows = await conn.execute(
+                    text(
+                        "SELECT name, sql FROM sqlite_master "
+                        f"WHERE type = 'trigger' AND tbl_name IN ({names})"
+                    )
+                )
+                saved = [(r[0], r[1]) for r in rows]
+                for name, _ in saved:
+                    await conn.execute(text(f'DROP TRIGGER "{name}"'))
+        for statement in statements:
+            await conn.execute(text(statement))
+        if engine.dialect.name == "postgresql":
+            for table in unguarded:
+                await conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+        for _, sql in saved:
+            await conn.exec_driver_sql(sql)
