@@ -42,6 +42,7 @@ class _Collector:
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
         data = raw if isinstance(raw, bytes) else str(raw).encode()
+        data = data.replace(b"\r\n", b"\n")  # SMTP's CRLF line ends, as Python's own "\n"
         message = message_from_bytes(data, policy=email_policy.default)
         assert isinstance(message, EmailMessage)
         self.server._received(message, [str(r) for r in envelope.rcpt_tos])

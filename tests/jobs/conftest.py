@@ -1,0 +1,3 @@
+from tests.jobs.processes import workers
+
+__all__ = ["workers"]
