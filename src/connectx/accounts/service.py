@@ -181,7 +181,7 @@ async def create_user(
     marketing_opt_in: bool = False,
     marketing_wording: str = MARKETING_WORDING,
     verified: bool = False,
-    consent_source: str = "signup_form",
+    consent_source: str | None = "signup_form",
     actor: str | None = None,
     ip: str | None = None,
 ) -> User:
@@ -189,6 +189,9 @@ async def create_user(
     marketing choice appended to the consent ledger, audit event ``account.created``.
 
     ``actor`` defaults to the new user (self sign-up); pass e.g. "system" or "user:3" otherwise.
+    ``consent_source`` names where the marketing choice was made (one of
+    :data:`connectx.privacy.consent.SOURCES`); ``None`` when the person was offered no choice
+    (an operator or the demo creates the account): nothing is recorded, and no consent exists.
     Raises InvalidInput for bad input and Conflict when the e-mail address has an account.
     """
     clean_name = _clean_name(name)
@@ -228,19 +231,20 @@ async def create_user(
     await db.flush()
 
     who = actor or ref
-    await consent.record(
-        db,
-        subject=ref,
-        workspace_id=None,
-        purpose="marketing",
-        channel="email",
-        granted=bool(marketing_opt_in),
-        source=consent_source,
-        wording=marketing_wording,
-        notice_version=NOTICE_VERSION,
-        actor=who,
-        ip=ip,
-    )
+    if consent_source is not None:
+        await consent.record(
+            db,
+            subject=ref,
+            workspace_id=None,
+            purpose="marketing",
+            channel="email",
+            granted=bool(marketing_opt_in),
+            source=consent_source,
+            wording=marketing_wording,
+            notice_version=NOTICE_VERSION,
+            actor=who,
+            ip=ip,
+        )
     await audit.record(
         db,
         actor=who,

@@ -12,6 +12,7 @@ of them; the caller gets 429 with Retry-After and the time to try again.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,8 @@ from connectx.kit import clock
 from connectx.kit.errors import DomainError, TooManyRequests
 from connectx.models.account import LoginAttempt
 from connectx.privacy.vault import Vault
+
+log = logging.getLogger(__name__)
 
 # What each action is called in messages.
 _WHAT = {
@@ -124,6 +127,8 @@ class Throttle:
             if until <= now:
                 continue
             seconds = max(1, math.ceil((until - now).total_seconds()))
+            # No address, account or IP in the line: the kind of limit and the action only.
+            log.warning("%s paused by the per-%s limit for %ss", self.action, key.kind, seconds)
             minutes = max(1, math.ceil(seconds / 60))
             who = "for this e-mail address" if key.kind == "account" else "from your network"
             what = _WHAT.get(self.action, "attempts")

@@ -137,7 +137,7 @@ def issue_cookie(request: Request, response: Response) -> Response:
             fresh,
             path="/",
             httponly=True,
-            samesite="strict",
+            samesite="lax",
             secure=get_settings().secure_cookies,
         )
     return response
