@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,8 +13,12 @@ from fastapi.staticfiles import StaticFiles
 from connectx import __version__
 from connectx.accounts import endpoints as account_api
 from connectx.accounts import views as account_views
+from connectx.channels import endpoints as channel_api
 from connectx.config import get_settings
+from connectx.contacts import endpoints as contact_api
+from connectx.conversations import endpoints as conversation_api
 from connectx.db.engine import dispose_engines
+from connectx.intake import endpoints as webhook_api
 from connectx.kit import logging as cx_logging
 from connectx.kit import problems
 from connectx.kit.middleware import RequestContext
@@ -27,13 +32,16 @@ STATIC = Path(__file__).resolve().parent / "web" / "static"
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from connectx.intake import processor as webhook_processor
     from connectx.jobs.runtime import start_embedded, stop_embedded
 
     settings = get_settings()
     await start_embedded(settings)
+    webhook_processor.start_embedded(settings)
     try:
         yield
     finally:
+        await asyncio.to_thread(webhook_processor.stop_embedded)
         await stop_embedded()
         await dispose_engines()
 
@@ -51,6 +59,13 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     for router in (system_api.router, account_api.router, workspace_api.router):
+        app.include_router(router)
+    for router in (
+        channel_api.router,
+        conversation_api.router,
+        contact_api.router,
+        webhook_api.router,
+    ):
         app.include_router(router)
     for router in (web_views.router, account_views.router, workspace_views.router):
         app.include_router(router, include_in_schema=False)

@@ -51,9 +51,15 @@ def worker(
         if settings.broker_url
         else f"polling the database every {settings.reconcile_interval_s:g}s"
     )
+    from connectx.intake.processor import ProcessorThread
+
+    # Stored WhatsApp webhook events are processed here too (docs/whatsapp-inbound.md).
+    webhooks = ProcessorThread()
+    webhooks.start()
     typer.echo(f"connectx worker: {runtime.concurrency} at a time, {source}", err=True)
     while not stop.wait(0.5):
         pass
     typer.echo("connectx worker: stopping (letting running jobs finish)", err=True)
+    webhooks.stop(timeout_s=shutdown_timeout)
     runtime.stop(timeout_s=shutdown_timeout)
     typer.echo("connectx worker: stopped", err=True)

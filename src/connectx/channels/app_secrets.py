@@ -1,0 +1,96 @@
+"""The secrets intake verifies webhook signatures with, decrypted once and kept in memory.
+
+A webhook does not say which app signed it before it is verified, so intake tries the secrets of
+every app we hold (most recently matched first: with one app, one HMAC per request). The list is
+loaded from the database on first use and reloaded
+
+* at once in this process after a channel change commits (:func:`invalidate`),
+* when a signature matches nothing (an app connected through another process), at most once per
+  ``MISS_RELOAD_S``, so a flood of forged requests cannot turn into a flood of queries,
+* every ``TTL_S`` seconds, which bounds how long another process keeps accepting a retired secret.
+
+Secrets live only in this process's memory; they are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from connectx.channels import repository as repo
+from connectx.db.session import session_factory
+from connectx.integrations.whatsapp import signature
+from connectx.privacy.vault import Vault
+
+log = logging.getLogger(__name__)
+
+TTL_S = 60.0
+MISS_RELOAD_S = 1.0
+SECRET_COLUMN = "meta_apps.secret"  # noqa: S105 (an AAD column name)
+VERIFY_TOKEN_COLUMN = "meta_apps.verify_token"  # noqa: S105 (an AAD column name)
+
+
+def subject_of(meta_app_row_id: int) -> str:
+    return f"meta_app:{meta_app_row_id}"
+
+
+class AppSecretCache:
+    def __init__(self) -> None:
+        self._entries: list[tuple[int, bytes]] = []
+        self._loaded_at: float | None = None
+        self._last_load_attempt = 0.0
+
+    def invalidate(self) -> None:
+        self._loaded_at = None
+
+    def _stale(self) -> bool:
+        return self._loaded_at is None or time.monotonic() - self._loaded_at > TTL_S
+
+    async def _load(self) -> None:
+        self._last_load_attempt = time.monotonic()
+        entries: list[tuple[int, bytes]] = []
+        async with session_factory()() as db:
+            vault = Vault(db)
+            for app in await repo.live_apps(db):
+                assert app.secret_enc is not None
+                try:
+                    secret = await vault.decrypt_bytes(
+                        None, subject_of(app.id), SECRET_COLUMN, app.secret_enc
+                    )
+                except Exception as exc:  # one unreadable secret must not stop intake
+                    log.error("secret of meta app %s unreadable: %s", app.id, type(exc).__name__)
+                    continue
+                entries.append((app.id, secret))
+        # Keep the most-recently-matched order for apps that are still there.
+        order = {app_id: i for i, (app_id, _) in enumerate(self._entries)}
+        entries.sort(key=lambda e: order.get(e[0], len(order)))
+        self._entries = entries
+        self._loaded_at = time.monotonic()
+
+    def _match(self, body: bytes, digest: bytes) -> int | None:
+        for i, (app_id, secret) in enumerate(self._entries):
+            if signature.matches(secret, body, digest):
+                if i:
+                    self._entries.insert(0, self._entries.pop(i))
+                return app_id
+        return None
+
+    async def verify(self, body: bytes, header: str | None) -> int | None:
+        """The id of the app whose secret signed ``body``, or None."""
+        digest = signature.parse_header(header)
+        if digest is None:
+            return None
+        if self._stale():
+            await self._load()
+        found = self._match(body, digest)
+        if found is None and time.monotonic() - self._last_load_attempt >= MISS_RELOAD_S:
+            await self._load()
+            found = self._match(body, digest)
+        return found
+
+
+cache = AppSecretCache()
+
+
+def invalidate() -> None:
+    cache.invalidate()

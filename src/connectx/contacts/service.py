@@ -1,0 +1,399 @@
+"""Contacts: who writes to the workspace, identified by BSUID and/or phone.
+
+Resolution (:func:`resolve`) finds the contact by BSUID and by phone, links the two when a message
+carries both, merges two contacts that turn out to be one person, and creates the contact on
+first sight. Identifying fields are sealed under ``contact:<id>``; lookups use per-workspace keyed
+hashes. Every creation and change writes an audit event with ids only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.accounts.principal import Principal
+from connectx.audit import service as audit
+from connectx.contacts import repository as repo
+from connectx.conversations import paging
+from connectx.integrations.whatsapp.schemas import Identity, Profile, phone_of, text
+from connectx.kit import clock
+from connectx.kit.errors import InvalidInput
+from connectx.models.contact import Contact
+from connectx.privacy import consent
+from connectx.privacy.vault import Vault
+
+SYSTEM_ACTOR = "system"
+
+
+def subject_of(contact_id: int) -> str:
+    return f"contact:{contact_id}"
+
+
+async def phone_index(vault: Vault, workspace_id: int, phone: str) -> bytes:
+    return await vault.blind_index("contact_phone", f"{workspace_id}|{phone}")
+
+
+async def bsuid_index(vault: Vault, workspace_id: int, bsuid: str) -> bytes:
+    return await vault.blind_index("contact_bsuid", f"{workspace_id}|{bsuid}")
+
+
+@dataclass
+class ContactView:
+    id: int
+    name: str | None
+    phone: str | None
+    bsuid: str | None
+    username: str | None
+    created_at: datetime
+    last_inbound_at: datetime | None
+    identity_changed_at: datetime | None
+
+
+class Contacts:
+    """Contact operations inside one transaction (the processor keeps one per batch, so a
+    person seen many times in a batch is looked up and compared once)."""
+
+    def __init__(self, db: AsyncSession, actor: str = SYSTEM_ACTOR) -> None:
+        self.db = db
+        self.vault = Vault(db)
+        self.actor = actor
+        self._seen: dict[tuple[int, Identity], tuple[Contact, Profile | None]] = {}
+        self.created = 0
+
+    # -- sealing ----------------------------------------------------------------------------
+    async def _seal(self, contact: Contact, column: str, value: str) -> bytes:
+        return await self.vault.encrypt(
+            contact.workspace_id, subject_of(contact.id), f"contacts.{column}", value
+        )
+
+    async def _open(self, contact: Contact, column: str, blob: bytes | None) -> str | None:
+        return await self.vault.decrypt_or_none(
+            contact.workspace_id, subject_of(contact.id), f"contacts.{column}", blob
+        )
+
+    async def _set_phone(self, contact: Contact, phone: str) -> None:
+        contact.phone_index = await phone_index(self.vault, contact.workspace_id, phone)
+        contact.phone_enc = await self._seal(contact, "phone", phone)
+
+    async def _set_bsuid(self, contact: Contact, bsuid: str) -> None:
+        contact.bsuid_index = await bsuid_index(self.vault, contact.workspace_id, bsuid)
+        contact.bsuid_enc = await self._seal(contact, "bsuid", bsuid)
+
+    async def _set_profile(self, contact: Contact, profile: Profile) -> list[str]:
+        changed = []
+        if profile.name and profile.name != await self._open(contact, "name", contact.name_enc):
+            contact.name_enc = await self._seal(contact, "name", profile.name)
+            changed.append("name")
+        extra = {
+            k: v
+            for k, v in (("username", profile.username), ("parent_bsuid", profile.parent_bsuid))
+            if v
+        }
+        if extra:
+            current = json.loads(await self._open(contact, "profile", contact.profile_enc) or "{}")
+            if {**current, **extra} != current:
+                contact.profile_enc = await self._seal(
+                    contact, "profile", json.dumps({**current, **extra}, sort_keys=True)
+                )
+                changed.append("profile")
+        return changed
+
+    async def _audit(self, action: str, contact: Contact, **data: Any) -> None:
+        await audit.record(
+            self.db,
+            actor=self.actor,
+            action=action,
+            subject=subject_of(contact.id),
+            workspace_id=contact.workspace_id,
+            data=data,
+        )
+
+    # -- resolution -------------------------------------------------------------------------
+    async def resolve(
+        self,
+        workspace_id: int,
+        identity: Identity,
+        profile: Profile | None = None,
+        *,
+        create: bool = True,
+    ) -> Contact | None:
+        """The contact behind ``identity`` (created when new and ``create``), with its BSUID,
+        phone and profile brought up to date."""
+        if not identity.known:
+            return None
+        cached = self._seen.get((workspace_id, identity))
+        if cached is not None and (profile is None or profile == cached[1]):
+            return cached[0]
+        vault = self.vault
+        pidx = await phone_index(vault, workspace_id, identity.phone) if identity.phone else None
+        bidx = await bsuid_index(vault, workspace_id, identity.bsuid) if identity.bsuid else None
+        by_b, by_p = await repo.by_index(self.db, workspace_id, pidx, bidx)
+        contact = by_b or by_p
+        if by_b is not None and by_p is not None and by_b.id != by_p.id:
+            contact = await self.merge(keep=by_b, absorb=by_p, reason="bsuid_linked_to_phone")
+        if contact is None:
+            if not create:
+                return None
+            contact = await self._create(workspace_id, identity, profile or Profile())
+        else:
+            changed = []
+            if identity.bsuid and contact.bsuid_index != bidx:
+                await self._set_bsuid(contact, identity.bsuid)
+                changed.append("bsuid")
+            if identity.phone and contact.phone_index != pidx:
+                await self._set_phone(contact, identity.phone)
+                changed.append("phone")
+            if profile is not None:
+                changed += await self._set_profile(contact, profile)
+            if changed:
+                contact.updated_at = clock.now()
+                await self.db.flush()
+                await self._audit("contact.updated", contact, fields=changed, source="whatsapp")
+        self._seen[(workspace_id, identity)] = (contact, profile)
+        return contact
+
+    async def _create(self, workspace_id: int, identity: Identity, profile: Profile) -> Contact:
+        now = clock.now()
+        contact = Contact(workspace_id=workspace_id, created_at=now, updated_at=now)
+        await repo.add(self.db, contact)
+        if identity.phone:
+            await self._set_phone(contact, identity.phone)
+        if identity.bsuid:
+            await self._set_bsuid(contact, identity.bsuid)
+        await self._set_profile(contact, profile)
+        await self.db.flush()
+        self.created += 1
+        await self._audit("contact.created", contact, source="whatsapp")
+        return contact
+
+    def forget(self, contact_id: int) -> None:
+        for key, (value, _) in list(self._seen.items()):
+            if value.id == contact_id:
+                del self._seen[key]
+
+    async def merge(self, *, keep: Contact, absorb: Contact, reason: str) -> Contact:
+        """Fold ``absorb`` into ``keep``: its conversations, messages, preferences and consent
+        decisions move over (re-sealed under ``keep``'s key), then it is deleted and its key
+        destroyed."""
+        from connectx.conversations import service as conversations
+        from connectx.messages import service as messages
+
+        workspace_id = keep.workspace_id
+        phone = await self._open(absorb, "phone", absorb.phone_enc)
+        bsuid = await self._open(absorb, "bsuid", absorb.bsuid_enc)
+        name = await self._open(absorb, "name", absorb.name_enc)
+        await messages.reassign_contact(self.db, self.vault, workspace_id, absorb.id, keep.id)
+        await conversations.reassign_contact(self.db, absorb.id, keep.id)
+        await repo.move_preference_events(self.db, absorb.id, keep.id)
+        for state in await consent.states(self.db, subject_of(absorb.id)):
+            if not state.decided:
+                continue
+            mine = await consent.current_state(
+                self.db, subject_of(keep.id), state.purpose, state.channel
+            )
+            if mine.decided and mine.since and state.since and mine.since >= state.since:
+                continue
+            await consent.record(
+                self.db,
+                subject=subject_of(keep.id),
+                workspace_id=workspace_id,
+                purpose=state.purpose,
+                channel=state.channel,
+                granted=state.granted,
+                source=state.source or "import",
+                wording=f"Carried over from contact {absorb.id}, merged into this contact.",
+                notice_version="contact-merge",
+                actor=self.actor,
+            )
+        absorbed_id = absorb.id
+        self.forget(absorbed_id)
+        await repo.delete_contact(self.db, absorbed_id)
+        self.db.expunge(absorb)
+        await self.db.flush()
+        if phone and keep.phone_enc is None:
+            await self._set_phone(keep, phone)
+        if bsuid and keep.bsuid_enc is None:
+            await self._set_bsuid(keep, bsuid)
+        if name and keep.name_enc is None:
+            keep.name_enc = await self._seal(keep, "name", name)
+        keep.updated_at = clock.now()
+        await self.db.flush()
+        await self._audit("contact.merged", keep, merged=absorbed_id, reason=reason)
+        await self.vault.destroy_subject(workspace_id, subject_of(absorbed_id), actor=self.actor)
+        return keep
+
+    # -- what system messages announce --------------------------------------------------------
+    async def apply_system(
+        self, contact: Contact, system: dict[str, Any], at: datetime | None
+    ) -> Contact:
+        kind = text(system.get("type"))
+        workspace_id = contact.workspace_id
+        if kind == "user_changed_number":
+            phone = phone_of(system.get("wa_id") or system.get("new_wa_id"))
+            if phone:
+                _, other = await repo.by_index(
+                    self.db, workspace_id, await phone_index(self.vault, workspace_id, phone), None
+                )
+                if other is not None and other.id != contact.id:
+                    contact = await self.merge(keep=contact, absorb=other, reason=kind)
+                if (
+                    contact.phone_enc is None
+                    or await self._open(contact, "phone", contact.phone_enc) != phone
+                ):
+                    await self._set_phone(contact, phone)
+                    await self._changed(contact, ["phone"], kind)
+        elif kind == "user_changed_user_id":
+            bsuid = text(system.get("user_id")) or text(system.get("new_user_id"))
+            if bsuid:
+                other, _ = await repo.by_index(
+                    self.db, workspace_id, None, await bsuid_index(self.vault, workspace_id, bsuid)
+                )
+                if other is not None and other.id != contact.id:
+                    contact = await self.merge(keep=contact, absorb=other, reason=kind)
+                if (
+                    contact.bsuid_enc is None
+                    or await self._open(contact, "bsuid", contact.bsuid_enc) != bsuid
+                ):
+                    await self._set_bsuid(contact, bsuid)
+                    await self._changed(contact, ["bsuid"], kind)
+        elif kind == "customer_identity_changed":
+            contact.identity_changed_at = at or clock.now()
+            await self._changed(contact, ["identity_changed_at"], kind)
+        self.forget(contact.id)
+        return contact
+
+    async def _changed(self, contact: Contact, fields: list[str], reason: str) -> None:
+        contact.updated_at = clock.now()
+        await self.db.flush()
+        await self._audit(
+            "contact.updated", contact, fields=fields, source="whatsapp", reason=reason
+        )
+
+    # -- marketing preferences ------------------------------------------------------------------
+    async def record_preference(
+        self,
+        contact: Contact,
+        channel_id: int,
+        category: str,
+        value: str,
+        detail: str | None,
+        at: datetime | None,
+    ) -> bool:
+        """Record a stop/resume once; a marketing decision also goes to the consent ledger.
+        Returns False for a repeat of an event already recorded."""
+        occurred = at or clock.now()
+        new_id = await repo.add_preference_event(
+            self.db,
+            {
+                "workspace_id": contact.workspace_id,
+                "channel_id": channel_id,
+                "contact_id": contact.id,
+                "category": category[:64],
+                "value": value[:32],
+                "occurred_at": occurred,
+                "created_at": clock.now(),
+            },
+        )
+        if new_id is None:
+            return False
+        if category == "marketing_messages" and value in ("stop", "resume"):
+            await consent.record(
+                self.db,
+                subject=subject_of(contact.id),
+                workspace_id=contact.workspace_id,
+                purpose="marketing",
+                channel="whatsapp",
+                granted=value == "resume",
+                source="whatsapp_user_preferences",
+                wording=detail
+                or f"User requested to {value} marketing messages (WhatsApp setting)",
+                notice_version="whatsapp-user-preferences",
+                actor=subject_of(contact.id),
+            )
+        return True
+
+    async def touch_inbound(self, contact: Contact, at: datetime) -> None:
+        await repo.touch_inbound(self.db, contact.id, at)
+
+    # -- reading --------------------------------------------------------------------------------
+    async def view(self, contact: Contact) -> ContactView:
+        profile = json.loads(await self._open(contact, "profile", contact.profile_enc) or "{}")
+        return ContactView(
+            id=contact.id,
+            name=await self._open(contact, "name", contact.name_enc),
+            phone=await self._open(contact, "phone", contact.phone_enc),
+            bsuid=await self._open(contact, "bsuid", contact.bsuid_enc),
+            username=profile.get("username"),
+            created_at=contact.created_at,
+            last_inbound_at=contact.last_inbound_at,
+            identity_changed_at=contact.identity_changed_at,
+        )
+
+
+def search_phone(raw: str) -> str:
+    """A phone typed by a person, in the form contacts are keyed by (``+<digits>``, E.164 for
+    valid numbers; Meta's test numbers are accepted too)."""
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    if raw.strip().startswith("00"):
+        digits = digits[2:]
+    if not 6 <= len(digits) <= 15 or set(raw) - set("+0123456789 -()."):
+        raise InvalidInput(
+            "Search by phone in international form, e.g. +971501234567.", field="phone"
+        )
+    return "+" + digits
+
+
+async def list_contacts(
+    db: AsyncSession,
+    principal: Principal,
+    *,
+    phone: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[ContactView], str | None]:
+    """A page of the workspace's contacts, newest first; ``phone`` finds one by blind index."""
+    assert principal.workspace_id is not None
+    ws = principal.workspace_id
+    contacts = Contacts(db, principal.actor)
+    index = await phone_index(contacts.vault, ws, search_phone(phone)) if phone else None
+    before = paging.decode_id(cursor) if cursor else None
+    rows = await repo.page(db, ws, index, before, paging.check_limit(limit) + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    views = [await contacts.view(c) for c in rows]
+    if views:
+        await audit.record(
+            db,
+            actor=principal.actor,
+            action="contacts.viewed",
+            workspace_id=ws,
+            ip=principal.ip,
+            data={"contacts": [v.id for v in views], "search": "phone" if phone else None},
+        )
+    return views, paging.encode(rows[-1].id) if more else None
+
+
+async def get_contact(db: AsyncSession, principal: Principal, contact_id: int) -> ContactView:
+    assert principal.workspace_id is not None
+    contact = await repo.get(db, principal.workspace_id, contact_id)
+    view = await Contacts(db, principal.actor).view(contact)
+    await audit.record(
+        db,
+        actor=principal.actor,
+        action="contact.viewed",
+        subject=subject_of(contact.id),
+        workspace_id=principal.workspace_id,
+        ip=principal.ip,
+    )
+    return view
+
+
+async def names(db: AsyncSession, workspace_id: int, ids: list[int]) -> dict[int, ContactView]:
+    """Views of several contacts (for lists that show who a conversation is with)."""
+    contacts = Contacts(db)
+    found = await repo.get_many(db, workspace_id, ids)
+    return {cid: await contacts.view(c) for cid, c in found.items()}

@@ -1,0 +1,75 @@
+"""SQL for conversations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.kit.tenancy import get_in_workspace, scoped
+from connectx.models.conversation import Conversation
+
+
+async def unresolved(db: AsyncSession, contact_id: int, channel_id: int) -> Conversation | None:
+    stmt = select(Conversation).where(
+        Conversation.contact_id == contact_id,
+        Conversation.channel_id == channel_id,
+        Conversation.status != "resolved",
+    )
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def add(db: AsyncSession, conversation: Conversation) -> None:
+    db.add(conversation)
+    await db.flush()
+
+
+async def get(db: AsyncSession, workspace_id: int, conversation_id: int) -> Conversation:
+    return await get_in_workspace(db, Conversation, conversation_id, workspace_id, "conversation")
+
+
+async def of_contact(db: AsyncSession, contact_id: int) -> list[Conversation]:
+    stmt = select(Conversation).where(Conversation.contact_id == contact_id)
+    return list((await db.execute(stmt.order_by(Conversation.id))).scalars())
+
+
+async def set_contact(db: AsyncSession, conversation_id: int, contact_id: int) -> None:
+    await db.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(contact_id=contact_id)
+    )
+
+
+async def delete_conversation(db: AsyncSession, conversation_id: int) -> None:
+    await db.execute(delete(Conversation).where(Conversation.id == conversation_id))
+
+
+async def page(
+    db: AsyncSession,
+    workspace_id: int,
+    *,
+    status: str | None,
+    channel_id: int | None,
+    contact_id: int | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[Conversation]:
+    """Most recent activity first; ``after`` is the (last_message_at, id) of the previous
+    page's last row."""
+    stmt = scoped(Conversation, workspace_id)
+    if status is not None:
+        stmt = stmt.where(Conversation.status == status)
+    if channel_id is not None:
+        stmt = stmt.where(Conversation.channel_id == channel_id)
+    if contact_id is not None:
+        stmt = stmt.where(Conversation.contact_id == contact_id)
+    if after is not None:
+        at, ident = after
+        stmt = stmt.where(
+            or_(
+                Conversation.last_message_at < at,
+                and_(Conversation.last_message_at == at, Conversation.id < ident),
+            )
+        )
+    stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()).limit(limit)
+    return list((await db.execute(stmt)).scalars())

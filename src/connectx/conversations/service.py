@@ -1,0 +1,202 @@
+"""Conversations: at most one unresolved (open or pending) per contact and number.
+
+An inbound message finds or opens the conversation, moves a pending one back to open and
+advances the 24-hour customer-service window (``last_inbound_at``: Meta's timestamp of the
+customer's newest message; system notices do not count).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.accounts.principal import Principal
+from connectx.audit import service as audit
+from connectx.conversations import paging
+from connectx.conversations import repository as repo
+from connectx.kit import clock
+from connectx.kit.errors import InvalidInput
+from connectx.models.conversation import STATUSES, Conversation
+
+if TYPE_CHECKING:
+    from connectx.contacts.service import ContactView
+
+WINDOW = timedelta(hours=24)
+
+
+def window_expires_at(conversation: Conversation) -> datetime | None:
+    if conversation.last_inbound_at is None:
+        return None
+    return conversation.last_inbound_at + WINDOW
+
+
+def window_open(conversation: Conversation, now: datetime | None = None) -> bool:
+    """May any message (not only a template) be sent now?"""
+    expires = window_expires_at(conversation)
+    return expires is not None and (now or clock.now()) < expires
+
+
+class Conversations:
+    """Conversation upkeep inside one transaction (cached per batch)."""
+
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+        self._open: dict[tuple[int, int], Conversation] = {}
+        self.touched: dict[int, Conversation] = {}
+
+    async def open_for(
+        self, workspace_id: int, channel_id: int, contact_id: int, at: datetime
+    ) -> Conversation:
+        key = (contact_id, channel_id)
+        conversation = self._open.get(key)
+        if conversation is not None and conversation.status != "resolved":
+            return conversation
+        conversation = await repo.unresolved(self.db, contact_id, channel_id)
+        if conversation is None:
+            now = clock.now()
+            conversation = Conversation(
+                workspace_id=workspace_id,
+                channel_id=channel_id,
+                contact_id=contact_id,
+                status="open",
+                opened_at=at,
+                last_message_at=at,
+                created_at=now,
+                updated_at=now,
+            )
+            try:
+                async with self.db.begin_nested():
+                    await repo.add(self.db, conversation)
+            except IntegrityError:  # opened by a concurrent transaction
+                conversation = await repo.unresolved(self.db, contact_id, channel_id)
+                assert conversation is not None
+        self._open[key] = conversation
+        return conversation
+
+    def record_message(
+        self, conversation: Conversation, at: datetime, *, inbound: bool, opens_window: bool
+    ) -> None:
+        if at > conversation.last_message_at:
+            conversation.last_message_at = at
+        if inbound and opens_window:
+            if conversation.last_inbound_at is None or at > conversation.last_inbound_at:
+                conversation.last_inbound_at = at
+            if conversation.status == "pending":
+                conversation.status = "open"
+        conversation.updated_at = clock.now()
+        self.touched[conversation.id] = conversation
+
+
+async def reassign_contact(db: AsyncSession, src_contact: int, dst_contact: int) -> None:
+    """Move ``src_contact``'s conversations to ``dst_contact`` (merging two unresolved ones on the
+    same number into ``dst``'s)."""
+    from connectx.messages import repository as messages
+
+    for conversation in await repo.of_contact(db, src_contact):
+        if conversation.status != "resolved":
+            target = await repo.unresolved(db, dst_contact, conversation.channel_id)
+            if target is not None:
+                await messages.move_to_conversation(db, conversation.id, target.id)
+                target.last_message_at = max(target.last_message_at, conversation.last_message_at)
+                if conversation.last_inbound_at is not None and (
+                    target.last_inbound_at is None
+                    or conversation.last_inbound_at > target.last_inbound_at
+                ):
+                    target.last_inbound_at = conversation.last_inbound_at
+                target.opened_at = min(target.opened_at, conversation.opened_at)
+                await db.delete(conversation)
+                await db.flush()
+                continue
+        conversation.contact_id = dst_contact
+        await db.flush()
+
+
+async def list_page(
+    db: AsyncSession,
+    workspace_id: int,
+    *,
+    status: str | None,
+    channel_id: int | None,
+    contact_id: int | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[Conversation]:
+    return await repo.page(
+        db,
+        workspace_id,
+        status=status,
+        channel_id=channel_id,
+        contact_id=contact_id,
+        after=after,
+        limit=limit,
+    )
+
+
+async def get(db: AsyncSession, workspace_id: int, conversation_id: int) -> Conversation:
+    return await repo.get(db, workspace_id, conversation_id)
+
+
+async def list_for(
+    db: AsyncSession,
+    principal: Principal,
+    *,
+    status: str | None,
+    channel_id: int | None,
+    contact_id: int | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[tuple[Conversation, ContactView | None]], str | None]:
+    """A page of conversations, most recent activity first, with who each is with."""
+    from connectx.contacts import service as contacts
+
+    assert principal.workspace_id is not None
+    ws = principal.workspace_id
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"status is one of {', '.join(STATUSES)}.", field="status")
+    after = paging.decode_time_id(cursor) if cursor else None
+    rows = await repo.page(
+        db,
+        ws,
+        status=status,
+        channel_id=channel_id,
+        contact_id=contact_id,
+        after=after,
+        limit=paging.check_limit(limit) + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    people = await contacts.names(db, ws, sorted({c.contact_id for c in rows}))
+    if rows:
+        await audit.record(
+            db,
+            actor=principal.actor,
+            action="conversations.viewed",
+            workspace_id=ws,
+            ip=principal.ip,
+            data={"contacts": sorted(people)},
+        )
+    cursor_out = paging.encode(rows[-1].last_message_at, rows[-1].id) if more else None
+    return [(c, people.get(c.contact_id)) for c in rows], cursor_out
+
+
+async def get_for(
+    db: AsyncSession, principal: Principal, conversation_id: int
+) -> tuple[Conversation, ContactView | None]:
+    from connectx.contacts import service as contacts
+
+    assert principal.workspace_id is not None
+    conversation = await repo.get(db, principal.workspace_id, conversation_id)
+    people = await contacts.names(db, principal.workspace_id, [conversation.contact_id])
+    await audit.record(
+        db,
+        actor=principal.actor,
+        action="conversation.viewed",
+        subject=f"contact:{conversation.contact_id}",
+        workspace_id=principal.workspace_id,
+        ip=principal.ip,
+        data={"conversation": conversation.id},
+    )
+    return conversation, people.get(conversation.contact_id)

@@ -1,0 +1,84 @@
+"""Card numbers typed into messages are masked before a webhook body is stored.
+
+The signature is checked on the bytes Meta sent; what is stored is the same JSON with every
+Luhn-valid card-number run in free text replaced by ``**** **** **** 1111`` (privacy/pan.py).
+Identifier fields (ids, phone numbers, timestamps) are left alone so routing and deduplication
+still work. Bodies without anything that looks like a card number are stored byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from connectx.privacy.pan import contains_pan, mask_pans
+
+IDENTIFIERS = frozenset(
+    {
+        "id",
+        "wa_id",
+        "from",
+        "to",
+        "recipient_id",
+        "phone_number_id",
+        "display_phone_number",
+        "user_id",
+        "from_user_id",
+        "recipient_user_id",
+        "parent_user_id",
+        "timestamp",
+        "message_id",
+        "original_message_id",
+        "expiration_timestamp",
+        "catalog_id",
+        "product_retailer_id",
+        "message_template_id",
+        "sha256",
+        "mime_type",
+        "source_id",
+        "ctwa_clid",
+        "code",
+    }
+)
+
+
+def _walk(value: Any, key: str | None) -> tuple[Any, bool]:
+    if isinstance(value, str):
+        if key in IDENTIFIERS:
+            return value, False
+        masked = mask_pans(value)
+        return masked, masked != value
+    if isinstance(value, dict):
+        changed = False
+        out = {}
+        for k, v in value.items():
+            out[k], c = _walk(v, k)
+            changed |= c
+        return out, changed
+    if isinstance(value, list):
+        changed = False
+        items = []
+        for v in value:
+            item, c = _walk(v, key)
+            items.append(item)
+            changed |= c
+        return items, changed
+    return value, False
+
+
+def mask_body(body: bytes) -> bytes:
+    """``body`` with card numbers masked (unchanged when it holds none)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body
+    if not contains_pan(text):
+        return body
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return mask_pans(text).encode()
+    masked, changed = _walk(payload, None)
+    if not changed:
+        return body
+    return json.dumps(masked, ensure_ascii=False, separators=(",", ":")).encode()

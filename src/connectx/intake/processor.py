@@ -1,0 +1,231 @@
+"""Processors: claim stored webhook events in batches and apply them.
+
+A batch is claimed, processed and marked processed in ONE transaction: if the process dies or
+the transaction fails half-way, nothing of it is kept and the events are still pending for the
+next claim. On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets several processors (threads or
+``connectx worker`` processes) work side by side; on SQLite the database's single write lock
+serialises them.
+
+A batch that fails is retried one event at a time, so one bad event cannot hold up the others;
+an event that fails on its own ``MAX_ATTEMPTS`` times is parked as ``failed`` for inspection.
+Database outages are not counted against events: the loop backs off and tries again.
+
+Where processors run: a thread of ``connectx serve`` in embedded mode (no broker), and a thread
+of every ``connectx worker``. They wake when intake commits in the same process and otherwise
+sweep every ``POLL_S`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import Counter, Histogram
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.config import Settings
+from connectx.db.engine import dispose_engines
+from connectx.db.session import after_commit, unit_of_work
+from connectx.intake import repository as repo
+from connectx.intake import wakeup
+from connectx.intake.dispatch import BatchProcessor, Outcome
+from connectx.kit import clock
+from connectx.models.webhook_event import WebhookEvent
+
+log = logging.getLogger(__name__)
+
+EVENTS_PER_BATCH = 50
+MAX_ATTEMPTS = 5
+POLL_S = 0.2
+MAX_BACKOFF_S = 30.0
+
+PROCESSED = Counter(
+    "connectx_intake_events_processed_total", "Webhook events processed.", ["status"]
+)
+LAG = Histogram(
+    "connectx_intake_lag_seconds",
+    "From a webhook's receipt to the commit of its effects.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+OUTAGE_ERRORS = (OperationalError, InterfaceError, ConnectionError, OSError)
+
+Listener = Callable[[Outcome], Awaitable[None]]
+_listeners: list[Listener] = []
+
+
+def on_stored(listener: Listener) -> Listener:
+    """Register a coroutine called after each batch commits, with the ids it stored (for
+    real-time updates, automation, ...). Exceptions are logged, never retried."""
+    _listeners.append(listener)
+    return listener
+
+
+async def process_batch(limit: int = EVENTS_PER_BATCH) -> int:
+    """Claim up to ``limit`` pending events and process them in one transaction. Returns how
+    many were processed (0: nothing pending). Raises if the batch failed (nothing is kept)."""
+    async with unit_of_work() as db:
+        events = await repo.claim(db, limit)
+        if not events:
+            return 0
+        await _run(db, events)
+    return len(events)
+
+
+async def _run(db: AsyncSession, events: list[WebhookEvent]) -> None:
+    """Process claimed ``events`` in the caller's transaction and mark them done."""
+    batch = BatchProcessor(db)
+    await batch.run(events)
+    now = clock.now()
+    for event in events:
+        tally = batch.tallies[event.id]
+        status = batch.finish_status(event.id)
+        await repo.finish(
+            db,
+            event.id,
+            status,
+            now,
+            items=tally.items,
+            unrouted=tally.unrouted,
+            ignored=tally.ignored,
+        )
+        PROCESSED.labels(status).inc()
+    received = [event.received_at for event in events]
+    outcome = batch.outcome
+
+    async def committed() -> None:
+        done = clock.now()
+        for at in received:
+            LAG.observe(max(0.0, (done - at).total_seconds()))
+        for listener in list(_listeners):
+            try:
+                await listener(outcome)
+            except Exception as exc:
+                log.error("after-store listener failed: %s", type(exc).__name__)
+
+    after_commit(db, committed)
+
+
+async def _one_by_one(limit: int) -> int:
+    """After a batch failed: process its events separately; count failures of single events."""
+    async with unit_of_work() as db:
+        ids = [event.id for event in await repo.claim(db, limit)]
+    done = 0
+    for event_id in ids:
+        try:
+            async with unit_of_work() as db:
+                event = await repo.claim_one(db, event_id)
+                if event is None:
+                    continue
+                await _run(db, [event])
+            done += 1
+        except OUTAGE_ERRORS:
+            raise
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise
+            await _count_failure(event_id, exc)
+        except Exception as exc:
+            await _count_failure(event_id, exc)
+    return done or len(ids)
+
+
+async def _count_failure(event_id: int, exc: BaseException) -> None:
+    name = type(exc).__name__
+    log.error("webhook event %s failed to process: %s", event_id, name, exc_info=exc)
+    async with unit_of_work() as db:
+        await repo.record_failure(db, event_id, name, MAX_ATTEMPTS, clock.now())
+
+
+async def process_available(limit: int = EVENTS_PER_BATCH, max_batches: int | None = None) -> int:
+    """Process pending events until none are left (or ``max_batches``). Returns the count."""
+    total = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        batches += 1
+        try:
+            done = await process_batch(limit)
+        except OUTAGE_ERRORS:
+            raise
+        except Exception as exc:
+            log.warning(
+                "a batch of webhook events failed (%s); retrying one by one", type(exc).__name__
+            )
+            done = await _one_by_one(limit)
+        if done == 0:
+            break
+        total += done
+    return total
+
+
+async def run_forever(stopping: threading.Event | None = None, poll_s: float = POLL_S) -> None:
+    """The processor loop: process, then sleep until woken or ``poll_s`` passes."""
+    backoff = 0.0
+    while stopping is None or not stopping.is_set():
+        seen = wakeup.generation()
+        try:
+            await process_available()
+            backoff = 0.0
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            backoff = min(MAX_BACKOFF_S, max(0.5, backoff * 2))
+            log.warning("webhook processing paused %.1fs: %s", backoff, type(exc).__name__)
+            await asyncio.sleep(backoff)
+            continue
+        await wakeup.wait(poll_s, seen)
+
+
+class ProcessorThread:
+    """A processor on its own thread and event loop (and so its own database engine)."""
+
+    def __init__(self, poll_s: float = POLL_S) -> None:
+        self.poll_s = poll_s
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._main, name="webhook-processor", daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        async def main() -> None:
+            try:
+                await run_forever(self._stopping, self.poll_s)
+            finally:
+                await dispose_engines()
+
+        asyncio.run(main())
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Finish the batch in hand (up to ``timeout_s``), then stop."""
+        self._stopping.set()
+        wakeup.notify()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.warning("webhook processor still busy after %.0fs; leaving it", timeout_s)
+            self._thread = None
+
+
+_embedded: ProcessorThread | None = None
+
+
+def start_embedded(settings: Settings) -> None:
+    """Run a processor in this web process when background work runs here (no broker and
+    ``CONNECTX_EMBEDDED_WORKER`` on). Idempotent."""
+    global _embedded
+    if _embedded is not None or settings.broker_url or not settings.embedded_worker:
+        return
+    _embedded = ProcessorThread()
+    _embedded.start()
+
+
+def stop_embedded() -> None:
+    global _embedded
+    thread, _embedded = _embedded, None
+    if thread is not None:
+        thread.stop()

@@ -1,0 +1,88 @@
+"""SQL for raw webhook events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.models.webhook_event import FAILED, PENDING, WebhookEvent
+
+
+async def insert_many(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One multi-row INSERT for a group commit."""
+    await db.execute(insert(WebhookEvent), rows)
+
+
+async def claim(db: AsyncSession, limit: int) -> list[WebhookEvent]:
+    """Pending events, oldest first, locked for this transaction. On PostgreSQL rows locked by
+    another processor are skipped; on SQLite the transaction already holds the write lock."""
+    stmt = (
+        select(WebhookEvent)
+        .where(WebhookEvent.status == PENDING)
+        .order_by(WebhookEvent.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
+async def claim_one(db: AsyncSession, event_id: int) -> WebhookEvent | None:
+    stmt = (
+        select(WebhookEvent)
+        .where(WebhookEvent.id == event_id, WebhookEvent.status == PENDING)
+        .with_for_update(skip_locked=True)
+    )
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def finish(
+    db: AsyncSession,
+    event_id: int,
+    status: str,
+    at: datetime,
+    *,
+    items: int = 0,
+    unrouted: int = 0,
+    ignored: int = 0,
+) -> None:
+    await db.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event_id)
+        .values(status=status, processed_at=at, items=items, unrouted=unrouted, ignored=ignored)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def record_failure(
+    db: AsyncSession, event_id: int, error: str, give_up_after: int, at: datetime
+) -> None:
+    """Count a failed attempt; past ``give_up_after`` the event is parked as failed."""
+    event = await db.get(WebhookEvent, event_id)
+    if event is None or event.status != PENDING:
+        return
+    event.attempts += 1
+    event.last_error = error[:200]
+    if event.attempts >= give_up_after:
+        event.status = FAILED
+        event.processed_at = at
+    await db.flush()
+
+
+async def count_by_status(db: AsyncSession) -> dict[str, int]:
+    stmt = select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)
+    return {status: int(n) for status, n in (await db.execute(stmt)).all()}
+
+
+async def flagged(db: AsyncSession, limit: int) -> list[WebhookEvent]:
+    """Events kept for inspection: malformed, failed, or with updates for unknown numbers."""
+    stmt = (
+        select(WebhookEvent)
+        .where((WebhookEvent.status != "processed") | (WebhookEvent.unrouted > 0))
+        .where(WebhookEvent.status != PENDING)
+        .order_by(WebhookEvent.id.desc())
+        .limit(limit)
+    )
+    return list((await db.execute(stmt)).scalars())

@@ -1,0 +1,51 @@
+"""Wake the processors of this process when intake has committed new events.
+
+A wake-up is only a hint: processors also sweep on a short interval, so a lost wake-up (or one
+meant for another process) delays an event by at most that interval. Safe across threads and
+event loops: the web server's loop notifies; a processor may wait on another loop. A generation
+counter closes the gap between a processor finding nothing and starting to wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+
+_lock = threading.Lock()
+_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+_generation = 0
+
+
+def generation() -> int:
+    return _generation
+
+
+def notify() -> None:
+    global _generation
+    with _lock:
+        _generation += 1
+        waiters = list(_waiters)
+    for loop, event in waiters:
+        with contextlib.suppress(RuntimeError):  # that loop has closed
+            loop.call_soon_threadsafe(event.set)
+
+
+async def wait(timeout_s: float, seen: int | None = None) -> bool:
+    """Sleep until notified (or already notified since generation ``seen``) or ``timeout_s``
+    passes. True when notified."""
+    loop = asyncio.get_running_loop()
+    event = asyncio.Event()
+    with _lock:
+        if seen is not None and seen != _generation:
+            return True
+        _waiters.append((loop, event))
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        with _lock:
+            _waiters.remove((loop, event))

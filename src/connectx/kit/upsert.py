@@ -1,0 +1,19 @@
+"""``INSERT ... ON CONFLICT DO NOTHING`` for SQLite and PostgreSQL alike.
+
+Deduplication is the database's job (unique constraints); a repeat insert is not an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def insert_ignore(db: AsyncSession, model: type[Any], values: Any) -> Any:
+    """An insert of ``values`` (a dict, or a list of dicts) that skips rows that would violate a
+    unique constraint. Add ``.returning(...)`` to learn which rows were new."""
+    dialect = db.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(model).values(values).on_conflict_do_nothing()

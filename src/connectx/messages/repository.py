@@ -1,0 +1,168 @@
+"""SQL for messages and status events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.kit.upsert import insert_ignore
+from connectx.models.message import Message, MessageStatusEvent
+
+
+async def insert(db: AsyncSession, values: dict[str, Any]) -> int | None:
+    """Insert a message unless (phone_number_id, wamid) exists; its id, or None (a repeat)."""
+    stmt = insert_ignore(db, Message, values).returning(Message.id)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def existing_wamids(
+    db: AsyncSession, phone_number_id: str, wamids: Iterable[str]
+) -> set[str]:
+    wanted = list(set(wamids))
+    found: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        stmt = select(Message.wamid).where(
+            Message.phone_number_id == phone_number_id, Message.wamid.in_(wanted[i : i + 500])
+        )
+        found.update((await db.execute(stmt)).scalars())
+    return found
+
+
+async def awaited_targets(
+    db: AsyncSession, phone_number_id: str, wamids: Iterable[str]
+) -> set[str]:
+    """Which of ``wamids`` are named by stored reactions, edits or revokes."""
+    wanted = list(set(wamids))
+    found: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        stmt = select(Message.target_wamid).where(
+            Message.phone_number_id == phone_number_id,
+            Message.target_wamid.in_(wanted[i : i + 500]),
+        )
+        found.update(w for w in (await db.execute(stmt)).scalars() if w)
+    return found
+
+
+async def by_wamid(db: AsyncSession, phone_number_id: str, wamid: str) -> Message | None:
+    stmt = select(Message).where(Message.phone_number_id == phone_number_id, Message.wamid == wamid)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def by_id(db: AsyncSession, message_id: int) -> Message | None:
+    return await db.get(Message, message_id)
+
+
+async def targeting(db: AsyncSession, phone_number_id: str, wamid: str) -> list[Message]:
+    """Reactions, edits and revokes that name ``wamid``, oldest first."""
+    stmt = (
+        select(Message)
+        .where(Message.phone_number_id == phone_number_id, Message.target_wamid == wamid)
+        .order_by(Message.sent_at, Message.id)
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
+async def wipe_edits_of(db: AsyncSession, phone_number_id: str, wamid: str) -> None:
+    await db.execute(
+        update(Message)
+        .where(
+            Message.phone_number_id == phone_number_id,
+            Message.target_wamid == wamid,
+            Message.type == "edit",
+        )
+        .values(body_enc=None, content_enc=None, raw_enc=None)
+    )
+
+
+async def advance_status(
+    db: AsyncSession,
+    phone_number_id: str,
+    wamid: str,
+    status: str,
+    rank: int,
+    at: datetime,
+    error_code: int | None,
+    error_title: str | None,
+) -> bool:
+    """Move the message's status forward to ``status``; never back, never past failed."""
+    result = await db.execute(
+        update(Message)
+        .where(
+            Message.phone_number_id == phone_number_id,
+            Message.wamid == wamid,
+            Message.status_rank < rank,
+        )
+        .values(
+            status=status,
+            status_rank=rank,
+            status_at=at,
+            error_code=error_code,
+            error_title=error_title,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def add_status_event(db: AsyncSession, values: dict[str, Any]) -> int | None:
+    """Record a status callback once per (wamid, status); None for a repeat."""
+    values = dict(values)
+    values["contact_id"] = (
+        select(Message.contact_id)
+        .where(Message.phone_number_id == values.pop("phone_number_id"))
+        .where(Message.wamid == values["wamid"])
+        .scalar_subquery()
+    )
+    stmt = insert_ignore(db, MessageStatusEvent, values).returning(MessageStatusEvent.id)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def status_events_of(db: AsyncSession, wamid: str) -> list[MessageStatusEvent]:
+    stmt = select(MessageStatusEvent).where(MessageStatusEvent.wamid == wamid)
+    return list((await db.execute(stmt.order_by(MessageStatusEvent.id))).scalars())
+
+
+async def of_contact(db: AsyncSession, contact_id: int) -> list[Message]:
+    stmt = select(Message).where(Message.contact_id == contact_id).order_by(Message.id)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def move_status_events(db: AsyncSession, src_contact: int, dst_contact: int) -> None:
+    await db.execute(
+        update(MessageStatusEvent)
+        .where(MessageStatusEvent.contact_id == src_contact)
+        .values(contact_id=dst_contact)
+    )
+
+
+async def move_to_conversation(db: AsyncSession, src: int, dst: int) -> None:
+    await db.execute(
+        update(Message)
+        .where(Message.conversation_id == src)
+        .values(conversation_id=dst)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+async def page(
+    db: AsyncSession,
+    workspace_id: int,
+    conversation_id: int,
+    before: tuple[datetime, int] | None,
+    limit: int,
+) -> list[Message]:
+    """Newest first; ``before`` is the (sent_at, id) of the previous page's last row."""
+    stmt = select(Message).where(
+        Message.workspace_id == workspace_id, Message.conversation_id == conversation_id
+    )
+    if before is not None:
+        at, ident = before
+        stmt = stmt.where(
+            or_(Message.sent_at < at, and_(Message.sent_at == at, Message.id < ident))
+        )
+    stmt = stmt.order_by(Message.sent_at.desc(), Message.id.desc()).limit(limit)
+    return list((await db.execute(stmt)).scalars())
