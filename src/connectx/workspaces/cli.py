@@ -125,7 +125,7 @@ def create_workspace(
                     phone=owner_phone,
                     password=password,
                     verified=True,
-                    consent_source="operator",
+                    consent_source="import",  # created by the operator; marketing not granted
                     actor=OPERATOR,
                 )
             ws = await workspaces.create_workspace(

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import email_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.accounts import service as accounts
@@ -92,10 +95,27 @@ async def _account(
     return user, False
 
 
+@contextmanager
+def _local_addresses() -> Iterator[None]:
+    """Accept the demo's ``*.local`` addresses while seeding. ``email-validator`` refuses the
+    special-use ``local`` domain (RFC 6762) as not globally deliverable, which is right for
+    sign-up, and exactly why the demo uses it: nothing can be mailed there by mistake."""
+    names = email_validator.SPECIAL_USE_DOMAIN_NAMES
+    removed = "local" in names
+    if removed:
+        names.remove("local")
+    try:
+        yield
+    finally:
+        if removed and "local" not in names:
+            names.append("local")
+
+
 async def seed(db: AsyncSession) -> DemoSeed:
     password = _stored_password() or _new_password()
-    owner, created_owner = await _account(db, OWNER_EMAIL, OWNER_NAME, OWNER_PHONE, password)
-    agent, created_agent = await _account(db, AGENT_EMAIL, AGENT_NAME, AGENT_PHONE, password)
+    with _local_addresses():
+        owner, created_owner = await _account(db, OWNER_EMAIL, OWNER_NAME, OWNER_PHONE, password)
+        agent, created_agent = await _account(db, AGENT_EMAIL, AGENT_NAME, AGENT_PHONE, password)
     mine = [
         ws for ws, _ in await repo.workspaces_of_user(db, owner.id) if ws.name == WORKSPACE_NAME
     ]

@@ -1,0 +1,244 @@
+"""`connectx admin …` and `connectx demo` through the real command (Typer's runner, in a thread
+so each command runs its own event loop as it does from a shell), checked over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner, Result
+
+from connectx.cli import app as cli
+from connectx.config import get_settings
+from tests.support.factories import DEFAULT_PASSWORD, signed_in
+from tests.support.mail import first_link, outbox
+from tests.workspaces.helpers import bearer, new_client, owner_of, person
+
+PASSWORD = "harbour-lantern-quiet-91"
+
+
+async def run(*args: str, input: str | None = None) -> Result:
+    return await asyncio.to_thread(CliRunner().invoke, cli, list(args), input=input)
+
+
+def assert_clean_failure(result: Result, words: str) -> None:
+    assert result.exit_code != 0, result.output
+    assert words in result.output, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+async def test_create_workspace_with_a_new_owner(app: Any) -> None:
+    result = await run(
+        "admin",
+        "create-workspace",
+        "--name",
+        "Harbour Foods",
+        "--owner-email",
+        "olga@example.com",
+        "--owner-name",
+        "Olga Owner",
+        "--owner-phone",
+        "+971501110001",
+        "--password",
+        PASSWORD,
+        "--phone",
+        "+971501234567",
+    )
+    assert result.exit_code == 0, result.output
+    assert "http://testserver/signin" in result.output
+    async with new_client(app) as c:
+        await signed_in(c, "olga@example.com", PASSWORD)
+        me = (await c.get("/api/v1/me")).json()
+        assert me["workspace"]["name"] == "Harbour Foods" and me["role"] == "owner"
+        assert me["user"]["name"] == "Olga Owner"
+
+
+async def test_create_workspace_prompts_for_the_password(app: Any) -> None:
+    result = await run(
+        "admin",
+        "create-workspace",
+        "--name",
+        "Prompted Co",
+        "--owner-email",
+        "pat@example.com",
+        "--owner-name",
+        "Pat",
+        "--owner-phone",
+        "+971501110002",
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output  # hidden input
+    async with new_client(app) as c:
+        await signed_in(c, "pat@example.com", PASSWORD)
+
+
+async def test_create_workspace_for_an_existing_account(app: Any) -> None:
+    ada = await person(app, email="ada@example.com")
+    result = await run(
+        "admin",
+        "create-workspace",
+        "--name",
+        "Second Business",
+        "--owner-email",
+        "ADA@example.com",
+    )
+    assert result.exit_code == 0, result.output
+    assert "existing account" in result.output
+    names = {w["name"] for w in (await ada.get("/api/v1/workspaces")).json()}
+    assert names == {"Second Business"}
+
+
+async def test_create_workspace_errors_are_messages(app: Any) -> None:
+    result = await run(
+        "admin", "create-workspace", "--name", "X", "--owner-email", "new@example.com"
+    )
+    assert_clean_failure(result, "--owner-name")
+    result = await run(
+        "admin",
+        "create-workspace",
+        "--name",
+        "X",
+        "--owner-email",
+        "not-an-email",
+        "--owner-name",
+        "N",
+        "--owner-phone",
+        "+971501110003",
+        "--password",
+        PASSWORD,
+    )
+    assert_clean_failure(result, "valid e-mail address")
+    result = await run(
+        "admin",
+        "create-workspace",
+        "--name",
+        " ",
+        "--owner-email",
+        "n@example.com",
+        "--owner-name",
+        "N",
+        "--owner-phone",
+        "+971501110003",
+        "--password",
+        PASSWORD,
+    )
+    assert_clean_failure(result, "Business name is required")
+    result = await run(
+        "admin",
+        "create-workspace",
+        "--name",
+        "X",
+        "--owner-email",
+        "n@example.com",
+        "--owner-name",
+        "N",
+        "--owner-phone",
+        "+971501110003",
+        "--password",
+        "short",
+    )
+    assert_clean_failure(result, "at least 12 characters")
+
+
+async def test_create_api_key_prints_it_once_and_it_works(app: Any) -> None:
+    owner, ws_id = await owner_of(app)
+    result = await run(
+        "admin",
+        "create-api-key",
+        str(ws_id),
+        "--name",
+        "ops",
+        "--scope",
+        "read",
+        "--scope",
+        "admin",
+    )
+    assert result.exit_code == 0, result.output
+    match = re.search(r"^(cx_\S+)$", result.output, re.M)
+    assert match
+    async with new_client(app) as c:
+        me = (await c.get("/api/v1/me", headers=bearer(match.group(1)))).json()
+    assert me["workspace"]["id"] == ws_id and me["api_key"]["scopes"] == ["read", "admin"]
+    listed = (await owner.get("/api/v1/workspace/api-keys")).json()
+    assert [k["name"] for k in listed] == ["ops"]
+
+    assert_clean_failure(
+        await run("admin", "create-api-key", "999999", "--name", "x"), "no workspace 999999"
+    )
+    assert_clean_failure(
+        await run("admin", "create-api-key", str(ws_id), "--name", "x", "--scope", "root"),
+        "Unknown scope root",
+    )
+
+
+async def test_reset_password_by_mail_or_directly(app: Any) -> None:
+    ada = await person(app, email="ada@example.com")
+    result = await run("admin", "reset-password", "ada@example.com")
+    assert result.exit_code == 0, result.output
+    mails = await outbox(to="ada@example.com", kind="reset_password")
+    assert len(mails) == 1 and "/reset?token=" in first_link(mails[0].body)
+
+    result = await run("admin", "reset-password", "ada@example.com", "--password", PASSWORD)
+    assert result.exit_code == 0, result.output
+    assert (await ada.get("/api/v1/me")).status_code == 401  # signed out everywhere
+    async with new_client(app) as c:
+        await signed_in(c, "ada@example.com", PASSWORD)
+
+    assert_clean_failure(await run("admin", "reset-password", "nobody@example.com"), "no account")
+    assert_clean_failure(
+        await run("admin", "reset-password", "ada@example.com", "--password", "short"),
+        "at least 12",
+    )
+    assert DEFAULT_PASSWORD != PASSWORD
+
+
+def _printed_password(output: str) -> str:
+    match = re.search(r"password: (\S+)", output)
+    assert match, output
+    return match.group(1)
+
+
+async def test_demo_seed_is_idempotent_and_says_how_to_sign_in(app: Any) -> None:
+    first = await run("demo")
+    assert first.exit_code == 0, first.output
+    assert "Demo Trading LLC" in first.output
+    assert "Sign in at http://testserver/signin" in first.output
+    assert "demo@connectx.local" in first.output and "agent@connectx.local" in first.output
+    password = _printed_password(first.output)
+    stored = Path(get_settings().data_dir) / "demo-password.txt"
+    assert stored.read_text().strip() == password
+    assert stored.stat().st_mode & 0o077 == 0
+
+    second = await run("demo")
+    assert second.exit_code == 0, second.output
+    assert "already there" in second.output
+    assert _printed_password(second.output) == password
+
+    async with new_client(app) as c:
+        await signed_in(c, "demo@connectx.local", password)
+        me = (await c.get("/api/v1/me")).json()
+        assert me["workspace"]["name"] == "Demo Trading LLC" and me["role"] == "owner"
+        assert len((await c.get("/api/v1/workspaces")).json()) == 1
+        members = (await c.get("/api/v1/workspace/members")).json()
+        assert sorted((m["email"], m["role"]) for m in members) == [
+            ("agent@connectx.local", "agent"),
+            ("demo@connectx.local", "owner"),
+        ]
+    stored.unlink()
+
+
+async def test_demo_repairs_a_password_that_no_longer_works(app: Any) -> None:
+    first = await run("demo")
+    password = _printed_password(first.output)
+    stored = Path(get_settings().data_dir) / "demo-password.txt"
+    stored.unlink()  # lost: the next run sets and prints a new one that works
+    again = await run("demo")
+    new_password = _printed_password(again.output)
+    assert new_password != password
+    async with new_client(app) as c:
+        await signed_in(c, "demo@connectx.local", new_password)
+    stored.unlink()
