@@ -28,6 +28,7 @@ class Workers:
 
     logs: Path
     env: dict[str, str] = field(default_factory=dict)
+    broker: str = "no-broker"
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(self, **extra_env: str) -> subprocess.Popen[bytes]:
@@ -132,7 +133,7 @@ def workers(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_settings()
-    group = Workers(logs=logs, env=env)
+    group = Workers(logs=logs, env=env, broker=broker)
     try:
         yield group
     finally:

@@ -108,4 +108,8 @@ async def test_two_workers_never_run_a_job_twice(
     assert await effects() == list(range(count))
     output = workers.output()
     assert "taken over" not in output
+    expected = (
+        "polling the database" if workers.broker == "no-broker" else f"{workers.broker} queue"
+    )
+    assert output.count(expected) == 2, output
     assert wait_exit(a, SIGINT) == 0 and wait_exit(b, SIGTERM) == 0, output
