@@ -145,7 +145,9 @@ async def database_bytes() -> bytes:
     return out
 
 
-async def raw_sql(*statements: str, unguarded: tuple[str, ...] = ()) -> None:
+async def raw_sql(
+    *statements: str, unguarded: tuple[str, ...] = (), params: dict[str, Any] | None = None
+) -> None:
     """Run SQL directly on the data database, as someone with database access. ``unguarded``
     tables have their append-only triggers lifted first (what an attacker would do)."""
     engine = get_engine()
@@ -167,7 +169,7 @@ async def raw_sql(*statements: str, unguarded: tuple[str, ...] = ()) -> None:
                 for name, _ in saved:
                     await conn.execute(text(f'DROP TRIGGER "{name}"'))
         for statement in statements:
-            await conn.execute(text(statement))
+            await conn.execute(text(statement), params or {})
         if engine.dialect.name == "postgresql":
             for table in unguarded:
                 await conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))

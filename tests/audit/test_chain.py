@@ -1,0 +1,165 @@
+"""The audit log is hash-chained; ``connectx audit verify`` names the first bad entry. Tampering
+is done as an attacker with database access would: raw SQL, append-only triggers lifted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from sqlalchemy import select
+
+from connectx.audit import service as audit
+from connectx.db.session import unit_of_work
+from connectx.models.audit import AuditEvent
+from tests.privacy.support import cli, cli_here, raw_sql
+
+GUARD = ("audit_events",)
+
+
+async def _seed(n: int = 6) -> list[AuditEvent]:
+    async with unit_of_work() as db:
+        for i in range(1, n + 1):
+            await audit.record(
+                db,
+                actor=f"user:{i}",
+                action="account.updated",
+                subject=f"user:{i}",
+                ip="203.0.113.77",
+                data={"fields": ["name"], "n": i},
+            )
+    async with unit_of_work() as db:
+        return list((await db.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars())
+
+
+async def _verify() -> tuple[int, str]:
+    run = await cli_here("audit", "verify")
+    return run.code, run.out + run.err
+
+
+async def test_an_intact_log_verifies_ok_with_its_count() -> None:
+    await _seed()
+    run = await cli("audit", "verify")  # the real command, in its own process
+    assert run.code == 0, run.err
+    assert run.out.strip() == "OK: 6 audit entries verified"
+
+
+async def test_a_changed_entry_is_named() -> None:
+    events = await _seed()
+    target = events[2]
+    await raw_sql(
+        f"UPDATE audit_events SET subject = 'user:99' WHERE id = {target.id}", unguarded=GUARD
+    )
+    code, out = await _verify()
+    assert code == 1
+    assert f"FAILED at entry {target.id}: its content was changed" in out
+
+
+async def test_a_changed_entry_with_its_hash_recomputed_without_the_key_is_named() -> None:
+    """An attacker who knows the algorithm but not the chain key cannot re-hash the change."""
+    events = await _seed()
+    target = events[3]
+    target.action = "account.viewed"
+    forged = hashlib.sha256((target.prev_hash + audit.canonical(target)).encode()).hexdigest()
+    await raw_sql(
+        f"UPDATE audit_events SET action = 'account.viewed', hash = '{forged}' "
+        f"WHERE id = {target.id}",
+        unguarded=GUARD,
+    )
+    code, out = await _verify()
+    assert code == 1 and f"FAILED at entry {target.id}" in out
+
+
+async def test_a_deleted_entry_is_named_by_the_entry_after_it() -> None:
+    events = await _seed()
+    await raw_sql(f"DELETE FROM audit_events WHERE id = {events[2].id}", unguarded=GUARD)
+    code, out = await _verify()
+    assert code == 1
+    assert f"FAILED at entry {events[3].id}: does not follow the entry before it" in out
+
+
+async def test_an_inserted_entry_is_named() -> None:
+    """Make room after entry 2 and slip a forged entry in, chained to entry 2."""
+    events = await _seed()
+    top = max(e.id for e in events)
+    after = events[1]
+    forged = AuditEvent(
+        workspace_id=None,
+        actor="operator",
+        action="account.viewed",
+        subject="user:1",
+        ip_truncated=None,
+        reason=None,
+        data={},
+        created_at=after.created_at,
+        prev_hash=after.hash,
+    )
+    fake_hash = hashlib.sha256((after.hash + audit.canonical(forged)).encode()).hexdigest()
+    shift = [
+        f"UPDATE audit_events SET id = id + 1000 WHERE id > {after.id}",
+        f"UPDATE audit_events SET id = id - 999 WHERE id > {top}",
+        "INSERT INTO audit_events (id, workspace_id, actor, action, subject, ip_truncated, "
+        "reason, data, created_at, prev_hash, hash) VALUES "
+        f"({after.id + 1}, NULL, 'operator', 'account.viewed', 'user:1', NULL, NULL, "
+        f"'{json.dumps({})}', :at, '{after.hash}', '{fake_hash}')",
+    ]
+    await raw_sql(*shift, unguarded=GUARD, params={"at": after.created_at})
+    code, out = await _verify()
+    assert code == 1
+    assert f"FAILED at entry {after.id + 1}: its content was changed or it was forged" in out
+
+
+async def test_reordered_entries_are_named() -> None:
+    events = await _seed()
+    a, b = events[1].id, events[2].id
+    await raw_sql(
+        f"UPDATE audit_events SET id = -1 WHERE id = {a}",
+        f"UPDATE audit_events SET id = {a} WHERE id = {b}",
+        f"UPDATE audit_events SET id = {b} WHERE id = -1",
+        unguarded=GUARD,
+    )
+    code, out = await _verify()
+    assert code == 1
+    assert f"FAILED at entry {a}: does not follow the entry before it" in out
+
+
+async def test_entries_cut_off_the_end_after_a_verification_are_noticed() -> None:
+    events = await _seed()
+    assert (await _verify())[0] == 0  # saves the verified head in the key store
+    await raw_sql(f"DELETE FROM audit_events WHERE id = {events[-1].id}", unguarded=GUARD)
+    code, out = await _verify()
+    assert code == 1
+    assert (
+        f"entry {events[-1].id}, the head at the last verification (6 entries), is missing" in out
+    )
+
+
+async def test_entries_hold_ids_never_personal_data() -> None:
+    async with unit_of_work() as db:
+        event = await audit.record(db, actor="user:1", action="x.y", ip="2001:db8:1234:5678::9")
+        assert event.ip_truncated == "2001:db8:1234::"
+        v4 = await audit.record(db, actor="user:1", action="x.y", ip="198.51.100.23")
+        assert v4.ip_truncated == "198.51.100.0"
+        for bad in (
+            {"actor": "ada@example.com"},
+            {"subject": "Ada Lovelace"},
+            {"data": {"to": "ada@example.com"}},
+            {"data": {"token": "k" * 40}},
+            {"reason": "asked by ada@example.com"},
+            {"data": {"amount": 1.5}},
+        ):
+            args = {"actor": "user:1", "action": "x.y", **bad}
+            with pytest.raises(ValueError):
+                await audit.record(db, **args)  # type: ignore[arg-type]
+
+
+async def test_the_admin_listing_is_scoped_to_the_workspace_newest_first() -> None:
+    async with unit_of_work() as db:
+        for ws in (1, 2, 1, 1):
+            await audit.record(db, actor="user:1", action="member.added", workspace_id=ws)
+        page = await audit.list_for_workspace(db, 1, limit=2)
+        rest = await audit.list_for_workspace(db, 1, before_id=page[-1].id, limit=2)
+    assert [e.workspace_id for e in page + list(rest)] == [1, 1, 1]
+    assert [e.id for e in page + list(rest)] == sorted(
+        (e.id for e in page + list(rest)), reverse=True
+    )
