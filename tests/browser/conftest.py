@@ -59,6 +59,7 @@ def smtp_peer() -> Iterator[SmtpServer]:
 async def live_server(
     smtp_peer: SmtpServer, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[LiveServer]:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # screenshots and logs of this run only
     server = LiveServer(
         data_dir=tmp_path_factory.mktemp("live-server"),
         log_path=ARTIFACTS / "server.log",

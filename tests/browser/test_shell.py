@@ -7,6 +7,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.browser.conftest import OpenPage, errors_of
+from tests.browser.harness import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
@@ -84,3 +85,37 @@ async def test_pages_fit_a_phone_screen(open_page: OpenPage) -> None:
             "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 360px"
+
+
+async def test_sign_in_looks_right_on_a_phone(open_page: OpenPage) -> None:
+    """At 360 px wide (a small Android phone) the sign-in page has no horizontal scroll, its
+    fields and button fit the screen, are big enough to tap and do not make phones zoom in.
+    The screenshot is kept as test-artifacts/browser/signin-360.png for people to look at."""
+    page = await open_page(width=360, height=740, is_mobile=True, has_touch=True)
+    await page.goto("/signin")
+    main = page.get_by_role("main")
+    await expect(main.get_by_role("heading", level=1)).to_have_text("Sign in")
+    await page.screenshot(path=str(ARTIFACTS / "signin-360.png"), full_page=True)
+
+    overflow = await page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the sign-in page scrolls sideways by {overflow}px"
+    controls = [
+        main.get_by_label("E-mail address"),
+        main.get_by_label("Password", exact=True),
+        main.get_by_role("button", name="Sign in"),
+    ]
+    for control in controls:
+        await expect(control).to_be_in_viewport()
+        box = await control.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 360, box
+        assert box["width"] >= 240 and box["height"] >= 40, box  # easy to tap
+        font = await control.evaluate("el => parseFloat(getComputedStyle(el).fontSize)")
+        assert font >= 16, f"{font}px text makes phones zoom into the field"
+    header = page.get_by_role("banner")
+    for name in ("Sign in", "Sign up"):
+        link = header.get_by_role("link", name=name).or_(header.get_by_role("button", name=name))
+        await expect(link).to_be_in_viewport()
+    assert errors_of(page) == []

@@ -17,7 +17,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import OpenPage, errors_of
-from tests.browser.harness import LiveServer
+from tests.browser.harness import ARTIFACTS, LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -169,6 +169,19 @@ async def test_sign_up_invite_two_factor_and_api_key(
     row = owner.locator("#api-keys tbody tr", has_text="Browser test")
     await expect(row.locator(".last-used time")).to_be_visible()
     await expect(owner.locator("#new-key-value")).to_have_count(0)  # shown once only
+
+    # -- the signed-in pages fit a phone too ------------------------------------------------------
+    await owner.set_viewport_size({"width": 360, "height": 740})
+    for path in ("/workspace", "/workspace/members", "/workspace/api-keys", "/account"):
+        await owner.goto(path)
+        overflow = await owner.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 360px"
+        name = path.strip("/").replace("/", "-")
+        await owner.screenshot(path=str(ARTIFACTS / f"{name}-360.png"), full_page=True)
+    banner = owner.get_by_role("banner")
+    await expect(banner.get_by_role("button", name="Sign out")).to_be_in_viewport()
 
     for page in (owner, agent):
         assert errors_of(page) == [], errors_of(page)
