@@ -56,3 +56,33 @@ async def test_migrated_schema_matches_the_declared_models() -> None:
     async with get_engine().connect() as conn:
         differences = await conn.run_sync(diff)
     assert differences == [], differences
+
+
+def test_key_store_columns_are_declared_too() -> None:
+    from connectx.models.crypto_key import KeyStoreBase
+
+    assert KeyStoreBase.metadata.tables, "the key store has tables"
+    for table in KeyStoreBase.metadata.tables.values():
+        assert table.name not in Base.metadata.tables  # apart from the data database
+        for col in table.columns:
+            decl = declaration_of(col)
+            assert decl is not None, f"{table.name}.{col.name}"
+
+
+def test_no_table_can_hold_a_card_number_or_cvv() -> None:
+    """Card data never reaches ConnectX (policy §2.1 payment information goes to the payment
+    processor; we keep its tokens only)."""
+    import re
+
+    from connectx.models.crypto_key import KeyStoreBase
+
+    suspicious = re.compile(r"(?i)(^|_)(card|pan|cvv|cvc|cvv2|ccn|cc_?number|security_code)(_|$)")
+    for metadata in (Base.metadata, KeyStoreBase.metadata):
+        for table in metadata.tables.values():
+            for col in table.columns:
+                decl = declaration_of(col)
+                assert decl is not None
+                where = f"{table.name}.{col.name}"
+                assert not suspicious.search(col.name), f"{where} looks like card data"
+                if decl.category.startswith("user.financial"):
+                    assert decl.category == "user.financial.payment_token", where

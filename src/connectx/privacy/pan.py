@@ -16,8 +16,9 @@ import re
 MIN_DIGITS = 13
 MAX_DIGITS = 19
 
-# Digits separated by at most one space or hyphen, not touching a word character, '+' or '.'.
-_RUN = re.compile(r"(?<![\w+.])\d(?:[ -]?\d)+(?![\w.]|[ -]?\d)")
+# Digits separated by at most one space or hyphen, not touching a word character, a '+' before
+# or a decimal point ("12.5", "4111111111111111.50").
+_RUN = re.compile(r"(?<![\w+])(?<!\d\.)\d(?:[ -]?\d)+(?!\w|\.\d|[ -]?\d)")
 
 
 def luhn_valid(digits: str) -> bool:
