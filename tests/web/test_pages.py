@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import connectx.web
 from tests.web.html import parse
 
@@ -104,3 +106,29 @@ async def test_alpine_components_are_registered_in_app_js(client: Any) -> None:
     for template in templates:
         for name in re.findall(r'x-data="([A-Za-z_][A-Za-z0-9_]*)"', template.read_text()):
             assert name in registered, f"{template.name}: x-data={name!r} is not registered"
+
+
+async def test_signed_in_landing_offers_the_workspace_and_sign_out(client: Any) -> None:
+    from tests.support.factories import make_user, signed_in
+
+    await make_user(email="lina@example.com")
+    csrf_token = await signed_in(client, "lina@example.com")
+    page = parse((await client.get("/", headers=BROWSER)).text)
+    main = page.find("main")
+    assert [a.text for a in main.find_all("a", href="/workspace")] == ["Go to your workspace"]
+    assert not main.find_all("a", href="/signup")
+    # The layout carries the session's CSRF token for forms and htmx, and a sign-out form.
+    assert page.find("meta", name="csrf-token").attrs["content"] == csrf_token
+    assert csrf_token in page.find("body").attrs["hx-headers"]
+    signout = page.find("form", action="/signout")
+    assert signout.find("input", name="csrf_token").attrs["value"] == csrf_token
+    # The privacy page is the same for everyone, with the signed-in navigation.
+    privacy = parse((await client.get("/privacy", headers=BROWSER)).text)
+    assert privacy.find("a", href="/account").text == "Account"
+
+
+@pytest.mark.parametrize("path", ["/workspace", "/workspace/members", "/account"])
+async def test_real_pages_redirect_anonymous_browsers_to_sign_in(client: Any, path: str) -> None:
+    resp = await client.get(path, headers=BROWSER)
+    assert resp.status_code == 303
+    assert resp.headers["location"] == f"/signin?next={path.replace('/', '%2F')}"
