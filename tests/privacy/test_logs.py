@@ -1,0 +1,138 @@
+"""Guardrail: everything the app logs during a realistic run, at DEBUG and in the production JSON
+format, holds no e-mail address, phone number, token or password (house rule 8)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import sys
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from connectx.config import reset_settings
+from tests.support.mail import first_link, outbox
+
+EMAIL = "quentin.logcheck@example.org"
+INVITEE = "ivy.invitee@example.net"
+PHONE_INPUT = "+971 50 246 8013"
+PHONE_E164 = "+971502468013"
+PASSWORD = "velvet-anchor-thunder-82"
+NEW_PASSWORD = "saffron-meadow-ticket-59"
+NAME = "Quentin Logcheck"
+
+
+async def _link(to: str, kind: str) -> str:
+    for _ in range(100):
+        messages = await outbox(to=to, kind=kind)
+        if messages:
+            return first_link(messages[0].body)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {kind} mail")
+
+
+def _token(link: str) -> str:
+    return parse_qs(urlsplit(link).query)["token"][0]
+
+
+@pytest.fixture
+def debug_json(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The production log format (JSON), at DEBUG."""
+    monkeypatch.setenv("CONNECTX_LOG_JSON", "true")
+    monkeypatch.setenv("CONNECTX_LOG_LEVEL", "DEBUG")
+    reset_settings()
+    yield
+    monkeypatch.undo()
+    reset_settings()
+    from connectx.config import get_settings
+    from connectx.kit import logging as cx_logging
+
+    settings = get_settings()
+    cx_logging.configure(settings.log_level, settings.log_json)
+
+
+async def test_a_realistic_run_logs_no_personal_data_or_secrets(
+    debug_json: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectx.app import create_app
+
+    captured = io.StringIO()  # the app's own handler writes to stderr: catch all of it
+    monkeypatch.setattr(sys, "stderr", captured)
+    app = create_app()
+
+    @app.get("/test-only/boom")
+    async def boom() -> None:  # a bug that puts personal data into an exception
+        raise RuntimeError(f"could not deliver to {EMAIL} at {PHONE_E164}; password={PASSWORD}")
+
+    secrets: list[str] = [EMAIL, INVITEE, PHONE_E164, PASSWORD, NEW_PASSWORD, NAME]
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            r = await c.post(
+                "/api/v1/auth/signup",
+                json={"name": NAME, "email": EMAIL, "phone": PHONE_INPUT, "password": PASSWORD},
+            )
+            assert r.status_code == 201, r.text
+            verify = _token(await _link(EMAIL, "verify_email"))
+            secrets.append(verify)
+            assert (await c.post("/api/v1/auth/verify", json={"token": verify})).status_code == 200
+
+            for wrong in ("not-my-password-1", "not-my-password-2"):
+                r = await c.post("/api/v1/auth/signin", json={"email": EMAIL, "password": wrong})
+                assert r.status_code in (401, 422, 429)
+            r = await c.post("/api/v1/auth/signin", json={"email": EMAIL, "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            csrf = r.json()["csrf_token"]
+            secrets += [csrf, c.cookies["cx_session"]]
+            h = {"X-CSRF-Token": csrf}
+
+            r = await c.post("/api/v1/workspaces", json={"name": "Logcheck Ltd"}, headers=h)
+            assert r.status_code == 201, r.text
+            r = await c.post(
+                "/api/v1/workspace/invitations",
+                json={"email": INVITEE, "role": "agent"},
+                headers=h,
+            )
+            assert r.status_code == 201, r.text
+            secrets.append(_token(await _link(INVITEE, "invitation")))
+            r = await c.post(
+                "/api/v1/workspace/api-keys",
+                json={"name": "crm", "scopes": ["read"]},
+                headers=h,
+            )
+            if r.status_code == 422:  # scope names belong to the workspaces API
+                r = await c.post("/api/v1/workspace/api-keys", json={"name": "crm"}, headers=h)
+            assert r.status_code == 201, r.text
+            key = r.json()["key"]
+            secrets.append(key)
+            me = await c.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+            assert me.status_code == 200, me.text
+
+            # Mistakes and probes that carry personal data in the URL, the body and headers.
+            await c.get(f"/api/v1/nothing-here/{EMAIL}?phone={PHONE_E164}&token={verify}")
+            await c.get("/api/v1/me", headers={"Authorization": "Bearer cx_notarealkey_123456"})
+            r = await c.post(
+                "/api/v1/auth/signup",
+                json={"name": NAME, "email": EMAIL, "phone": "12", "password": PASSWORD},
+            )
+            assert r.status_code in (409, 422)
+            r = await c.get("/test-only/boom")
+            assert r.status_code == 500 and EMAIL not in r.text
+
+            assert (await c.post("/api/v1/auth/forgot", json={"email": EMAIL})).status_code == 202
+            reset = _token(await _link(EMAIL, "reset_password"))
+            secrets.append(reset)
+            r = await c.post("/api/v1/auth/reset", json={"token": reset, "password": NEW_PASSWORD})
+            assert r.status_code == 200, r.text
+        await asyncio.sleep(0.3)  # let background mail delivery log what it logs
+
+    logs = captured.getvalue()
+    assert logs.count("\n") > 10, "the run logged (at DEBUG) more than a few lines"
+    assert "could not deliver to [email]" in logs  # the exception was logged, redacted
+    for secret in secrets:
+        assert secret not in logs, f"a secret or personal value reached the logs: {secret[:4]}…"
+    assert not re.search(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", logs)
+    assert not re.search(r"\+\d{8,15}\b", logs)
+    assert "502468013" not in logs and "50 246 8013" not in logs
