@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     key_cache_ttl_s: float = 60.0
     key_cache_size: int = 100_000
 
+    # Meta's Graph API as the platform calls it (the simulator, `connectx simulator`, stands in
+    # for it locally: point the base URL at http://127.0.0.1:8025).
+    graph_base_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v25.0"
+
     log_level: str = "INFO"
     log_json: bool = True
     # Extra modules whose import registers background tasks (used by tests and plugins).
