@@ -116,6 +116,58 @@ async def restore_data_backup(backup: Any) -> None:
         await conn.close()
 
 
+async def take_keystore_backup() -> Any:
+    """The key store's own backup (taken by the operator on its own schedule)."""
+    from connectx.privacy import keystore
+
+    await keystore.ensure_schema()
+    if not is_postgres():
+        copy = sqlite3.connect(":memory:")
+        path = make_url(keystore.url()).database
+        assert path
+        with sqlite3.connect(path) as live:
+            live.backup(copy)
+        return copy
+    conn = await asyncpg.connect(_pg_dsn())
+    try:
+        dump: dict[str, bytes] = {}
+        for table in keystore.tables():
+            buf = io.BytesIO()
+            await conn.copy_from_table(
+                table, schema_name=keystore.SCHEMA, output=buf, format="binary"
+            )
+            dump[table] = buf.getvalue()
+        return dump
+    finally:
+        await conn.close()
+
+
+async def restore_keystore_backup(backup: Any) -> None:
+    from connectx.privacy import keystore
+
+    await dispose_engines()
+    if not is_postgres():
+        path = make_url(keystore.url()).database
+        assert path
+        with sqlite3.connect(path) as live:
+            backup.backup(live)
+        return
+    conn = await asyncpg.connect(_pg_dsn())
+    try:
+        async with conn.transaction():
+            names = ", ".join(f"{keystore.SCHEMA}.{t}" for t in keystore.tables())
+            await conn.execute(f"TRUNCATE {names}")
+            for table in keystore.tables():
+                await conn.copy_to_table(
+                    table,
+                    schema_name=keystore.SCHEMA,
+                    source=io.BytesIO(backup[table]),
+                    format="binary",
+                )
+    finally:
+        await conn.close()
+
+
 async def database_bytes() -> bytes:
     """Everything the databases hold as an attacker with the disks or a dump would see it: the
     SQLite files (data and key store, with their write-ahead logs), or ``pg_dump``'s output."""

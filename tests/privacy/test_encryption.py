@@ -20,10 +20,13 @@ from connectx.models.mail import MailMessage
 from connectx.privacy import keystore, vault
 from connectx.privacy.vault import Vault
 from tests.privacy.support import (
+    cli_here,
     database_bytes,
     is_postgres,
     restore_data_backup,
+    restore_keystore_backup,
     take_data_backup,
+    take_keystore_backup,
 )
 from tests.support.factories import make_user
 
@@ -42,7 +45,7 @@ async def test_round_trip_of_text_and_bytes_in_both_scopes() -> None:
     async with unit_of_work() as db:
         v = Vault(db)
         for workspace_id in (None, 7):
-            for value in ("Ada Lovelace", "", "Zoë Ålander – 李小龙 🙂"):
+            for value in ("Ada Lovelace", "", "Zoë Ålander 李小龙 🙂"):
                 blob = await v.encrypt(workspace_id, "contact:5", "contacts.name", value)
                 assert await v.decrypt(workspace_id, "contact:5", "contacts.name", blob) == value
             raw = bytes(range(256))
@@ -191,6 +194,29 @@ async def test_destroying_a_subject_key_erases_their_data_in_a_backup_taken_earl
         assert "crypto_keys" not in tables
 
 
+async def test_restoring_an_old_key_store_backup_does_not_bring_an_erased_person_back() -> None:
+    """The key store has its own backups. One taken before an erasure still holds the key:
+    ``connectx keys reapply-erasures`` (part of the key-store restore procedure) destroys again
+    every key the audit log records as destroyed."""
+    ada = await make_user(email="ada@example.com", name="Ada Lovelace")
+    grace = await make_user(email="grace@example.com", name="Grace Hopper")
+    key_backup = await take_keystore_backup()
+    async with unit_of_work() as db:
+        await Vault(db).destroy_subject(None, f"user:{ada.id}", actor="operator")
+
+    await restore_keystore_backup(key_backup)
+    vault.reset_caches()
+    assert await _open(await _user(ada.id)) == "Ada Lovelace"  # the danger this step removes
+
+    run = await cli_here("keys", "reapply-erasures")
+    assert run.code == 0 and "1 keys destroyed again" in run.out, run.out + run.err
+    vault.reset_caches()
+    with pytest.raises(KeyDestroyed):
+        await _open(await _user(ada.id))
+    assert await _open(await _user(grace.id)) == "Grace Hopper"
+    assert "0 keys destroyed again" in (await cli_here("keys", "reapply-erasures")).out
+
+
 async def test_erasure_is_audited_by_id_and_a_returning_subject_gets_a_new_key() -> None:
     ada = await make_user(email="ada@example.com", name="Ada Lovelace")
     ref = f"user:{ada.id}"
@@ -199,8 +225,14 @@ async def test_erasure_is_audited_by_id_and_a_returning_subject_gets_a_new_key()
         old = await v.key_info(None, ref)
         await v.destroy_subject(None, ref, actor="user:99")
         events = (
-            await db.execute(select(AuditEvent).where(AuditEvent.action == "keys.subject_destroyed"))
-        ).scalars().all()
+            (
+                await db.execute(
+                    select(AuditEvent).where(AuditEvent.action == "keys.subject_destroyed")
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert [(e.actor, e.subject) for e in events] == [("user:99", ref)]
         assert await v.destroy_subject(None, ref) == 0  # nothing left to destroy
         # New data for the same subject id (SQLite reuses ids) gets a new key version; the old

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +45,11 @@ async def stream(db: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEven
         for row in rows:
             yield row
         last_id = rows[-1].id
+
+
+async def data_of_action(db: AsyncSession, action: str) -> list[dict[str, Any]]:
+    stmt = select(AuditEvent.data).where(AuditEvent.action == action).order_by(AuditEvent.id)
+    return [dict(d or {}) for d in (await db.execute(stmt)).scalars()]
 
 
 async def for_workspace(

@@ -124,6 +124,20 @@ def prune_masters() -> None:
     typer.echo(f"removed master keys: {', '.join(removed)}" if removed else "nothing to remove")
 
 
+@keys_app.command("reapply-erasures")
+def reapply_erasures() -> None:
+    """After restoring the key store from a backup: destroy again every key the audit log
+    records as destroyed, so no erased person comes back."""
+    from connectx.db.session import unit_of_work
+    from connectx.privacy.vault import reapply_erasures as reapply
+
+    async def work() -> int:
+        async with unit_of_work() as db:
+            return await reapply(db)
+
+    typer.echo(f"{_run(work)} keys destroyed again")
+
+
 @keys_app.command()
 def status() -> None:
     """Where the key store is, which master keys are configured and used, key counts."""

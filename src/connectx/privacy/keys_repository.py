@@ -69,6 +69,21 @@ async def destroy_subject(db: AsyncSession, scope: str, subject: str) -> list[in
     return list((await db.execute(stmt)).scalars())
 
 
+async def destroy_ids(db: AsyncSession, key_ids: Sequence[int]) -> list[int]:
+    """Empty the given subject keys if they still hold material; returns those emptied."""
+    stmt = (
+        update(CryptoKey)
+        .where(
+            CryptoKey.id.in_(list(key_ids)),
+            CryptoKey.kind == "subject",
+            CryptoKey.wrapped.is_not(None),
+        )
+        .values(wrapped=None, active=False, destroyed_at=clock.now())
+        .returning(CryptoKey.id)
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
 async def live_roots(db: AsyncSession) -> list[CryptoKey]:
     """Keys wrapped by the master key that still hold material."""
     stmt = (

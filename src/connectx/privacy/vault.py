@@ -346,7 +346,7 @@ class Vault:
                 action="keys.subject_destroyed",
                 subject=subject,
                 workspace_id=workspace_id,
-                data={"keys": len(ids)},
+                data={"key_ids": ids},
             )
         return len(ids)
 
@@ -354,6 +354,24 @@ class Vault:
         """Keyed HMAC of a normalised value, for equality lookups without plaintext."""
         _, key = await _root_raw("index", PLATFORM)
         return crypto.keyed_hash(key, f"{kind}|{value}")
+
+
+async def reapply_erasures(db: AsyncSession) -> int:
+    """Destroy again every key the audit log says was destroyed (``keys.subject_destroyed``).
+    Run after restoring the key store from a backup taken before those erasures, so that a
+    key-store restore never brings an erased person back. Returns how many keys it destroyed."""
+    from connectx.audit import repository as audit_repo
+
+    key_ids: set[int] = set()
+    for data in await audit_repo.data_of_action(db, "keys.subject_destroyed"):
+        key_ids.update(int(k) for k in data.get("key_ids", []))
+    if not key_ids:
+        return 0
+    async with keystore.session() as ks:
+        destroyed = await repo.destroy_ids(ks, sorted(key_ids))
+    forget_keys(destroyed)
+    _current.clear()
+    return len(destroyed)
 
 
 async def audit_chain_key() -> bytes:
