@@ -136,3 +136,19 @@ async def test_a_realistic_run_logs_no_personal_data_or_secrets(
     assert not re.search(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", logs)
     assert not re.search(r"\+\d{8,15}\b", logs)
     assert "502468013" not in logs and "50 246 8013" not in logs
+
+
+async def test_database_errors_never_carry_the_bound_values() -> None:
+    """A failing statement's message (logged with its traceback) names the SQL, not the values."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from connectx.db.session import unit_of_work
+
+    with pytest.raises(DBAPIError) as caught:
+        async with unit_of_work() as db:
+            await db.execute(
+                text("INSERT INTO workspaces (id, name) VALUES (:id, :name)"),
+                {"id": 1, "name": EMAIL},  # created_at missing: NOT NULL fails
+            )
+    assert EMAIL not in str(caught.value) and "hidden" in str(caught.value)

@@ -40,13 +40,19 @@ def make_engine(url: str | None = None) -> AsyncEngine:
     url = url or settings.effective_database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, poolclass=NullPool if ":memory:" in url else None)
+        engine = create_async_engine(
+            url, poolclass=NullPool if ":memory:" in url else None, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         # Writers take the lock at BEGIN so concurrent transactions queue instead of failing
         # with "database is locked" when they upgrade from read to write.
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # hide_parameters: a database error's message (logged, sometimes shown) never carries the
+    # bound values, which can be tokens, hashes or sealed personal data (house rule 8).
+    return create_async_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def get_engine(url: str | None = None) -> AsyncEngine:
