@@ -110,7 +110,7 @@ def workers(
     env = {
         "CONNECTX_TASK_MODULES": json.dumps(["tests.jobs.tasks"]),
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        "CONNECTX_JOB_LEASE_S": "3",
+        "CONNECTX_JOB_LEASE_S": "30",  # the kill test shortens it for the worker it kills
         "CONNECTX_RECONCILE_INTERVAL_S": "0.3",
         "CONNECTX_LOG_JSON": "false",
     }
@@ -143,8 +143,10 @@ def workers(
         reset_settings()
 
 
-def wait_exit(proc: subprocess.Popen[bytes], sig: int, timeout: float = 20) -> int:
-    proc.send_signal(sig)
+def wait_exit(proc: subprocess.Popen[bytes], sig: int | None, timeout: float = 20) -> int:
+    """Send ``sig`` (if any) and wait for the process to exit; its exit code."""
+    if sig is not None:
+        proc.send_signal(sig)
     deadline = time.monotonic() + timeout
     while proc.poll() is None:
         if time.monotonic() > deadline:

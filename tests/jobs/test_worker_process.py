@@ -43,7 +43,8 @@ async def test_a_worker_killed_mid_job_completes_it_exactly_once_after_restart(
     workers: Workers, publisher: Runtime | None, tmp_path: Path
 ) -> None:
     gate, marker = tmp_path / "gate", tmp_path / "marker"
-    first = workers.start()
+    # A short lease, so the restarted worker may take the job over soon after the kill.
+    first = workers.start(CONNECTX_JOB_LEASE_S="3")
     # The job writes its effect, then waits mid-way (effect written, not yet committed).
     job_id = await enqueue(
         "testjobs.record",
@@ -113,3 +114,26 @@ async def test_two_workers_never_run_a_job_twice(
     )
     assert output.count(expected) == 2, output
     assert wait_exit(a, SIGINT) == 0 and wait_exit(b, SIGTERM) == 0, output
+
+
+async def test_sigterm_lets_the_running_job_finish(
+    workers: Workers, publisher: Runtime | None, tmp_path: Path
+) -> None:
+    gate, marker = tmp_path / "gate", tmp_path / "marker"
+    proc = workers.start()
+    job_id = await enqueue("testjobs.record", {"n": 9, "gate": str(gate), "marker": str(marker)})
+
+    async def attempts_started() -> int:
+        return started(marker)
+
+    try:
+        await eventually(attempts_started, lambda n: n == 1, timeout=30, what="the job to start")
+    except AssertionError:
+        raise AssertionError(workers.output()) from None
+    proc.send_signal(SIGTERM)
+    await asyncio.sleep(1)
+    assert proc.poll() is None, "the worker quit with a job in hand"
+    gate.touch()
+    assert await asyncio.to_thread(wait_exit, proc, None) == 0, workers.output()
+    assert await job_state(job_id) == ("done", 1)
+    assert await effects() == [9]
