@@ -371,6 +371,8 @@ async def test_every_route_with_an_id_hides_other_workspaces_objects(app: Any) -
         "DELETE /api/v1/workspace/invitations/{invitation_id}",
         "GET /api/v1/workspace/api-keys/{api_key_id}",
         "DELETE /api/v1/workspace/api-keys/{api_key_id}",
+        "POST /api/v1/invitations/{invitation_id}/accept",
+        "POST /invitations/{invitation_id}/accept",
         "POST /workspace/switch",
         "POST /workspace/members/{member_id}/remove",
         "POST /workspace/api-keys/{api_key_id}/revoke",

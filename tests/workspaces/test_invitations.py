@@ -182,3 +182,28 @@ async def test_invitation_is_delivered_over_smtp(app: Any, smtp_server: Any) -> 
     assert "Acme Trading" in message["Subject"]
     body = message.get_body(preferencelist=("plain",)).get_content()
     assert "http://testserver/invitations/accept?token=" in body
+
+
+async def test_who_signs_up_after_being_invited_can_join_without_the_link(app: Any) -> None:
+    owner, ws_id = await owner_of(app, "Acme Trading")
+    r = await owner.post(
+        "/api/v1/workspace/invitations", json={"email": "jo@example.com", "role": "analyst"}
+    )
+    inv_id = r.json()["id"]
+
+    jo = await person(app, email="jo@example.com")  # signed up (and verified) afterwards
+    mine = (await jo.get("/api/v1/invitations")).json()
+    assert [(i["id"], i["workspace_name"], i["role"]) for i in mine] == [
+        (inv_id, "Acme Trading", "analyst")
+    ]
+    # Someone else cannot use it, and cannot even tell it exists.
+    other = await person(app, email="kim@example.com")
+    assert (await other.get("/api/v1/invitations")).json() == []
+    r = await other.post(f"/api/v1/invitations/{inv_id}/accept")
+    assert r.status_code == 404
+
+    r = await jo.post(f"/api/v1/invitations/{inv_id}/accept")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": ws_id, "name": "Acme Trading", "role": "analyst", "current": True}
+    assert (await jo.get("/api/v1/invitations")).json() == []
+    assert (await jo.post(f"/api/v1/invitations/{inv_id}/accept")).status_code == 404

@@ -69,6 +69,19 @@ async def test_create_a_workspace_from_the_page(app: Any) -> None:
     assert "Workspace created" in html  # the flash message
 
 
+async def test_invitations_for_you_on_the_overview(app: Any) -> None:
+    owner, _ = await owner_of(app, "Acme Trading")
+    await owner.post("/api/v1/workspace/invitations", json={"email": "lee@example.com"})
+    lee = await person(app, email="lee@example.com")
+    html = await page(lee, "/workspace")
+    match = re.search(r'id="join-(\d+)">Join Acme Trading<', html)
+    assert match
+    await submit(lee, f"/invitations/{match.group(1)}/accept", {})
+    html = await page(lee, "/workspace")
+    assert "Welcome to Acme Trading" in html and 'id="workspace-role">agent<' in html
+    assert 'id="invitations-for-you"' not in html
+
+
 async def test_switch_workspace_from_the_page(app: Any) -> None:
     ada, first = await owner_of(app, "First Co")
     await ada.post("/api/v1/workspaces", json={"name": "Second Co"})

@@ -21,6 +21,7 @@ from connectx.workspaces.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyOut,
+    InvitationForMeOut,
     InvitationIn,
     InvitationOut,
     MemberOut,
@@ -187,6 +188,33 @@ async def accept_invitation(
 ) -> MyWorkspaceOut:
     """For the signed-in person whose verified e-mail the invitation was sent to."""
     membership = await invitations.accept(db, principal, body.token)
+    ws = await repo.workspace(db, membership.workspace_id)
+    assert ws is not None
+    return MyWorkspaceOut(id=ws.id, name=ws.name, role=membership.role, current=True)
+
+
+@router.get(
+    "/invitations",
+    response_model=list[InvitationForMeOut],
+    summary="Pending invitations to my e-mail address",
+)
+async def my_invitations(
+    principal: Principal = Depends(require_user), db: AsyncSession = DB
+) -> list[InvitationForMeOut]:
+    """Invitations to the signed-in person's verified address, from any workspace."""
+    return [InvitationForMeOut.model_validate(i) for i in await invitations.for_me(db, principal)]
+
+
+@router.post(
+    "/invitations/{invitation_id}/accept",
+    response_model=MyWorkspaceOut,
+    summary="Accept one of my invitations",
+)
+async def accept_my_invitation(
+    invitation_id: int, principal: Principal = Depends(require_user), db: AsyncSession = DB
+) -> MyWorkspaceOut:
+    """Join through an invitation to my own verified address, without the mailed link."""
+    membership = await invitations.accept_mine(db, principal, invitation_id)
     ws = await repo.workspace(db, membership.workspace_id)
     assert ws is not None
     return MyWorkspaceOut(id=ws.id, name=ws.name, role=membership.role, current=True)

@@ -22,6 +22,7 @@ from connectx.kit import clock
 from connectx.kit.crypto import CryptoError, random_token, token_hash
 from connectx.kit.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from connectx.mail import service as mail
+from connectx.models.account import User
 from connectx.models.workspace import Invitation, Membership
 from connectx.privacy.vault import Vault
 from connectx.workspaces import repository as repo
@@ -225,18 +226,16 @@ async def preview(db: AsyncSession, token: str) -> Preview:
     return Preview(inv.id, ws.id, ws.name, inv.role, await _email(db, inv), inv.expires_at)
 
 
-async def accept(db: AsyncSession, by: Principal, token: str) -> Membership:
-    """The signed-in caller joins with the invited role, if their verified e-mail matches."""
+async def _account(db: AsyncSession, by: Principal) -> User:
     if by.user_id is None:
         raise Forbidden("Sign in as the invited person to accept an invitation.")
-    inv = await _by_token(db, token)
     account = await repo.user(db, by.user_id)
-    assert account is not None
-    if account.email_index != inv.email_index:
-        raise Forbidden(
-            "This invitation was sent to another e-mail address. Sign in with that address, "
-            "or ask for an invitation to yours."
-        )
+    if account is None:
+        raise NotFound("This account no longer exists.")
+    return account
+
+
+async def _join(db: AsyncSession, by: Principal, account: User, inv: Invitation) -> Membership:
     if account.email_verified_at is None:
         raise Forbidden(
             "Verify your e-mail address first (use the link we mailed you), then accept again."
@@ -259,3 +258,46 @@ async def accept(db: AsyncSession, by: Principal, token: str) -> Membership:
         await sessions.switch_workspace(db, by.session_id, inv.workspace_id)
         by.workspace_id, by.role = inv.workspace_id, inv.role
     return membership
+
+
+async def accept(db: AsyncSession, by: Principal, token: str) -> Membership:
+    """The signed-in caller joins with the invited role, if their verified e-mail matches."""
+    account = await _account(db, by)
+    inv = await _by_token(db, token)
+    if account.email_index != inv.email_index:
+        raise Forbidden(
+            "This invitation was sent to another e-mail address. Sign in with that address, "
+            "or ask for an invitation to yours."
+        )
+    return await _join(db, by, account, inv)
+
+
+@dataclass
+class ForMe:
+    """A pending invitation to the caller's own (verified) address."""
+
+    id: int
+    workspace_id: int
+    workspace_name: str
+    role: str
+    expires_at: datetime
+
+
+async def for_me(db: AsyncSession, by: Principal) -> list[ForMe]:
+    """Pending invitations to the signed-in person's verified address, so someone who signed
+    up after being invited can join without the link."""
+    account = await _account(db, by)
+    if account.email_verified_at is None:
+        return []
+    rows = await repo.pending_invitations_to(db, account.email_index, clock.now())
+    return [ForMe(inv.id, ws.id, ws.name, inv.role, inv.expires_at) for inv, ws in rows]
+
+
+async def accept_mine(db: AsyncSession, by: Principal, invitation_id: int) -> Membership:
+    """Join through a pending invitation to the caller's own verified address (by id). Any
+    other invitation, of any workspace, is answered as not found."""
+    account = await _account(db, by)
+    for inv, _ws in await repo.pending_invitations_to(db, account.email_index, clock.now()):
+        if inv.id == invitation_id:
+            return await _join(db, by, account, inv)
+    raise NotFound(f"No pending invitation {invitation_id} for your e-mail address.")

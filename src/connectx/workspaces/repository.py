@@ -129,6 +129,25 @@ async def pending_invitations(
     return list((await db.execute(stmt.order_by(Invitation.id.desc()))).scalars())
 
 
+async def pending_invitations_to(
+    db: AsyncSession, email_index: bytes, now: datetime
+) -> list[tuple[Invitation, Workspace]]:
+    """Open invitations to one address, across workspaces: the invitee's own view (it finds
+    tenants for a person, like :func:`workspaces_of_user`)."""
+    stmt = (
+        select(Invitation, Workspace)
+        .join(Workspace, Workspace.id == Invitation.workspace_id)
+        .where(
+            Invitation.email_index == email_index,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > now,
+        )
+        .order_by(Invitation.id)
+    )
+    return [(inv, ws) for inv, ws in (await db.execute(stmt)).all()]
+
+
 async def mark_invitation(
     db: AsyncSession,
     workspace_id: int,

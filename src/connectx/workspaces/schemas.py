@@ -72,6 +72,16 @@ class InvitationOut(BaseModel):
     expires_at: datetime
 
 
+class InvitationForMeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    workspace_id: int
+    workspace_name: str
+    role: str
+    expires_at: datetime
+
+
 class AcceptIn(BaseModel):
     token: str = Field(max_length=200, description="The token of the invitation link.")
 

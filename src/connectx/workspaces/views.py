@@ -71,6 +71,7 @@ async def _overview(
         status_code,
         workspace=ws,
         mine=mine,
+        invited=await invitations.for_me(db, principal),
         manager=is_manager(principal),
         **ctx,
     )
@@ -103,6 +104,15 @@ async def create(
             request, db, principal, exc.status, create_error=exc.detail, create_form=form
         )
     return _done("/workspace", "Workspace created. You are its owner.")
+
+
+@router.post("/invitations/{invitation_id}/accept")
+async def accept_mine(
+    invitation_id: int, principal: Principal = Depends(require_user), db: AsyncSession = DB
+) -> Response:
+    await invitations.accept_mine(db, principal, invitation_id)
+    ws = await workspaces.current(db, principal)
+    return _done("/workspace", f"Welcome to {ws.name}!")
 
 
 @router.post("/workspace/switch")
