@@ -91,15 +91,16 @@ class _Reconciler(Middleware):
     """Starts the reconciler on the worker's event loop at boot; stops it, then disposes that
     loop's database engine, at shutdown (before the AsyncIO middleware closes the loop)."""
 
-    def __init__(self, interval_s: float) -> None:
+    def __init__(self, interval_s: float, wake: queue.Waker) -> None:
         self.interval_s = interval_s
+        self.wake = wake
         self.stopping = threading.Event()
         self.future: concurrent.futures.Future[None] | None = None
 
     async def _forever(self) -> None:
         while not self.stopping.is_set():
             try:
-                await runner.reconcile()
+                await runner.reconcile(self.wake)
             except Exception as exc:
                 log.warning("reconciler pass failed: %s", type(exc).__name__)
             slept = 0.0
@@ -150,7 +151,7 @@ class Runtime:
         self.work = work
         self.concurrency = max(1, concurrency or settings.worker_concurrency)
         self.poll_ms = poll_ms
-        self._reconciler = _Reconciler(settings.reconcile_interval_s)
+        self._reconciler = _Reconciler(settings.reconcile_interval_s, self.wake)
         middleware: list[Middleware] = [AsyncIO(), self._reconciler] if work else []
         self.broker = build_broker(settings, middleware)
         self.actor: dramatiq.Actor[[int], Any] = dramatiq.Actor(
@@ -165,12 +166,16 @@ class Runtime:
 
     def start(self) -> None:
         load_task_modules(self.settings)
+        queue.set_waker(self.wake)
         if self.work:
             self.worker = dramatiq.Worker(
                 self.broker, worker_threads=self.concurrency, worker_timeout=self.poll_ms
             )
-            self.worker.start()
-        queue.set_waker(self.wake)
+            try:
+                self.worker.start()
+            except BaseException:
+                queue.set_waker(None)
+                raise
 
     def stop(self, timeout_s: float = 30) -> None:
         """Stop taking work, let running jobs finish (up to ``timeout_s``), close the broker.

@@ -19,6 +19,8 @@ app = typer.Typer(help="The mail outbox.", no_args_is_help=True)
 
 T = TypeVar("T")
 
+STATUSES = ("queued", "local", "sent", "failed", "erased")
+
 
 def _run(work: Awaitable[T]) -> T:
     async def main() -> T:
@@ -84,6 +86,10 @@ def list_mail(
     limit: int = typer.Option(20, min=1, max=1000, help="How many of the newest messages."),
 ) -> None:
     """List the newest messages, newest first (reading them is recorded in the audit log)."""
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(
+            f"unknown status {status!r}; use one of {', '.join(STATUSES)}", param_hint="--status"
+        )
     rows = _run(_list(status, limit))
     if not rows:
         typer.echo("The outbox is empty." if status is None else f"No {status} messages.")
