@@ -10,6 +10,8 @@ const files = {
   "htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
   "alpine.min.js": "node_modules/@alpinejs/csp/dist/cdn.min.js",
   "pico.min.css": "node_modules/@picocss/pico/css/pico.min.css",
+  "swagger-ui-bundle.js": "node_modules/swagger-ui-dist/swagger-ui-bundle.js",
+  "swagger-ui.css": "node_modules/swagger-ui-dist/swagger-ui.css",
 };
 mkdirSync(out, { recursive: true });
 for (const [name, source] of Object.entries(files)) {

@@ -54,7 +54,7 @@ def create_app() -> FastAPI:
         version=__version__,
         description="WhatsApp Business customer engagement that keeps its privacy promises.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # /docs is connectx.web.views.api_reference (CSP-safe, npm assets)
         openapi_url="/openapi.json",
     )
     problems.install(app)

@@ -3,6 +3,8 @@ under the Content-Security-Policy."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import expect
 
@@ -118,4 +120,13 @@ async def test_sign_in_looks_right_on_a_phone(open_page: OpenPage) -> None:
     for name in ("Sign in", "Sign up"):
         link = header.get_by_role("link", name=name).or_(header.get_by_role("button", name=name))
         await expect(link).to_be_in_viewport()
+    assert errors_of(page) == []
+
+
+async def test_api_reference_works_under_the_content_security_policy(open_page: OpenPage) -> None:
+    page = await open_page()
+    await page.goto("/docs")
+    await expect(page.get_by_role("heading", name=re.compile("^ConnectX"))).to_be_visible()
+    operation = page.locator(".opblock", has_text="/api/v1/me").first
+    await expect(operation).to_be_visible()
     assert errors_of(page) == []

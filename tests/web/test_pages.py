@@ -132,3 +132,21 @@ async def test_real_pages_redirect_anonymous_browsers_to_sign_in(client: Any, pa
     resp = await client.get(path, headers=BROWSER)
     assert resp.status_code == 303
     assert resp.headers["location"] == f"/signin?next={path.replace('/', '%2F')}"
+
+
+async def test_api_reference_uses_npm_assets_without_inline_script(client: Any) -> None:
+    resp = await client.get("/docs", headers=BROWSER)
+    assert resp.status_code == 200
+    page = parse(resp.text)
+    scripts = page.find_all("script")
+    assert [s.attrs["src"] for s in scripts] == [
+        "/static/vendor/swagger-ui-bundle.js",
+        "/static/js/api-docs.js",
+    ]
+    assert all(not s.text.strip() for s in scripts)
+    assert page.find("body").attrs["data-openapi-url"] == "/openapi.json"
+    for asset in [s.attrs["src"] for s in scripts] + [
+        link.attrs["href"] for link in page.find_all("link")
+    ]:
+        assert (await client.get(asset)).status_code == 200, asset
+    assert "cdn." not in resp.text

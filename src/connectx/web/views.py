@@ -1,4 +1,4 @@
-"""The web shell's own pages: the landing page and the privacy policy."""
+"""The web shell's own pages: the landing page, the privacy policy, the API reference."""
 
 from __future__ import annotations
 
@@ -31,3 +31,9 @@ async def privacy(
     return render(
         request, "web/privacy.html", principal=_person(principal), policy=privacy_policy()
     )
+
+
+@router.get("/docs", response_class=HTMLResponse)
+async def api_reference(request: Request) -> HTMLResponse:
+    """Swagger UI for /openapi.json, from npm assets and without inline script (CSP)."""
+    return render(request, "web/api_docs.html", openapi_url=request.app.openapi_url)
