@@ -3,6 +3,7 @@ goes out only after commit. Losing the wake-up is harmless: the reconciler finds
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectx.db.session import after_commit
 from connectx.kit import clock
 from connectx.models.job import Job
+
+log = logging.getLogger(__name__)
 
 Waker = Callable[[int], Awaitable[None]]
 _waker: Waker | None = None
@@ -63,7 +66,14 @@ async def enqueue(
     if waker is not None:
 
         async def wake() -> None:
-            await waker(job_id)
+            try:
+                await waker(job_id)
+            except Exception as exc:  # the broker is down, say: the reconciler wakes it later
+                log.warning(
+                    "wake-up for job %s not sent (%s); the reconciler will find it",
+                    job_id,
+                    type(exc).__name__,
+                )
 
         after_commit(db, wake)
     return job
