@@ -65,7 +65,7 @@ async def test_sign_up_invite_two_factor_and_api_key(
     business = f"Falcon Dates {run}"
 
     # -- the owner signs up, verifies by the mailed link, signs in -----------------------------
-    owner = await open_page()
+    owner = await open_page(permissions=["clipboard-read", "clipboard-write"])
     await owner.goto("/")
     await owner.get_by_role("main").get_by_role("button", name="Create an account").click()
     await sign_up(owner, "Amira Haddad", owner_email, "+971501234567")
@@ -79,6 +79,8 @@ async def test_sign_up_invite_two_factor_and_api_key(
     await expect(owner.get_by_role("status")).to_contain_text("Workspace created")
     await expect(owner.get_by_role("heading", level=1)).to_have_text(business)
     await expect(owner.locator("#workspace-role")).to_have_text("owner")
+    await owner.get_by_role("status").get_by_role("button", name="Dismiss").click()  # Alpine
+    await expect(owner.get_by_role("status")).to_be_hidden()
 
     # -- invites an agent by e-mail --------------------------------------------------------------
     await (
@@ -156,6 +158,10 @@ async def test_sign_up_invite_two_factor_and_api_key(
     await create_key.get_by_role("button", name="Create key").click()
     key = (await owner.locator("#new-key-value").inner_text()).strip()
     assert key.startswith("cx_")
+    copy = owner.locator("#new-key").get_by_role("button", name="Copy")
+    await copy.click()  # the Alpine "copyable" component (CSP build)
+    await expect(owner.locator("#new-key").get_by_role("button", name="Copied")).to_be_visible()
+    assert await owner.evaluate("() => navigator.clipboard.readText()") == key
     async with httpx.AsyncClient(base_url=live_server.url) as api:
         me = await api.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
         assert me.status_code == 200, me.text
