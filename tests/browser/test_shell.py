@@ -130,3 +130,25 @@ async def test_api_reference_works_under_the_content_security_policy(open_page: 
     operation = page.locator(".opblock", has_text="/api/v1/me").first
     await expect(operation).to_be_visible()
     assert errors_of(page) == []
+
+
+async def test_htmx_errors_are_shown_to_the_person(open_page: OpenPage) -> None:
+    """htmx does not swap error responses: app.js shows the problem's detail in #notices."""
+    page = await open_page()
+    await page.goto("/")
+    # A control like the ones pages use, processed by the page's own htmx: a state change
+    # without a security token, which the server refuses with a problem+json 403.
+    await page.evaluate(
+        """() => {
+            const button = document.createElement("button");
+            button.textContent = "Create";
+            button.setAttribute("hx-post", "/workspace");
+            document.querySelector("main").appendChild(button);
+            window.htmx.process(button);
+        }"""
+    )
+    await page.get_by_role("button", name="Create", exact=True).click()
+    alert = page.locator("#notices").get_by_role("alert")
+    await expect(alert).to_contain_text("security token")
+    await alert.get_by_role("button", name="Dismiss").click()
+    await expect(alert).to_have_count(0)
