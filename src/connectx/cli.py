@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from connectx.config import get_settings
-from connectx.db import migrate as db_migrate
 from connectx.jobs.cli import worker
 from connectx.mail.cli import app as mail_app
 from connectx.privacy.cli import audit_app, keys_app, privacy_app
@@ -28,6 +27,8 @@ app.command(help="Seed a demo workspace with an owner you can sign in as.")(demo
 @app.command()
 def migrate() -> None:
     """Bring the database schema to the newest migration."""
+    from connectx.db import migrate as db_migrate  # alembic is slow to import: only when needed
+
     settings = get_settings()
     db_migrate.upgrade(settings.effective_database_url)
     typer.echo(f"database at migration {db_migrate.head_revision()}")
@@ -44,6 +45,8 @@ def serve(
 ) -> None:
     """Serve the web app and API (and, in embedded mode, background work)."""
     import uvicorn
+
+    from connectx.db import migrate as db_migrate
 
     settings = get_settings()
     if migrate_first and settings.is_sqlite:
