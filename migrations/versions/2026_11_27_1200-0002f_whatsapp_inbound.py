@@ -179,6 +179,7 @@ def upgrade() -> None:
         sa.Column("body_size", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("progress", sa.Integer(), nullable=False),
         sa.Column("items", sa.Integer(), nullable=False),
         sa.Column("unrouted", sa.Integer(), nullable=False),
         sa.Column("ignored", sa.Integer(), nullable=False),
@@ -314,9 +315,6 @@ def upgrade() -> None:
         sa.Column(
             "channel_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column(
-            "contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
         sa.Column("wamid", sa.String(length=255), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("occurred_at", connectx.db.base.UTCDateTime(timezone=True), nullable=False),
@@ -330,12 +328,6 @@ def upgrade() -> None:
             ["channels.id"],
             name=op.f("fk_message_status_events_channel_id_channels"),
             ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["contact_id"],
-            ["contacts.id"],
-            name=op.f("fk_message_status_events_contact_id_contacts"),
-            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
             ["workspace_id"],
@@ -431,7 +423,6 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_messages_workspace_id"), ["workspace_id"], unique=False
         )
-
 
 
 def downgrade() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, or_, update
@@ -13,21 +12,18 @@ from connectx.kit.upsert import insert_ignore
 from connectx.models.contact import Contact, ContactPreferenceEvent
 
 
-async def by_index(
-    db: AsyncSession, workspace_id: int, phone_index: bytes | None, bsuid_index: bytes | None
-) -> tuple[Contact | None, Contact | None]:
-    """(the contact with this BSUID, the contact with this phone) in one query."""
+async def by_indexes(
+    db: AsyncSession, workspace_id: int, phone_indexes: list[bytes], bsuid_indexes: list[bytes]
+) -> list[Contact]:
+    """The workspace's contacts holding any of these phone or BSUID keyed hashes."""
     conds = []
-    if bsuid_index is not None:
-        conds.append(Contact.bsuid_index == bsuid_index)
-    if phone_index is not None:
-        conds.append(Contact.phone_index == phone_index)
+    if phone_indexes:
+        conds.append(Contact.phone_index.in_(set(phone_indexes)))
+    if bsuid_indexes:
+        conds.append(Contact.bsuid_index.in_(set(bsuid_indexes)))
     if not conds:
-        return None, None
-    rows = list((await db.execute(scoped(Contact, workspace_id).where(or_(*conds)))).scalars())
-    by_b = next((c for c in rows if bsuid_index and c.bsuid_index == bsuid_index), None)
-    by_p = next((c for c in rows if phone_index and c.phone_index == phone_index), None)
-    return by_b, by_p
+        return []
+    return list((await db.execute(scoped(Contact, workspace_id).where(or_(*conds)))).scalars())
 
 
 async def add(db: AsyncSession, contact: Contact) -> None:
@@ -48,18 +44,6 @@ async def get_many(db: AsyncSession, workspace_id: int, ids: list[int]) -> dict[
 
 async def delete_contact(db: AsyncSession, contact_id: int) -> None:
     await db.execute(delete(Contact).where(Contact.id == contact_id))
-
-
-async def touch_inbound(db: AsyncSession, contact_id: int, at: datetime) -> None:
-    """Move ``last_inbound_at`` forward (never back)."""
-    await db.execute(
-        update(Contact)
-        .where(
-            Contact.id == contact_id,
-            or_(Contact.last_inbound_at.is_(None), Contact.last_inbound_at < at),
-        )
-        .values(last_inbound_at=at)
-    )
 
 
 def page_query(

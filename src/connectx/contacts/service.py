@@ -9,6 +9,7 @@ hashes. Every creation and change writes an audit event with ids only.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,15 +55,23 @@ class ContactView:
 
 
 class Contacts:
-    """Contact operations inside one transaction (the processor keeps one per batch, so a
-    person seen many times in a batch is looked up and compared once)."""
+    """Contact operations inside one transaction. The processor keeps one per batch: a batch's
+    people are looked up in one query (:meth:`prefetch`), a person seen many times is compared
+    once, and field changes are flushed together at the end."""
 
     def __init__(self, db: AsyncSession, actor: str = SYSTEM_ACTOR) -> None:
         self.db = db
         self.vault = Vault(db)
         self.actor = actor
         self._seen: dict[tuple[int, Identity], tuple[Contact, Profile | None]] = {}
-        self.created = 0
+        self._by_phone: dict[tuple[int, bytes], Contact] = {}
+        self._by_bsuid: dict[tuple[int, bytes], Contact] = {}
+        self._known: set[tuple[int, bytes]] = set()  # indexes looked up already
+        self._indexes: dict[tuple[int, str, str], bytes] = {}
+        self.created: dict[int, list[int]] = {}  # workspace -> new contact ids
+        self.on_merge: Callable[[int, int], None] | None = None  # (kept id, absorbed id)
+        # Called first: writes queued for the absorbed contact must reach the database.
+        self.before_merge: Callable[[], Awaitable[None]] | None = None
 
     # -- sealing ----------------------------------------------------------------------------
     async def _seal(self, contact: Contact, column: str, value: str) -> bytes:
@@ -75,13 +84,74 @@ class Contacts:
             contact.workspace_id, subject_of(contact.id), f"contacts.{column}", blob
         )
 
+    # -- indexes ----------------------------------------------------------------------------
+    async def _index(self, workspace_id: int, kind: str, value: str) -> bytes:
+        key = (workspace_id, kind, value)
+        found = self._indexes.get(key)
+        if found is None:
+            if kind == "phone":
+                found = await phone_index(self.vault, workspace_id, value)
+            else:
+                found = await bsuid_index(self.vault, workspace_id, value)
+            self._indexes[key] = found
+        return found
+
+    def _remember(self, contact: Contact) -> None:
+        ws = contact.workspace_id
+        if contact.phone_index is not None:
+            self._by_phone[(ws, contact.phone_index)] = contact
+            self._known.add((ws, contact.phone_index))
+        if contact.bsuid_index is not None:
+            self._by_bsuid[(ws, contact.bsuid_index)] = contact
+            self._known.add((ws, contact.bsuid_index))
+
+    def _forget_indexes(self, contact: Contact) -> None:
+        ws = contact.workspace_id
+        for table, index in (
+            (self._by_phone, contact.phone_index),
+            (self._by_bsuid, contact.bsuid_index),
+        ):
+            if index is not None and table.get((ws, index)) is contact:
+                del table[(ws, index)]
+
+    async def _lookup(self, workspace_id: int, phones: list[bytes], bsuids: list[bytes]) -> None:
+        phones = [i for i in phones if (workspace_id, i) not in self._known]
+        bsuids = [i for i in bsuids if (workspace_id, i) not in self._known]
+        if not phones and not bsuids:
+            return
+        for contact in await repo.by_indexes(self.db, workspace_id, phones, bsuids):
+            self._remember(contact)
+        self._known.update((workspace_id, i) for i in (*phones, *bsuids))
+
+    async def prefetch(self, workspace_id: int, identities: list[Identity]) -> list[int]:
+        """Load the contacts behind ``identities`` in one query; their ids."""
+        phones = [await self._index(workspace_id, "phone", i.phone) for i in identities if i.phone]
+        bsuids = [await self._index(workspace_id, "bsuid", i.bsuid) for i in identities if i.bsuid]
+        await self._lookup(workspace_id, phones, bsuids)
+        found = {self._by_phone.get((workspace_id, i)) for i in phones}
+        found |= {self._by_bsuid.get((workspace_id, i)) for i in bsuids}
+        return sorted(c.id for c in found if c is not None)
+
+    async def _find(
+        self, workspace_id: int, pidx: bytes | None, bidx: bytes | None
+    ) -> tuple[Contact | None, Contact | None]:
+        await self._lookup(workspace_id, [pidx] if pidx else [], [bidx] if bidx else [])
+        by_b = self._by_bsuid.get((workspace_id, bidx)) if bidx else None
+        by_p = self._by_phone.get((workspace_id, pidx)) if pidx else None
+        return by_b, by_p
+
+    # -- fields -----------------------------------------------------------------------------
     async def _set_phone(self, contact: Contact, phone: str) -> None:
-        contact.phone_index = await phone_index(self.vault, contact.workspace_id, phone)
+        self._forget_indexes(contact)
+        contact.phone_index = await self._index(contact.workspace_id, "phone", phone)
         contact.phone_enc = await self._seal(contact, "phone", phone)
+        self._remember(contact)
 
     async def _set_bsuid(self, contact: Contact, bsuid: str) -> None:
-        contact.bsuid_index = await bsuid_index(self.vault, contact.workspace_id, bsuid)
+        self._forget_indexes(contact)
+        contact.bsuid_index = await self._index(contact.workspace_id, "bsuid", bsuid)
         contact.bsuid_enc = await self._seal(contact, "bsuid", bsuid)
+        self._remember(contact)
 
     async def _set_profile(self, contact: Contact, profile: Profile) -> list[str]:
         changed = []
@@ -128,10 +198,9 @@ class Contacts:
         cached = self._seen.get((workspace_id, identity))
         if cached is not None and (profile is None or profile == cached[1]):
             return cached[0]
-        vault = self.vault
-        pidx = await phone_index(vault, workspace_id, identity.phone) if identity.phone else None
-        bidx = await bsuid_index(vault, workspace_id, identity.bsuid) if identity.bsuid else None
-        by_b, by_p = await repo.by_index(self.db, workspace_id, pidx, bidx)
+        pidx = await self._index(workspace_id, "phone", identity.phone) if identity.phone else None
+        bidx = await self._index(workspace_id, "bsuid", identity.bsuid) if identity.bsuid else None
+        by_b, by_p = await self._find(workspace_id, pidx, bidx)
         contact = by_b or by_p
         if by_b is not None and by_p is not None and by_b.id != by_p.id:
             contact = await self.merge(keep=by_b, absorb=by_p, reason="bsuid_linked_to_phone")
@@ -151,12 +220,12 @@ class Contacts:
                 changed += await self._set_profile(contact, profile)
             if changed:
                 contact.updated_at = clock.now()
-                await self.db.flush()
                 await self._audit("contact.updated", contact, fields=changed, source="whatsapp")
         self._seen[(workspace_id, identity)] = (contact, profile)
         return contact
 
     async def _create(self, workspace_id: int, identity: Identity, profile: Profile) -> Contact:
+        """A new contact. Its creation is audited with the batch (see ``created``)."""
         now = clock.now()
         contact = Contact(workspace_id=workspace_id, created_at=now, updated_at=now)
         await repo.add(self.db, contact)
@@ -165,9 +234,7 @@ class Contacts:
         if identity.bsuid:
             await self._set_bsuid(contact, identity.bsuid)
         await self._set_profile(contact, profile)
-        await self.db.flush()
-        self.created += 1
-        await self._audit("contact.created", contact, source="whatsapp")
+        self.created.setdefault(workspace_id, []).append(contact.id)
         return contact
 
     def forget(self, contact_id: int) -> None:
@@ -183,6 +250,9 @@ class Contacts:
         from connectx.messages import service as messages
 
         workspace_id = keep.workspace_id
+        if self.before_merge is not None:
+            await self.before_merge()
+        await self.db.flush()
         phone = await self._open(absorb, "phone", absorb.phone_enc)
         bsuid = await self._open(absorb, "bsuid", absorb.bsuid_enc)
         name = await self._open(absorb, "name", absorb.name_enc)
@@ -211,9 +281,12 @@ class Contacts:
             )
         absorbed_id = absorb.id
         self.forget(absorbed_id)
+        self._forget_indexes(absorb)
         await repo.delete_contact(self.db, absorbed_id)
         self.db.expunge(absorb)
-        await self.db.flush()
+        for created in self.created.values():
+            if absorbed_id in created:
+                created.remove(absorbed_id)
         if phone and keep.phone_enc is None:
             await self._set_phone(keep, phone)
         if bsuid and keep.bsuid_enc is None:
@@ -223,6 +296,8 @@ class Contacts:
         keep.updated_at = clock.now()
         await self.db.flush()
         await self._audit("contact.merged", keep, merged=absorbed_id, reason=reason)
+        if self.on_merge is not None:
+            self.on_merge(keep.id, absorbed_id)
         await self.vault.destroy_subject(workspace_id, subject_of(absorbed_id), actor=self.actor)
         return keep
 
@@ -235,8 +310,8 @@ class Contacts:
         if kind == "user_changed_number":
             phone = phone_of(system.get("wa_id") or system.get("new_wa_id"))
             if phone:
-                _, other = await repo.by_index(
-                    self.db, workspace_id, await phone_index(self.vault, workspace_id, phone), None
+                _, other = await self._find(
+                    workspace_id, await self._index(workspace_id, "phone", phone), None
                 )
                 if other is not None and other.id != contact.id:
                     contact = await self.merge(keep=contact, absorb=other, reason=kind)
@@ -249,8 +324,8 @@ class Contacts:
         elif kind == "user_changed_user_id":
             bsuid = text(system.get("user_id")) or text(system.get("new_user_id"))
             if bsuid:
-                other, _ = await repo.by_index(
-                    self.db, workspace_id, None, await bsuid_index(self.vault, workspace_id, bsuid)
+                other, _ = await self._find(
+                    workspace_id, None, await self._index(workspace_id, "bsuid", bsuid)
                 )
                 if other is not None and other.id != contact.id:
                     contact = await self.merge(keep=contact, absorb=other, reason=kind)
@@ -268,7 +343,6 @@ class Contacts:
 
     async def _changed(self, contact: Contact, fields: list[str], reason: str) -> None:
         contact.updated_at = clock.now()
-        await self.db.flush()
         await self._audit(
             "contact.updated", contact, fields=fields, source="whatsapp", reason=reason
         )
@@ -316,8 +390,10 @@ class Contacts:
             )
         return True
 
-    async def touch_inbound(self, contact: Contact, at: datetime) -> None:
-        await repo.touch_inbound(self.db, contact.id, at)
+    def touch_inbound(self, contact: Contact, at: datetime) -> None:
+        """Move ``last_inbound_at`` forward (flushed with the batch)."""
+        if contact.last_inbound_at is None or at > contact.last_inbound_at:
+            contact.last_inbound_at = at
 
     # -- reading --------------------------------------------------------------------------------
     async def view(self, contact: Contact) -> ContactView:

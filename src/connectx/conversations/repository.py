@@ -20,6 +20,17 @@ async def unresolved(db: AsyncSession, contact_id: int, channel_id: int) -> Conv
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
+async def unresolved_many(
+    db: AsyncSession, contact_ids: list[int], channel_ids: list[int]
+) -> list[Conversation]:
+    stmt = select(Conversation).where(
+        Conversation.contact_id.in_(set(contact_ids)),
+        Conversation.channel_id.in_(set(channel_ids)),
+        Conversation.status != "resolved",
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
 async def add(db: AsyncSession, conversation: Conversation) -> None:
     db.add(conversation)
     await db.flush()

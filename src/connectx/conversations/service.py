@@ -40,12 +40,29 @@ def window_open(conversation: Conversation, now: datetime | None = None) -> bool
 
 
 class Conversations:
-    """Conversation upkeep inside one transaction (cached per batch)."""
+    """Conversation upkeep inside one transaction (cached per batch; timestamps flushed with
+    the batch)."""
 
-    def __init__(self, db: AsyncSession) -> None:
+    def __init__(self, db: AsyncSession, *, guarded: bool = True) -> None:
         self.db = db
+        # Unguarded: the caller holds the contacts' locks (the processor), so no concurrent
+        # transaction can open the same conversation and no savepoint is needed.
+        self.guarded = guarded
         self._open: dict[tuple[int, int], Conversation] = {}
+        self._absent: set[tuple[int, int]] = set()
         self.touched: dict[int, Conversation] = {}
+
+    async def prefetch(self, contact_ids: list[int], channel_ids: list[int]) -> None:
+        """Load the unresolved conversations of these contacts on these numbers in one query."""
+        if not contact_ids or not channel_ids:
+            return
+        found = await repo.unresolved_many(self.db, contact_ids, channel_ids)
+        for conversation in found:
+            self._open[(conversation.contact_id, conversation.channel_id)] = conversation
+        for contact_id in contact_ids:
+            for channel_id in channel_ids:
+                if (contact_id, channel_id) not in self._open:
+                    self._absent.add((contact_id, channel_id))
 
     async def open_for(
         self, workspace_id: int, channel_id: int, contact_id: int, at: datetime
@@ -54,7 +71,10 @@ class Conversations:
         conversation = self._open.get(key)
         if conversation is not None and conversation.status != "resolved":
             return conversation
-        conversation = await repo.unresolved(self.db, contact_id, channel_id)
+        if key in self._absent:
+            conversation = None
+        else:
+            conversation = await repo.unresolved(self.db, contact_id, channel_id)
         if conversation is None:
             now = clock.now()
             conversation = Conversation(
@@ -67,12 +87,16 @@ class Conversations:
                 created_at=now,
                 updated_at=now,
             )
-            try:
-                async with self.db.begin_nested():
-                    await repo.add(self.db, conversation)
-            except IntegrityError:  # opened by a concurrent transaction
-                conversation = await repo.unresolved(self.db, contact_id, channel_id)
-                assert conversation is not None
+            if not self.guarded:
+                await repo.add(self.db, conversation)
+            else:
+                try:
+                    async with self.db.begin_nested():
+                        await repo.add(self.db, conversation)
+                except IntegrityError:  # opened by a concurrent transaction
+                    conversation = await repo.unresolved(self.db, contact_id, channel_id)
+                    assert conversation is not None
+        self._absent.discard(key)
         self._open[key] = conversation
         return conversation
 
@@ -88,6 +112,11 @@ class Conversations:
                 conversation.status = "open"
         conversation.updated_at = clock.now()
         self.touched[conversation.id] = conversation
+
+    def forget_contact(self, contact_id: int) -> None:
+        for key in [k for k in self._open if k[0] == contact_id]:
+            del self._open[key]
+        self._absent = {k for k in self._absent if k[0] != contact_id}
 
 
 async def reassign_contact(db: AsyncSession, src_contact: int, dst_contact: int) -> None:

@@ -132,6 +132,7 @@ class GroupCommitBatcher:
                     "body_size": len(item.body),
                     "status": PENDING,
                     "attempts": 0,
+                    "progress": 0,
                     "items": 0,
                     "unrouted": 0,
                     "ignored": 0,

@@ -1,10 +1,16 @@
-"""Turn a claimed batch of raw events into contacts, conversations, messages and statuses.
+"""Turn claimed raw events into contacts, conversations, messages, statuses and preferences.
 
-Every entry, change, message, status and preference of every event is handled. Work items are
-partitioned by person (a union of the phone and BSUID keys they carry, per workspace) and each
-partition is handled in Meta's timestamp order, so one conversation's messages are applied in
-order; on PostgreSQL the partitions' advisory locks (taken in sorted order, so two processors
-cannot deadlock) keep two processors from working on the same person at once.
+Every entry, change, message, status and preference of every event is handled. An event's
+updates are applied in Meta's timestamp order, so a conversation's messages and a contact's
+changes happen in order. On PostgreSQL the processor first takes an advisory lock per person
+(phone and BSUID, per workspace), all in sorted order so two processors never deadlock: two
+processors never work on the same person at once, and each person's work is done in order.
+
+Work per transaction is bounded by a time budget: an event with more updates than fit is
+continued in the next transaction from where it stopped (``webhook_events.progress``). This is
+safe because applying an update twice changes nothing (uniqueness constraints, forward-only
+statuses, latest-timestamp-wins effects); the event is marked processed in the transaction that
+applies its last update.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +62,7 @@ TEMPLATE_FIELDS = frozenset(
     }
 )
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TX_BUDGET_S = 1.0  # stop starting new updates after this long in one transaction
 
 
 @dataclass
@@ -64,19 +72,36 @@ class Tally:
     ignored: int = 0
 
 
+Payload = InboundMessage | StatusUpdate | PreferenceUpdate | Change
+
+
 @dataclass
 class Item:
     seq: int
-    event_id: int
-    channel: Channel
+    channel: Channel | None  # None for template updates (routed by WABA)
     identity: Identity
-    payload: InboundMessage | StatusUpdate | PreferenceUpdate
+    payload: Payload
+    workspace_id: int | None = None
 
     @property
     def at(self) -> datetime:
         payload = self.payload
-        when = payload.sent_at if isinstance(payload, InboundMessage) else payload.occurred_at
-        return when or EPOCH
+        if isinstance(payload, InboundMessage):
+            return payload.sent_at or EPOCH
+        if isinstance(payload, StatusUpdate | PreferenceUpdate):
+            return payload.occurred_at or EPOCH
+        return EPOCH
+
+
+@dataclass
+class Plan:
+    """What one event holds, in the order it is applied."""
+
+    event: WebhookEvent
+    items: list[Item] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)
+    malformed: bool = False
+    done_upto: int = 0  # items applied once this transaction commits
 
 
 @dataclass
@@ -89,86 +114,114 @@ class Outcome:
 
 
 def lock_key(workspace_id: int, kind: str, value: str) -> int:
+    """The PostgreSQL advisory-lock key of a person (per workspace)."""
     digest = hashlib.blake2b(f"{workspace_id}|{kind}|{value}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _keys(item: Item) -> list[tuple[str, str]]:
+def person_keys(workspace_id: int, identity: Identity) -> list[int]:
     keys = []
-    if item.identity.bsuid:
-        keys.append(("b", item.identity.bsuid))
-    if item.identity.phone:
-        keys.append(("p", item.identity.phone))
+    if identity.bsuid:
+        keys.append(lock_key(workspace_id, "b", identity.bsuid))
+    if identity.phone:
+        keys.append(lock_key(workspace_id, "p", identity.phone))
     return keys
 
 
-def partition(items: list[Item]) -> list[list[Item]]:
-    """Group items that concern the same person (sharing a phone or a BSUID, transitively)."""
-    parent: dict[Any, Any] = {}
-
-    def find(x: Any) -> Any:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(a: Any, b: Any) -> None:
-        parent[find(a)] = find(b)
-
-    for item in items:
-        ws = item.channel.workspace_id
-        node = ("item", item.seq)
-        find(node)
-        for kind, value in _keys(item):
-            union(node, (ws, kind, value))
-    groups: dict[Any, list[Item]] = defaultdict(list)
-    for item in items:
-        groups[find(("item", item.seq))].append(item)
-    ordered = sorted(groups.values(), key=lambda g: g[0].seq)
-    return [sorted(g, key=lambda i: (i.at, i.seq)) for g in ordered]
+async def lock_people(db: AsyncSession, keys: set[int]) -> None:
+    """Take the advisory locks of these people for this transaction (PostgreSQL; on SQLite
+    the transaction already holds the database's single write lock). Other writers of contacts
+    and conversations (imports, outbound to a new number) take the same locks."""
+    if not keys or db.get_bind().dialect.name != "postgresql":
+        return
+    await db.execute(
+        sql_text(
+            "SELECT count(pg_advisory_xact_lock(k)) "
+            "FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS s"
+        ),
+        {"keys": sorted(keys)},
+    )
 
 
 class BatchProcessor:
-    """Processes one claimed batch inside the caller's transaction."""
+    """Processes claimed events inside the caller's transaction."""
 
-    def __init__(self, db: AsyncSession) -> None:
+    def __init__(self, db: AsyncSession, budget_s: float = TX_BUDGET_S) -> None:
         self.db = db
+        self.budget_s = budget_s
         self.vault = Vault(db)
         self.contacts = Contacts(db)
-        self.conversations = Conversations(db)
+        self.conversations = Conversations(db, guarded=False)
+        self.contacts.on_merge = self._merged
+        self.contacts.before_merge = self._flush_messages
         self.messages = Messages(db)
         self.outcome = Outcome()
-        self.tallies: dict[int, Tally] = {}
-        self.malformed: set[int] = set()
+        self.plans: list[Plan] = []
         self._seq = 0
+        self._statuses: dict[int, tuple[Channel, list[StatusUpdate]]] = {}
         self._stats: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
+    # -- the batch ----------------------------------------------------------------------------
     async def run(self, events: list[WebhookEvent]) -> None:
-        decoded: list[tuple[WebhookEvent, list[Change]]] = []
+        started = time.monotonic()
+        decoded: list[tuple[Plan, list[Change]]] = []
         for event in events:
-            self.tallies[event.id] = Tally()
+            plan = Plan(event)
+            self.plans.append(plan)
             payload = await self._decode(event)
             if payload is None:
-                self.malformed.add(event.id)
-                continue
-            decoded.append((event, schemas.changes(payload)))
+                plan.malformed = True
+            else:
+                decoded.append((plan, schemas.changes(payload)))
         numbers = {c.phone_number_id for _, cs in decoded for c in cs if c.phone_number_id}
         channels = await channels_repo.live_channels_for_numbers(self.db, numbers)
         wabas = {c.waba_id for _, cs in decoded for c in cs if c.field in TEMPLATE_FIELDS}
         waba_workspaces = await channels_repo.workspaces_for_wabas(self.db, [w for w in wabas if w])
-        items: list[Item] = []
-        for event, changes in decoded:
-            tally = self.tallies[event.id]
+        for plan, changes in decoded:
             for change in changes:
-                await self._route(event, change, channels, waba_workspaces, items, tally)
-        await self._prefetch(items)
-        groups = partition(items)
-        await self._lock(groups)
-        for group in groups:
-            for item in group:
+                self._plan(plan, change, channels, waba_workspaces)
+            plan.items.sort(key=lambda i: (i.at, i.seq))
+        todo = [(plan, plan.items[plan.event.progress :]) for plan in self.plans]
+        await lock_people(
+            self.db,
+            {
+                key
+                for _, items in todo
+                for item in items
+                if item.channel is not None
+                for key in person_keys(item.channel.workspace_id, item.identity)
+            },
+        )
+        await self._prefetch([item for _, items in todo for item in items])
+        out_of_time = False
+        for plan, items in todo:
+            plan.done_upto = plan.event.progress
+            for item in items:
+                if out_of_time or (
+                    plan.done_upto > 0 and time.monotonic() - started > self.budget_s
+                ):
+                    out_of_time = True
+                    break
                 await self._handle(item)
-        await self._finish_conversations()
+                plan.done_upto += 1
+        await self._flush_messages()
+        for channel, statuses in self._statuses.values():
+            await self.messages.record_statuses(channel, statuses)
+            self.outcome.status_wamids[channel.workspace_id].extend(s.wamid for s in statuses)
+            self._stats[channel.workspace_id]["statuses"] += len(statuses)
+            ITEMS.labels("status").inc(len(statuses))
+        await self.db.flush()
         await self._audit()
+
+    def finished(self, plan: Plan) -> bool:
+        return plan.malformed or plan.done_upto >= len(plan.items)
+
+    def status_of(self, plan: Plan) -> str:
+        return MALFORMED if plan.malformed else PROCESSED
+
+    def _merged(self, kept: int, absorbed: int) -> None:
+        self.conversations.forget_contact(kept)
+        self.conversations.forget_contact(absorbed)
 
     async def _decode(self, event: WebhookEvent) -> Any:
         if event.body_enc is None:
@@ -184,22 +237,32 @@ class BatchProcessor:
             return None
         return payload
 
-    async def _route(
+    # -- planning -----------------------------------------------------------------------------
+    def _add(
         self,
-        event: WebhookEvent,
+        plan: Plan,
+        channel: Channel | None,
+        identity: Identity,
+        payload: Payload,
+        workspace_id: int | None = None,
+    ) -> None:
+        self._seq += 1
+        plan.items.append(Item(self._seq, channel, identity, payload, workspace_id))
+        plan.tally.items += 1
+
+    def _plan(
+        self,
+        plan: Plan,
         change: Change,
         channels: dict[str, Channel],
         waba_workspaces: dict[str, int],
-        items: list[Item],
-        tally: Tally,
     ) -> None:
+        tally = plan.tally
         if change.field in TEMPLATE_FIELDS:
-            tally.items += 1
             workspace_id = waba_workspaces.get(change.waba_id or "")
             if workspace_id is None:
                 tally.unrouted += 1
-            await templates.record(self.db, change, workspace_id)
-            ITEMS.labels("template").inc()
+            self._add(plan, None, Identity(), change, workspace_id)
             return
         if change.field not in ("messages", "user_preferences"):
             tally.ignored += 1
@@ -214,72 +277,52 @@ class BatchProcessor:
         messages, skipped = inbound.messages(value)
         tally.ignored += skipped
         for message in messages:
-            self._add(items, event, channel, message.sender, message)
+            self._add(plan, channel, message.sender, message)
         for status in schemas.statuses(value):
-            self._add(items, event, channel, status.recipient, status)
+            self._add(plan, channel, status.recipient, status)
         for preference in schemas.preferences(value):
-            self._add(items, event, channel, preference.identity, preference)
+            self._add(plan, channel, preference.identity, preference)
         for error in schemas.arr(value.get("errors")):
             code, _ = schemas.first_error([error])
             ERRORS.labels(str(code)).inc()
             tally.items += 1
-        tally.items += len(messages) + skipped
-
-    def _add(
-        self,
-        items: list[Item],
-        event: WebhookEvent,
-        channel: Channel,
-        identity: Identity,
-        payload: InboundMessage | StatusUpdate | PreferenceUpdate,
-    ) -> None:
-        self._seq += 1
-        items.append(Item(self._seq, event.id, channel, identity, payload))
-        if not isinstance(payload, InboundMessage):
-            self.tallies[event.id].items += 1
 
     async def _prefetch(self, items: list[Item]) -> None:
+        """A few queries for the whole batch instead of a few per update: which messages exist,
+        which are awaited by earlier reactions/edits/revokes, who the people are, and their
+        open conversations."""
         by_number: dict[str, list[str]] = defaultdict(list)
+        people: dict[int, list[Identity]] = defaultdict(list)
+        channels: dict[int, set[int]] = defaultdict(set)
         for item in items:
+            if item.channel is None or isinstance(item.payload, StatusUpdate):
+                continue
             if isinstance(item.payload, InboundMessage):
                 by_number[item.channel.phone_number_id].append(item.payload.wamid)
+            people[item.channel.workspace_id].append(item.identity)
+            channels[item.channel.workspace_id].add(item.channel.id)
         for number, wamids in by_number.items():
             await self.messages.prefetch(number, wamids)
+        for ws, identities in people.items():
+            known = await self.contacts.prefetch(ws, identities)
+            await self.conversations.prefetch(known, sorted(channels[ws]))
 
-    async def _lock(self, groups: list[list[Item]]) -> None:
-        if self.db.get_bind().dialect.name != "postgresql":
-            return  # SQLite: the transaction holds the database's single write lock
-        keys = sorted(
-            {
-                lock_key(item.channel.workspace_id, kind, value)
-                for group in groups
-                for item in group
-                for kind, value in _keys(item)
-            }
-        )
-        if keys:
-            await self.db.execute(
-                sql_text(
-                    "SELECT count(pg_advisory_xact_lock(k)) "
-                    "FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS s"
-                ),
-                {"keys": keys},
-            )
-
+    # -- applying -----------------------------------------------------------------------------
     async def _handle(self, item: Item) -> None:
         payload = item.payload
+        if isinstance(payload, Change):
+            await templates.record(self.db, payload, item.workspace_id)
+            ITEMS.labels("template").inc()
+            return
+        assert item.channel is not None
         if isinstance(payload, InboundMessage):
-            await self._message(item, payload)
+            await self._message(item.channel, payload)
         elif isinstance(payload, StatusUpdate):
-            if await self.messages.record_status(item.channel, payload):
-                self.outcome.status_wamids[item.channel.workspace_id].append(payload.wamid)
-            self._stats[item.channel.workspace_id]["statuses"] += 1
-            ITEMS.labels("status").inc()
+            self._statuses.setdefault(item.channel.id, (item.channel, []))[1].append(payload)
         else:
-            await self._preference(item, payload)
+            await self._preference(item.channel, payload)
 
-    async def _message(self, item: Item, message: InboundMessage) -> None:
-        channel = item.channel
+    async def _message(self, channel: Channel, message: InboundMessage) -> None:
         ws = channel.workspace_id
         if self.messages.is_known(channel.phone_number_id, message.wamid):
             self._stats[ws]["duplicates"] += 1
@@ -287,7 +330,7 @@ class BatchProcessor:
             return
         contact = await self.contacts.resolve(ws, message.sender, message.profile)
         if contact is None:  # neither phone nor BSUID: nobody to attribute it to
-            self.tallies[item.event_id].ignored += 1
+            self._stats[ws]["unattributed"] += 1
             ITEMS.labels("unattributed").inc()
             return
         at = message.sent_at or clock.now()
@@ -305,8 +348,7 @@ class BatchProcessor:
                         message.sent_at,
                     )
         conversation = await self.conversations.open_for(ws, channel.id, contact.id, at)
-        new_id = await self.messages.store_inbound(channel, contact, conversation, message, at)
-        if new_id is None:
+        if not await self.messages.prepare_inbound(channel, contact, conversation, message, at):
             self._stats[ws]["duplicates"] += 1
             ITEMS.labels("duplicate").inc()
             return
@@ -314,21 +356,24 @@ class BatchProcessor:
             conversation, at, inbound=True, opens_window=message.opens_window
         )
         if message.opens_window:
-            await self.contacts.touch_inbound(contact, at)
-        self.outcome.message_ids[ws].append(new_id)
-        self.outcome.conversation_ids[ws].add(conversation.id)
-        self._stats[ws]["messages"] += 1
-        ITEMS.labels("message").inc()
+            self.contacts.touch_inbound(contact, at)
 
-    async def _preference(self, item: Item, preference: PreferenceUpdate) -> None:
-        ws = item.channel.workspace_id
+    async def _flush_messages(self) -> None:
+        for ws, conversation_id, message_id in await self.messages.flush_inbound():
+            self.outcome.message_ids[ws].append(message_id)
+            self.outcome.conversation_ids[ws].add(conversation_id)
+            self._stats[ws]["messages"] += 1
+            ITEMS.labels("message").inc()
+
+    async def _preference(self, channel: Channel, preference: PreferenceUpdate) -> None:
+        ws = channel.workspace_id
         contact = await self.contacts.resolve(ws, preference.identity, preference.profile)
         if contact is None:
-            self.tallies[item.event_id].ignored += 1
+            self._stats[ws]["unattributed"] += 1
             return
         await self.contacts.record_preference(
             contact,
-            item.channel.id,
+            channel.id,
             preference.category,
             preference.value,
             preference.detail,
@@ -337,18 +382,19 @@ class BatchProcessor:
         self._stats[ws]["preferences"] += 1
         ITEMS.labels("preference").inc()
 
-    async def _finish_conversations(self) -> None:
-        if self.conversations.touched:
-            await self.db.flush()
-
     async def _audit(self) -> None:
-        """One audit entry per workspace per batch (ids and counts; each contact creation or
-        change has its own entry)."""
+        """One audit entry per workspace per batch, with ids and counts: the contacts created
+        and the conversations written to (each contact change or merge has its own entry)."""
+        for ws, created in self.contacts.created.items():
+            if created:
+                self._stats[ws]["contacts_created"] += len(created)
         for ws, stats in self._stats.items():
             data: dict[str, Any] = {k: v for k, v in stats.items() if v}
+            if self.contacts.created.get(ws):
+                data["contacts_created_ids"] = self.contacts.created[ws]
             conversations = sorted(self.outcome.conversation_ids.get(ws, set()))
             if conversations:
-                data["conversations"] = conversations[:100]
+                data["conversations"] = conversations
             if data:
                 await audit.record(
                     self.db,
@@ -357,6 +403,3 @@ class BatchProcessor:
                     workspace_id=ws,
                     data=data,
                 )
-
-    def finish_status(self, event_id: int) -> str:
-        return MALFORMED if event_id in self.malformed else PROCESSED

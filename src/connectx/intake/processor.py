@@ -79,20 +79,24 @@ async def _run(db: AsyncSession, events: list[WebhookEvent]) -> None:
     batch = BatchProcessor(db)
     await batch.run(events)
     now = clock.now()
-    for event in events:
-        tally = batch.tallies[event.id]
-        status = batch.finish_status(event.id)
+    for plan in batch.plans:
+        event = plan.event
+        if not batch.finished(plan):
+            await repo.set_progress(db, event.id, plan.done_upto)
+            continue
+        status = batch.status_of(plan)
         await repo.finish(
             db,
             event.id,
             status,
             now,
-            items=tally.items,
-            unrouted=tally.unrouted,
-            ignored=tally.ignored,
+            items=plan.tally.items,
+            unrouted=plan.tally.unrouted,
+            ignored=plan.tally.ignored,
+            progress=plan.done_upto,
         )
         PROCESSED.labels(status).inc()
-    received = [event.received_at for event in events]
+    received = [p.event.received_at for p in batch.plans if batch.finished(p)]
     outcome = batch.outcome
 
     async def committed() -> None:

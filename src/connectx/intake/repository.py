@@ -47,11 +47,29 @@ async def finish(
     items: int = 0,
     unrouted: int = 0,
     ignored: int = 0,
+    progress: int = 0,
 ) -> None:
     await db.execute(
         update(WebhookEvent)
         .where(WebhookEvent.id == event_id)
-        .values(status=status, processed_at=at, items=items, unrouted=unrouted, ignored=ignored)
+        .values(
+            status=status,
+            processed_at=at,
+            items=items,
+            unrouted=unrouted,
+            ignored=ignored,
+            progress=progress,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def set_progress(db: AsyncSession, event_id: int, progress: int) -> None:
+    """Remember how many of the event's updates are applied (it stays pending)."""
+    await db.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event_id)
+        .values(progress=progress)
         .execution_options(synchronize_session=False)
     )
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.kit.upsert import insert_ignore
@@ -17,6 +17,15 @@ async def insert(db: AsyncSession, values: dict[str, Any]) -> int | None:
     """Insert a message unless (phone_number_id, wamid) exists; its id, or None (a repeat)."""
     stmt = insert_ignore(db, Message, values).returning(Message.id)
     return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_many(db: AsyncSession, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Insert messages, skipping any (phone_number_id, wamid) already stored; the ids of the
+    rows inserted, by (phone_number_id, wamid)."""
+    stmt = insert_ignore(db, Message, rows).returning(
+        Message.phone_number_id, Message.wamid, Message.id
+    )
+    return {(pnid, wamid): ident for pnid, wamid, ident in (await db.execute(stmt)).all()}
 
 
 async def existing_wamids(
@@ -87,38 +96,55 @@ async def advance_status(
     at: datetime,
     error_code: int | None,
     error_title: str | None,
-) -> bool:
-    """Move the message's status forward to ``status``; never back, never past failed."""
-    result = await db.execute(
-        update(Message)
-        .where(
-            Message.phone_number_id == phone_number_id,
-            Message.wamid == wamid,
-            Message.status_rank < rank,
-        )
-        .values(
-            status=status,
-            status_rank=rank,
-            status_at=at,
-            error_code=error_code,
-            error_title=error_title,
-        )
-        .execution_options(synchronize_session=False)
+) -> None:
+    """Move one message's status forward to ``status``; never back, never past failed."""
+    await advance_statuses(
+        db,
+        [
+            {
+                "p_number": phone_number_id,
+                "p_wamid": wamid,
+                "p_rank": rank,
+                "status": status,
+                "status_rank": rank,
+                "status_at": at,
+                "error_code": error_code,
+                "error_title": error_title,
+            }
+        ],
     )
-    return bool(getattr(result, "rowcount", 0))
 
 
-async def add_status_event(db: AsyncSession, values: dict[str, Any]) -> int | None:
-    """Record a status callback once per (wamid, status); None for a repeat."""
-    values = dict(values)
-    values["contact_id"] = (
-        select(Message.contact_id)
-        .where(Message.phone_number_id == values.pop("phone_number_id"))
-        .where(Message.wamid == values["wamid"])
-        .scalar_subquery()
+_ADVANCE = (
+    update(Message)
+    .where(
+        Message.phone_number_id == bindparam("p_number"),
+        Message.wamid == bindparam("p_wamid"),
+        Message.status_rank < bindparam("p_rank"),
     )
-    stmt = insert_ignore(db, MessageStatusEvent, values).returning(MessageStatusEvent.id)
-    return (await db.execute(stmt)).scalar_one_or_none()
+    .values(
+        status=bindparam("status"),
+        status_rank=bindparam("status_rank"),
+        status_at=bindparam("status_at"),
+        error_code=bindparam("error_code"),
+        error_title=bindparam("error_title"),
+    )
+)
+
+
+async def advance_statuses(db: AsyncSession, params: list[dict[str, Any]]) -> None:
+    """Forward-only status moves for many messages at once (one executemany). Rows are touched
+    in wamid order so two processors cannot deadlock on them."""
+    if not params:
+        return
+    conn = await db.connection()
+    await conn.execute(_ADVANCE, sorted(params, key=lambda p: (p["p_number"], p["p_wamid"])))
+
+
+async def add_status_events(db: AsyncSession, values: list[dict[str, Any]]) -> None:
+    """Record status callbacks, each (wamid, status) once; repeats are skipped."""
+    for i in range(0, len(values), 500):
+        await db.execute(insert_ignore(db, MessageStatusEvent, values[i : i + 500]))
 
 
 async def status_events_of(db: AsyncSession, wamid: str) -> list[MessageStatusEvent]:
@@ -129,14 +155,6 @@ async def status_events_of(db: AsyncSession, wamid: str) -> list[MessageStatusEv
 async def of_contact(db: AsyncSession, contact_id: int) -> list[Message]:
     stmt = select(Message).where(Message.contact_id == contact_id).order_by(Message.id)
     return list((await db.execute(stmt)).scalars())
-
-
-async def move_status_events(db: AsyncSession, src_contact: int, dst_contact: int) -> None:
-    await db.execute(
-        update(MessageStatusEvent)
-        .where(MessageStatusEvent.contact_id == src_contact)
-        .values(contact_id=dst_contact)
-    )
 
 
 async def move_to_conversation(db: AsyncSession, src: int, dst: int) -> None:

@@ -59,6 +59,7 @@ class Messages:
         self._known: dict[str, set[str]] = {}  # phone_number_id -> wamids stored
         self._awaited: dict[str, set[str]] = {}  # phone_number_id -> wamids effects wait for
         self._prefetched: set[str] = set()
+        self._pending: list[tuple[dict[str, Any], InboundMessage, datetime]] = []
         self.stored = 0
         self.duplicates = 0
         self.statuses = 0
@@ -84,19 +85,21 @@ class Messages:
         return wamid in self._known.get(phone_number_id, set())
 
     # -- inbound ------------------------------------------------------------------------------
-    async def store_inbound(
+    async def prepare_inbound(
         self,
         channel: Channel,
         contact: Contact,
         conversation: Conversation,
         message: InboundMessage,
         at: datetime,
-    ) -> int | None:
-        """Store ``message``; its new id, or None when it was stored before."""
+    ) -> bool:
+        """Seal ``message`` and queue it for :meth:`flush_inbound`. False when it is stored
+        already (a repeat delivery)."""
         ws, pnid = channel.workspace_id, channel.phone_number_id
         if self.is_known(pnid, message.wamid):
             self.duplicates += 1
-            return None
+            return False
+        self._known.setdefault(pnid, set()).add(message.wamid)
         content = message.content
         values: dict[str, Any] = {
             "workspace_id": ws,
@@ -131,21 +134,41 @@ class Messages:
             )
         if message.type == "reaction" and message.reaction:
             values["reaction_enc"] = await self._seal(ws, contact.id, REACTION, message.reaction)
-        new_id = await repo.insert(self.db, values)
-        self._known.setdefault(pnid, set()).add(message.wamid)
-        if new_id is None:
-            self.duplicates += 1
-            return None
-        self.stored += 1
-        if message.target_wamid:
-            applied = await self._apply(
-                pnid, message.type, message.target_wamid, at, message.reaction, message.edit
-            )
-            if not applied:
-                self._awaited.setdefault(pnid, set()).add(message.target_wamid)
-        if pnid not in self._prefetched or message.wamid in self._awaited.get(pnid, set()):
-            await self.apply_pending(pnid, message.wamid)
-        return new_id
+        self._pending.append((values, message, at))
+        return True
+
+    async def flush_inbound(self) -> list[tuple[int, int, int]]:
+        """Insert the queued messages (a multi-row INSERT per 500), then apply reactions, edits
+        and revokes in arrival order. Returns (workspace, conversation, message id) of each row
+        actually inserted."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        ids: dict[tuple[str, str], int] = {}
+        for i in range(0, len(pending), 500):
+            ids.update(await repo.insert_many(self.db, [v for v, _, _ in pending[i : i + 500]]))
+        stored: list[tuple[int, int, int]] = []
+        for values, message, at in pending:
+            pnid = values["phone_number_id"]
+            new_id = ids.get((pnid, message.wamid))
+            if new_id is None:
+                self.duplicates += 1
+                continue
+            self.stored += 1
+            stored.append((values["workspace_id"], values["conversation_id"], new_id))
+            if message.target_wamid:
+                applied = await self._apply(
+                    pnid, message.type, message.target_wamid, at, message.reaction, message.edit
+                )
+                if not applied:
+                    self._awaited.setdefault(pnid, set()).add(message.target_wamid)
+            if pnid not in self._prefetched or message.wamid in self._awaited.get(pnid, set()):
+                await self.apply_pending(pnid, message.wamid)
+        return stored
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
 
     async def apply_pending(self, phone_number_id: str, wamid: str) -> None:
         """Apply reactions, edits and revokes that arrived before the message they name."""
@@ -198,40 +221,52 @@ class Messages:
         return True
 
     # -- statuses -----------------------------------------------------------------------------
-    async def record_status(self, channel: Channel, status: StatusUpdate) -> bool:
-        """Record a status callback and move its message forward. False for a repeat."""
-        at = status.occurred_at or clock.now()
-        failed = status.status == "failed"
-        new_id = await repo.add_status_event(
+    async def record_statuses(self, channel: Channel, statuses: list[StatusUpdate]) -> None:
+        """Record status callbacks (each (wamid, status) once) and move each message to the
+        furthest status reported, never backwards: in bulk, whatever their order."""
+        events: dict[tuple[str, str], dict[str, Any]] = {}
+        best: dict[str, tuple[int, datetime, StatusUpdate]] = {}
+        now = clock.now()
+        for status in statuses:
+            at = status.occurred_at or now
+            key = (status.wamid, status.status[:16])
+            if key not in events:
+                events[key] = {
+                    "workspace_id": channel.workspace_id,
+                    "channel_id": channel.id,
+                    "wamid": status.wamid,
+                    "status": status.status[:16],
+                    "occurred_at": at,
+                    "error_code": status.error_code,
+                    "error_title": status.error_title,
+                    "pricing": status.pricing,
+                    "meta_conversation": status.conversation,
+                    "created_at": now,
+                }
+            rank = STATUS_RANK.get(status.status)
+            if rank is None:
+                continue
+            held = best.get(status.wamid)
+            if held is None or rank > held[0] or (rank == held[0] and at < held[1]):
+                best[status.wamid] = (rank, at, status)
+        await repo.add_status_events(self.db, list(events.values()))
+        await repo.advance_statuses(
             self.db,
-            {
-                "workspace_id": channel.workspace_id,
-                "channel_id": channel.id,
-                "phone_number_id": channel.phone_number_id,
-                "wamid": status.wamid,
-                "status": status.status[:16],
-                "occurred_at": at,
-                "error_code": status.error_code,
-                "error_title": status.error_title,
-                "pricing": status.pricing,
-                "meta_conversation": status.conversation,
-                "created_at": clock.now(),
-            },
+            [
+                {
+                    "p_number": channel.phone_number_id,
+                    "p_wamid": wamid,
+                    "p_rank": rank,
+                    "status": status.status,
+                    "status_rank": rank,
+                    "status_at": at,
+                    "error_code": status.error_code if status.status == "failed" else None,
+                    "error_title": status.error_title if status.status == "failed" else None,
+                }
+                for wamid, (rank, at, status) in best.items()
+            ],
         )
-        rank = STATUS_RANK.get(status.status)
-        if rank is not None:
-            await repo.advance_status(
-                self.db,
-                channel.phone_number_id,
-                status.wamid,
-                status.status,
-                rank,
-                at,
-                status.error_code if failed else None,
-                status.error_title if failed else None,
-            )
-        self.statuses += 1
-        return new_id is not None
+        self.statuses += len(statuses)
 
 
 async def apply_recorded_statuses(db: AsyncSession, message: Message) -> None:
@@ -272,7 +307,6 @@ async def reassign_contact(
             )
         message.contact_id = dst_contact
     await db.flush()
-    await repo.move_status_events(db, src_contact, dst_contact)
 
 
 @dataclass

@@ -88,9 +88,6 @@ class MessageStatusEvent(Base):
         BigId, ForeignKey("workspaces.id", ondelete="CASCADE"), index=True, data=MSG
     )
     channel_id: Mapped[int] = column(BigId, ForeignKey("channels.id", ondelete="CASCADE"), data=MSG)
-    contact_id: Mapped[int | None] = column(
-        BigId, ForeignKey("contacts.id", ondelete="SET NULL"), nullable=True, data=MSG
-    )
     wamid: Mapped[str] = column(String(255), data=MSG)
     status: Mapped[str] = column(String(16), data=MSG)
     occurred_at: Mapped[datetime] = column(UTCDateTime, data=MSG)

@@ -40,6 +40,8 @@ class WebhookEvent(Base):
     body_size: Mapped[int] = column(Integer, data=EV)
     status: Mapped[str] = column(String(16), default=PENDING, data=EV)
     attempts: Mapped[int] = column(Integer, default=0, data=EV)
+    # Updates applied so far, for an event processed over several transactions.
+    progress: Mapped[int] = column(Integer, default=0, data=EV)
     # What processing found: counts only, no content.
     items: Mapped[int] = column(Integer, default=0, data=EV)  # messages + statuses + other
     unrouted: Mapped[int] = column(Integer, default=0, data=EV)  # changes for unknown numbers
