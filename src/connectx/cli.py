@@ -8,6 +8,7 @@ from connectx.config import get_settings
 from connectx.jobs.cli import worker
 from connectx.mail.cli import app as mail_app
 from connectx.privacy.cli import audit_app, keys_app, privacy_app
+from connectx.simulator.cli import simulator
 from connectx.workspaces.cli import admin_app, demo
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.command(help="Run background work as a separate process (distributed deployment).")(worker)
 app.command(help="Seed a demo workspace with an owner you can sign in as.")(demo)
+app.command()(simulator)
 
 
 @app.command()
@@ -31,7 +33,7 @@ def migrate() -> None:
 
     settings = get_settings()
     db_migrate.upgrade(settings.effective_database_url)
-    typer.echo(f"database at migration {db_migrate.head_revision()}")
+    typer.echo(f"database at migration {', '.join(sorted(db_migrate.head_revisions()))}")
 
 
 @app.command()
