@@ -145,12 +145,24 @@ async def test_entries_hold_ids_never_personal_data() -> None:
             {"subject": "Ada Lovelace"},
             {"data": {"to": "ada@example.com"}},
             {"data": {"token": "k" * 40}},
-            {"reason": "asked by ada@example.com"},
             {"data": {"amount": 1.5}},
         ):
             args = {"actor": "user:1", "action": "x.y", **bad}
             with pytest.raises(ValueError):
                 await audit.record(db, **args)  # type: ignore[arg-type]
+
+
+async def test_a_typed_reason_is_kept_with_identifying_details_masked() -> None:
+    async with unit_of_work() as db:
+        event = await audit.record(
+            db,
+            actor="user:1",
+            action="contact.merged",
+            subject="contact:2",
+            reason="Same customer, wrote from ada@example.com and +971 50 123 4567. " + "Why " * 60,
+        )
+    assert event.reason is not None and len(event.reason) == 200
+    assert event.reason.startswith("Same customer, wrote from [email] and [phone]. Why Why")
 
 
 async def test_the_admin_listing_is_scoped_to_the_workspace_newest_first() -> None:

@@ -152,3 +152,34 @@ async def test_database_errors_never_carry_the_bound_values() -> None:
                 {"id": 1, "name": EMAIL},  # created_at missing: NOT NULL fails
             )
     assert EMAIL not in str(caught.value) and "hidden" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "leak"),
+    [
+        ("login for ada@example.com", "ada@example.com"),
+        ("GET /x?email=ada%40example.com", "ada%40example.com"),
+        ("{'password': 'hunter2-hunter2', 'n': 1}", "hunter2"),
+        ('{"new_password": "hunter2-hunter2"}', "hunter2"),
+        ("access_token=abc123def&x=1", "abc123def"),
+        ("X-CSRF-Token: Zm9vYmFy", "Zm9vYmFy"),
+        ("Authorization: Bearer abc.def.ghi", "abc.def"),
+        ("phone=%2B971501234567", "971501234567"),
+        ("call +971 50 123 4567.", "4567"),
+        ("wa_id 971501234567", "971501234567"),
+        ("session " + "k" * 43, "k" * 43),
+    ],
+)
+def test_the_redaction_filter_masks(line: str, leak: str) -> None:
+    from connectx.kit.redaction import redact
+
+    assert leak not in redact(line)
+
+
+@pytest.mark.parametrize(
+    "line", ["job 17 finished at 2026-11-27 10:30:00", "total 1234567.89 AED", "user:12 signed in"]
+)
+def test_the_redaction_filter_leaves_ordinary_text_alone(line: str) -> None:
+    from connectx.kit.redaction import redact
+
+    assert redact(line) == line

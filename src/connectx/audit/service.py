@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectx.audit import checkpoint_repository as checkpoints
 from connectx.audit import repository as repo
 from connectx.kit import clock
+from connectx.kit.redaction import redact
 from connectx.models.audit import AuditEvent
 from connectx.privacy import keystore
 from connectx.privacy.vault import audit_chain_key
@@ -68,16 +69,12 @@ def truncate_ip(ip: str | None) -> str | None:
     return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
 
 
-def _check_pseudonymous(
-    actor: str, subject: str | None, reason: str | None, data: dict[str, Any]
-) -> None:
+def _check_pseudonymous(actor: str, subject: str | None, data: dict[str, Any]) -> None:
     """Refuse (a programming error, not bad input) anything that looks like personal data."""
     if not _REF.match(actor):
         raise ValueError("audit actor must be an id like 'user:12', 'system' or 'operator'")
     if subject is not None and not _REF.match(subject):
         raise ValueError("audit subject must be an id like 'user:12'")
-    if reason is not None and _PERSONAL.search(reason):
-        raise ValueError("audit reason must not hold personal data or secrets")
 
     def walk(value: Any, path: str) -> None:
         if isinstance(value, dict):
@@ -110,9 +107,12 @@ async def record(
     """Append an event in the caller's transaction (it commits or rolls back with the act).
 
     ``actor`` and ``subject`` are ids ("user:12", "api_key:3"), ``ip`` is truncated here,
-    ``data`` holds ids, counts and codes only."""
+    ``data`` holds ids, counts and codes only (anything else is a programming error), and a
+    ``reason`` a person typed is kept with e-mail addresses, phone numbers and secrets masked."""
     data = data or {}
-    _check_pseudonymous(actor, subject, reason, data)
+    _check_pseudonymous(actor, subject, data)
+    if reason is not None:  # typed by a person: keep the why, mask what identifies anyone
+        reason = redact(reason).strip()[:200] or None
     key = await audit_chain_key()
     await repo.lock_chain(db)
     prev = await repo.last_hash(db) or GENESIS

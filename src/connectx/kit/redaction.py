@@ -25,7 +25,12 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bcx_[A-Za-z0-9_-]{8,}"), "[api-key]"),
     (re.compile(r"\bEAA[A-Za-z0-9]{20,}"), "[token]"),  # Meta access tokens
     (re.compile(r"(?i)%2B\d{7,15}\b"), "[phone]"),  # URL-encoded +E.164
-    (re.compile(r"(?<![\w.])\+?\d[\d ()-]{6,}\d(?![\w.])"), "[phone]"),
+    # A phone number may end a sentence ("call +971 50 123 4567."); a decimal point may not.
+    # Not a date or a time ("2026-11-27 10:30"), nor the tail of one.
+    (
+        re.compile(r"(?<!\w)(?<!\d\.)(?!\d{4}-\d\d-\d\d)\+?\d[\d ()-]{6,}\d(?!\w|\.\d|:\d)"),
+        "[phone]",
+    ),
     (re.compile(r"\b[A-Za-z0-9_-]{32,}\b"), "[secret]"),  # long random tokens
 ]
 
