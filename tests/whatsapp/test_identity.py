@@ -114,7 +114,7 @@ async def test_user_changed_user_id_and_identity_change_are_recorded(
     assert person["bsuid"] == "US.10000000000000000001"
     assert person["phone"] == CUSTOMER_PHONE
     assert person["identity_changed_at"] is not None
-    assert CUSTOMER_BSUID != person["bsuid"]
+    assert person["bsuid"] != CUSTOMER_BSUID
 
 
 async def test_contact_fields_are_encrypted_and_searchable_only_by_keyed_hash(
@@ -131,8 +131,7 @@ async def test_contact_fields_are_encrypted_and_searchable_only_by_keyed_hash(
         for table in ("contacts", "messages", "conversations", "webhook_events"):
             for row in (await db.execute(text(f"SELECT * FROM {table}"))).all():
                 dump += b"".join(
-                    bytes(v) if isinstance(v, bytes | memoryview) else str(v).encode()
-                    for v in row
+                    bytes(v) if isinstance(v, bytes | memoryview) else str(v).encode() for v in row
                 )
     for plain in (b"Sheena Nelson", b"16505551234", CUSTOMER_BSUID.encode(), b"order on its way"):
         assert plain not in dump

@@ -106,8 +106,10 @@ async def test_any_order_any_repetition_across_deliveries(
     client: httpx.AsyncClient, channel: dict[str, Any], seed: int
 ) -> None:
     await outbound("wamid.OUTX")
-    callbacks = [("wamid.OUTX", s, 1767225600 + i) for i, s in
-                 enumerate(["sent", "delivered", "read", "played"])]
+    callbacks = [
+        ("wamid.OUTX", s, 1767225600 + i)
+        for i, s in enumerate(["sent", "delivered", "read", "played"])
+    ]
     callbacks = callbacks * 2
     random.Random(seed).shuffle(callbacks)
     for i in range(0, len(callbacks), 3):  # several POSTs, several batches
