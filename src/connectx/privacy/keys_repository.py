@@ -84,16 +84,6 @@ async def destroy_ids(db: AsyncSession, key_ids: Sequence[int]) -> list[int]:
     return list((await db.execute(stmt)).scalars())
 
 
-async def live_roots(db: AsyncSession) -> list[CryptoKey]:
-    """Keys wrapped by the master key that still hold material."""
-    stmt = (
-        select(CryptoKey)
-        .where(CryptoKey.kind.in_(ROOT_KINDS), CryptoKey.wrapped.is_not(None))
-        .order_by(CryptoKey.id)
-    )
-    return list((await db.execute(stmt)).scalars())
-
-
 async def roots_not_under(db: AsyncSession, master_id: str, limit: int) -> list[CryptoKey]:
     """Live keys wrapped by another master key than ``master_id``, locked for re-wrapping."""
     stmt = (
