@@ -14,6 +14,7 @@ from connectx import __version__
 from connectx.accounts import endpoints as account_api
 from connectx.accounts import views as account_views
 from connectx.channels import endpoints as channel_api
+from connectx.channels import views as channel_views
 from connectx.config import get_settings
 from connectx.contacts import endpoints as contact_api
 from connectx.conversations import endpoints as conversation_api
@@ -67,7 +68,12 @@ def create_app() -> FastAPI:
         webhook_api.router,
     ):
         app.include_router(router)
-    for router in (web_views.router, account_views.router, workspace_views.router):
+    for router in (
+        web_views.router,
+        account_views.router,
+        workspace_views.router,
+        channel_views.router,
+    ):
         app.include_router(router, include_in_schema=False)
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
