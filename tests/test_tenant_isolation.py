@@ -94,12 +94,26 @@ async def _session(v: Victim) -> int:
     return v.session_id
 
 
+def _whatsapp(kind: str) -> IdFinder:
+    """A connected number, and a conversation and contact made by a signed webhook."""
+
+    async def find(v: Victim) -> int:
+        from tests.whatsapp.support import inbound_for
+
+        return (await inbound_for(v.owner))[kind]
+
+    return find
+
+
 VICTIM_IDS: dict[str, IdFinder] = {
     "workspace_id": _workspace,
     "member_id": _member,
     "invitation_id": _invitation,
     "api_key_id": _api_key,
     "session_id": _session,
+    "channel_id": _whatsapp("channel_id"),
+    "conversation_id": _whatsapp("conversation_id"),
+    "contact_id": _whatsapp("contact_id"),
 }
 
 

@@ -154,3 +154,22 @@ async def count(model: Any, *where: Any) -> int:
     async with unit_of_work() as db:
         stmt = select(func.count()).select_from(model).where(*where)
         return int((await db.execute(stmt)).scalar_one())
+
+
+async def inbound_for(owner: Caller) -> dict[str, int]:
+    """Ids of a channel, a conversation and a contact in ``owner``'s workspace, made the way
+    they are in production (a connected number, a signed webhook, processing). For walks such as
+    tests/test_tenant_isolation.py."""
+    channels = (await owner.get("/api/v1/channels")).json()["items"]
+    channel_id = channels[0]["id"] if channels else (await connect(owner))["id"]
+    conversations = (await owner.get("/api/v1/conversations")).json()["items"]
+    if not conversations:
+        await delivered(owner.client, load("message_text"))
+        await drain()
+        conversations = (await owner.get("/api/v1/conversations")).json()["items"]
+    conversation = conversations[0]
+    return {
+        "channel_id": int(channel_id),
+        "conversation_id": int(conversation["id"]),
+        "contact_id": int(conversation["contact"]["id"]),
+    }
