@@ -62,6 +62,26 @@ class Settings(BaseSettings):
     login_window_minutes: int = 15
     login_lockout_minutes: int = 15
 
+    # Retention, backups, policies, cookies and security signals (docs/retention.md,
+    # docs/backups.md, docs/policies.md, docs/cookies.md, docs/security-signals.md).
+    retention_days: dict[str, int] = Field(default_factory=dict)  # {"security_log": 60}
+    retention_batch_size: int = 500
+    retention_pause_s: float = 0.02  # between batches, so live traffic gets the database
+    retention_hour_utc: int = 3
+    # Daily retention (and, embedded, backups) scheduled by the worker runtime.
+    periodic_tasks: bool = True
+    backup_dir: Path | None = None  # default <data dir>/backups
+    backup_keep: int = 7
+    backup_schedule: bool = True  # embedded mode only
+    backup_hour_utc: int = 2
+    policy_banner_days: int = 30
+    # A header a trusted proxy sets to the client's country (e.g. CF-IPCountry); unset: unknown.
+    country_header: str | None = None
+    security_velocity_max: int = 10  # successful sign-ins of one account within the window
+    security_failed_max: int = 10  # failed sign-ins against one account within the window
+    security_window_minutes: int = 60
+    access_log: bool = True
+
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
@@ -79,6 +99,10 @@ class Settings(BaseSettings):
         if self.is_sqlite:
             return f"sqlite+aiosqlite:///{(self.data_dir / 'keystore.db').resolve()}"
         return self.effective_database_url
+
+    @property
+    def effective_backup_dir(self) -> Path:
+        return self.backup_dir or (self.data_dir / "backups")
 
     @property
     def effective_public_url(self) -> str:

@@ -45,6 +45,8 @@ class Retention(StrEnum):
     CONSENT_PROOF = "consent_proof"
     AUDIT_FLOOR = "audit_floor"
     KEY_MATERIAL = "key_material"
+    USAGE_LOG = "usage_log"  # sign-in and device records (policy 2.2)
+    MESSAGE_CONTENT = "message_content"  # message bodies; workspaces may set a period
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from connectx.privacy import consent_repository as repo
 from connectx.privacy.vault import Vault
 
 # What a person can consent to (policy §3: marketing only with consent).
-PURPOSES = ("marketing", "product_updates", "analytics")
-CHANNELS = ("email", "whatsapp")
+PURPOSES = ("marketing", "product_updates", "analytics", "preferences")
+# "web": cookies and similar technologies in the browser (docs/cookies.md).
+CHANNELS = ("email", "whatsapp", "web")
 # Where a decision came from: forms, keywords and webhooks, imports, programs, people.
 SOURCES = (
     "signup_form",
@@ -39,6 +40,7 @@ SOURCES = (
     "import",
     "api",
     "agent",
+    "cookie_banner",  # the cookie banner or the cookie settings page
 )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import MetaData
 from connectx import __version__
 from connectx.kit.inventory import Declaration, declaration_of
 from connectx.privacy.processors import REGISTRY, recipients_of
-from connectx.privacy.retention_schedule import SCHEDULE
+from connectx.privacy.retention_schedule import SCHEDULE, period_of
 
 CONTROLLER = {
     "name": "ConnectX",
@@ -94,7 +94,7 @@ def build() -> dict[str, Any]:
                 "purposes": sorted({str(d.purpose) for d in decls}),
                 "lawful_bases": sorted({str(d.basis) for d in decls}),
                 "retention": [
-                    {"class": str(r), "period": SCHEDULE[r].describe()} for r in retention
+                    {"class": str(r), "period": period_of(r).describe()} for r in retention
                 ],
                 "encrypted": "all"
                 if encrypted == {True}
@@ -143,8 +143,10 @@ def build() -> dict[str, Any]:
                 "then": period.then,
                 "why": period.why,
                 "period": period.describe(),
+                "bounds_days": [period.min_days, period.max_days] if period.adjustable else None,
+                "workspace_may_set": period.workspace_override,
             }
-            for cls, period in sorted(SCHEDULE.items())
+            for cls, period in sorted((c, period_of(c)) for c in SCHEDULE)
         ],
         "recipients": [_recipient(r) for r in REGISTRY],
         "tables": tables,
