@@ -11,6 +11,9 @@ from connectx.models.crypto_key import CryptoKey
 from connectx.models.job import Job
 from connectx.models.mail import MailMessage
 from connectx.models.message import Message, MessageStatusEvent
+from connectx.models.policy import PolicyAcceptance, PolicyVersion
+from connectx.models.retention import LegalHold, PeriodicRun, RetentionOverride
+from connectx.models.security import SecurityNotice, SignInEvent, WorkspaceSuspension
 from connectx.models.webhook_event import WebhookEvent
 from connectx.models.workspace import Invitation, Membership, Workspace
 
@@ -26,16 +29,24 @@ __all__ = [
     "CryptoKey",
     "Invitation",
     "Job",
+    "LegalHold",
     "LoginAttempt",
     "MailMessage",
     "Membership",
     "Message",
     "MessageStatusEvent",
     "MetaApp",
+    "PeriodicRun",
+    "PolicyAcceptance",
+    "PolicyVersion",
     "RecoveryCode",
+    "RetentionOverride",
+    "SecurityNotice",
+    "SignInEvent",
     "TemplateUpdate",
     "User",
     "UserSession",
     "WebhookEvent",
     "Workspace",
+    "WorkspaceSuspension",
 ]

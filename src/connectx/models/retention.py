@@ -1,0 +1,63 @@
+"""Retention: legal holds, workspaces' own retention periods, and the schedule of periodic work."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped
+
+from connectx.db.base import Base, BigId, UTCDateTime
+from connectx.kit.inventory import SYSTEM, Basis, Declaration, Purpose, Retention, column
+
+HOLD = Declaration(
+    "system.legal_hold", Purpose.LEGAL, Basis.LEGAL_OBLIGATION, Retention.AUDIT_FLOOR
+)
+OVR = Declaration(SYSTEM, Purpose.SERVICE, Basis.CONTRACT, Retention.WORKSPACE_LIFETIME)
+RUN = Declaration(SYSTEM, Purpose.OPERATIONS, Basis.LEGITIMATE_INTERESTS, Retention.JOBS)
+
+
+class LegalHold(Base):
+    """While a hold is active, retention deletes and anonymises nothing of its workspace or of
+    its subject ("user:12", "contact:5"). Placed and released by the operator, never deleted."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[int] = column(BigId, primary_key=True, data=HOLD)
+    # No foreign key: a hold outlives nothing it protects, and must not vanish with it.
+    workspace_id: Mapped[int | None] = column(BigId, nullable=True, index=True, data=HOLD)
+    subject: Mapped[str | None] = column(String(60), nullable=True, index=True, data=HOLD)
+    reason: Mapped[str] = column(String(200), data=HOLD)  # masked like audit reasons
+    placed_by: Mapped[str] = column(String(60), data=HOLD)
+    placed_at: Mapped[datetime] = column(UTCDateTime, data=HOLD)
+    released_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True, data=HOLD)
+    released_by: Mapped[str | None] = column(String(60), nullable=True, data=HOLD)
+
+
+class RetentionOverride(Base):
+    """A workspace's own period for a retention class that allows it, within the bounds."""
+
+    __tablename__ = "retention_overrides"
+    __table_args__ = (UniqueConstraint("workspace_id", "retention_class"),)
+
+    id: Mapped[int] = column(BigId, primary_key=True, data=OVR)
+    workspace_id: Mapped[int] = column(
+        BigId, ForeignKey("workspaces.id", ondelete="CASCADE"), data=OVR
+    )
+    retention_class: Mapped[str] = column(String(32), data=OVR)
+    days: Mapped[int] = column(Integer, data=OVR)
+    set_by: Mapped[str] = column(String(60), data=OVR)
+    set_at: Mapped[datetime] = column(UTCDateTime, data=OVR)
+
+
+class PeriodicRun(Base):
+    """When periodic work (daily retention, scheduled backups) is next due. Processes that run
+    background work claim a due run by moving ``next_run_at`` forward (compare-and-set), so
+    exactly one of them enqueues the job."""
+
+    __tablename__ = "periodic_runs"
+
+    name: Mapped[str] = column(String(64), primary_key=True, data=RUN)
+    next_run_at: Mapped[datetime] = column(UTCDateTime, data=RUN)
+    last_enqueued_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True, data=RUN)
+    last_job_id: Mapped[int | None] = column(BigId, nullable=True, data=RUN)
