@@ -17,8 +17,11 @@ from connectx.db.base import Base, BigId, UTCDateTime
 from connectx.kit.inventory import SYSTEM, Basis, Declaration, Purpose, Retention, column
 
 MSG = Declaration(SYSTEM, Purpose.SERVICE, Basis.CONTRACT, Retention.WORKSPACE_LIFETIME)
-CONTENT = MSG.of("user.content.message", encrypted=True)
-MEDIA_REF = MSG.of("user.content.media.reference")
+# What a message says is kept for the content period (workspaces may shorten it); the message's
+# metadata stays for the conversation's history.
+BODY = Declaration(SYSTEM, Purpose.SERVICE, Basis.CONTRACT, Retention.MESSAGE_CONTENT)
+CONTENT = BODY.of("user.content.message", encrypted=True)
+MEDIA_REF = BODY.of("user.content.media.reference")
 
 # Delivery statuses only move forward; failed is terminal.
 STATUS_RANK = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 9}
@@ -57,7 +60,7 @@ class Message(Base):
     body_enc: Mapped[bytes | None] = column(LargeBinary, nullable=True, data=CONTENT)
     content_enc: Mapped[bytes | None] = column(LargeBinary, nullable=True, data=CONTENT)
     raw_enc: Mapped[bytes | None] = column(
-        LargeBinary, nullable=True, data=MSG.of("user.content.message.raw", encrypted=True)
+        LargeBinary, nullable=True, data=BODY.of("user.content.message.raw", encrypted=True)
     )
     # Media references for the downloader (the file itself is fetched and sealed separately).
     media_id: Mapped[str | None] = column(String(128), nullable=True, data=MEDIA_REF)
