@@ -251,10 +251,13 @@ class Bucket:
 
 
 def bsuid_for(wa_id: str, salt: str = "") -> str:
-    try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse("+" + wa_id)) or "US"
-    except phonenumbers.NumberParseException:
-        region = "US"
+    """A stable made-up BSUID for a phone: its country's code, a dot, 20 digits."""
+    region = "US"
+    for n in (1, 2, 3):
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(wa_id[:n] or 0))
+        if wa_id[:n].isdigit() and regions:
+            region = regions[0] if regions[0] != "001" else "ZZ"
+            break
     digest = hashlib.sha256(f"{salt}{wa_id}".encode()).digest()
     number = str(int.from_bytes(digest[:9], "big")).rjust(20, "0")[-20:]
     return f"{region}.{number}"
@@ -293,6 +296,7 @@ class Simulator:
         self.apps: dict[str, AppConfig] = {a.app_id: a for a in config.apps}
         self.numbers: dict[str, NumberConfig] = {n.phone_number_id: n for n in config.numbers}
         self.customers: dict[str, Customer] = {}
+        self._identities: dict[str, str] = {}  # wa_id or user_id -> customer key
         self.templates: dict[str, list[Template]] = {}
         self.media: dict[str, Media] = {}
         self.threads: dict[tuple[str, str], list[Item]] = {}
@@ -363,11 +367,13 @@ class Simulator:
         ident = ident.strip()
         if ident in self.customers:
             return self.customers[ident]
-        phone = ident.lstrip("+")
-        for c in self.customers.values():
-            if ident and (c.user_id == ident or (phone.isdigit() and c.wa_id == phone)):
-                return c
-        return None
+        key = self._identities.get(ident) or self._identities.get(ident.lstrip("+"))
+        return self.customers.get(key) if key else None
+
+    def _index(self, customer: Customer) -> None:
+        for identity in (customer.wa_id, customer.user_id):
+            if identity:
+                self._identities[identity] = customer.key
 
     def customer(self, ident: str, *, create: bool = True) -> Customer:
         found = self.find_customer(ident)
@@ -406,6 +412,7 @@ class Simulator:
             undeliverable=config.undeliverable,
         )
         self.customers[customer.key] = customer
+        self._index(customer)
         return customer
 
     def add_template(self, config: TemplateConfig) -> Template:
@@ -462,18 +469,18 @@ class Simulator:
         request = outbound.parse(body)
         if request.kind == "read":
             return self._mark_read(number, request, body)
-        customer = self._recipient(request)
-        self._fault("messages", pnid, customer.wa_id or customer.user_id)
-        template: Template | None = None
-        rendered: str | None = None
-        if request.type == "template":
-            template, rendered = self._template_for_send(number, request)
-        elif request.type in outbound.MEDIA_TYPES and request.content.get("id"):
+        if request.type in outbound.MEDIA_TYPES and request.content.get("id"):
             media = self.media.get(str(request.content["id"]))
             if media is None or media.phone_number_id != pnid or media.expires_at <= self.now():
                 raise invalid(f"Param {request.type}['id'] is not a valid media id for this number")
         if request.type == "reaction" and request.content.get("message_id") not in self.items:
             raise invalid("Param reaction['message_id'] is not a message of this conversation")
+        self._fault("messages", pnid, request.to or request.recipient)
+        template: Template | None = None
+        rendered: str | None = None
+        if request.type == "template":
+            template, rendered = self._template_for_send(number, request)
+        customer = self._recipient(request)
         window_open = self.window_open(pnid, customer)
         async_error: GraphError | None = None
         if request.type != "template" and not window_open:
@@ -1115,9 +1122,12 @@ class Simulator:
     def _apply_system(self, customer: Customer, system: dict[str, Any]) -> None:
         kind = system.get("type")
         if kind == "user_changed_number" and system.get("wa_id"):
+            self._identities.pop(customer.wa_id or "", None)
             customer.wa_id = str(system["wa_id"])
         elif kind == "user_changed_user_id" and system.get("user_id"):
+            self._identities.pop(customer.user_id or "", None)
             customer.user_id = str(system["user_id"])
+        self._index(customer)
 
     def set_preference(self, ident: str, pnid: str | None, value: str) -> dict[str, Any]:
         if value not in ("stop", "resume"):
@@ -1550,6 +1560,9 @@ class Simulator:
         if state.get("url_key"):
             self._url_key = base64.b64decode(state["url_key"])
         self.customers = {c["key"]: Customer(**c) for c in state.get("customers", [])}
+        self._identities = {}
+        for customer in self.customers.values():
+            self._index(customer)
         keys = [int(k[1:]) for k in self.customers if k[1:].isdigit()]
         self._customer_seq = itertools.count(max(keys, default=0) + 1)
         self.templates = {}
