@@ -27,6 +27,9 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         "CONNECTX_LOG_JSON": "false",
         "CONNECTX_PUBLIC_URL": "http://testserver",
         "CONNECTX_RECONCILE_INTERVAL_S": "0.5",
+        # Daily retention and scheduled backups would run whenever a test moves the clock a day
+        # on; tests of the schedules turn them on themselves (tests/retention/test_periodic.py).
+        "CONNECTX_PERIODIC_TASKS": "false",
     }
     if TEST_PG:
         from tests.support.databases import fresh_postgres_database

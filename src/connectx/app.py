@@ -23,6 +23,8 @@ from connectx.intake import endpoints as webhook_api
 from connectx.kit import logging as cx_logging
 from connectx.kit import problems
 from connectx.kit.middleware import RequestContext
+from connectx.retention import endpoints as retention_api
+from connectx.retention import views as retention_views
 from connectx.system import endpoints as system_api
 from connectx.web import views as web_views
 from connectx.workspaces import endpoints as workspace_api
@@ -66,6 +68,7 @@ def create_app() -> FastAPI:
         conversation_api.router,
         contact_api.router,
         webhook_api.router,
+        retention_api.router,
     ):
         app.include_router(router)
     for router in (
@@ -73,6 +76,7 @@ def create_app() -> FastAPI:
         account_views.router,
         workspace_views.router,
         channel_views.router,
+        retention_views.router,
     ):
         app.include_router(router, include_in_schema=False)
     STATIC.mkdir(parents=True, exist_ok=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from connectx.config import get_settings
+from connectx.intake.cli import app as webhooks_app
 from connectx.jobs.cli import worker
 from connectx.mail.cli import app as mail_app
 from connectx.privacy.cli import audit_app, keys_app, privacy_app
+from connectx.retention.cli import retention_app
 from connectx.simulator.cli import simulator
 from connectx.workspaces.cli import admin_app, demo
 
@@ -21,6 +23,8 @@ app.add_typer(mail_app, name="mail")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
+app.add_typer(webhooks_app, name="webhooks")
 app.command(help="Run background work as a separate process (distributed deployment).")(worker)
 app.command(help="Seed a demo workspace with an owner you can sign in as.")(demo)
 app.command()(simulator)

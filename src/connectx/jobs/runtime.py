@@ -31,12 +31,17 @@ from dramatiq.middleware import AsyncIO, Middleware
 
 from connectx.config import Settings
 from connectx.db.engine import dispose_engines
-from connectx.jobs import queue, runner
+from connectx.jobs import periodic, queue, runner
 
 log = logging.getLogger(__name__)
 
 ACTOR = "jobs.run"
-BUILTIN_TASK_MODULES = ("connectx.mail.tasks",)
+BUILTIN_TASK_MODULES = (
+    "connectx.mail.tasks",
+    "connectx.retention.tasks",
+    "connectx.backups.tasks",
+    "connectx.policies.tasks",
+)
 
 
 def load_task_modules(settings: Settings) -> list[str]:
@@ -103,6 +108,10 @@ class _Reconciler(Middleware):
                 await runner.reconcile(self.wake)
             except Exception as exc:
                 log.warning("reconciler pass failed: %s", type(exc).__name__)
+            try:
+                await periodic.tick()  # daily retention, scheduled backups (jobs/periodic.py)
+            except Exception as exc:
+                log.warning("periodic schedules not checked: %s", type(exc).__name__)
             slept = 0.0
             while slept < self.interval_s and not self.stopping.is_set():
                 step = min(0.1, self.interval_s - slept)

@@ -1,0 +1,1 @@
+"""Versioned policy documents, material-change notices and acceptances (docs/policies.md)."""

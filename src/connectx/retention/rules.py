@@ -1,0 +1,255 @@
+"""What retention removes, table by table: one :class:`Rule` per table (or per part of a table).
+
+A rule names its retention class (the period comes from the schedule, the operator's settings and,
+for classes that allow it, the workspace's own choice), the moment the period counts from
+(``anchor``), which rows are finished at all (``ready``), and whether expired rows are deleted or
+anonymised (``columns`` set to NULL). ``workspace`` and ``subject`` say whose data a row is, so
+legal holds can protect it.
+
+Other subsystems plug their tables in with :func:`register` (at import of their module listed in
+:data:`RULE_MODULES`, or of this one); ``tests/retention/test_rules.py`` fails when a table whose
+retention class has a finite period has no rule and no recorded reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import String, cast, func, literal, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from connectx.kit.inventory import Retention
+from connectx.models.account import ActionToken, LoginAttempt, UserSession
+from connectx.models.job import Job
+from connectx.models.mail import MailMessage
+from connectx.models.message import Message
+from connectx.models.security import SecurityNotice, SignInEvent
+from connectx.models.webhook_event import WebhookEvent
+from connectx.models.workspace import Invitation
+
+DELETE = "delete"
+ANONYMISE = "anonymise"
+
+# Runs after a batch's rows are gone, in the batch's transaction, with the ids it removed.
+AfterBatch = Callable[[AsyncSession, list[int]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    table: Any  # a Table (Model.__table__)
+    retention: Retention
+    anchor: Any  # a SQL expression (column or function of columns)
+    ready: Any = None  # a SQL condition, or None
+    action: str = DELETE
+    columns: tuple[str, ...] = ()  # anonymise: set these to NULL
+    workspace: Any = None  # the column holding the workspace id, or None
+    subject: Any = None  # a SQL expression giving "user:12", or None
+    after_batch: AfterBatch | None = None
+    describe: str = ""
+
+    @property
+    def pk(self) -> Any:
+        [key] = list(self.table.primary_key.columns)
+        return key
+
+    def pending(self) -> ColumnElement[bool] | None:
+        """Rows still holding something to remove (anonymise rules)."""
+        if self.action != ANONYMISE:
+            return None
+        return or_(*(self.table.c[name].is_not(None) for name in self.columns))
+
+
+_rules: dict[str, Rule] = {}
+# Tables deliberately without a rule, with the reason (the rules test reads this).
+EXEMPT: dict[str, str] = {}
+
+
+def register(rule: Rule) -> Rule:
+    if rule.action == ANONYMISE and not rule.columns:
+        raise ValueError(f"retention rule {rule.name}: anonymise needs columns")
+    for name in rule.columns:
+        if name not in rule.table.c or not rule.table.c[name].nullable:
+            raise ValueError(f"retention rule {rule.name}: {name} is not a nullable column")
+    _rules[rule.name] = rule
+    return rule
+
+
+def exempt(table: str, reason: str) -> None:
+    EXEMPT[table] = reason
+
+
+def rules() -> list[Rule]:
+    return [_rules[name] for name in sorted(_rules, key=_order)]
+
+
+def rule(name: str) -> Rule:
+    return _rules[name]
+
+
+def _order(name: str) -> tuple[int, str]:
+    # Children before parents is not needed (foreign keys cascade or set null); keep the
+    # biggest tables of system data last so a short run still clears personal data first.
+    return (1 if name in ("jobs", "webhook_events") else 0, name)
+
+
+def ref(prefix: str, column: Any) -> ColumnElement[Any]:
+    """``'user:' || user_id`` in SQL: the subject id a legal hold names."""
+    return literal(f"{prefix}:") + cast(column, String)
+
+
+# -- today's tables ------------------------------------------------------------------------------
+
+register(
+    Rule(
+        "login_attempts",
+        LoginAttempt.__table__,
+        Retention.SECURITY_LOG,
+        anchor=LoginAttempt.created_at,
+        describe="sign-in attempts (hashed keys)",
+    )
+)
+register(
+    Rule(
+        "user_sessions",
+        UserSession.__table__,
+        Retention.SESSION,
+        anchor=func.coalesce(UserSession.revoked_at, UserSession.expires_at),
+        subject=ref("user", UserSession.user_id),
+        describe="ended sign-in sessions",
+    )
+)
+register(
+    Rule(
+        "action_tokens",
+        ActionToken.__table__,
+        Retention.SHORT_LIVED_TOKEN,
+        anchor=func.coalesce(ActionToken.used_at, ActionToken.expires_at),
+        subject=ref("user", ActionToken.user_id),
+        describe="used or expired one-time links",
+    )
+)
+register(
+    Rule(
+        "mail_messages",
+        MailMessage.__table__,
+        Retention.MAIL_OUTBOX,
+        anchor=func.coalesce(MailMessage.sent_at, MailMessage.created_at),
+        ready=MailMessage.status.in_(("sent", "local", "failed", "erased")),
+        subject=MailMessage.subject,
+        describe="sent or abandoned e-mail",
+    )
+)
+register(
+    Rule(
+        "jobs",
+        Job.__table__,
+        Retention.JOBS,
+        anchor=Job.finished_at,
+        ready=Job.status.in_(("done", "failed")),
+        describe="finished background jobs",
+    )
+)
+register(
+    Rule(
+        "sign_in_events",
+        SignInEvent.__table__,
+        Retention.USAGE_LOG,
+        anchor=SignInEvent.at,
+        subject=ref("user", SignInEvent.user_id),
+        describe="sign-in and device records",
+    )
+)
+register(
+    Rule(
+        "security_notices",
+        SecurityNotice.__table__,
+        Retention.SECURITY_LOG,
+        anchor=SecurityNotice.created_at,
+        workspace=SecurityNotice.workspace_id,
+        subject=SecurityNotice.subject,
+        describe="security notices to workspace owners",
+    )
+)
+
+
+async def _destroy_invitation_keys(db: AsyncSession, ids: list[int]) -> dict[str, Any]:
+    """An invitation's address (and its mail) is sealed under ``invitation:<id>``: destroy those
+    keys with the rows. Audited with the key ids so a key-store restore re-destroys them."""
+    from connectx.audit import service as audit
+    from connectx.privacy.vault import Vault
+
+    vault = Vault(None)
+    destroyed: list[int] = []
+    for invitation_id in ids:
+        info = await vault.key_info(None, f"invitation:{invitation_id}")
+        if info is not None and not info.destroyed:
+            destroyed.append(info.id)
+            await vault.destroy_subject(None, f"invitation:{invitation_id}")
+    if destroyed:
+        await audit.record(
+            db,
+            actor="system",
+            action="keys.subject_destroyed",
+            data={"key_ids": destroyed, "reason": "retention", "count": len(destroyed)},
+        )
+    return {"keys_destroyed": len(destroyed)}
+
+
+register(
+    Rule(
+        "invitations",
+        Invitation.__table__,
+        Retention.SHORT_LIVED_TOKEN,
+        anchor=func.coalesce(Invitation.accepted_at, Invitation.revoked_at, Invitation.expires_at),
+        workspace=Invitation.workspace_id,
+        subject=ref("invitation", Invitation.id),
+        after_batch=_destroy_invitation_keys,
+        describe="accepted, revoked or expired invitations",
+    )
+)
+
+# -- WhatsApp inbound (docs/retention.md) ----------------------------------------------------------
+
+register(
+    Rule(
+        "webhook_events",
+        WebhookEvent.__table__,
+        Retention.JOBS,
+        anchor=WebhookEvent.processed_at,
+        ready=WebhookEvent.status.in_(("processed", "malformed")),
+        describe="processed raw webhooks",
+    )
+)
+register(
+    Rule(
+        "message_content",
+        Message.__table__,
+        Retention.MESSAGE_CONTENT,
+        anchor=Message.sent_at,
+        action=ANONYMISE,
+        columns=(
+            "body_enc",
+            "content_enc",
+            "raw_enc",
+            "reaction_enc",
+            "media_id",
+            "media_mime_type",
+            "media_sha256",
+        ),
+        workspace=Message.workspace_id,
+        subject=ref("contact", Message.contact_id),
+        describe="message text, structured content, raw message and media references",
+    )
+)
+
+exempt("periodic_runs", "one row per schedule, rewritten on every run")
+exempt("consent_records", "append-only proof; pruning after 6 years needs a checkpointed ledger")
+exempt("policy_acceptances", "append-only proof of acceptance (consent_proof)")
+exempt("audit_events", "hash-chained; pruning the oldest entries needs a re-anchored chain")
+exempt("legal_holds", "kept as the record of holds (audit floor)")
+exempt("policy_versions", "published legal documents are kept (audit floor)")
+exempt("contact_preference_events", "proof of a WhatsApp opt-out (consent_proof)")

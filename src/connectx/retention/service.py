@@ -1,0 +1,298 @@
+"""Retention runs and legal holds.
+
+:func:`run` walks every rule (:mod:`connectx.retention.rules`), finds rows whose period has ended
+(per the schedule in force, per workspace where a workspace chose its own), skips rows under an
+active legal hold, and deletes or anonymises the rest in small batches, each its own short
+transaction with an audit event that holds counts only (``retention.deleted`` /
+``retention.anonymised``). Live traffic waits at most one batch for the database. A dry run only
+counts. A run can stop at a deadline (the job's lease) and be continued: every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.audit import service as audit
+from connectx.config import get_settings
+from connectx.db.session import unit_of_work
+from connectx.kit import clock
+from connectx.kit.errors import Conflict, InvalidInput, NotFound
+from connectx.kit.redaction import redact
+from connectx.models.retention import LegalHold
+from connectx.privacy.retention_schedule import period_of
+from connectx.retention import repository as repo
+from connectx.retention.rules import ANONYMISE, Rule, rules
+
+Progress = Callable[[str, int, int], None]  # rule name, rows done, rows expected
+
+
+@dataclass(frozen=True)
+class _Group:
+    cutoff: datetime
+    workspaces: tuple[int, ...] | None = None
+    except_workspaces: tuple[int, ...] = ()
+    workspace_id: int | None = None  # for the audit event, when the group is one workspace
+
+
+@dataclass
+class RuleReport:
+    rule: str
+    retention: str
+    action: str
+    expired: int = 0  # found (dry run) or removed (real run)
+    held: int = 0  # expired but kept by a legal hold
+    batches: int = 0
+    note: str | None = None
+
+
+@dataclass
+class RunReport:
+    dry_run: bool
+    started_at: datetime
+    complete: bool = True
+    rules: list[RuleReport] = field(default_factory=list)
+
+    @property
+    def removed(self) -> int:
+        return 0 if self.dry_run else sum(r.expired for r in self.rules)
+
+    @property
+    def held(self) -> int:
+        return sum(r.held for r in self.rules)
+
+
+async def _groups(rule: Rule) -> list[_Group]:
+    now = clock.now()
+    period = period_of(rule.retention)
+    groups: list[_Group] = []
+    chosen: dict[int, int] = {}
+    if period.workspace_override and rule.workspace is not None:
+        async with unit_of_work() as db:
+            chosen = await repo.overrides_of_class(db, str(rule.retention))
+        for workspace_id, days in sorted(chosen.items()):
+            groups.append(
+                _Group(now - timedelta(days=days), (workspace_id,), workspace_id=workspace_id)
+            )
+    if period.days is not None:
+        groups.append(_Group(now - timedelta(days=period.days), None, tuple(sorted(chosen))))
+    return groups
+
+
+def _where(rule: Rule, group: _Group) -> Any:
+    return repo.expired(
+        rule,
+        group.cutoff,
+        workspaces=group.workspaces,
+        except_workspaces=group.except_workspaces,
+    )
+
+
+async def count_expired(rule: Rule) -> tuple[int, int]:
+    """(rows due now, rows due but held) for one rule."""
+    due = held = 0
+    for group in await _groups(rule):
+        async with unit_of_work() as db:
+            due += await repo.count(db, rule, _where(rule, group))
+            holding = repo.held_rows(rule, group.cutoff)
+            if holding is not None and group.workspaces is None and not group.except_workspaces:
+                held += await repo.count(db, rule, holding)
+            elif holding is not None:
+                held += await repo.count(db, rule, _scoped(rule, group, holding))
+    return due, held
+
+
+def _scoped(rule: Rule, group: _Group, condition: Any) -> Any:
+    from sqlalchemy import and_
+
+    assert rule.workspace is not None
+    parts = [condition]
+    if group.workspaces is not None:
+        parts.append(rule.workspace.in_(list(group.workspaces)))
+    if group.except_workspaces:
+        parts.append(rule.workspace.not_in(list(group.except_workspaces)))
+    return and_(*parts)
+
+
+async def _remove_group(
+    rule: Rule,
+    group: _Group,
+    report: RuleReport,
+    *,
+    actor: str,
+    expected: int,
+    progress: Progress | None,
+    deadline: float | None,
+) -> bool:
+    """Batches until the group is done; False when the deadline stopped it."""
+    settings = get_settings()
+    batch = max(1, settings.retention_batch_size)
+    where = _where(rule, group)
+    action = "retention.anonymised" if rule.action == ANONYMISE else "retention.deleted"
+    while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        async with unit_of_work() as db:
+            ids = await repo.take_batch(db, rule, where, batch)
+            if not ids:
+                return True
+            changed = await repo.remove(db, rule, ids)
+            extra = await rule.after_batch(db, ids) if rule.after_batch is not None else {}
+            await audit.record(
+                db,
+                actor=actor,
+                action=action,
+                workspace_id=group.workspace_id,
+                data={
+                    "rule": rule.name,
+                    "table": rule.table.name,
+                    "class": str(rule.retention),
+                    "count": changed,
+                    **extra,
+                },
+            )
+        report.expired += changed
+        report.batches += 1
+        if progress is not None:
+            progress(rule.name, report.expired, max(expected, report.expired))
+        if len(ids) < batch:
+            return True
+        await asyncio.sleep(settings.retention_pause_s)
+
+
+async def run(
+    *,
+    dry_run: bool = False,
+    only: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    deadline: float | None = None,
+    actor: str = "system",
+) -> RunReport:
+    """Apply the schedule once. ``deadline`` is a ``time.monotonic()`` value: the run stops
+    between batches when it passes and reports ``complete=False`` (run it again to go on)."""
+    report = RunReport(dry_run=dry_run, started_at=clock.now())
+    for rule in rules():
+        if only and rule.name not in only:
+            continue
+        item = RuleReport(rule.name, str(rule.retention), rule.action)
+        report.rules.append(item)
+        groups = await _groups(rule)
+        if not groups:
+            item.note = "kept while the data's owner exists"
+            continue
+        due, item.held = await count_expired(rule)
+        if dry_run:
+            item.expired = due
+            if progress is not None:
+                progress(rule.name, due, due)
+            continue
+        if progress is not None:
+            progress(rule.name, 0, due)
+        for group in groups:
+            done = await _remove_group(
+                rule,
+                group,
+                item,
+                actor=actor,
+                expected=due,
+                progress=progress,
+                deadline=deadline,
+            )
+            if not done:
+                report.complete = False
+                item.note = "stopped at the deadline; the next run continues"
+                break
+        if not report.complete:
+            break
+    if not dry_run:
+        async with unit_of_work() as db:
+            await audit.record(
+                db,
+                actor=actor,
+                action="retention.run",
+                data={
+                    "complete": report.complete,
+                    "removed": report.removed,
+                    "held": report.held,
+                    "rules": {r.rule: r.expired for r in report.rules if r.expired},
+                },
+            )
+    return report
+
+
+# -- legal holds ------------------------------------------------------------------------------
+
+_SUBJECT = re.compile(r"^(user|contact|invitation):[1-9][0-9]{0,17}$")
+
+
+async def place_hold(
+    db: AsyncSession,
+    *,
+    workspace_id: int | None = None,
+    subject: str | None = None,
+    reason: str,
+    actor: str = "operator",
+) -> LegalHold:
+    """Stop retention from touching a workspace's or a subject's data until released."""
+    if (workspace_id is None) == (subject is None):
+        raise InvalidInput("Name either a workspace or a subject (like user:12) to hold.")
+    if subject is not None:
+        subject = subject.strip()
+        if not _SUBJECT.match(subject):
+            raise InvalidInput(
+                "A subject is an id like user:12, contact:5 or invitation:3.", field="subject"
+            )
+    if workspace_id is not None and not await repo.workspace_exists(db, workspace_id):
+        raise NotFound(f"There is no workspace {workspace_id}.")
+    why = redact(reason or "").strip()[:200]
+    if not why:
+        raise InvalidInput("Give the reason for the hold (a case or request reference).")
+    hold = await repo.add_hold(
+        db,
+        LegalHold(
+            workspace_id=workspace_id,
+            subject=subject,
+            reason=why,
+            placed_by=actor,
+            placed_at=clock.now(),
+        ),
+    )
+    await audit.record(
+        db,
+        actor=actor,
+        action="legal_hold.placed",
+        workspace_id=workspace_id,
+        subject=subject,
+        reason=why,
+        data={"hold_id": hold.id},
+    )
+    return hold
+
+
+async def release_hold(db: AsyncSession, hold_id: int, *, actor: str = "operator") -> LegalHold:
+    hold = await repo.hold(db, hold_id)
+    if hold is None:
+        raise NotFound(f"There is no legal hold {hold_id}.")
+    if not await repo.release_hold(db, hold_id, actor, clock.now()):
+        raise Conflict(f"Legal hold {hold_id} was already released.")
+    await db.refresh(hold)
+    await audit.record(
+        db,
+        actor=actor,
+        action="legal_hold.released",
+        workspace_id=hold.workspace_id,
+        subject=hold.subject,
+        data={"hold_id": hold.id},
+    )
+    return hold
+
+
+async def list_holds(db: AsyncSession, *, active_only: bool = True) -> list[LegalHold]:
+    return await repo.holds(db, active_only=active_only)
