@@ -559,3 +559,15 @@ async def test_a_rotated_token_invalidates_the_old_one(sim: Sim) -> None:
     assert r.status_code == 200
     assert error_of(await sim.text(ANA))["code"] == 190
     assert (await sim.text(ANA, token="fresh-token")).status_code == 200
+
+
+async def test_inbound_messages_count_against_throughput() -> None:
+    async with running({"pair_rate": {"burst": 100}}, number={"throughput": 2}) as sim:
+        await sim.clock(freeze=True)
+        await sim.customer_says(ANA)
+        await sim.customer_says(BEN)  # two inbound messages: the second's worth is used up
+        r = await sim.text(ANA)
+        assert r.status_code == 400 and error_of(r)["code"] == 130429
+        await sim.customer_says(ANA)  # never refused, even with no capacity left
+        await sim.clock(advance_s=0.5)
+        assert (await sim.text(ANA)).status_code == 200

@@ -502,3 +502,60 @@ async def test_verification_handshake(sim: Sim) -> None:
     sim.receiver.verify_token = "something-else"
     r = await sim.client.post("/_sim/verify", json={})
     assert r.json() == {"ok": False, "status": 403, "url": sim.receiver.url}
+
+
+async def test_pricing_and_played_cases() -> None:
+    async with running({"statuses": {"delay_ms": 0}}) as sim:
+        await sim.customer_says(ANA, {"type": "text", "text": "saw your ad", "referral": True})
+        await sim.customer_says(BEN)
+        voice = await sim.send(
+            {"to": BEN, "type": "audio", "audio": {"link": "https://example.com/v.ogg"}}
+        )
+        utility = await sim.send(
+            {
+                "to": BEN,
+                "type": "template",
+                "template": {"name": "hello_world", "language": {"code": "en_US"}},
+            }
+        )
+        ad = await sim.text(ANA)
+        await sim.settle()
+        by_id: dict[str, list[dict[str, Any]]] = {}
+        for s in sim.receiver.all_statuses():
+            by_id.setdefault(s["id"], []).append(s)
+        voice_statuses = by_id[voice.json()["messages"][0]["id"]]
+        assert [s["status"] for s in voice_statuses] == ["sent", "delivered", "read", "played"]
+        [u] = {json.dumps(s["pricing"]) for s in by_id[utility.json()["messages"][0]["id"]]}
+        assert json.loads(u) == {
+            "billable": False,
+            "pricing_model": "PMP",
+            "category": "utility",
+            "type": "free_customer_service",
+        }
+        assert by_id[ad.json()["messages"][0]["id"]][0]["pricing"]["type"] == "free_entry_point"
+
+
+async def test_numbers_added_at_runtime_and_reset(sim: Sim) -> None:
+    r = await sim.client.post(
+        "/_sim/numbers",
+        json={
+            "phone_number_id": "100000000000009",
+            "display_phone_number": "+15550100009",
+            "waba_id": "200000000000009",
+            "access_token": "t9",
+            "throughput": 1000,
+        },
+    )
+    assert r.status_code == 201
+    await sim.customer_says(
+        ANA, {"type": "text", "text": "hi 9", "phone_number_id": "100000000000009"}
+    )
+    [hook] = await sim.receiver.wait_for(1)
+    assert hook.json["entry"][0]["id"] == "200000000000009"
+    assert (await sim.text(ANA, pnid="100000000000009", token="t9")).status_code == 200
+    r = await sim.client.post("/_sim/reset")
+    assert r.status_code == 200
+    assert (await sim.client.get("/_sim/sent")).json()["total"] == 0
+    # the conversation is forgotten: the window is closed again
+    r = await sim.text(ANA, pnid="100000000000009", token="t9")
+    assert r.status_code == 400 and r.json()["error"]["code"] == 131047
