@@ -104,3 +104,19 @@ async def flagged(db: AsyncSession, limit: int) -> list[WebhookEvent]:
         .limit(limit)
     )
     return list((await db.execute(stmt)).scalars())
+
+
+async def requeue(db: AsyncSession, ids: list[int], *, all_failed: bool) -> list[int]:
+    """Make events pending again (parked failures, or flagged events worth another pass once
+    their number is connected). Safe: applying an event twice changes nothing."""
+    stmt = update(WebhookEvent).where(WebhookEvent.status != PENDING)
+    if all_failed:
+        stmt = stmt.where(WebhookEvent.status == FAILED)
+    else:
+        stmt = stmt.where(WebhookEvent.id.in_(ids))
+    result = await db.execute(
+        stmt.values(status=PENDING, attempts=0, last_error=None, processed_at=None, progress=0)
+        .returning(WebhookEvent.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars())
