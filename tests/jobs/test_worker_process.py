@@ -55,7 +55,7 @@ async def test_a_worker_killed_mid_job_completes_it_exactly_once_after_restart(
         return started(marker)
 
     try:
-        await eventually(attempts_started, lambda n: n >= 1, timeout=30, what="the job to start")
+        await eventually(attempts_started, lambda n: n >= 1, timeout=90, what="the job to start")
     except AssertionError:
         raise AssertionError(workers.output()) from None
     first.send_signal(SIGKILL)
@@ -69,7 +69,7 @@ async def test_a_worker_killed_mid_job_completes_it_exactly_once_after_restart(
     second = workers.start()
     try:
         await eventually(
-            lambda: job_state(job_id), lambda s: s[0] == "done", timeout=30, what="completion"
+            lambda: job_state(job_id), lambda s: s[0] == "done", timeout=90, what="completion"
         )
     except AssertionError:
         raise AssertionError(workers.output()) from None
@@ -85,7 +85,7 @@ async def test_a_worker_killed_mid_job_completes_it_exactly_once_after_restart(
         async with unit_of_work() as db:
             return [m.status for m in await mail_repo.latest(db)]
 
-    await eventually(mail_statuses, lambda s: s == ["local"], timeout=30, what="mail delivery")
+    await eventually(mail_statuses, lambda s: s == ["local"], timeout=90, what="mail delivery")
     # A worker stops gracefully on SIGTERM.
     assert wait_exit(second, SIGTERM) == 0, workers.output()
 
@@ -101,7 +101,7 @@ async def test_two_workers_never_run_a_job_twice(
         return sum([(await job_state(i))[0] == "done" for i in ids])
 
     try:
-        await eventually(done, lambda n: n == count, timeout=60, what="all jobs done")
+        await eventually(done, lambda n: n == count, timeout=150, what="all jobs done")
     except AssertionError:
         raise AssertionError(workers.output()) from None
     # Every job was claimed once, by one worker, and its effect committed once.
@@ -127,7 +127,7 @@ async def test_sigterm_lets_the_running_job_finish(
         return started(marker)
 
     try:
-        await eventually(attempts_started, lambda n: n == 1, timeout=30, what="the job to start")
+        await eventually(attempts_started, lambda n: n == 1, timeout=90, what="the job to start")
     except AssertionError:
         raise AssertionError(workers.output()) from None
     proc.send_signal(SIGTERM)
