@@ -53,7 +53,7 @@ def free_port() -> int:
 
 async def wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:
     async with httpx.AsyncClient() as client:
-        for _ in range(200):
+        for _ in range(1200):  # importing the CLI takes seconds on a busy machine
             if proc.poll() is not None:
                 raise AssertionError(proc.stderr.read().decode() if proc.stderr else "exited")
             try:

@@ -188,3 +188,14 @@ async def test_the_page_with_htmx_installed(sim: Sim) -> None:
         assert r.status_code == 200 and "htmx" in r.text[:2000]
     else:
         assert "<script" not in page
+
+
+async def test_names_are_escaped_and_unknown_customers_are_404(sim: Sim) -> None:
+    r = await sim.client.post(
+        "/phone/customers", data={"wa_id": "16505550188", "name": "<b>Rita</b>"}
+    )
+    page = (await sim.client.get(r.headers["location"])).text
+    assert "&lt;b&gt;Rita&lt;/b&gt;" in page and "<b>Rita</b>" not in page
+    r = await sim.client.post("/phone/c999/send", data={"text": "hi"})
+    assert r.status_code == 404
+    assert (await sim.client.get("/phone/c999")).headers["location"] == "/phone"

@@ -559,3 +559,23 @@ async def test_numbers_added_at_runtime_and_reset(sim: Sim) -> None:
     # the conversation is forgotten: the window is closed again
     r = await sim.text(ANA, pnid="100000000000009", token="t9")
     assert r.status_code == 400 and r.json()["error"]["code"] == 131047
+
+
+async def test_bad_input_to_the_control_api_is_4xx(sim: Sim) -> None:
+    for method, url, body in [
+        ("GET", "/_sim/sent?after_seq=x", None),
+        ("GET", "/_sim/webhooks?after_id=x", None),
+        ("POST", "/_sim/webhooks", {"body_b64": "%%%"}),
+        ("POST", "/_sim/settle", {"timeout_s": "soon"}),
+        ("POST", "/_sim/clock", {"advance_s": "later"}),
+        ("POST", "/_sim/faults", {"code": "x"}),
+        ("POST", "/_sim/faults", {}),
+        ("POST", "/_sim/customers", {"name": "nobody"}),
+        ("POST", "/_sim/customers/16505550101/messages", {"type": "text"}),
+        ("POST", "/_sim/customers/16505550101/messages", {"type": "reaction"}),
+        ("POST", "/_sim/customers/16505550101/preferences", {"value": "maybe"}),
+        ("POST", "/_sim/statuses", {"wamid": "wamid.x", "status": "read"}),
+        ("PATCH", "/_sim/numbers/100000000000001", {"throughput": 5000}),
+    ]:
+        r = await sim.client.request(method, url, json=body)
+        assert 400 <= r.status_code < 500, (url, body, r.status_code, r.text)

@@ -63,7 +63,7 @@ async def _autosave(simulator: Simulator) -> None:
     while True:
         await asyncio.sleep(SAVE_EVERY_S)
         try:
-            simulator.save()
+            simulator.save(force=False)
         except OSError:
             log.exception("simulator: could not save the state file")
 

@@ -44,6 +44,8 @@ def control(handler: Any) -> Any:
             result = await handler(request)
         except SimInputError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        except (TypeError, ValueError) as exc:  # a number or base64 that is not one
+            return JSONResponse({"detail": f"invalid value: {exc}"}, status_code=422)
         if isinstance(result, Response):
             return result
         return JSONResponse(result)
@@ -176,14 +178,15 @@ async def webhooks(request: Request) -> Any:
         with_body = q.get("body", "1") != "0"
         items = list(s.dispatcher.deliveries)
         if q.get("after_id"):
-            items = [d for d in items if d.id > int(q["after_id"])]
+            after_id = int(q["after_id"])
+            items = [d for d in items if d.id > after_id]
         return {"data": [d.as_json(with_body=with_body) for d in items]}
     data = await body_of(request)
     app_id = str(data.get("app_id") or next(iter(s.apps)))
     if app_id not in s.apps:
         raise SimInputError(f"no app {app_id!r}", 404)
     if "body_b64" in data:
-        body = base64.b64decode(str(data["body_b64"]))
+        body = base64.b64decode(str(data["body_b64"]), validate=True)
     elif isinstance(data.get("payload"), dict | list):
         body = encode(data["payload"], escape_slashes=s.config.webhooks.escape_slashes)
     else:

@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import phonenumbers
 
@@ -290,6 +291,7 @@ class Simulator:
         self.clock = clock or SimClock()
         self.rng = random.Random(config.seed)
         self._url_key = secrets.token_bytes(32)
+        self._saved: tuple[int, ...] | None = None
         self._seq = itertools.count(1)
         self._customer_seq = itertools.count(1)
         self._fault_seq = itertools.count(1)
@@ -965,8 +967,6 @@ class Simulator:
         base = f"{base_url.rstrip('/')}/{self.config.graph_version}/{waba_id}/message_templates"
         keep = {k: v for k, v in query.items() if k not in ("after", "before", "access_token")}
         keep["limit"] = str(limit)
-        from urllib.parse import urlencode
-
         if page.has_next and page.after:
             paging["next"] = f"{base}?{urlencode({**keep, 'after': page.after})}"
         if page.has_previous and page.before:
@@ -1063,7 +1063,7 @@ class Simulator:
         data = [
             {k: v for k, v in self.number_info(n.phone_number_id, token).items()}
             for n in self.numbers_of_waba(waba_id)
-            if n.access_token == token
+            if token and hmac.compare_digest(n.access_token.encode(), token.encode())
         ]
         return {"data": data}
 
@@ -1545,10 +1545,26 @@ class Simulator:
             "url_key": base64.b64encode(self._url_key).decode(),
         }
 
-    def save(self) -> None:
+    def _fingerprint(self) -> tuple[int, ...]:
+        return (
+            len(self.customers),
+            len(self.items),
+            len(self.sent),
+            len(self.media),
+            sum(len(t) for t in self.templates.values()),
+            sum(self.stats.values()),
+            int(self.clock.offset.total_seconds()),
+        )
+
+    def save(self, *, force: bool = True) -> None:
+        """Write the state file (when configured); ``force=False`` skips an unchanged state."""
         path = self.config.state_file
         if path is None:
             return
+        fingerprint = self._fingerprint()
+        if not force and fingerprint == self._saved:
+            return
+        self._saved = fingerprint
         tmp = Path(f"{path}.tmp")
         tmp.write_text(json.dumps(self.snapshot()), encoding="utf-8")
         os.replace(tmp, path)

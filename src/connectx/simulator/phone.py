@@ -128,6 +128,20 @@ def _thread_context(
     }
 
 
+def page(handler: Any) -> Any:
+    """A page handler whose SimInputError (an unknown customer...) is a plain 4xx."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            response: Response = await handler(request)
+        except SimInputError as exc:
+            return Response(str(exc), status_code=exc.status, media_type="text/plain")
+        return response
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
 def _hx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
@@ -205,6 +219,7 @@ async def _after(
     return RedirectResponse(url, status_code=303)
 
 
+@page
 async def send(request: Request) -> Response:
     """The customer sends text, a file (image, video, audio, document, sticker) or both."""
     s = sim(request)
@@ -240,6 +255,7 @@ async def send(request: Request) -> Response:
     return await _after(request, s, customer, pnid, error)
 
 
+@page
 async def reply(request: Request) -> Response:
     """The customer taps a reply button, a list row or a template quick reply."""
     s = sim(request)
@@ -268,6 +284,7 @@ async def reply(request: Request) -> Response:
     return await _after(request, s, customer, pnid, error)
 
 
+@page
 async def react(request: Request) -> Response:
     s = sim(request)
     customer = _customer(s, request.path_params["key"])
@@ -287,6 +304,7 @@ async def react(request: Request) -> Response:
     return await _after(request, s, customer, pnid, error)
 
 
+@page
 async def preference(request: Request) -> Response:
     s = sim(request)
     customer = _customer(s, request.path_params["key"])

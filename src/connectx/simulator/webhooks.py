@@ -212,7 +212,14 @@ class Dispatcher:
             for update in batch:
                 by_app.setdefault(update.app_id, []).append(update)
             for app_id, updates in by_app.items():
-                body = encode(envelope(updates), escape_slashes=self.config.webhooks.escape_slashes)
+                try:
+                    body = encode(
+                        envelope(updates), escape_slashes=self.config.webhooks.escape_slashes
+                    )
+                except (TypeError, ValueError):
+                    log.exception("simulator: updates that cannot be encoded were dropped")
+                    self._busy(-len(updates))
+                    continue
                 await self._sem.acquire()
                 self._busy(1 - len(updates))  # n updates become one delivery
                 self._new_delivery(app_id, body, None, sum(u.size for u in updates), acquired=True)
