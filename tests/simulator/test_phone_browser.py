@@ -90,6 +90,8 @@ async def test_chatting_as_a_customer_in_a_browser(
     await page.get_by_role("link", name="Ana Silva").click()
     await expect(page.get_by_text("you are Ana Silva")).to_be_visible()
 
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
     await page.get_by_label("Message").fill("Hello from the browser")
     await page.get_by_role("button", name="Send").click()
     await expect(page.locator(".msg.mine .text", has_text="Hello from the browser")).to_be_visible()
@@ -128,6 +130,7 @@ async def test_chatting_as_a_customer_in_a_browser(
     await expect(page.get_by_text("Which colour would you like?")).to_be_visible()
     await expect(page.locator(".msg.mine .ticks.read")).to_be_visible()
     assert page.url == url_before
+    assert navigations == []  # htmx posted and swapped; the page never reloaded
     await page.get_by_role("button", name="Blue").click()
     async with asyncio.timeout(10):
         while not [m for m in rec.all_messages() if m["type"] == "interactive"]:
@@ -135,5 +138,6 @@ async def test_chatting_as_a_customer_in_a_browser(
     [reply] = [m for m in rec.all_messages() if m["type"] == "interactive"]
     assert reply["interactive"]["button_reply"] == {"id": "blue", "title": "Blue"}
     await expect(page.locator(".msg.mine .text", has_text="Blue")).to_be_visible()
+    assert navigations == []
     assert errors == []
     await context.close()
