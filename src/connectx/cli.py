@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from connectx.backups.cli import backup_app
 from connectx.config import get_settings
 from connectx.intake.cli import app as webhooks_app
 from connectx.jobs.cli import worker
@@ -24,6 +25,7 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
+app.add_typer(backup_app, name="backup")
 app.add_typer(webhooks_app, name="webhooks")
 app.command(help="Run background work as a separate process (distributed deployment).")(worker)
 app.command(help="Seed a demo workspace with an owner you can sign in as.")(demo)
