@@ -25,6 +25,9 @@ from connectx.kit import problems
 from connectx.kit.middleware import RequestContext
 from connectx.retention import endpoints as retention_api
 from connectx.retention import views as retention_views
+from connectx.security import endpoints as security_api
+from connectx.security import views as security_views
+from connectx.security.middleware import SecuritySignals
 from connectx.system import endpoints as system_api
 from connectx.web import views as web_views
 from connectx.workspaces import endpoints as workspace_api
@@ -69,6 +72,7 @@ def create_app() -> FastAPI:
         contact_api.router,
         webhook_api.router,
         retention_api.router,
+        security_api.router,
     ):
         app.include_router(router)
     for router in (
@@ -77,9 +81,11 @@ def create_app() -> FastAPI:
         workspace_views.router,
         channel_views.router,
         retention_views.router,
+        security_views.router,
     ):
         app.include_router(router, include_in_schema=False)
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(SecuritySignals)
     app.add_middleware(RequestContext, https=settings.secure_cookies)
     return app

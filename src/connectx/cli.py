@@ -11,6 +11,7 @@ from connectx.jobs.cli import worker
 from connectx.mail.cli import app as mail_app
 from connectx.privacy.cli import audit_app, keys_app, privacy_app
 from connectx.retention.cli import retention_app
+from connectx.security.cli import lift_suspension, suspend_workspace
 from connectx.simulator.cli import simulator
 from connectx.workspaces.cli import admin_app, demo
 
@@ -19,6 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+admin_app.command("suspend-workspace")(suspend_workspace)
+admin_app.command("lift-suspension")(lift_suspension)
 app.add_typer(admin_app, name="admin")
 app.add_typer(mail_app, name="mail")
 app.add_typer(privacy_app, name="privacy")

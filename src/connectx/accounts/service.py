@@ -30,6 +30,7 @@ from connectx.mail import service as mail
 from connectx.models.account import ActionToken, User, UserSession
 from connectx.privacy import consent
 from connectx.privacy.vault import Vault
+from connectx.security import service as security_signals
 
 # The words shown next to the marketing checkbox on the sign-up form, recorded in the consent
 # ledger with the choice. Change them and the ledger records the new words from then on.
@@ -506,6 +507,10 @@ async def sign_in(
         ok = await passwords.verify_password(user.password_hash, password or "")
     if not ok or user is None:
         await throttle.failed()
+        if (
+            user is not None
+        ):  # device record and failed-sign-in anomalies (docs/security-signals.md)
+            await security_signals.sign_in_failed(db, user.id, request)
         raise remember(Unauthenticated(WRONG_CREDENTIALS))
     await throttle.succeeded()
     if passwords.needs_rehash(user.password_hash):
@@ -530,6 +535,7 @@ async def sign_in(
         return SignIn(user.id, raw, session, second_factor_due=True)
     workspace_id = await repo.first_workspace_of(db, user.id)
     raw, session = await sessions.start_session(db, user.id, request, workspace_id)
+    await security_signals.signed_in(db, user.id, session, request)
     return SignIn(user.id, raw, session, second_factor_due=False)
 
 
@@ -553,6 +559,7 @@ async def complete_second_factor(db: AsyncSession, *, code: str, request: Reques
     method = await twofactor.check_code_or_recovery(db, user, code or "")
     if method is None:
         await throttle.failed()
+        await security_signals.sign_in_failed(db, user.id, request)
         raise remember(
             Unauthenticated(
                 "That code is not right. Enter the 6-digit code your authenticator app shows "
@@ -574,6 +581,7 @@ async def complete_second_factor(db: AsyncSession, *, code: str, request: Reques
         )
     workspace_id = await repo.first_workspace_of(db, user.id)
     raw, session = await sessions.start_session(db, user.id, request, workspace_id)
+    await security_signals.signed_in(db, user.id, session, request)
     return SignIn(user.id, raw, session, second_factor_due=False)
 
 
