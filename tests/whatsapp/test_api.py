@@ -180,3 +180,34 @@ async def test_reading_personal_data_is_audited(
     stored = next(e for e in await rows(AuditEvent) if e.action == "whatsapp.inbound_stored")
     assert stored.data["messages"] == 1 and stored.actor == "system"
     assert "Sheena" not in repr(stored.data) and "16505551234" not in repr(stored.data)
+
+
+async def test_status_lifecycle_pending_reopens_resolved_starts_anew(
+    app: Any, client: httpx.AsyncClient, owner: Caller, channel: dict[str, Any]
+) -> None:
+    base = int(clock.now().timestamp())
+    await delivered(client, text_from("447700900888", "wamid.S1", base))
+    await drain()
+    (first,) = (await owner.get("/api/v1/conversations")).json()["items"]
+    url = f"/api/v1/conversations/{first['id']}"
+
+    r = await owner.patch(url, json={"status": "pending"})
+    assert r.status_code == 200 and r.json()["status"] == "pending"
+    await delivered(client, text_from("447700900888", "wamid.S2", base + 1))
+    await drain()
+    assert (await owner.get(url)).json()["status"] == "open"  # the customer wrote again
+
+    r = await owner.patch(url, json={"status": "resolved"})
+    assert r.status_code == 200 and r.json()["resolved_at"] is not None
+    await delivered(client, text_from("447700900888", "wamid.S3", base + 2))
+    await drain()
+    items = (await owner.get("/api/v1/conversations")).json()["items"]
+    assert [c["status"] for c in items] == ["open", "resolved"]
+    assert items[1]["id"] == first["id"]
+
+    r = await owner.patch(url, json={"status": "open"})  # two unresolved: refused
+    assert r.status_code == 409 and r.json()["conversation"] == items[0]["id"]
+    assert (await owner.patch(url, json={"status": "archived"})).status_code == 422
+    assert (await owner.client.patch(url, json={"status": "open"})).status_code == 403  # CSRF
+    analyst = await join(app, owner, "analyst", name="Ana Lyst")
+    assert (await analyst.patch(url, json={"status": "open"})).status_code == 403

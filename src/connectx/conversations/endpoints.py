@@ -16,10 +16,12 @@ from connectx.conversations.schemas import (
     ContactRef,
     ConversationOut,
     ConversationPage,
+    ConversationUpdate,
     MessageOut,
     MessagePage,
 )
 from connectx.db.session import db_session
+from connectx.kit.csrf import csrf_protect
 from connectx.messages import service as messages
 from connectx.models.conversation import Conversation
 from connectx.workspaces.access import allow
@@ -27,6 +29,7 @@ from connectx.workspaces.access import allow
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
 readers = allow("read", "owner", "admin", "agent")
+writers = allow("write", "owner", "admin", "agent")
 
 
 def to_out(conversation: Conversation, contact: ContactView | None) -> ConversationOut:
@@ -77,6 +80,22 @@ async def get_conversation(
     db: AsyncSession = Depends(db_session, scope="function"),
 ) -> ConversationOut:
     conversation, who = await service.get_for(db, principal, conversation_id)
+    return to_out(conversation, who)
+
+
+@router.patch(
+    "/{conversation_id}",
+    response_model=ConversationOut,
+    dependencies=[Depends(csrf_protect)],
+    summary="Set a conversation's status (open, pending, resolved)",
+)
+async def update_conversation(
+    conversation_id: int,
+    body: ConversationUpdate,
+    principal: Principal = Depends(writers),
+    db: AsyncSession = Depends(db_session, scope="function"),
+) -> ConversationOut:
+    conversation, who = await service.set_status(db, principal, conversation_id, body.status)
     return to_out(conversation, who)
 
 

@@ -18,7 +18,7 @@ from connectx.audit import service as audit
 from connectx.conversations import paging
 from connectx.conversations import repository as repo
 from connectx.kit import clock
-from connectx.kit.errors import InvalidInput
+from connectx.kit.errors import Conflict, InvalidInput
 from connectx.models.conversation import STATUSES, Conversation
 
 if TYPE_CHECKING:
@@ -228,4 +228,51 @@ async def get_for(
         ip=principal.ip,
         data={"conversation": conversation.id},
     )
+    return conversation, people.get(conversation.contact_id)
+
+
+async def set_status(
+    db: AsyncSession, principal: Principal, conversation_id: int, status: str
+) -> tuple[Conversation, ContactView | None]:
+    """Move a conversation to open, pending or resolved. A new inbound message reopens a
+    pending one; after ``resolved`` the next inbound message starts a new conversation."""
+    from connectx.contacts import service as contacts
+
+    assert principal.workspace_id is not None
+    ws = principal.workspace_id
+    if status not in STATUSES:
+        raise InvalidInput(f"status is one of {', '.join(STATUSES)}.", field="status")
+    conversation = await repo.get(db, ws, conversation_id)
+    before = conversation.status
+    if status != before:
+        if before == "resolved":
+            other = await repo.unresolved(db, conversation.contact_id, conversation.channel_id)
+            if other is not None:
+                raise Conflict(
+                    f"This contact already has an unresolved conversation on this number "
+                    f"({other.id}); continue there, or resolve it first.",
+                    conversation=other.id,
+                )
+        now = clock.now()
+        conversation.status = status
+        conversation.resolved_at = now if status == "resolved" else None
+        conversation.updated_at = now
+        try:
+            async with db.begin_nested():
+                await db.flush()
+        except IntegrityError:
+            raise Conflict(
+                "Another conversation with this contact on this number was opened meanwhile; "
+                "reload and continue there."
+            ) from None
+        await audit.record(
+            db,
+            actor=principal.actor,
+            action="conversation.status_changed",
+            subject=f"contact:{conversation.contact_id}",
+            workspace_id=ws,
+            ip=principal.ip,
+            data={"conversation": conversation.id, "from": before, "to": status},
+        )
+    people = await contacts.names(db, ws, [conversation.contact_id])
     return conversation, people.get(conversation.contact_id)
