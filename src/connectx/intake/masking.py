@@ -9,6 +9,7 @@ still work. Bodies without anything that looks like a card number are stored byt
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from connectx.privacy.pan import contains_pan, mask_pans
@@ -66,8 +67,35 @@ def _walk(value: Any, key: str | None) -> tuple[Any, bool]:
     return value, False
 
 
+# A run of 13+ digits (spaces or hyphens allowed between them), as privacy/pan.py looks for, in
+# bytes; and what precedes the value of an identifier field ("phone_number_id":"…).
+_RUN = re.compile(rb"(?<![\w+.])\d(?:[ -]?\d){12,}")
+_KEYED = re.compile(
+    rb'"(?:' + b"|".join(k.encode() for k in sorted(IDENTIFIERS)) + rb')"\s*:\s*"?$'
+)
+
+
+# Only these fields carry text people typed (Meta's own texts, in statuses, errors, preferences
+# and template updates, hold no card numbers).
+_CARRIERS = re.compile(rb'"(?:messages|message_echoes|history)"\s*:')
+
+
+def might_hold_a_card(body: bytes) -> bool:
+    """Cheap pre-check on the raw bytes: people's text, with a long digit run outside identifier
+    fields. Status callbacks, and messages whose only long runs are ids, are answered here
+    without parsing."""
+    if not _CARRIERS.search(body):
+        return False
+    for match in _RUN.finditer(body):
+        if not _KEYED.search(body, max(0, match.start() - 40), match.start()):
+            return True
+    return False
+
+
 def mask_body(body: bytes) -> bytes:
     """``body`` with card numbers masked (unchanged when it holds none)."""
+    if not might_hold_a_card(body):
+        return body
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
