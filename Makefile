@@ -33,9 +33,7 @@ $(ASSETS): package.json package-lock.json
 	touch $@
 
 run: install
-	$(BIN)/connectx migrate
-	$(BIN)/connectx demo
-	$(BIN)/connectx serve
+	scripts/run.sh
 
 services:
 	scripts/services.sh

@@ -12,6 +12,7 @@ from typer.testing import CliRunner, Result
 
 from connectx.cli import app as cli
 from connectx.config import get_settings
+from connectx.simulator.settings import DEMO_PHONE_NUMBER_ID
 from tests.support.factories import DEFAULT_PASSWORD, signed_in
 from tests.support.mail import first_link, outbox
 from tests.workspaces.helpers import bearer, new_client, owner_of, person
@@ -228,6 +229,11 @@ async def test_demo_seed_is_idempotent_and_says_how_to_sign_in(app: Any) -> None
             ("agent@connectx.local", "agent"),
             ("demo@connectx.local", "owner"),
         ]
+        # The simulator's demo number is connected once, so `make run` can chat end to end.
+        assert "simulator's demo number is connected" in first.output
+        channels = (await c.get("/api/v1/channels")).json()
+        numbers = [ch["phone_number_id"] for ch in channels.get("items", channels)]
+        assert numbers == [DEMO_PHONE_NUMBER_ID]
     stored.unlink()
 
 

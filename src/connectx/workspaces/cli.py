@@ -211,3 +211,7 @@ def demo() -> None:
     typer.echo(
         f"  password: {seeded.password}  (both accounts; kept in {demo_seed.password_file()})"
     )
+    if seeded.channel_id is not None:
+        typer.echo(
+            f"  WhatsApp: the simulator's demo number is connected (channel {seeded.channel_id})"
+        )

@@ -20,9 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.accounts import service as accounts
 from connectx.accounts.principal import Principal
+from connectx.channels import repository as channels_repo
+from connectx.channels import service as channels
 from connectx.config import get_settings
 from connectx.kit import passwords
 from connectx.models.account import User
+from connectx.simulator import settings as sim
 from connectx.workspaces import repository as repo
 from connectx.workspaces import service as workspaces
 
@@ -47,6 +50,7 @@ class DemoSeed:
     password: str
     created: bool  # False when everything already existed
     signin_url: str
+    channel_id: int | None  # the simulator's demo number, when connected here
 
 
 def password_file() -> Path:
@@ -133,6 +137,7 @@ async def seed(db: AsyncSession) -> DemoSeed:
         )
     if await repo.membership_of_user(db, ws.id, agent.id) is None:
         await workspaces.add_member(db, SYSTEM, ws.id, agent.id, "agent")
+    channel_id = await _demo_number(db, ws.id)
     _store_password(password)
     return DemoSeed(
         workspace_id=ws.id,
@@ -141,4 +146,29 @@ async def seed(db: AsyncSession) -> DemoSeed:
         password=password,
         created=created_owner or created_agent or created_ws,
         signin_url=f"{get_settings().effective_public_url}/signin",
+        channel_id=channel_id,
     )
+
+
+async def _demo_number(db: AsyncSession, workspace_id: int) -> int | None:
+    """Connect the simulator's demo number (``connectx simulator`` defaults) so a newcomer can
+    chat end to end without a Meta account. Left alone when that number is connected elsewhere."""
+    existing = await channels_repo.live_channel_for_number(db, sim.DEMO_PHONE_NUMBER_ID)
+    if existing is not None:
+        return existing.id if existing.workspace_id == workspace_id else None
+    owner = Principal(actor="system", workspace_id=workspace_id, role="owner")
+    channel = await channels.connect(
+        db,
+        owner,
+        channels.NewChannel(
+            phone_number_id=sim.DEMO_PHONE_NUMBER_ID,
+            display_phone_number=sim.DEMO_DISPLAY_NUMBER,
+            waba_id=sim.DEMO_WABA_ID,
+            access_token=sim.DEMO_ACCESS_TOKEN,
+            app_id=sim.DEMO_APP_ID,
+            app_secret=sim.DEMO_APP_SECRET,
+            verify_token=sim.DEMO_VERIFY_TOKEN,
+            name="Demo number (simulator)",
+        ),
+    )
+    return channel.id
