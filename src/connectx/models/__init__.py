@@ -11,9 +11,11 @@ from connectx.models.crypto_key import CryptoKey
 from connectx.models.job import Job
 from connectx.models.mail import MailMessage
 from connectx.models.message import Message, MessageStatusEvent
+from connectx.models.outbox import ChannelSending, OutboxMessage
 from connectx.models.policy import PolicyAcceptance, PolicyVersion
 from connectx.models.retention import LegalHold, PeriodicRun, RetentionOverride
 from connectx.models.security import SecurityNotice, SignInEvent, WorkspaceSuspension
+from connectx.models.template import WaTemplate
 from connectx.models.webhook_event import WebhookEvent
 from connectx.models.workspace import Invitation, Membership, Workspace
 
@@ -22,6 +24,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Channel",
+    "ChannelSending",
     "ConsentRecord",
     "Contact",
     "ContactPreferenceEvent",
@@ -36,6 +39,7 @@ __all__ = [
     "Message",
     "MessageStatusEvent",
     "MetaApp",
+    "OutboxMessage",
     "PeriodicRun",
     "PolicyAcceptance",
     "PolicyVersion",
@@ -46,6 +50,7 @@ __all__ = [
     "TemplateUpdate",
     "User",
     "UserSession",
+    "WaTemplate",
     "WebhookEvent",
     "Workspace",
     "WorkspaceSuspension",
