@@ -59,6 +59,9 @@ async def clean_database(environment: dict[str, str]) -> AsyncIterator[None]:
     yield
     clock.reset()
     vault.reset_caches()
+    from connectx.policies import service as policies
+
+    policies.forget_cache()  # published versions are cached for a few seconds
     from tests.support.databases import empty_all_tables
 
     await empty_all_tables()

@@ -18,11 +18,16 @@ from connectx.channels import views as channel_views
 from connectx.config import get_settings
 from connectx.contacts import endpoints as contact_api
 from connectx.conversations import endpoints as conversation_api
+from connectx.cookies import views as cookie_views
+from connectx.cookies.middleware import CookieChoices
 from connectx.db.engine import dispose_engines
 from connectx.intake import endpoints as webhook_api
 from connectx.kit import logging as cx_logging
 from connectx.kit import problems
 from connectx.kit.middleware import RequestContext
+from connectx.policies import endpoints as policy_api
+from connectx.policies import views as policy_views
+from connectx.policies.gate import PolicyGate
 from connectx.retention import endpoints as retention_api
 from connectx.retention import views as retention_views
 from connectx.security import endpoints as security_api
@@ -73,6 +78,7 @@ def create_app() -> FastAPI:
         webhook_api.router,
         retention_api.router,
         security_api.router,
+        policy_api.router,
     ):
         app.include_router(router)
     for router in (
@@ -82,10 +88,14 @@ def create_app() -> FastAPI:
         channel_views.router,
         retention_views.router,
         security_views.router,
+        policy_views.router,
+        cookie_views.router,
     ):
         app.include_router(router, include_in_schema=False)
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(CookieChoices)
+    app.add_middleware(PolicyGate)
     app.add_middleware(SecuritySignals)
     app.add_middleware(RequestContext, https=settings.secure_cookies)
     return app

@@ -9,6 +9,7 @@ from connectx.config import get_settings
 from connectx.intake.cli import app as webhooks_app
 from connectx.jobs.cli import worker
 from connectx.mail.cli import app as mail_app
+from connectx.policies.cli import policy_app
 from connectx.privacy.cli import audit_app, keys_app, privacy_app
 from connectx.retention.cli import retention_app
 from connectx.security.cli import lift_suspension, suspend_workspace
@@ -29,6 +30,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(backup_app, name="backup")
+app.add_typer(policy_app, name="policy")
 app.add_typer(webhooks_app, name="webhooks")
 app.command(help="Run background work as a separate process (distributed deployment).")(worker)
 app.command(help="Seed a demo workspace with an owner you can sign in as.")(demo)

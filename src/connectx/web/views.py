@@ -1,4 +1,5 @@
-"""The web shell's own pages: the landing page, the privacy policy, the API reference."""
+"""The web shell's own pages: the landing page and the API reference (the privacy policy's pages,
+with its versions, are served by :mod:`connectx.policies.views`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from connectx.accounts.principal import Principal, optional_principal
-from connectx.web.policy import privacy_policy
 from connectx.web.render import render
 
 router = APIRouter()
@@ -22,15 +22,6 @@ async def landing(
     request: Request, principal: Principal | None = Depends(optional_principal)
 ) -> HTMLResponse:
     return render(request, "web/landing.html", principal=_person(principal))
-
-
-@router.get("/privacy", response_class=HTMLResponse)
-async def privacy(
-    request: Request, principal: Principal | None = Depends(optional_principal)
-) -> HTMLResponse:
-    return render(
-        request, "web/privacy.html", principal=_person(principal), policy=privacy_policy()
-    )
 
 
 @router.get("/docs", response_class=HTMLResponse)

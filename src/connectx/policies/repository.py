@@ -1,0 +1,88 @@
+"""SQL of policy versions and acceptances."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.models.account import User, UserSession
+from connectx.models.policy import PolicyAcceptance, PolicyVersion
+
+
+async def versions(db: AsyncSession) -> list[PolicyVersion]:
+    """Every published version, oldest first."""
+    stmt = select(PolicyVersion).order_by(PolicyVersion.kind, PolicyVersion.effective_on)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def latest(db: AsyncSession, kind: str) -> PolicyVersion | None:
+    stmt = (
+        select(PolicyVersion)
+        .where(PolicyVersion.kind == kind)
+        .order_by(PolicyVersion.effective_on.desc())
+        .limit(1)
+    )
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def get(db: AsyncSession, version_id: int) -> PolicyVersion | None:
+    return await db.get(PolicyVersion, version_id)
+
+
+async def add_version(db: AsyncSession, version: PolicyVersion) -> PolicyVersion:
+    db.add(version)
+    await db.flush()
+    return version
+
+
+async def on_date(db: AsyncSession, kind: str, day: date) -> PolicyVersion | None:
+    stmt = select(PolicyVersion).where(
+        PolicyVersion.kind == kind, PolicyVersion.effective_on == day
+    )
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def accepted_ids(db: AsyncSession, user_id: int, version_ids: Sequence[int]) -> set[int]:
+    if not version_ids:
+        return set()
+    stmt = select(PolicyAcceptance.version_id).where(
+        PolicyAcceptance.user_id == user_id, PolicyAcceptance.version_id.in_(list(version_ids))
+    )
+    return {int(v) for v in (await db.execute(stmt)).scalars()}
+
+
+async def latest_acceptance(db: AsyncSession, user_id: int, kind: str) -> int | None:
+    """The id of the newest version of ``kind`` the user accepted."""
+    stmt = (
+        select(PolicyVersion.id)
+        .join(PolicyAcceptance, PolicyAcceptance.version_id == PolicyVersion.id)
+        .where(PolicyAcceptance.user_id == user_id, PolicyVersion.kind == kind)
+        .order_by(PolicyVersion.effective_on.desc())
+        .limit(1)
+    )
+    found = (await db.execute(stmt)).scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
+async def add_acceptance(db: AsyncSession, acceptance: PolicyAcceptance) -> PolicyAcceptance:
+    db.add(acceptance)
+    await db.flush()
+    return acceptance
+
+
+async def user_created_at(db: AsyncSession, user_id: int) -> datetime | None:
+    stmt = select(User.created_at).where(User.id == user_id)
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def user_ids_after(db: AsyncSession, after_id: int, limit: int) -> list[int]:
+    stmt = select(User.id).where(User.id > after_id).order_by(User.id).limit(limit)
+    return [int(v) for v in (await db.execute(stmt)).scalars()]
+
+
+async def session_by_token_hash(db: AsyncSession, token_hash: bytes) -> UserSession | None:
+    stmt = select(UserSession).where(UserSession.token_hash == token_hash)
+    return (await db.execute(stmt)).scalar_one_or_none()
