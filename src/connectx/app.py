@@ -25,6 +25,7 @@ from connectx.intake import endpoints as webhook_api
 from connectx.kit import logging as cx_logging
 from connectx.kit import problems
 from connectx.kit.middleware import RequestContext
+from connectx.outbound import endpoints as outbound_api
 from connectx.policies import endpoints as policy_api
 from connectx.policies import views as policy_views
 from connectx.policies.gate import PolicyGate
@@ -45,13 +46,16 @@ STATIC = Path(__file__).resolve().parent / "web" / "static"
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from connectx.intake import processor as webhook_processor
     from connectx.jobs.runtime import start_embedded, stop_embedded
+    from connectx.outbound import pacer as outbound_pacer
 
     settings = get_settings()
     await start_embedded(settings)
     webhook_processor.start_embedded(settings)
+    outbound_pacer.start_embedded()
     try:
         yield
     finally:
+        await asyncio.to_thread(outbound_pacer.stop_embedded)
         await asyncio.to_thread(webhook_processor.stop_embedded)
         await stop_embedded()
         await dispose_engines()
@@ -79,6 +83,7 @@ def create_app() -> FastAPI:
         retention_api.router,
         security_api.router,
         policy_api.router,
+        outbound_api.router,
     ):
         app.include_router(router)
     for router in (

@@ -56,10 +56,16 @@ def worker(
     # Stored WhatsApp webhook events are processed here too (docs/whatsapp-inbound.md).
     webhooks = ProcessorThread()
     webhooks.start()
+    from connectx.outbound.pacer import PacerThread
+
+    # Outbox rows are sent from here too (docs/outbound.md).
+    sender = PacerThread()
+    sender.start()
     typer.echo(f"connectx worker: {runtime.concurrency} at a time, {source}", err=True)
     while not stop.wait(0.5):
         pass
     typer.echo("connectx worker: stopping (letting running jobs finish)", err=True)
+    sender.stop(timeout_s=shutdown_timeout)
     webhooks.stop(timeout_s=shutdown_timeout)
     runtime.stop(timeout_s=shutdown_timeout)
     typer.echo("connectx worker: stopped", err=True)

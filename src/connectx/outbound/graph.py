@@ -1,0 +1,119 @@
+"""Meta's Graph API over ONE shared aiohttp session per event loop (a connection pool).
+
+Base URL and API version come from configuration (``CONNECTX_GRAPH_BASE_URL``,
+``CONNECTX_GRAPH_API_VERSION``); locally ``connectx simulator`` stands in for Meta. Errors come
+back as :class:`GraphError` with Meta's code and title; tokens never reach logs or errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from connectx.config import get_settings
+
+_sessions: dict[int, aiohttp.ClientSession] = {}
+
+
+@dataclass
+class GraphError(Exception):
+    code: int | None
+    title: str
+    http_status: int
+
+    def __str__(self) -> str:  # no token, no request body: code and title only
+        return f"Graph error {self.code} ({self.http_status}): {self.title}"
+
+
+def session() -> aiohttp.ClientSession:
+    """This event loop's shared session (created on first use)."""
+    loop = asyncio.get_running_loop()
+    found = _sessions.get(id(loop))
+    if found is None or found.closed:
+        found = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=256, limit_per_host=0, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=30, connect=5),
+        )
+        _sessions[id(loop)] = found
+    return found
+
+
+async def close() -> None:
+    """Close this loop's session (at shutdown of the thread that used it)."""
+    found = _sessions.pop(id(asyncio.get_running_loop()), None)
+    if found is not None:
+        await found.close()
+
+
+def url(path: str) -> str:
+    s = get_settings()
+    return f"{s.graph_base_url.rstrip('/')}/{s.graph_api_version}/{path.lstrip('/')}"
+
+
+def _error(status: int, body: Any) -> GraphError:
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        code = err.get("code")
+        title = str(err.get("error_user_title") or err.get("message") or "error")[:200]
+        return GraphError(code if isinstance(code, int) else None, title, status)
+    return GraphError(131000 if status >= 500 else None, f"HTTP {status}", status)
+
+
+async def call(
+    method: str, path: str, token: str, *, json: Any = None, data: Any = None, params: Any = None
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        async with session().request(
+            method, url(path), json=json, data=data, params=params, headers=headers
+        ) as response:
+            try:
+                body = await response.json(content_type=None)
+            except ValueError:
+                body = None
+            if response.status >= 400:
+                raise _error(response.status, body)
+            return dict(body or {})
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        # Connection trouble is treated like Meta's "service unavailable" (retried).
+        raise GraphError(131016, type(exc).__name__, 0) from exc
+
+
+async def send_message(phone_number_id: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    return await call("POST", f"{phone_number_id}/messages", token, json=body)
+
+
+async def upload_media(
+    phone_number_id: str, token: str, data: bytes, mime_type: str, filename: str
+) -> str:
+    form = aiohttp.FormData()
+    form.add_field("messaging_product", "whatsapp")
+    form.add_field("type", mime_type)
+    form.add_field("file", data, filename=filename, content_type=mime_type)
+    out = await call("POST", f"{phone_number_id}/media", token, data=form)
+    return str(out["id"])
+
+
+async def list_templates(waba_id: str, token: str) -> list[dict[str, Any]]:
+    """Every template of a WABA, following Meta's cursor pagination."""
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] | None = {"limit": 100}
+    after: str | None = None
+    for _ in range(1000):
+        query = dict(params or {})
+        if after:
+            query["after"] = after
+        page = await call("GET", f"{waba_id}/message_templates", token, params=query)
+        items.extend(page.get("data", []))
+        cursors = (page.get("paging") or {}).get("cursors") or {}
+        after = cursors.get("after")
+        if not (page.get("paging") or {}).get("next") or not after:
+            break
+    return items
+
+
+async def create_template(waba_id: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    return await call("POST", f"{waba_id}/message_templates", token, json=body)

@@ -1,0 +1,189 @@
+"""All SQL of the outbox, the per-number sending state and the templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.models.message import Message
+from connectx.models.outbox import ChannelSending, OutboxMessage
+from connectx.models.template import WaTemplate
+
+
+async def add(db: AsyncSession, row: Any) -> None:
+    db.add(row)
+    await db.flush()
+
+
+async def by_idempotency_key(db: AsyncSession, workspace_id: int, key: str) -> OutboxMessage | None:
+    q = select(OutboxMessage).where(
+        OutboxMessage.workspace_id == workspace_id, OutboxMessage.idempotency_key == key
+    )
+    return (await db.execute(q)).scalar_one_or_none()
+
+
+async def of_message(db: AsyncSession, message_id: int) -> OutboxMessage | None:
+    q = select(OutboxMessage).where(OutboxMessage.message_id == message_id)
+    return (await db.execute(q)).scalar_one_or_none()
+
+
+async def message(db: AsyncSession, workspace_id: int, message_id: int) -> Message | None:
+    q = select(Message).where(Message.workspace_id == workspace_id, Message.id == message_id)
+    return (await db.execute(q)).scalar_one_or_none()
+
+
+async def sending_state(db: AsyncSession, channel_id: int) -> ChannelSending | None:
+    return await db.get(ChannelSending, channel_id)
+
+
+async def sending_states(db: AsyncSession, channel_ids: list[int]) -> dict[int, ChannelSending]:
+    if not channel_ids:
+        return {}
+    q = select(ChannelSending).where(ChannelSending.channel_id.in_(channel_ids))
+    return {s.channel_id: s for s in (await db.execute(q)).scalars()}
+
+
+async def due_channels(db: AsyncSession, now: datetime) -> list[int]:
+    """Channels with rows ready to send (pending and due, or leases that ran out)."""
+    q = (
+        select(OutboxMessage.channel_id)
+        .where(
+            ((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now))
+            | ((OutboxMessage.status == "sending") & (OutboxMessage.lease_until < now))
+        )
+        .group_by(OutboxMessage.channel_id)
+    )
+    return [int(c) for c in (await db.execute(q)).scalars()]
+
+
+async def claim(
+    db: AsyncSession, channel_id: int, now: datetime, lease_until: datetime, token: str, limit: int
+) -> list[OutboxMessage]:
+    """Take up to ``limit`` due rows of one number (``FOR UPDATE SKIP LOCKED`` on PostgreSQL;
+    SQLite's write lock serialises claimers): they become ``sending`` under ``token``."""
+    due = ((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now)) | (
+        (OutboxMessage.status == "sending") & (OutboxMessage.lease_until < now)
+    )
+    q = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.channel_id == channel_id, due)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    if db.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    else:  # take SQLite's write lock first, so the read below is the claimer's alone
+        await db.execute(
+            update(OutboxMessage).where(OutboxMessage.id == -1).values(status="pending")
+        )
+    ids = list((await db.execute(q)).scalars())
+    if not ids:
+        return []
+    await db.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), due)
+        .values(
+            status="sending",
+            claim_token=token,
+            lease_until=lease_until,
+            attempts=OutboxMessage.attempts + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = await db.execute(
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.claim_token == token)
+        .order_by(OutboxMessage.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows.scalars())
+
+
+_FINISH = (
+    update(OutboxMessage)
+    .where(
+        OutboxMessage.id == bindparam("p_id"),
+        OutboxMessage.claim_token == bindparam("p_token"),
+        OutboxMessage.status == "sending",
+    )
+    .values(
+        status=bindparam("status"),
+        attempts=bindparam("attempts"),
+        next_attempt_at=bindparam("next_attempt_at"),
+        lease_until=None,
+        claim_token=None,
+        wamid=bindparam("wamid"),
+        error_code=bindparam("error_code"),
+        error_title=bindparam("error_title"),
+        sent_at=bindparam("sent_at"),
+        payload_enc=bindparam("payload_enc"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+
+
+async def finish(db: AsyncSession, params: list[dict[str, Any]]) -> int:
+    """Record outcomes, fenced on the claim token (a row taken over by another worker after
+    its lease ran out is left to that worker)."""
+    if not params:
+        return 0
+    result = await db.connection()
+    done = await result.execute(_FINISH, params)
+    return int(done.rowcount or 0)
+
+
+_MESSAGE_SENT = (
+    update(Message)
+    .where(Message.id == bindparam("p_id"))
+    .values(
+        wamid=bindparam("wamid"),
+        status="accepted",
+        status_at=bindparam("at"),
+    )
+)
+
+
+async def messages_accepted(db: AsyncSession, params: list[dict[str, Any]]) -> None:
+    if params:
+        await (await db.connection()).execute(_MESSAGE_SENT, params)
+
+
+async def messages_by_ids(db: AsyncSession, ids: list[int]) -> list[Message]:
+    if not ids:
+        return []
+    return list((await db.execute(select(Message).where(Message.id.in_(ids)))).scalars())
+
+
+async def count_by_status(db: AsyncSession, channel_id: int | None = None) -> dict[str, int]:
+    q = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    if channel_id is not None:
+        q = q.where(OutboxMessage.channel_id == channel_id)
+    return {s: int(n) for s, n in (await db.execute(q)).all()}
+
+
+# -- templates -------------------------------------------------------------------------------
+async def template(
+    db: AsyncSession, workspace_id: int, waba_id: str, name: str, language: str
+) -> WaTemplate | None:
+    q = select(WaTemplate).where(
+        WaTemplate.workspace_id == workspace_id,
+        WaTemplate.waba_id == waba_id,
+        WaTemplate.name == name,
+        WaTemplate.language == language,
+    )
+    return (await db.execute(q)).scalar_one_or_none()
+
+
+async def templates(
+    db: AsyncSession, workspace_id: int, waba_id: str | None = None, status: str | None = None
+) -> list[WaTemplate]:
+    q = select(WaTemplate).where(WaTemplate.workspace_id == workspace_id)
+    if waba_id is not None:
+        q = q.where(WaTemplate.waba_id == waba_id)
+    if status is not None:
+        q = q.where(WaTemplate.status == status)
+    return list((await db.execute(q.order_by(WaTemplate.name, WaTemplate.language))).scalars())
