@@ -35,6 +35,7 @@ from connectx.security import endpoints as security_api
 from connectx.security import views as security_views
 from connectx.security.middleware import SecuritySignals
 from connectx.system import endpoints as system_api
+from connectx.templates_wa import endpoints as template_api
 from connectx.web import views as web_views
 from connectx.workspaces import endpoints as workspace_api
 from connectx.workspaces import views as workspace_views
@@ -84,6 +85,7 @@ def create_app() -> FastAPI:
         security_api.router,
         policy_api.router,
         outbound_api.router,
+        template_api.router,
     ):
         app.include_router(router)
     for router in (

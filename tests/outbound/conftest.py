@@ -1,0 +1,135 @@
+"""The platform served by uvicorn and the simulator served by uvicorn, both on loopback: the
+pacer's aiohttp client speaks real HTTP to the simulator, whose signed webhooks reach the
+platform's intake."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from connectx.config import reset_settings
+from connectx.simulator import settings as sim_settings
+from connectx.simulator.app import create_app as create_sim_app
+from connectx.simulator.core import Simulator
+from tests.whatsapp.support import channel_body, drain
+from tests.workspaces.helpers import Caller, owner_of
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "server did not start"
+        await asyncio.sleep(0.02)
+    return server, task, f"http://127.0.0.1:{port}"
+
+
+@dataclass
+class World:
+    owner: Caller
+    sim: httpx.AsyncClient
+    simulator: Simulator
+    channel: dict[str, Any]
+
+    async def customer_says(self, who: str, text: str = "hi") -> str:
+        r = await self.sim.post(f"/_sim/customers/{who}/messages", json={"type": "text", "text": text})
+        assert r.status_code == 201, r.text
+        await self.settle()
+        return str(r.json()["wamid"])
+
+    async def settle(self) -> None:
+        assert await self.simulator.dispatcher.settle(15)
+        await drain()
+
+    async def conversation_of(self, phone: str) -> int:
+        r = await self.owner.get("/api/v1/conversations")
+        for c in r.json()["items"]:
+            if c["contact"]["phone"] == phone:
+                return int(c["id"])
+        raise AssertionError(f"no conversation with {phone}")
+
+    async def sent(self, n: int, timeout: float = 15.0, **query: Any) -> list[dict[str, Any]]:
+        async with asyncio.timeout(timeout):
+            while True:
+                r = await self.sim.get("/_sim/sent", params=query)
+                data = list(r.json()["data"])
+                if len(data) >= n:
+                    return data
+                await asyncio.sleep(0.05)
+
+    async def message(self, conversation_id: int, message_id: int) -> dict[str, Any]:
+        r = await self.owner.get(f"/api/v1/conversations/{conversation_id}/messages")
+        return next(m for m in r.json()["items"] if m["id"] == message_id)
+
+    async def until(
+        self, conversation_id: int, message_id: int, status: str, timeout: float = 15.0
+    ) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                await drain()
+                m = await self.message(conversation_id, message_id)
+                if m["status"] == status:
+                    return m
+                await asyncio.sleep(0.05)
+
+    async def stats(self) -> dict[str, Any]:
+        return dict((await self.sim.get("/_sim/stats")).json())
+
+
+@pytest.fixture
+async def world(app: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    _, platform_task, platform_url = await serve(app)
+    settings = sim_settings.build(
+        None,
+        {
+            "callback_url": f"{platform_url}/webhooks/whatsapp",
+            "statuses": {"delay_ms": 20},
+        },
+    )
+    simulator = Simulator(settings)
+    sim_app = create_sim_app(simulator=simulator)
+    async with sim_app.router.lifespan_context(sim_app):
+        sim_server, sim_task, sim_url = await serve(sim_app)
+        monkeypatch.setenv("CONNECTX_GRAPH_BASE_URL", sim_url)
+        reset_settings()
+        caller, _ = await owner_of(app)
+        body = channel_body(
+            sim_settings.DEMO_PHONE_NUMBER_ID,
+            sim_settings.DEMO_WABA_ID,
+            sim_settings.DEMO_DISPLAY_NUMBER,
+            app_id=sim_settings.DEMO_APP_ID,
+            secret=sim_settings.DEMO_APP_SECRET,
+            verify_token=sim_settings.DEMO_VERIFY_TOKEN,
+            token=sim_settings.DEMO_ACCESS_TOKEN,
+            name="Simulator",
+        )
+        r = await caller.post("/api/v1/channels", json=body)
+        assert r.status_code == 201, r.text
+        async with httpx.AsyncClient(base_url=sim_url) as sim:
+            yield World(caller, sim, simulator, dict(r.json()))
+        await caller.client.aclose()
+        sim_server.should_exit = True
+        await sim_task
+    os.environ.pop("CONNECTX_GRAPH_BASE_URL", None)
+    reset_settings()
+    for server_task in (platform_task,):
+        server_task.cancel()
