@@ -51,7 +51,9 @@ class World:
     channel: dict[str, Any]
 
     async def customer_says(self, who: str, text: str = "hi") -> str:
-        r = await self.sim.post(f"/_sim/customers/{who}/messages", json={"type": "text", "text": text})
+        r = await self.sim.post(
+            f"/_sim/customers/{who}/messages", json={"type": "text", "text": text}
+        )
         assert r.status_code == 201, r.text
         await self.settle()
         return str(r.json()["wamid"])

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from typing import Any
 
 from connectx.kit import clock
 from tests.outbound.conftest import World
+from tests.workspaces.helpers import api_key, bearer
 
 ANA = "16505550101"
 ANA_E164 = "+16505550101"
 
 
-async def reply(world: World, conv: int, body: dict[str, Any], key: str | None = None) -> Any:
+async def reply(
+    world: World, conv: int, body: dict[str, Any], key: str | None = None, auth: Any = None
+) -> Any:
     headers = {"Idempotency-Key": key} if key else {}
+    if auth:
+        return await world.owner.client.post(
+            f"/api/v1/conversations/{conv}/messages", json=body, headers={**headers, **auth}
+        )
     return await world.owner.post(
         f"/api/v1/conversations/{conv}/messages", json=body, headers=headers
     )
@@ -77,7 +85,10 @@ async def test_each_kind_request_body(world: World) -> None:
     image = by_type["image"]["image"]
     assert image["caption"] == "Look" and image["id"] and "link" not in image  # uploaded first
     inter = [s["body"]["interactive"] for s in sent if s["body"]["type"] == "interactive"]
-    assert inter[0]["action"]["buttons"][1] == {"type": "reply", "reply": {"id": "n", "title": "No"}}
+    assert inter[0]["action"]["buttons"][1] == {
+        "type": "reply",
+        "reply": {"id": "n", "title": "No"},
+    }
     assert inter[1]["action"]["sections"][0]["rows"][0]["description"] == "first"
     assert by_type["reaction"]["reaction"] == {"message_id": wamid_in, "emoji": "👍"}
     assert (await world.stats())["repeated_callback_data"] == 0
@@ -118,19 +129,30 @@ async def test_window_closed_refuses_free_form_and_offers_templates(world: World
     r = await world.owner.post(f"/api/v1/channels/{world.channel['id']}/templates/sync")
     assert r.status_code == 200, r.text
     assert {t["name"] for t in r.json()} >= {"hello_world", "order_update", "winter_sale"}
-    clock.advance(hours=25)
+    key = await api_key(world.owner, ["read", "write"])
+    auth = bearer(key["key"])
+    clock.advance(timedelta(hours=25))
     await world.sim.post("/_sim/clock", json={"advance_s": 0})
-    r = await reply(world, conv, {"type": "text", "text": "late"})
+    r = await reply(world, conv, {"type": "text", "text": "late"}, auth=auth)
     assert r.status_code == 422
     assert "24-hour" in r.json()["detail"] and "hello_world" in r.json()["detail"]
     # a template goes; wrong parameters are refused before queueing
-    r = await reply(world, conv, {"type": "template", "template": {"name": "order_update", "body": ["Ana"]}})
+    r = await reply(
+        world,
+        conv,
+        {"type": "template", "template": {"name": "order_update", "body": ["Ana"]}},
+        auth=auth,
+    )
     assert r.status_code == 422 and "expects 2" in r.json()["detail"]
     # marketing needs consent
     r = await reply(
         world,
         conv,
-        {"type": "template", "template": {"name": "winter_sale", "body": {"first_name": "Ana", "discount": "10%"}}},
+        {
+            "type": "template",
+            "template": {"name": "winter_sale", "body": {"first_name": "Ana", "discount": "10%"}},
+        },
+        auth=auth,
     )
     assert r.status_code == 422 and "marketing" in r.json()["detail"]
     r = await reply(
@@ -138,7 +160,12 @@ async def test_window_closed_refuses_free_form_and_offers_templates(world: World
         conv,
         {
             "type": "template",
-            "template": {"name": "order_update", "body": ["Ana", "A-1"], "buttons": [{"index": 0, "parameter": "A-1"}]},
+            "template": {
+                "name": "order_update",
+                "body": ["Ana", "A-1"],
+                "buttons": [{"index": 0, "parameter": "A-1"}],
+            },
         },
+        auth=auth,
     )
     assert r.status_code == 202, r.text
