@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from connectx.outbound import pacer
 from tests.outbound.conftest import World
 
@@ -12,8 +14,8 @@ ANA_E164 = "+16505550101"
 
 
 async def test_rate_limit_retried_window_error_final_token_pauses(
-    world: World, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(pacer, "BACKOFF_BASE_S", 0.05)
     await world.customer_says(ANA, "hello")
     conv = await world.conversation_of(ANA_E164)

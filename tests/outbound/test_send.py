@@ -97,7 +97,7 @@ async def test_each_kind_request_body(world: World) -> None:
 async def test_limits_checked_before_queueing(world: World) -> None:
     await world.customer_says(ANA, "hello")
     conv = await world.conversation_of(ANA_E164)
-    bad = [
+    bad: list[dict[str, Any]] = [
         {"type": "text", "text": "x" * 4097},
         {
             "type": "interactive",
