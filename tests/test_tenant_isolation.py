@@ -105,6 +105,13 @@ def _whatsapp(kind: str) -> IdFinder:
     return find
 
 
+async def _message(v: Victim) -> int:
+    """An inbound message of the first workspace (from the webhook that made its conversation)."""
+    conversation_id = await _whatsapp("conversation_id")(v)
+    items = (await v.owner.get(f"/api/v1/conversations/{conversation_id}/messages")).json()
+    return int(items["items"][0]["id"])
+
+
 VICTIM_IDS: dict[str, IdFinder] = {
     "workspace_id": _workspace,
     "member_id": _member,
@@ -114,6 +121,7 @@ VICTIM_IDS: dict[str, IdFinder] = {
     "channel_id": _whatsapp("channel_id"),
     "conversation_id": _whatsapp("conversation_id"),
     "contact_id": _whatsapp("contact_id"),
+    "message_id": _message,
 }
 
 

@@ -89,12 +89,12 @@ async def create(
 ) -> list[WaTemplate]:
     """Submit a new template to Meta for review, then sync (its status arrives later)."""
     assert principal.workspace_id is not None
+    channel = await channels_repo.get(db, principal.workspace_id, channel_id)
     name = str(body.get("name") or "")
     if not name or name != name.lower() or not name.replace("_", "").isalnum():
         raise InvalidInput("Template names are lowercase letters, digits and _.", field="name")
     if str(body.get("category", "")).upper() not in ("MARKETING", "UTILITY", "AUTHENTICATION"):
         raise InvalidInput("category: MARKETING, UTILITY or AUTHENTICATION.", field="category")
-    channel = await channels_repo.get(db, principal.workspace_id, channel_id)
     token = await channels.access_token(db, channel)
     if not token:
         raise Conflict("This number has no access token; reconnect it.")
