@@ -16,7 +16,7 @@ from alembic import op
 import connectx.db.base
 
 revision: str = "0002h"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002i"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
