@@ -25,6 +25,7 @@ from connectx.intake import endpoints as webhook_api
 from connectx.kit import logging as cx_logging
 from connectx.kit import problems
 from connectx.kit.middleware import RequestContext
+from connectx.media import endpoints as media_api
 from connectx.outbound import endpoints as outbound_api
 from connectx.policies import endpoints as policy_api
 from connectx.policies import views as policy_views
@@ -86,6 +87,7 @@ def create_app() -> FastAPI:
         policy_api.router,
         outbound_api.router,
         template_api.router,
+        media_api.router,
     ):
         app.include_router(router)
     for router in (

@@ -36,6 +36,7 @@ class MediaOut(BaseModel):
     id: str | None
     mime_type: str | None
     sha256: str | None
+    state: str | None = None  # inbound media: pending | stored | rejected | failed
 
 
 class ErrorOut(BaseModel):

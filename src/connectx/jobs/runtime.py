@@ -41,6 +41,7 @@ BUILTIN_TASK_MODULES = (
     "connectx.retention.tasks",
     "connectx.backups.tasks",
     "connectx.policies.tasks",
+    "connectx.media.tasks",
 )
 
 

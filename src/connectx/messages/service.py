@@ -148,6 +148,7 @@ class Messages:
         for i in range(0, len(pending), 500):
             ids.update(await repo.insert_many(self.db, [v for v, _, _ in pending[i : i + 500]]))
         stored: list[tuple[int, int, int]] = []
+        with_media: list[tuple[int, int, int]] = []
         for values, message, at in pending:
             pnid = values["phone_number_id"]
             new_id = ids.get((pnid, message.wamid))
@@ -164,6 +165,13 @@ class Messages:
                     self._awaited.setdefault(pnid, set()).add(message.target_wamid)
             if pnid not in self._prefetched or message.wamid in self._awaited.get(pnid, set()):
                 await self.apply_pending(pnid, message.wamid)
+            if values["media_id"] and not message.target_wamid:
+                with_media.append((values["workspace_id"], values["contact_id"], new_id))
+        # Inbound media is downloaded in the background (connectx.media), queued in this
+        # transaction.
+        from connectx.media.service import schedule
+
+        await schedule(self.db, with_media)
         return stored
 
     @property
@@ -343,6 +351,12 @@ async def view(db: AsyncSession, message: Message) -> MessageView:
         )
 
     details = await opened(CONTENT, message.content_enc)
+    media_state: str | None = None
+    if message.media_id and message.direction == "in":
+        from connectx.media import repository as media_files
+
+        states = await media_files.states_of(db, message.workspace_id, [message.id])
+        media_state = states.get(message.id)
     return MessageView(
         id=message.id,
         wamid=message.wamid,
@@ -358,6 +372,7 @@ async def view(db: AsyncSession, message: Message) -> MessageView:
                 "id": message.media_id,
                 "mime_type": message.media_mime_type,
                 "sha256": message.media_sha256,
+                "state": media_state,  # pending | stored | rejected | failed (connectx.media)
             }
             if message.media_id
             else None

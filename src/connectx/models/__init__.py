@@ -10,6 +10,7 @@ from connectx.models.conversation import Conversation
 from connectx.models.crypto_key import CryptoKey
 from connectx.models.job import Job
 from connectx.models.mail import MailMessage
+from connectx.models.media import MediaFile
 from connectx.models.message import Message, MessageStatusEvent
 from connectx.models.outbox import ChannelSending, OutboxMessage
 from connectx.models.policy import PolicyAcceptance, PolicyVersion
@@ -35,6 +36,7 @@ __all__ = [
     "LegalHold",
     "LoginAttempt",
     "MailMessage",
+    "MediaFile",
     "Membership",
     "Message",
     "MessageStatusEvent",

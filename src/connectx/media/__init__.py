@@ -1,0 +1,1 @@
+"""Inbound media: background download, checks, sealed storage, serving to workspace members."""
