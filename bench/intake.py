@@ -1,0 +1,510 @@
+"""Webhook-intake benchmark (issue 3, "Speed"): the real platform against a bare ceiling, in one
+run, on SQLite or PostgreSQL.
+
+    .venv/bin/python bench/intake.py --db sqlite --duration 15
+    .venv/bin/python bench/intake.py --db postgres --duration 15 --out bench/results/x.md
+
+What it does (bench/README.md has the details and how to read the figures):
+
+1. Starts ``connectx serve`` in a subprocess with its own temporary data directory (PostgreSQL:
+   a fresh database on 127.0.0.1:5432), after ``connectx migrate`` and ``connectx demo``, which
+   connects the simulator's demo number with a known app secret. Starts the bare ceiling
+   (bench/ceiling.py: uvicorn + an ASGI app that only checks the HMAC and answers 200).
+2. Builds signed bodies with the simulator's payload builders (connectx.simulator.payloads):
+   one inbound text message then three status callbacks (sent, delivered, read) of an outbound
+   message, repeated; batches of 1 and of 50 updates per POST.
+3. Throughput: wrk (closed loop, pre-signed bodies, bench/post.lua) against the ceiling and the
+   platform, batch 1 and batch 50. Latency at fixed offered rates: an open-loop aiohttp client
+   in a separate process (latency measured from each request's scheduled send time, so a slow
+   server cannot hide queueing). Receive-to-stored lag: ``webhook_events.processed_at -
+   received_at`` of the events of the phase. Peak RSS: VmHWM of the platform process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+# -- bodies ---------------------------------------------------------------------------------------
+def build_bodies(path: Path, updates: int, batch: int, contacts: int, seed: int) -> int:
+    """Write ``updates`` webhook updates, ``batch`` per POST, as lines "<signature>\\t<body>".
+    Every fourth update is an inbound text message from one of ``contacts`` customers; the other
+    three are the sent/delivered/read callbacks of one outbound message. Returns the POST count."""
+    from connectx.integrations.whatsapp.signature import sign
+    from connectx.simulator import payloads
+    from connectx.simulator import settings as sim
+
+    meta = payloads.metadata(sim.DEMO_DISPLAY_NUMBER, sim.DEMO_PHONE_NUMBER_ID)
+    now = int(time.time())
+    posts = 0
+    with path.open("w") as fh:
+        pending: list[payloads.Update] = []
+        for n in range(updates):
+            k = (seed + n // 4) % contacts
+            wa_id = f"1555{k:07d}"
+            block = payloads.contact_block(
+                wa_id=wa_id,
+                user_id=None,
+                name=f"Bench Customer {k}",
+                username=None,
+                hide_phone=False,
+                hidden_as="omit",
+            )
+            if n % 4 == 0:
+                message = {
+                    **payloads.sender_fields(wa_id, None, False, "omit"),
+                    "id": payloads.new_wamid(),
+                    "timestamp": str(now),
+                    "type": "text",
+                    "text": {"body": "Hello, is my order ready? I can pick it up today."},
+                }
+                value = payloads.messages_value(meta, contacts=[block], messages=[message])
+                outbound = payloads.new_wamid()
+            else:
+                status = {
+                    "id": outbound,
+                    "status": ("sent", "delivered", "read")[n % 4 - 1],
+                    "timestamp": str(now),
+                    **payloads.recipient_fields(wa_id, None, False, "omit"),
+                    "pricing": payloads.pricing("service", "regular", False),
+                }
+                value = payloads.messages_value(meta, contacts=[block], statuses=[status])
+            pending.append(payloads.Update(sim.DEMO_APP_ID, sim.DEMO_WABA_ID, "messages", value))
+            if len(pending) == batch or n == updates - 1:
+                body = payloads.encode(payloads.envelope(pending))
+                fh.write(sign(sim.DEMO_APP_SECRET, body) + "\t" + body.decode() + "\n")
+                posts += 1
+                pending = []
+    return posts
+
+
+def read_bodies(path: Path) -> list[tuple[str, bytes]]:
+    out = []
+    with path.open() as fh:
+        for line in fh:
+            sig, body = line.rstrip("\n").split("\t", 1)
+            out.append((sig, body.encode()))
+    return out
+
+
+# -- the open-loop client (runs in its own process: `intake.py client ...`) -----------------------
+async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, duration: float) -> Any:
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    n = min(len(bodies), int(rate * duration))
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    tasks: set[asyncio.Task[None]] = set()
+    connector = aiohttp.TCPConnector(limit=1024)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=30)
+    ) as session:
+
+        async def post(i: int, due: float) -> None:
+            sig, body = bodies[i]
+            headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sig}
+            try:
+                async with session.post(url, data=body, headers=headers) as r:
+                    await r.read()
+                    key = str(r.status)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                key = type(exc).__name__
+            latencies.append(loop.time() - due)
+            statuses[key] = statuses.get(key, 0) + 1
+
+        t0 = loop.time() + 0.1
+        i = 0
+        max_late = 0.0
+        while i < n:
+            now = loop.time()
+            while i < n and t0 + i / rate <= now:
+                due = t0 + i / rate
+                max_late = max(max_late, now - due)
+                task = asyncio.create_task(post(i, due))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                i += 1
+            if i < n:
+                await asyncio.sleep(max(0.0, min(t0 + i / rate - loop.time(), 0.002)))
+        sent_in = loop.time() - t0
+        while tasks:
+            await asyncio.gather(*list(tasks))
+    latencies.sort()
+    return {
+        "posts": n,
+        "offered_posts_per_s": rate,
+        "achieved_posts_per_s": n / sent_in if sent_in > 0 else 0.0,
+        "max_send_late_ms": max_late * 1000,
+        "p50_ms": pct(latencies, 50) * 1000,
+        "p99_ms": pct(latencies, 99) * 1000,
+        "max_ms": latencies[-1] * 1000 if latencies else 0.0,
+        "statuses": statuses,
+    }
+
+
+def client_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="intake.py client")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--bodies", type=Path, required=True)
+    parser.add_argument("--rate", type=float, required=True, help="POSTs per second")
+    parser.add_argument("--duration", type=float, required=True)
+    args = parser.parse_args(argv)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    result = asyncio.run(open_loop(args.url, read_bodies(args.bodies), args.rate, args.duration))
+    print(json.dumps(result))
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 60.0) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+
+
+def vm(pid: int, field: str) -> float:
+    """A /proc/<pid>/status memory field in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load_average() -> str:
+    return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+
+
+def run_wrk(url: str, bodies: Path, connections: int, duration: int) -> dict[str, Any]:
+    env = {**os.environ, "BODIES": str(bodies), "WRK_THREADS": "1"}
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(ROOT / "bench" / "post.lua"),
+        url,
+    ]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    fields = dict(re.findall(r"(\w+)=([\d.]+)", " ".join(re.findall(r"BENCH (.*)", out))))
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return {
+        "posts_per_s": rps,
+        "requests": total,
+        "p50_ms": float(fields["p50_ms"]),
+        "p99_ms": float(fields["p99_ms"]),
+        "non2xx": int(fields["non2xx"]),
+        "errors": int(fields["errors"]),
+    }
+
+
+def run_client(url: str, bodies: Path, rate: float, duration: float) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "client", "--url", url, "--bodies", str(bodies)]
+    cmd += ["--rate", str(rate), "--duration", str(duration)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+# -- the platform's database --------------------------------------------------------------------
+class Store:
+    def __init__(self, url: str) -> None:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        self.engine = create_async_engine(url)
+
+    async def last_id(self) -> int:
+        from sqlalchemy import text
+
+        async with self.engine.connect() as conn:
+            return int(
+                (
+                    await conn.execute(text("SELECT coalesce(max(id), 0) FROM webhook_events"))
+                ).scalar_one()
+            )
+
+    async def pending(self) -> int:
+        from sqlalchemy import text
+
+        async with self.engine.connect() as conn:
+            q = text("SELECT count(*) FROM webhook_events WHERE status = 'pending'")
+            return int((await conn.execute(q)).scalar_one())
+
+    async def lags(self, after: int) -> tuple[list[float], dict[str, int]]:
+        from sqlalchemy import select
+
+        from connectx.models.webhook_event import WebhookEvent
+
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        WebhookEvent.received_at, WebhookEvent.processed_at, WebhookEvent.status
+                    ).where(WebhookEvent.id > after)
+                )
+            ).all()
+        lags = sorted(
+            (p - r).total_seconds() for r, p, _ in rows if p is not None and r is not None
+        )
+        by_status: dict[str, int] = {}
+        for *_, s in rows:
+            by_status[s] = by_status.get(s, 0) + 1
+        return lags, by_status
+
+    async def counts(self) -> dict[str, int]:
+        from sqlalchemy import text
+
+        out = {}
+        async with self.engine.connect() as conn:
+            for table in ("messages", "message_status_events", "contacts", "conversations"):
+                q = text(f"SELECT count(*) FROM {table}")
+                out[table] = int((await conn.execute(q)).scalar_one())
+        return out
+
+
+def drain(store: Store, timeout: float = 300.0) -> float:
+    """Seconds until no event is pending (the processor caught up)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if asyncio.run(store.pending()) == 0:
+            return time.monotonic() - start
+        time.sleep(0.2)
+    return float("inf")
+
+
+# -- the run ------------------------------------------------------------------------------------
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "client":
+        client_main(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--duration", type=int, default=15, help="seconds per phase")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument("--rate", type=float, default=3300, help="webhooks/s (goal rate)")
+    parser.add_argument("--low-rate", type=float, default=1000, help="a rate we can sustain")
+    parser.add_argument("--contacts", type=int, default=200, help="distinct customers")
+    parser.add_argument("--max-updates", type=int, default=60_000, help="bodies per phase")
+    parser.add_argument("--out", type=Path, help="append a Markdown report here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+
+    from connectx.simulator import settings as sim
+
+    work = Path(tempfile.mkdtemp(prefix="connectx-bench-"))
+    env = {
+        **os.environ,
+        "CONNECTX_DATA_DIR": str(work / "data"),
+        "CONNECTX_BACKUP_SCHEDULE": "false",
+        "CONNECTX_LOG_LEVEL": "WARNING",
+    }
+    env.pop("CONNECTX_BROKER_URL", None)
+    dbname = None
+    if args.db == "postgres":
+        dbname = f"connectx_bench_{os.getpid()}"
+        subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {dbname}"], check=True)
+        env["CONNECTX_DATABASE_URL"] = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{dbname}"
+        db_url = env["CONNECTX_DATABASE_URL"]
+    else:
+        db_url = f"sqlite+aiosqlite:///{work / 'data' / 'connectx.db'}"
+    connectx = str(VENV_BIN / "connectx")
+    subprocess.run([connectx, "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run([connectx, "demo"], env=env, check=True, capture_output=True)
+
+    port, ceiling_port = free_port(), free_port()
+    log = (work / "serve.log").open("w")
+    server = subprocess.Popen(
+        [connectx, "serve", "--no-migrate", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    ceiling = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "ceiling.py"),
+            "--port",
+            str(ceiling_port),
+            "--secret",
+            sim.DEMO_APP_SECRET,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    platform_url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
+    ceiling_url = f"http://127.0.0.1:{ceiling_port}/"
+    results: dict[str, Any] = {
+        "db": args.db,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "load_before": load_average(),
+        "phases": [],
+    }
+    store = Store(db_url)
+    seed = 0
+    sizes: dict[Path, int] = {}
+
+    def bodies(name: str, updates: int, batch: int) -> Path:
+        nonlocal seed
+        path = work / f"{name}.bodies"
+        sizes[path] = build_bodies(path, updates, batch, args.contacts, seed)
+        seed += updates // 4
+        return path
+
+    def wrk(url: str, path: Path) -> dict[str, Any]:
+        r = run_wrk(url, path, args.connections, args.duration)
+        r["distinct_bodies"] = sizes[path]  # fewer than requests: the list wrapped (repeats)
+        return r
+
+    def record(phase: dict[str, Any]) -> None:
+        phase["rss_mb"] = round(vm(server.pid, "VmRSS"), 1)
+        phase["peak_rss_mb"] = round(vm(server.pid, "VmHWM"), 1)
+        phase["load"] = load_average()
+        results["phases"].append(phase)
+        print(json.dumps(phase), flush=True)
+
+    def platform_phase(name: str, batch: int, run: Any) -> None:
+        before = asyncio.run(store.last_id())
+        phase = {"name": name, "target": "platform", "batch": batch, **run()}
+        phase["drain_s"] = round(drain(store), 2)
+        lags, by_status = asyncio.run(store.lags(before))
+        phase["events"] = by_status
+        phase["lag_p50_ms"] = round(pct(lags, 50) * 1000, 1)
+        phase["lag_p99_ms"] = round(pct(lags, 99) * 1000, 1)
+        record(phase)
+
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        wait_http(ceiling_url)
+        dur = args.duration
+        cap = args.max_updates
+
+        # Warm-up: every customer writes once (a new contact costs a data key), then a pause.
+        warm = bodies("warm", args.contacts * 4, 50)
+        platform_phase("warm-up (new contacts)", 50, lambda: run_client(platform_url, warm, 20, 60))
+
+        for batch in (1, 50):
+            path = bodies(f"tp{batch}", cap, batch)
+            for target, url in (("ceiling", ceiling_url), ("platform", platform_url)):
+                name = f"throughput, batch {batch}"
+                if target == "ceiling":
+                    r = wrk(url, path)
+                    record({"name": name, "target": target, "batch": batch, **r})
+                else:
+                    platform_phase(name, batch, lambda u=url, p=path: wrk(u, p))
+                    path = bodies(f"tp{batch}b", cap, batch)  # fresh wamids for what follows
+
+        for batch, rate in ((1, args.low_rate), (1, args.rate), (50, args.rate)):
+            posts = rate / batch
+            n = int(rate * dur) + batch
+            path = bodies(f"fixed{batch}-{rate:.0f}", min(n, cap), batch)
+            name = f"fixed {rate:.0f} webhooks/s, batch {batch}"
+            platform_phase(name, batch, lambda p=path, r=posts: run_client(platform_url, p, r, dur))
+            if batch == 1 and rate == args.rate:  # what the client alone adds, for reference
+                path = bodies("fixed-ceiling", min(n, cap), batch)
+                r = run_client(ceiling_url, path, posts, dur)
+                record({"name": name, "target": "ceiling", "batch": batch, **r})
+        results["stored"] = asyncio.run(store.counts())
+    finally:
+        results["load_after"] = load_average()
+        server.terminate()
+        ceiling.terminate()
+        server.wait(30)
+        ceiling.wait(30)
+        asyncio.run(store.engine.dispose())
+        if dbname:
+            subprocess.run(["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {dbname}"])
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report = markdown(results)
+    print(report)
+    if args.out:
+        with args.out.open("a") as fh:
+            fh.write(report + "\n")
+
+
+def markdown(results: dict[str, Any]) -> str:
+    phases = results["phases"]
+    lines = [
+        f"### {results['db']} — {results['started']}",
+        "",
+        f"Load average before: {results['load_before']}, after: {results['load_after']}.",
+        "",
+        "| phase | target | webhooks/s | POSTs/s | p50 ms | p99 ms | non-200 | lag p50 ms "
+        "| lag p99 ms | drain s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in phases:
+        posts = p.get("posts_per_s", p.get("achieved_posts_per_s", 0.0))
+        bad = p.get("non2xx", 0) + p.get("errors", 0)
+        if "statuses" in p:
+            bad = sum(v for k, v in p["statuses"].items() if k != "200")
+        lines.append(
+            f"| {p['name']} | {p['target']} | {posts * p['batch']:,.0f} | {posts:,.0f} "
+            f"| {p['p50_ms']:.1f} | {p['p99_ms']:.1f} | {bad} | {p.get('lag_p50_ms', '')} "
+            f"| {p.get('lag_p99_ms', '')} | {p.get('drain_s', '')} | {p['peak_rss_mb']} |"
+        )
+    ratios = []
+    for batch in (1, 50):
+        tp = [p for p in phases if p["name"] == f"throughput, batch {batch}"]
+        ceil = [p["posts_per_s"] for p in tp if p["target"] == "ceiling"]
+        plat = [p["posts_per_s"] for p in tp if p["target"] == "platform"]
+        if ceil and plat:
+            ratios.append(f"batch {batch}: {plat[0] / ceil[0]:.2f} x the ceiling")
+    lines += ["", "Throughput ratio: " + "; ".join(ratios) + "."]
+    if "stored" in results:
+        lines += ["", f"Stored at the end: {results['stored']}."]
+    lines += ["", "<details><summary>raw</summary>", "", "```json"]
+    lines += [json.dumps(phases, indent=1), "```", "</details>", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
