@@ -240,11 +240,14 @@ async def due_for(db: AsyncSession, user_id: int) -> list[Version]:
     """The material changes this account holder has not accepted yet (one per document): the
     newest material version published after the account was created, unless the person
     accepted it or a later version."""
+    documents = await _all(db)
+    if not any(v.material and v.id is not None for items in documents.values() for v in items):
+        return []  # nothing was ever a material change: no query per page
     created = await repo.user_created_at(db, user_id)
     if created is None:
         return []
     due: list[Version] = []
-    for kind, items in (await _all(db)).items():
+    for kind, items in documents.items():
         material = [v for v in items if v.material and v.id is not None]
         if not material:
             continue
