@@ -133,14 +133,14 @@ async def test_a_url_past_its_five_minutes_is_replaced(world: World) -> None:
     m = await customer_sends(
         world, {"type": "image", "mime_type": "image/png", "content_b64": b64(PNG)}
     )
-    job = await service._prepare(m["id"])  # noqa: SLF001 (drive the steps one by one)
+    job = await service.prepare(m["id"])  # drive the steps one by one
     assert job is not None
     await world.sim.delete("/_sim/faults", params={"id": fault_id} if fault_id else None)
-    info = await service._lookup(job)  # noqa: SLF001
-    url, mime, _, expected = service._check_lookup(job, info)  # noqa: SLF001
+    info = await service.lookup(job)
+    url, mime, _, expected = service.check_lookup(job, info)
     await world.sim.post("/_sim/clock", json={"advance_s": 301})
-    assert await service._fetch(job, url, mime, expected) is None  # noqa: SLF001 (404: expired)
-    done = await service._download(job)  # noqa: SLF001 (asks again, then downloads)
+    assert await service.fetch(job, url, mime, expected) is None  # 404: expired
+    done = await service.download_file(job)  # asks again, then downloads
     assert done.size == len(PNG) and done.sha256 == hashlib.sha256(PNG).hexdigest()
     store.delete(done.storage_key)
 

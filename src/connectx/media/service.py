@@ -33,7 +33,7 @@ from connectx.kit.crypto import CryptoError, KeyDestroyed
 from connectx.kit.errors import Gone, NotFound
 from connectx.media import repository as repo
 from connectx.media import sniff, store
-from connectx.models.media import FAILED, PENDING, REJECTED, STORED, MediaFile
+from connectx.models.media import FAILED, PENDING, REJECTED, STORED
 from connectx.outbound import graph
 from connectx.privacy.vault import Vault
 
@@ -134,7 +134,7 @@ def _digest(value: str | None) -> bytes | None:
     return raw if len(raw) == 32 else None
 
 
-async def _prepare(message_id: int) -> Job | None:
+async def prepare(message_id: int) -> Job | None:
     """Read what the download needs in a short transaction of its own (the download must not
     hold the database). ``None`` when there is nothing (left) to do."""
     from connectx.channels import repository as channels_repo
@@ -175,7 +175,7 @@ async def _prepare(message_id: int) -> Job | None:
         )
 
 
-async def _lookup(job: Job) -> dict[str, Any]:
+async def lookup(job: Job) -> dict[str, Any]:
     try:
         return await graph.call("GET", job.graph_media_id, job.token)
     except graph.GraphError as exc:
@@ -184,7 +184,7 @@ async def _lookup(job: Job) -> dict[str, Any]:
         raise Transient(f"media lookup: Graph error {exc.code} ({exc.http_status})") from None
 
 
-def _check_lookup(job: Job, info: dict[str, Any]) -> tuple[str, str, int | None, bytes]:
+def check_lookup(job: Job, info: dict[str, Any]) -> tuple[str, str, int | None, bytes]:
     url = info.get("url")
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         raise Transient("the media lookup gave no url")
@@ -208,7 +208,7 @@ def _check_lookup(job: Job, info: dict[str, Any]) -> tuple[str, str, int | None,
     return url, mime, file_size, expected
 
 
-async def _fetch(job: Job, url: str, mime: str, expected: bytes) -> Downloaded | None:
+async def fetch(job: Job, url: str, mime: str, expected: bytes) -> Downloaded | None:
     """Stream ``url`` into the store. ``None`` when the url is no longer valid (404)."""
     limit = size_limit(job.kind, job.animated)
     headers = {"Authorization": f"Bearer {job.token}"}
@@ -254,11 +254,11 @@ async def _fetch(job: Job, url: str, mime: str, expected: bytes) -> Downloaded |
     return Downloaded(key, size, digest.hexdigest(), mime)
 
 
-async def _download(job: Job) -> Downloaded:
+async def download_file(job: Job) -> Downloaded:
     for _ in range(URL_ATTEMPTS):
-        info = await _lookup(job)
-        url, mime, _, expected = _check_lookup(job, info)
-        done = await _fetch(job, url, mime, expected)
+        info = await lookup(job)
+        url, mime, _, expected = check_lookup(job, info)
+        done = await fetch(job, url, mime, expected)
         if done is not None:
             return done
     raise Transient("the media url kept expiring")
@@ -267,12 +267,12 @@ async def _download(job: Job) -> Downloaded:
 async def download(db: AsyncSession, message_id: int) -> str | None:
     """The ``media.download`` task: the media's new state, or ``None`` when there was nothing to
     do (done already, or the message is gone). Raises to have the job retried."""
-    job = await _prepare(message_id)
+    job = await prepare(message_id)
     if job is None:
         return None
     values: dict[str, Any]
     try:
-        done = await _download(job)
+        done = await download_file(job)
     except Rejected as exc:
         values = {"state": REJECTED, "reason": str(exc)[:200]}
     except Unavailable as exc:
@@ -396,7 +396,3 @@ async def open_for(db: AsyncSession, principal: Principal, message_id: int) -> O
     )
     inline = mime.split("/")[0] in ("image", "audio", "video")
     return Opened(mime, media.size or 0, filename, inline, _first_then_rest(first, chunks))
-
-
-def media_state(media: MediaFile | None) -> str | None:
-    return media.state if media else None
