@@ -25,6 +25,7 @@ from connectx.kit.inventory import Retention
 from connectx.models.account import ActionToken, LoginAttempt, UserSession
 from connectx.models.job import Job
 from connectx.models.mail import MailMessage
+from connectx.models.media import MediaFile
 from connectx.models.message import Message
 from connectx.models.security import SecurityNotice, SignInEvent
 from connectx.models.webhook_event import WebhookEvent
@@ -49,6 +50,8 @@ class Rule:
     workspace: Any = None  # the column holding the workspace id, or None
     subject: Any = None  # a SQL expression giving "user:12", or None
     after_batch: AfterBatch | None = None
+    # Runs before a batch's rows change, in its transaction (e.g. to note files to delete).
+    before_batch: AfterBatch | None = None
     describe: str = ""
 
     @property
@@ -243,6 +246,47 @@ register(
         workspace=Message.workspace_id,
         subject=ref("contact", Message.contact_id),
         describe="message text, structured content, raw message and media references",
+    )
+)
+
+
+async def _delete_media_files(db: AsyncSession, ids: list[int]) -> dict[str, Any]:
+    """The sealed files of the media rows about to be cleared: deleted once the batch commits
+    (a rolled-back batch leaves them, and its rows, as they were)."""
+    from sqlalchemy import select
+
+    from connectx.db.session import after_commit
+    from connectx.media import store
+
+    keys = [
+        k
+        for k in (
+            await db.execute(select(MediaFile.storage_key).where(MediaFile.id.in_(ids)))
+        ).scalars()
+        if k
+    ]
+
+    async def remove() -> None:
+        for key in keys:
+            store.delete(key)
+
+    if keys:
+        after_commit(db, remove)
+    return {"files": len(keys)}
+
+
+register(
+    Rule(
+        "media_files",
+        MediaFile.__table__,
+        Retention.MESSAGE_CONTENT,
+        anchor=MediaFile.created_at,
+        action=ANONYMISE,
+        columns=("storage_key", "sha256"),
+        workspace=MediaFile.workspace_id,
+        subject=ref("contact", MediaFile.contact_id),
+        before_batch=_delete_media_files,
+        describe="downloaded media files (the sealed file is deleted)",
     )
 )
 

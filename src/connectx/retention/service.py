@@ -143,8 +143,10 @@ async def _remove_group(
             ids = await repo.take_batch(db, rule, where, batch)
             if not ids:
                 return True
+            extra = await rule.before_batch(db, ids) if rule.before_batch is not None else {}
             changed = await repo.remove(db, rule, ids)
-            extra = await rule.after_batch(db, ids) if rule.after_batch is not None else {}
+            if rule.after_batch is not None:
+                extra.update(await rule.after_batch(db, ids))
             await audit.record(
                 db,
                 actor=actor,
