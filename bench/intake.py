@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -112,7 +113,7 @@ async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, dura
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     tasks: set[asyncio.Task[None]] = set()
-    connector = aiohttp.TCPConnector(limit=1024)
+    connector = aiohttp.TCPConnector(limit=128)
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=30)
     ) as session:
@@ -328,12 +329,16 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per phase")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     parser.add_argument("--rate", type=float, default=3300, help="webhooks/s (goal rate)")
-    parser.add_argument("--low-rate", type=float, default=1000, help="a rate we can sustain")
+    parser.add_argument("--low-rate", type=float, default=100, help="a rate we can sustain")
     parser.add_argument("--contacts", type=int, default=200, help="distinct customers")
     parser.add_argument("--max-updates", type=int, default=60_000, help="bodies per phase")
     parser.add_argument("--out", type=Path, help="append a Markdown report here")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the platform in the batch-1 throughput phase"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so `finally` cleans up
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
 
@@ -412,7 +417,20 @@ def main() -> None:
 
     def platform_phase(name: str, batch: int, run: Any) -> None:
         before = asyncio.run(store.last_id())
+        spy = None
+        if args.profile and name == "throughput, batch 1":
+            args.profile.mkdir(parents=True, exist_ok=True)
+            out = args.profile / f"intake-{args.db}-throughput-batch1.collapsed"
+            spy_cmd = [str(VENV_BIN / "py-spy"), "record", "--pid", str(server.pid), "--threads"]
+            spy_cmd += ["--duration", str(args.duration), "--format", "raw", "--output", str(out)]
+            spy = subprocess.Popen(
+                spy_cmd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         phase = {"name": name, "target": "platform", "batch": batch, **run()}
+        if spy is not None:
+            spy.wait(60)
         phase["drain_s"] = round(drain(store), 2)
         lags, by_status = asyncio.run(store.lags(before))
         phase["events"] = by_status
