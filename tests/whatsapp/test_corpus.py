@@ -45,6 +45,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
             "id": "1003383421387256",
             "mime_type": "image/jpeg",
             "sha256": "5a0e6a7c3c4b0f1d2e",
+            "state": "pending",  # the download is queued with the message (connectx.media)
         },
     },
     "message_video": {"type": "video", "body": None, "media.id": "1012021193981391"},
