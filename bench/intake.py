@@ -257,8 +257,10 @@ def run_client(url: str, bodies: Path, rate: float, duration: float) -> dict[str
 class Store:
     def __init__(self, url: str) -> None:
         from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.pool import NullPool
 
-        self.engine = create_async_engine(url)
+        # NullPool: every query runs under its own asyncio.run (no connection outlives a loop).
+        self.engine = create_async_engine(url, poolclass=NullPool)
 
     async def last_id(self) -> int:
         from sqlalchemy import text
@@ -478,7 +480,9 @@ def main() -> None:
         ceiling.wait(30)
         asyncio.run(store.engine.dispose())
         if dbname:
-            subprocess.run(["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {dbname}"])
+            subprocess.run(
+                ["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"]
+            )
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     report = markdown(results)
