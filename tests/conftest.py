@@ -27,6 +27,9 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         "CONNECTX_LOG_JSON": "false",
         "CONNECTX_PUBLIC_URL": "http://testserver",
         "CONNECTX_RECONCILE_INTERVAL_S": "0.5",
+        # Nothing beyond loopback: Graph calls of tests that do not start the simulator go to a
+        # closed local port (tests that need Meta point this at `connectx simulator`).
+        "CONNECTX_GRAPH_BASE_URL": "http://127.0.0.1:9",
         # Daily retention and scheduled backups would run whenever a test moves the clock a day
         # on; tests of the schedules turn them on themselves (tests/retention/test_periodic.py).
         "CONNECTX_PERIODIC_TASKS": "false",
@@ -57,6 +60,9 @@ async def clean_database(environment: dict[str, str]) -> AsyncIterator[None]:
     from connectx.privacy import vault
 
     yield
+    from connectx.config import reset_settings
+
+    reset_settings()  # after monkeypatch has put the environment back
     clock.reset()
     vault.reset_caches()
     from connectx.policies import service as policies

@@ -5,7 +5,6 @@ platform's intake."""
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -131,7 +130,5 @@ async def world(app: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Worl
         await caller.client.aclose()
         sim_server.should_exit = True
         await sim_task
-    os.environ.pop("CONNECTX_GRAPH_BASE_URL", None)
-    reset_settings()
     for server_task in (platform_task,):
         server_task.cancel()

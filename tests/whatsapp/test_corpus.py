@@ -204,7 +204,7 @@ async def test_a_batch_of_1000_messages_is_processed_entirely(
         {"profile": {"name": f"Customer {i}"}, "wa_id": f"1650555{i:04d}"} for i in range(1000)
     ]
     await delivered(client, payload)
-    await drain(timeout_s=120)
+    await drain(timeout_s=300)
     assert await count(Message) == 1000
     assert await count(Contact) == 1000
     assert await count(Conversation) == 1000
