@@ -9,6 +9,10 @@ loaded from the database on first use and reloaded
   ``MISS_RELOAD_S``, so a flood of forged requests cannot turn into a flood of queries,
 * every ``TTL_S`` seconds, which bounds how long another process keeps accepting a retired secret.
 
+If the database cannot be read (a pool timeout under load, an outage), the secrets already held
+are kept; with none held, :class:`SecretsUnavailable` is raised and intake answers 503 with
+``Retry-After`` (Meta retries), never a 500 and never a 401 for a genuine webhook.
+
 Secrets live only in this process's memory; they are never logged.
 """
 
@@ -16,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import time
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectx.channels import repository as repo
 from connectx.db.session import session_factory
@@ -28,6 +34,13 @@ TTL_S = 60.0
 MISS_RELOAD_S = 1.0
 SECRET_COLUMN = "meta_apps.secret"  # noqa: S105 (an AAD column name)
 VERIFY_TOKEN_COLUMN = "meta_apps.verify_token"  # noqa: S105 (an AAD column name)
+
+
+UNAVAILABLE = (SQLAlchemyError, OSError)  # pool timeouts, outages (TimeoutError is an OSError)
+
+
+class SecretsUnavailable(Exception):
+    """The app secrets could not be read from the database just now; try again shortly."""
 
 
 def subject_of(meta_app_row_id: int) -> str:
@@ -57,6 +70,8 @@ class AppSecretCache:
                     secret = await vault.decrypt_bytes(
                         None, subject_of(app.id), SECRET_COLUMN, app.secret_enc
                     )
+                except UNAVAILABLE:  # the database, not the secret: the load failed
+                    raise
                 except Exception as exc:  # one unreadable secret must not stop intake
                     log.error("secret of meta app %s unreadable: %s", app.id, type(exc).__name__)
                     continue
@@ -81,12 +96,21 @@ class AppSecretCache:
         if digest is None:
             return None
         if self._stale():
-            await self._load()
+            await self._reload()
         found = self._match(body, digest)
         if found is None and time.monotonic() - self._last_load_attempt >= MISS_RELOAD_S:
-            await self._load()
+            await self._reload()
             found = self._match(body, digest)
         return found
+
+    async def _reload(self) -> None:
+        """Load; if the database is unavailable, keep what we hold (raise when we hold none)."""
+        try:
+            await self._load()
+        except UNAVAILABLE as exc:
+            log.warning("meta app secrets not reloaded: %s", type(exc).__name__)
+            if self._loaded_at is None and not self._entries:
+                raise SecretsUnavailable(type(exc).__name__) from exc
 
 
 cache = AppSecretCache()

@@ -80,7 +80,18 @@ async def receive(request: Request) -> Response:
             return _too_large()
         chunks.append(chunk)
     body = b"".join(chunks)
-    app_id = await app_secrets.cache.verify(body, request.headers.get(SIGNATURE_HEADER))
+    try:
+        app_id = await app_secrets.cache.verify(body, request.headers.get(SIGNATURE_HEADER))
+    except app_secrets.SecretsUnavailable:
+        RECEIVED.labels("secrets_unavailable").inc()
+        return problem_response(
+            503,
+            "Busy",
+            "The signature could not be checked just now; send it again (Meta retries "
+            "automatically).",
+            "secrets_unavailable",
+            headers={"Retry-After": "1"},
+        )
     if app_id is None:
         RECEIVED.labels("bad_signature").inc()
         raise Unauthenticated(

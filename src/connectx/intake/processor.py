@@ -164,22 +164,43 @@ async def process_available(limit: int = EVENTS_PER_BATCH, max_batches: int | No
     return total
 
 
+def _cancelled() -> bool:
+    """Whether this task was really asked to stop (``task.cancel()``), as opposed to a
+    ``CancelledError`` leaking out of a driver, a pool or a wake-up (which must not end the
+    loop)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def _pause(seconds: float, seen: int | None = None) -> None:
+    """Wait for a wake-up or ``seconds``; a failing wake-up degrades to a plain sleep."""
+    try:
+        await wakeup.wait(seconds, seen)
+    except (Exception, asyncio.CancelledError) as exc:
+        if isinstance(exc, asyncio.CancelledError) and _cancelled():
+            raise
+        log.warning("webhook wake-up failed (%s); sweeping on the timer", type(exc).__name__)
+        await asyncio.sleep(seconds)
+
+
 async def run_forever(stopping: threading.Event | None = None, poll_s: float = POLL_S) -> None:
-    """The processor loop: process, then sleep until woken or ``poll_s`` passes."""
+    """The processor loop: process, then sleep until woken or ``poll_s`` passes. Only a real
+    cancellation of this task or ``stopping`` ends it: any failure of a pass (a pool timeout, a
+    stray ``CancelledError``, a lost wake-up) is logged and the loop carries on sweeping."""
     backoff = 0.0
     while stopping is None or not stopping.is_set():
         seen = wakeup.generation()
         try:
             await process_available()
             backoff = 0.0
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and _cancelled():
+                raise
             backoff = min(MAX_BACKOFF_S, max(0.5, backoff * 2))
             log.warning("webhook processing paused %.1fs: %s", backoff, type(exc).__name__)
-            await asyncio.sleep(backoff)
+            await _pause(backoff)
             continue
-        await wakeup.wait(poll_s, seen)
+        await _pause(poll_s, seen)
 
 
 class ProcessorThread:
@@ -202,7 +223,12 @@ class ProcessorThread:
             finally:
                 await dispose_engines()
 
-        asyncio.run(main())
+        while not self._stopping.is_set():  # the processor must outlive anything that kills a loop
+            try:
+                asyncio.run(main())
+            except BaseException as exc:  # logged; the thread starts a fresh loop
+                log.error("webhook processor loop ended (%s); restarting", type(exc).__name__)
+            self._stopping.wait(1.0)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Finish the batch in hand (up to ``timeout_s``), then stop."""
