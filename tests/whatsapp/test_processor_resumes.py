@@ -103,3 +103,27 @@ async def test_unreadable_secrets_database_gives_503_with_retry_after(
     app_secrets.cache._last_load_attempt = 0.0  # (no need to wait out MISS_RELOAD_S)
     await delivered(client, load("message_text"))
     assert await event_counts() == {"pending": 1}
+
+
+async def test_processor_thread_restarts_a_loop_that_ended(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor.stop_embedded()
+    await delivered(client, load("message_text"))
+    real = processor.run_forever
+    runs: list[int] = []
+
+    async def ends_once(stopping: threading.Event | None = None, poll_s: float = 0.1) -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("the loop died")  # whatever ends a loop, the thread goes on
+        await real(stopping, poll_s)
+
+    monkeypatch.setattr(processor, "run_forever", ends_once)
+    thread = processor.ProcessorThread(poll_s=0.1)
+    thread.start()
+    try:
+        assert await _until_processed(20) == {"processed": 1}
+        assert len(runs) == 2
+    finally:
+        await asyncio.to_thread(thread.stop)
