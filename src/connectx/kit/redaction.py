@@ -39,3 +39,8 @@ def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+# Compile the back-reference templates now: a first use during interpreter shutdown (a late log
+# line) would otherwise try to import re's template parser when imports no longer work.
+redact("password=warm-up Bearer warm-up")

@@ -33,7 +33,7 @@ from connectx.kit import clock
 from connectx.messages import repository as messages_repo
 from connectx.messages import service as messages
 from connectx.models.message import STATUS_RANK
-from connectx.models.outbox import ChannelSending, OutboxMessage
+from connectx.models.outbox import OutboxMessage
 from connectx.outbound import graph, wakeup
 from connectx.outbound import repository as repo
 from connectx.outbound.service import DEFAULT_RATE, PAYLOAD
@@ -353,16 +353,8 @@ async def _pause(db: Any, channel_id: int, outcome: Outcome) -> None:
     channel = await db.get(Channel, channel_id)
     if channel is None:
         return
-    state = await repo.sending_state(db, channel_id)
     now = clock.now()
-    if state is None:
-        state = ChannelSending(
-            channel_id=channel_id,
-            workspace_id=channel.workspace_id,
-            rate_per_s=DEFAULT_RATE,
-            updated_at=now,
-        )
-        await repo.add(db, state)
+    state = await repo.ensure_sending_state(db, channel_id, channel.workspace_id, DEFAULT_RATE, now)
     if state.paused_at is not None:
         return
     state.paused_at = now

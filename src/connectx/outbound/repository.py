@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectx.kit.upsert import insert_ignore
 from connectx.models.message import Message
 from connectx.models.outbox import ChannelSending, OutboxMessage
 from connectx.models.template import WaTemplate
@@ -37,6 +38,28 @@ async def message(db: AsyncSession, workspace_id: int, message_id: int) -> Messa
 
 async def sending_state(db: AsyncSession, channel_id: int) -> ChannelSending | None:
     return await db.get(ChannelSending, channel_id)
+
+
+async def ensure_sending_state(
+    db: AsyncSession, channel_id: int, workspace_id: int, rate_per_s: int, at: datetime
+) -> ChannelSending:
+    """The number's sending state, created with the default rate when missing. Safe when the
+    pacer and an admin create it at the same moment (the loser's insert is skipped)."""
+    await db.execute(
+        insert_ignore(
+            db,
+            ChannelSending,
+            {
+                "channel_id": channel_id,
+                "workspace_id": workspace_id,
+                "rate_per_s": rate_per_s,
+                "updated_at": at,
+            },
+        )
+    )
+    state = await db.get(ChannelSending, channel_id, populate_existing=True)
+    assert state is not None
+    return state
 
 
 async def sending_states(db: AsyncSession, channel_ids: list[int]) -> dict[int, ChannelSending]:

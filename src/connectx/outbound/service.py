@@ -405,15 +405,9 @@ async def sending_settings(
     """Read or change a number's sending rate (1 to 1,000/s), or resume paused sending."""
     assert principal.workspace_id is not None
     channel = await channels_repo.get(db, principal.workspace_id, channel_id)
-    state = await repo.sending_state(db, channel.id)
-    if state is None:
-        state = ChannelSending(
-            channel_id=channel.id,
-            workspace_id=channel.workspace_id,
-            rate_per_s=DEFAULT_RATE,
-            updated_at=clock.now(),
-        )
-        await repo.add(db, state)
+    state = await repo.ensure_sending_state(
+        db, channel.id, channel.workspace_id, DEFAULT_RATE, clock.now()
+    )
     if rate_per_s is not None or resume:
         if rate_per_s is not None:
             if not 1 <= rate_per_s <= MAX_RATE:
