@@ -20,10 +20,10 @@ from connectx.accounts.principal import Principal, optional_principal
 from connectx.accounts.throttle import is_remembered
 from connectx.db.session import db_session
 from connectx.kit import csrf
-from connectx.kit.errors import DomainError, TooManyRequests
+from connectx.kit.errors import DomainError, TooManyRequests, Unauthenticated
 from connectx.kit.passwords import MAX_LENGTH, MIN_LENGTH
 from connectx.web.flash import set_flash
-from connectx.web.navigation import safe_next, signin_url
+from connectx.web.navigation import safe_next
 
 # The ways in (anonymous CSRF rules) and the signed-in pages (the session's token).
 entry = APIRouter(dependencies=[Depends(csrf.csrf_protect_entry)])
@@ -309,20 +309,21 @@ async def _account_page(
     )
 
 
-def _signed_in(request: Request, principal: Principal | None) -> Principal | Response:
+async def _account_holder(principal: Principal | None = WHO) -> Principal:
+    """The signed-in person (cookie session). Browsers without one are sent to sign in."""
     person = _person(principal)
     if person is None or not person.via_cookie:
-        return _redirect(signin_url(request.url.path))
+        raise Unauthenticated("Sign in to manage your account.")
     return person
+
+
+HOLDER = Depends(_account_holder)
 
 
 @signed.get("/account", response_class=HTMLResponse)
 async def account_page(
-    request: Request, principal: Principal | None = WHO, db: AsyncSession = DB
+    request: Request, person: Principal = HOLDER, db: AsyncSession = DB
 ) -> Response:
-    person = _signed_in(request, principal)
-    if isinstance(person, Response):
-        return person
     return await _account_page(request, db, person)
 
 
@@ -338,12 +339,9 @@ async def account_profile(
     name: str = Form(""),
     phone: str = Form(""),
     billing_address: str = Form(""),
-    principal: Principal | None = WHO,
+    person: Principal = HOLDER,
     db: AsyncSession = DB,
 ) -> Response:
-    person = _signed_in(request, principal)
-    if isinstance(person, Response):
-        return person
     assert person.user_id is not None
     try:
         await service.update_profile(
@@ -366,12 +364,9 @@ async def account_password(
     request: Request,
     current_password: str = Form(""),
     new_password: str = Form(""),
-    principal: Principal | None = WHO,
+    person: Principal = HOLDER,
     db: AsyncSession = DB,
 ) -> Response:
-    person = _signed_in(request, principal)
-    if isinstance(person, Response):
-        return person
     assert person.user_id is not None
     try:
         await service.change_password(
@@ -390,11 +385,8 @@ async def account_password(
 
 @signed.post("/account/2fa/enrol", response_class=HTMLResponse)
 async def account_2fa_enrol(
-    request: Request, principal: Principal | None = WHO, db: AsyncSession = DB
+    request: Request, person: Principal = HOLDER, db: AsyncSession = DB
 ) -> Response:
-    person = _signed_in(request, principal)
-    if isinstance(person, Response):
-        return person
     assert person.user_id is not None
     try:
         enrolment = await service.start_two_factor(db, person.user_id)
@@ -416,12 +408,9 @@ async def account_2fa_enrol(
 async def account_2fa_confirm(
     request: Request,
     code: str = Form(""),
-    principal: Principal | None = WHO,
+    person: Principal = HOLDER,
     db: AsyncSession = DB,
 ) -> Response:
-    person = _signed_in(request, principal)
-    if isinstance(person, Response):
-        return person
     assert person.user_id is not None
     try:
         codes = await service.confirm_two_factor(db, person.user_id, code=code, request=request)
@@ -453,12 +442,9 @@ async def account_2fa_disable(
     request: Request,
     code: str = Form(""),
     password: str = Form(""),
-    principal: Principal | None = WHO,
+    person: Principal = HOLDER,
     db: AsyncSession = DB,
 ) -> Response:
-    person = _signed_in(request, principal)
-    if isinstance(person, Response):
-        return person
     assert person.user_id is not None
     try:
         await service.disable_two_factor(
@@ -475,12 +461,9 @@ async def account_recovery_codes(
     request: Request,
     code: str = Form(""),
     password: str = Form(""),
-    principal: Principal | None = WHO,
+    person: Principal = HOLDER,
     db: AsyncSession = DB,
 ) -> Response:
-    person = _signed_in(request, principal)
-    if isinstance(person, Response):
-        return person
     assert person.user_id is not None
     try:
         codes = await service.regenerate_recovery_codes(
@@ -496,12 +479,9 @@ async def account_recovery_codes(
 async def account_revoke_session(
     request: Request,
     session_id: int,
-    principal: Principal | None = WHO,
+    person: Principal = HOLDER,
     db: AsyncSession = DB,
 ) -> Response:
-    person = _signed_in(request, principal)
-    if isinstance(person, Response):
-        return person
     assert person.user_id is not None
     try:
         await sessions.revoke_own(db, person.user_id, session_id, ip=person.ip)
@@ -518,11 +498,8 @@ async def account_revoke_session(
 
 @signed.post("/account/signout-everywhere", response_class=HTMLResponse)
 async def account_signout_everywhere(
-    request: Request, principal: Principal | None = WHO, db: AsyncSession = DB
+    request: Request, person: Principal = HOLDER, db: AsyncSession = DB
 ) -> Response:
-    person = _signed_in(request, principal)
-    if isinstance(person, Response):
-        return person
     assert person.user_id is not None
     await sessions.revoke_all(
         db, person.user_id, actor=person.actor, ip=person.ip, reason="sign out everywhere"
