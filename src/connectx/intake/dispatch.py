@@ -48,6 +48,7 @@ from connectx.messages.service import Messages
 from connectx.models.channel import Channel
 from connectx.models.webhook_event import MALFORMED, PROCESSED, WebhookEvent
 from connectx.privacy.vault import Vault
+from connectx.security import suspension
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,10 @@ class Item:
             return payload.occurred_at or EPOCH
         return EPOCH
 
+    @property
+    def workspace(self) -> int | None:
+        return self.channel.workspace_id if self.channel is not None else self.workspace_id
+
 
 @dataclass
 class Plan:
@@ -102,6 +107,7 @@ class Plan:
     tally: Tally = field(default_factory=Tally)
     malformed: bool = False
     done_upto: int = 0  # items applied once this transaction commits
+    held_for: int | None = None  # a suspended workspace this event has updates for
 
 
 @dataclass
@@ -181,7 +187,12 @@ class BatchProcessor:
             for change in changes:
                 self._plan(plan, change, channels, waba_workspaces)
             plan.items.sort(key=lambda i: (i.at, i.seq))
-        todo = [(plan, plan.items[plan.event.progress :]) for plan in self.plans]
+        await self._hold_suspended()
+        todo = [
+            (plan, plan.items[plan.event.progress :])
+            for plan in self.plans
+            if plan.held_for is None
+        ]
         await lock_people(
             self.db,
             {
@@ -212,6 +223,25 @@ class BatchProcessor:
             ITEMS.labels("status").inc(len(statuses))
         await self.db.flush()
         await self._audit()
+
+    async def _hold_suspended(self) -> None:
+        """An event with updates for a suspended workspace waits, whole, until the suspension
+        is lifted: nothing of it is applied now (its other workspaces' updates wait with it)."""
+        wanted = [
+            (
+                plan,
+                {i.workspace for i in plan.items[plan.event.progress :] if i.workspace is not None},
+            )
+            for plan in self.plans
+            if not plan.malformed
+        ]
+        suspended = await suspension.suspended_among(
+            self.db, {ws for _, workspaces in wanted for ws in workspaces}
+        )
+        for plan, workspaces in wanted:
+            if workspaces & suspended:
+                plan.held_for = min(workspaces & suspended)
+                plan.done_upto = plan.event.progress
 
     def finished(self, plan: Plan) -> bool:
         return plan.malformed or plan.done_upto >= len(plan.items)

@@ -81,6 +81,10 @@ async def _run(db: AsyncSession, events: list[WebhookEvent]) -> None:
     now = clock.now()
     for plan in batch.plans:
         event = plan.event
+        if plan.held_for is not None:
+            await repo.hold(db, event.id, plan.held_for, plan.done_upto)
+            PROCESSED.labels("held").inc()
+            continue
         if not batch.finished(plan):
             await repo.set_progress(db, event.id, plan.done_upto)
             continue
@@ -96,7 +100,9 @@ async def _run(db: AsyncSession, events: list[WebhookEvent]) -> None:
             progress=plan.done_upto,
         )
         PROCESSED.labels(status).inc()
-    received = [p.event.received_at for p in batch.plans if batch.finished(p)]
+    received = [
+        p.event.received_at for p in batch.plans if p.held_for is None and batch.finished(p)
+    ]
     outcome = batch.outcome
 
     async def committed() -> None:

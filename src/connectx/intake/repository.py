@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectx.models.security import WorkspaceSuspension
 from connectx.models.webhook_event import FAILED, PENDING, WebhookEvent
 
 
@@ -16,12 +17,23 @@ async def insert_many(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
     await db.execute(insert(WebhookEvent), rows)
 
 
+def _claimable() -> ColumnElement[bool]:
+    """Pending, and not held for a workspace whose suspension is still in force (lifting it
+    makes its held events claimable again, with no further step)."""
+    suspended = select(WorkspaceSuspension.workspace_id).where(
+        WorkspaceSuspension.lifted_at.is_(None)
+    )
+    return (WebhookEvent.status == PENDING) & or_(
+        WebhookEvent.held_for.is_(None), WebhookEvent.held_for.not_in(suspended)
+    )
+
+
 async def claim(db: AsyncSession, limit: int) -> list[WebhookEvent]:
-    """Pending events, oldest first, locked for this transaction. On PostgreSQL rows locked by
+    """Claimable events, oldest first, locked for this transaction. On PostgreSQL rows locked by
     another processor are skipped; on SQLite the transaction already holds the write lock."""
     stmt = (
         select(WebhookEvent)
-        .where(WebhookEvent.status == PENDING)
+        .where(_claimable())
         .order_by(WebhookEvent.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -32,7 +44,7 @@ async def claim(db: AsyncSession, limit: int) -> list[WebhookEvent]:
 async def claim_one(db: AsyncSession, event_id: int) -> WebhookEvent | None:
     stmt = (
         select(WebhookEvent)
-        .where(WebhookEvent.id == event_id, WebhookEvent.status == PENDING)
+        .where(WebhookEvent.id == event_id, _claimable())
         .with_for_update(skip_locked=True)
     )
     return (await db.execute(stmt)).scalar_one_or_none()
@@ -59,6 +71,7 @@ async def finish(
             unrouted=unrouted,
             ignored=ignored,
             progress=progress,
+            held_for=None,
         )
         .execution_options(synchronize_session=False)
     )
@@ -69,7 +82,18 @@ async def set_progress(db: AsyncSession, event_id: int, progress: int) -> None:
     await db.execute(
         update(WebhookEvent)
         .where(WebhookEvent.id == event_id)
-        .values(progress=progress)
+        .values(progress=progress, held_for=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def hold(db: AsyncSession, event_id: int, workspace_id: int, progress: int) -> None:
+    """Leave the event pending, unclaimed until ``workspace_id``'s suspension is lifted (its
+    attempts are not counted: nothing failed)."""
+    await db.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event_id)
+        .values(held_for=workspace_id, progress=progress)
         .execution_options(synchronize_session=False)
     )
 

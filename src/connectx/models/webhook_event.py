@@ -48,3 +48,6 @@ class WebhookEvent(Base):
     ignored: Mapped[int] = column(Integer, default=0, data=EV)  # fields we do not act on
     last_error: Mapped[str | None] = column(String(200), nullable=True, data=EV)  # class only
     processed_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True, data=EV)
+    # The suspended workspace whose updates this pending event holds: it is not claimed while
+    # that workspace's suspension is in force, and is processed once it is lifted.
+    held_for: Mapped[int | None] = column(BigId, nullable=True, data=EV)
