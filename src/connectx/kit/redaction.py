@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _KEYWORDS = (
     r"bearer|token|secret|password|passwd|pwd|passcode|api[_-]?key|authorization|cookie"
     r"|session[_-]?id|totp|otp|recovery[_-]?code"
 )
 
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+# Replacements are literal text or functions, never templates with back-references: re resolves
+# those by importing at call time, which fails for a late log line during interpreter shutdown.
+_PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
     (re.compile(r"[A-Za-z0-9._%+-]+%40[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),  # URL-encoded
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), lambda m: f"{m[1]} [redacted]"),
     # key=value, key: value, "key": "value", 'key': 'value', also as part of a longer name
     # (new_password, access_token, X-CSRF-Token).
     (
@@ -20,7 +23,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
             rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]+[_-])*(?:{_KEYWORDS}))"
             r"([\"']?\s*[=:]\s*|\s+)(\"[^\"]*\"|'[^']*'|[^\s,;&}\])]+)"
         ),
-        r"\1\2[redacted]",
+        lambda m: f"{m[1]}{m[2]}[redacted]",
     ),
     (re.compile(r"\bcx_[A-Za-z0-9_-]{8,}"), "[api-key]"),
     (re.compile(r"\bEAA[A-Za-z0-9]{20,}"), "[token]"),  # Meta access tokens
@@ -39,8 +42,3 @@ def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
-
-
-# Compile the back-reference templates now: a first use during interpreter shutdown (a late log
-# line) would otherwise try to import re's template parser when imports no longer work.
-redact("password=warm-up Bearer warm-up")
