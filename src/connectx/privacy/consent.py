@@ -41,6 +41,7 @@ SOURCES = (
     "api",
     "agent",
     "cookie_banner",  # the cookie banner or the cookie settings page
+    "privacy_request",  # a data-subject request (withdrawal, objection: privacy/rights)
 )
 
 

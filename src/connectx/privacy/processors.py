@@ -49,6 +49,8 @@ class Recipient:
     when: str = "always"  # when data flows to them
     # Holds the database itself (and so the keyed hashes derived from personal data).
     holds_database: bool = False
+    # Whose data: account holders ("user"), workspaces' end customers ("contact"), or both.
+    subjects: tuple[str, ...] = ("user", "contact")
 
     def receives(self, category: str) -> bool:
         if category.rsplit(".", 1)[-1] in DERIVED and not self.holds_database:
@@ -85,6 +87,7 @@ REGISTRY: tuple[Recipient, ...] = (
         location="Configured by the operator (CONNECTX_SMTP_URL)",
         safeguards="Data-processing agreement; TLS to the relay; marketing only with consent",
         when="when CONNECTX_SMTP_URL is set (otherwise mail stays in the local outbox)",
+        subjects=("user",),
     ),
     Recipient(
         id="meta_whatsapp",
@@ -109,6 +112,7 @@ REGISTRY: tuple[Recipient, ...] = (
             "clauses for transfers; message content never used for advertising (policy §4)"
         ),
         when="for workspaces that connect a WhatsApp Business number",
+        subjects=("contact",),
     ),
     Recipient(
         id="payment_processor",
@@ -122,6 +126,7 @@ REGISTRY: tuple[Recipient, ...] = (
         location="The processor's PCI DSS certified data centres",
         safeguards="PCI DSS; card numbers never reach ConnectX (no column can hold one)",
         when="when billing is enabled",
+        subjects=("user",),
     ),
     Recipient(
         id="affiliates",
@@ -149,6 +154,7 @@ REGISTRY: tuple[Recipient, ...] = (
         location="As named in the offer the person consents to",
         safeguards="Only with the person's consent for that partner; withdrawal honoured at once",
         when="only for people who consented to partner offers",
+        subjects=("user",),
     ),
     Recipient(
         id="authorities",

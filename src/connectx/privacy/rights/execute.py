@@ -1,0 +1,50 @@
+"""One entry point for the requests subsystem: carry out ``right`` for ``subject``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.privacy.rights import consent
+from connectx.privacy.rights.base import NotAvailable, Result, Right, Subject
+from connectx.privacy.rights.context import Context
+from connectx.privacy.rights.params import parse
+
+Executor = Callable[[AsyncSession, Subject, Any, Context], Awaitable[Result]]
+
+
+async def _not_yet(db: AsyncSession, subject: Subject, params: Any, ctx: Context) -> Result:
+    del db, subject, ctx
+    raise NotAvailable(f"Carrying out this right ({type(params).__name__}) is not available yet.")
+
+
+EXECUTORS: dict[Right, Executor] = {
+    Right.ACCESS: _not_yet,
+    Right.PORTABILITY: _not_yet,
+    Right.RECTIFICATION: _not_yet,
+    Right.ERASURE: _not_yet,
+    Right.RESTRICTION: _not_yet,
+    Right.OBJECTION: consent.object_to,
+    Right.WITHDRAWAL: consent.withdraw,
+}
+
+
+async def execute(
+    db: AsyncSession,
+    right: Right | str,
+    subject: Subject,
+    params: BaseModel | dict[str, Any] | None = None,
+    *,
+    actor: str = "system",
+    request_id: int | None = None,
+    ip: str | None = None,
+) -> Result:
+    """Carry out a verified (and, for end customers, approved) request in the caller's
+    transaction. Raises a :class:`~connectx.kit.errors.DomainError` (422 bad parameters, 404 no
+    such subject, 409 cannot be done as asked) and changes nothing then."""
+    right = Right(right)
+    typed = parse(right, params)
+    return await EXECUTORS[right](db, subject, typed, Context(actor, request_id, ip))
