@@ -30,6 +30,7 @@ from connectx.outbound import endpoints as outbound_api
 from connectx.policies import endpoints as policy_api
 from connectx.policies import views as policy_views
 from connectx.policies.gate import PolicyGate
+from connectx.realtime import endpoints as realtime_api
 from connectx.retention import endpoints as retention_api
 from connectx.retention import views as retention_views
 from connectx.security import endpoints as security_api
@@ -49,8 +50,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from connectx.intake import processor as webhook_processor
     from connectx.jobs.runtime import start_embedded, stop_embedded
     from connectx.outbound import pacer as outbound_pacer
+    from connectx.realtime import bus as realtime
 
     settings = get_settings()
+    await realtime.start(app)
     await start_embedded(settings)
     webhook_processor.start_embedded(settings)
     outbound_pacer.start_embedded()
@@ -60,6 +63,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(outbound_pacer.stop_embedded)
         await asyncio.to_thread(webhook_processor.stop_embedded)
         await stop_embedded()
+        await realtime.stop(app)
         await dispose_engines()
 
 
@@ -88,6 +92,7 @@ def create_app() -> FastAPI:
         outbound_api.router,
         template_api.router,
         media_api.router,
+        realtime_api.router,
     ):
         app.include_router(router)
     for router in (

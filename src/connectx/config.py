@@ -21,6 +21,8 @@ class Settings(BaseSettings):
 
     broker_url: str | None = None
     redis_url: str | None = None
+    # Key prefix of what ConnectX keeps in Redis for real-time events (docs/realtime.md).
+    redis_prefix: str = "cx"
     smtp_url: str | None = None
     mail_from: str = "ConnectX <no-reply@connectx.local>"
 

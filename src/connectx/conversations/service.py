@@ -20,6 +20,7 @@ from connectx.conversations import repository as repo
 from connectx.kit import clock
 from connectx.kit.errors import Conflict, InvalidInput
 from connectx.models.conversation import STATUSES, Conversation
+from connectx.realtime import publish as realtime
 
 if TYPE_CHECKING:
     from connectx.contacts.service import ContactView
@@ -273,6 +274,9 @@ async def set_status(
             workspace_id=ws,
             ip=principal.ip,
             data={"conversation": conversation.id, "from": before, "to": status},
+        )
+        realtime.after_commit(
+            db, ws, "conversation.status", conversation_id=conversation.id, status=status
         )
     people = await contacts.names(db, ws, [conversation.contact_id])
     return conversation, people.get(conversation.contact_id)

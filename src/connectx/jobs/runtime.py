@@ -42,6 +42,7 @@ BUILTIN_TASK_MODULES = (
     "connectx.backups.tasks",
     "connectx.policies.tasks",
     "connectx.media.tasks",
+    "connectx.inbox.tasks",
 )
 
 

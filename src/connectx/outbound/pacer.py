@@ -39,6 +39,7 @@ from connectx.outbound import repository as repo
 from connectx.outbound.service import DEFAULT_RATE, PAYLOAD
 from connectx.privacy import consent
 from connectx.privacy.vault import Vault
+from connectx.realtime import sent as realtime_hooks
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +335,14 @@ class Pacer:
                 )
             for channel_id, o in paused.items():
                 await _pause(db, channel_id, o)
+            await realtime_hooks.outbound_recorded(
+                db,
+                [
+                    (o.row.workspace_id, o.row.message_id)
+                    for o in outcomes
+                    if o.row.message_id is not None and (o.kind == "sent" or o in failed)
+                ],
+            )
         self.sent += len(accepted)
         if paused:
             for channel_id in paused:

@@ -41,6 +41,7 @@ from connectx.outbound import repository as repo
 from connectx.outbound.schemas import DirectSendIn, SendIn
 from connectx.privacy import consent
 from connectx.privacy.vault import Vault
+from connectx.realtime import publish as realtime
 from connectx.security import suspension
 
 PAYLOAD = "outbox_messages.payload"
@@ -267,6 +268,14 @@ async def _queue(
         data={"message": message.id, "conversation": conversation.id, "type": built.type},
     )
     after_commit(db, wakeup.notify_async)
+    realtime.after_commit(
+        db,
+        ws,
+        "message.new",
+        message_id=message.id,
+        conversation_id=conversation.id,
+        direction="out",
+    )
     return Sent(message, outbox)
 
 

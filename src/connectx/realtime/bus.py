@@ -1,0 +1,80 @@
+"""Choosing the bus: Redis when ``CONNECTX_REDIS_URL`` is set, this process otherwise.
+
+Publishing (:func:`publish`) works from any thread or event loop. Each web app holds a feed
+(:func:`start`, in its lifespan) from which its event streams read: the process-wide local log,
+or its own Redis subscription.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from connectx.config import get_settings
+from connectx.realtime import redis_log
+from connectx.realtime.events import Event
+from connectx.realtime.hub import Hub
+from connectx.realtime.local_log import LocalLog
+
+log = logging.getLogger(__name__)
+
+Key = tuple[int, int]
+
+LOCAL_HUB = Hub()
+LOCAL = LocalLog(LOCAL_HUB)
+
+
+async def publish(events: list[Event]) -> list[Key]:
+    """Append ``events`` to their workspaces' logs and fan them out. Call only after the
+    transaction that caused them committed (:mod:`connectx.realtime.publish` does)."""
+    if not events:
+        return []
+    if get_settings().redis_url:
+        return await redis_log.publish(events)
+    return LOCAL.publish(events)
+
+
+@dataclass
+class Feed:
+    """Where one web app's streams read from."""
+
+    hub: Hub
+    redis: redis_log.RedisFeed | None = None
+
+    async def head(self, workspace_id: int) -> Key:
+        if self.redis is not None:
+            return await redis_log.head(workspace_id)
+        return LOCAL.head(workspace_id)
+
+    async def since(self, workspace_id: int, after: Key) -> list[tuple[Key, Event]] | None:
+        if self.redis is not None:
+            return await redis_log.since(workspace_id, after)
+        return LOCAL.since(workspace_id, after)
+
+
+async def start(app: Any) -> Feed:
+    if get_settings().redis_url:
+        hub = Hub()
+        feed = Feed(hub, redis_log.RedisFeed(hub))
+        assert feed.redis is not None
+        await feed.redis.start()
+    else:
+        feed = Feed(LOCAL_HUB)
+    app.state.realtime = feed
+    return feed
+
+
+async def stop(app: Any) -> None:
+    feed: Feed | None = getattr(app.state, "realtime", None)
+    if feed is not None:
+        feed.hub.close_all()
+        if feed.redis is not None:
+            await feed.redis.stop()
+
+
+def feed_of(app: Any) -> Feed:
+    feed: Feed | None = getattr(app.state, "realtime", None)
+    if feed is None:  # an app run without its lifespan: the local log still works
+        feed = Feed(LOCAL_HUB)
+    return feed
