@@ -4,51 +4,22 @@ content past it, keeps the message's metadata, and leaves other workspaces alone
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from connectx.db.session import unit_of_work
 from connectx.kit import clock
-from connectx.media import store as media_store
 from connectx.models.channel import Channel, MetaApp
 from connectx.models.contact import Contact
 from connectx.models.conversation import Conversation
 from connectx.models.media import MediaFile
 from connectx.models.message import Message
 from connectx.privacy.vault import Vault
-from tests.retention.support import events, run_cli
+from tests.retention.support import events, media_file, run_cli
 from tests.workspaces.helpers import join, owner_of
 
 _n = 0
-
-
-async def _media(workspace_id: int, message_id: int) -> tuple[int, Path]:
-    """A downloaded media file of the message, as the media store keeps it."""
-    async with unit_of_work() as db:
-        message = (await db.execute(select(Message).where(Message.id == message_id))).scalar_one()
-        key = f"ws-{workspace_id}/m{message_id}.sealed"
-        path = media_store.path_of(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"sealed bytes")
-        now = clock.now()
-        row = MediaFile(
-            workspace_id=workspace_id,
-            message_id=message_id,
-            contact_id=message.contact_id,
-            state="stored",
-            mime_type="image/jpeg",
-            size=12,
-            sha256="ab" * 32,
-            storage_key=key,
-            created_at=now,
-            updated_at=now,
-            stored_at=now,
-        )
-        db.add(row)
-        await db.flush()
-        return row.id, path
 
 
 async def _message(workspace_id: int, text: str) -> int:
@@ -118,8 +89,8 @@ async def test_message_content_follows_the_workspaces_chosen_period(app: Any) ->
     other, other_ws = await owner_of(app, "Long Memory LLC")
     mine = await _message(ws, "my order number is 4411")
     theirs = await _message(other_ws, "please call me back")
-    my_media, my_file = await _media(ws, mine)
-    _, their_file = await _media(other_ws, theirs)
+    my_media, my_file = await media_file(ws, mine)
+    _, their_file = await media_file(other_ws, theirs)
 
     schedule = (await owner.get("/api/v1/workspace/retention")).json()
     content = next(p for p in schedule if p["retention_class"] == "message_content")

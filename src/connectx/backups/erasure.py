@@ -42,9 +42,13 @@ async def _invitation(db: AsyncSession, _workspace_id: int | None, invitation_id
 
 
 async def _contact(db: AsyncSession, workspace_id: int | None, contact_id: int) -> int:
+    """An erased contact is anonymised (docs/retention.md): the restored rows lose who they
+    were again, and keep their shape (an anonymised contact in the backup changes nothing)."""
+    from connectx.retention import contacts
+
     if workspace_id is None:
         return 0
-    return await repo.delete_contact(db, workspace_id, contact_id)
+    return sum((await contacts.anonymise(db, [contact_id])).values())
 
 
 register("user", _user)

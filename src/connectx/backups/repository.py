@@ -10,7 +10,6 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.models.account import User
-from connectx.models.contact import Contact
 from connectx.models.crypto_key import CryptoKey
 from connectx.models.mail import MailMessage
 from connectx.models.workspace import Invitation
@@ -79,14 +78,6 @@ async def delete_mail_of(db: AsyncSession, subject: str) -> int:
 
 async def delete_invitation(db: AsyncSession, invitation_id: int) -> int:
     result = await db.execute(delete(Invitation).where(Invitation.id == invitation_id))
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def delete_contact(db: AsyncSession, workspace_id: int, contact_id: int) -> int:
-    """The contact (its conversations, messages and preference events cascade)."""
-    result = await db.execute(
-        delete(Contact).where(Contact.id == contact_id, Contact.workspace_id == workspace_id)
-    )
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -47,6 +47,8 @@ class Retention(StrEnum):
     KEY_MATERIAL = "key_material"
     USAGE_LOG = "usage_log"  # sign-in and device records (policy 2.2)
     MESSAGE_CONTENT = "message_content"  # message bodies; workspaces may set a period
+    CONTACT_INACTIVITY = "contact_inactivity"  # who a contact is, until they go quiet
+    CLOSED_REQUESTS = "closed_requests"  # data-subject requests once answered
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ from connectx.db.base import Base, BigId, UTCDateTime
 from connectx.kit.inventory import SYSTEM, Basis, Declaration, Purpose, Retention, column
 
 CT = Declaration(SYSTEM, Purpose.SERVICE, Basis.CONTRACT, Retention.WORKSPACE_LIFETIME)
+# Who the contact is: anonymised once the contact has been inactive for the period
+# (docs/retention.md); the row itself stays so conversations and counts keep their shape.
+WHO = Declaration(SYSTEM, Purpose.SERVICE, Basis.CONTRACT, Retention.CONTACT_INACTIVITY)
 
 
 class Contact(Base):
@@ -31,23 +34,23 @@ class Contact(Base):
         BigId, ForeignKey("workspaces.id", ondelete="CASCADE"), index=True, data=CT
     )
     phone_index: Mapped[bytes | None] = column(
-        LargeBinary(32), nullable=True, data=CT.of("user.contact.phone.blind_index")
+        LargeBinary(32), nullable=True, data=WHO.of("user.contact.phone.blind_index")
     )
     phone_enc: Mapped[bytes | None] = column(
-        LargeBinary, nullable=True, data=CT.of("user.contact.phone", encrypted=True)
+        LargeBinary, nullable=True, data=WHO.of("user.contact.phone", encrypted=True)
     )
     bsuid_index: Mapped[bytes | None] = column(
-        LargeBinary(32), nullable=True, data=CT.of("user.unique_id.blind_index")
+        LargeBinary(32), nullable=True, data=WHO.of("user.unique_id.blind_index")
     )
     bsuid_enc: Mapped[bytes | None] = column(
-        LargeBinary, nullable=True, data=CT.of("user.unique_id", encrypted=True)
+        LargeBinary, nullable=True, data=WHO.of("user.unique_id", encrypted=True)
     )
     name_enc: Mapped[bytes | None] = column(
-        LargeBinary, nullable=True, data=CT.of("user.name", encrypted=True)
+        LargeBinary, nullable=True, data=WHO.of("user.name", encrypted=True)
     )
     # Other profile facts Meta shares (username, parent BSUID), as sealed JSON.
     profile_enc: Mapped[bytes | None] = column(
-        LargeBinary, nullable=True, data=CT.of("user.profile", encrypted=True)
+        LargeBinary, nullable=True, data=WHO.of("user.profile", encrypted=True)
     )
     identity_changed_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True, data=CT)
     last_inbound_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True, data=CT)

@@ -102,7 +102,8 @@ SCHEDULE: dict[Retention, Period] = {
     ),
     Retention.CONSENT_PROOF: Period(
         6 * 365,
-        "the subject's last decision for that purpose",
+        "the person's last consent decision, once they are no longer a customer or user (while "
+        "they are, their current choices are derived from these records)",
         "deleted",
         "legal obligation: proving consent (or its withdrawal) for the limitation period",
         min_days=3 * 365,
@@ -140,6 +141,25 @@ SCHEDULE: dict[Retention, Period] = {
         max_days=3650,
         workspace_override=True,
         lifetime="the workspace exists, unless the workspace or the operator sets a period",
+    ),
+    Retention.CONTACT_INACTIVITY: Period(
+        3 * 365,
+        "the contact's last activity (a message either way, a queued send, a consent decision "
+        "or a change to the contact)",
+        "anonymised: name, number and profile cleared, message content removed, the contact's "
+        "key destroyed; conversations and message counts stay, without anyone in them",
+        "the contract with the business: people it is still in touch with",
+        min_days=180,
+        max_days=10 * 365,
+        workspace_override=True,
+    ),
+    Retention.CLOSED_REQUESTS: Period(
+        3 * 365,
+        "the request is closed (answered, refused or withdrawn)",
+        "deleted; the audit log keeps that it was handled",
+        "legal obligation: showing each privacy request was answered in time",
+        min_days=365,
+        max_days=10 * 365,
     ),
 }
 

@@ -38,7 +38,7 @@ def expired(
 ) -> ColumnElement[bool]:
     """Rows of ``rule`` whose period (counted from its anchor) ended before ``cutoff``, that
     are finished, not yet anonymised, and not under a legal hold."""
-    conditions: list[ColumnElement[bool]] = [rule.anchor.is_not(None), rule.anchor < cutoff]
+    conditions = rule.ended_before(cutoff)
     if rule.ready is not None:
         conditions.append(rule.ready)
     pending = rule.pending()
@@ -61,7 +61,7 @@ def held_rows(rule: Rule, cutoff: datetime) -> ColumnElement[bool] | None:
     held = _held(rule)
     if held is None:
         return None
-    conditions: list[ColumnElement[bool]] = [rule.anchor.is_not(None), rule.anchor < cutoff, held]
+    conditions = [*rule.ended_before(cutoff), held]
     if rule.ready is not None:
         conditions.append(rule.ready)
     pending = rule.pending()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, cast, func, literal, or_
@@ -23,6 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from connectx.kit.inventory import Retention
 from connectx.models.account import ActionToken, LoginAttempt, UserSession
+from connectx.models.contact import Contact
 from connectx.models.job import Job
 from connectx.models.mail import MailMessage
 from connectx.models.media import MediaFile
@@ -53,11 +55,20 @@ class Rule:
     # Runs before a batch's rows change, in its transaction (e.g. to note files to delete).
     before_batch: AfterBatch | None = None
     describe: str = ""
+    # Further conditions for "expired" that need the cutoff (no activity elsewhere since then).
+    idle: Callable[[datetime], ColumnElement[bool]] | None = None
 
     @property
     def pk(self) -> Any:
         [key] = list(self.table.primary_key.columns)
         return key
+
+    def ended_before(self, cutoff: datetime) -> list[ColumnElement[bool]]:
+        """The row's period, counted from its anchor (and its activity), ended at ``cutoff``."""
+        conditions: list[ColumnElement[bool]] = [self.anchor.is_not(None), self.anchor < cutoff]
+        if self.idle is not None:
+            conditions.append(self.idle(cutoff))
+        return conditions
 
     def pending(self) -> ColumnElement[bool] | None:
         """Rows still holding something to remove (anonymise rules)."""
@@ -287,6 +298,37 @@ register(
         subject=ref("contact", MediaFile.contact_id),
         before_batch=_delete_media_files,
         describe="downloaded media files (the sealed file is deleted)",
+    )
+)
+
+# -- contacts without activity (connectx.retention.contacts) -------------------------------------
+
+
+async def _anonymise_contacts(db: AsyncSession, ids: list[int]) -> dict[str, Any]:
+    from connectx.retention import contacts
+
+    return dict(await contacts.anonymise(db, ids))
+
+
+def _idle_contact(cutoff: datetime) -> ColumnElement[bool]:
+    from connectx.retention import contacts
+
+    return contacts.idle(cutoff)
+
+
+register(
+    Rule(
+        "contacts",
+        Contact.__table__,
+        Retention.CONTACT_INACTIVITY,
+        anchor=Contact.created_at,
+        idle=_idle_contact,
+        action=ANONYMISE,
+        columns=("phone_index", "phone_enc", "bsuid_index", "bsuid_enc", "name_enc", "profile_enc"),
+        workspace=Contact.workspace_id,
+        subject=ref("contact", Contact.id),
+        before_batch=_anonymise_contacts,
+        describe="contacts without activity: identity, message content, media, data key",
     )
 )
 

@@ -6,6 +6,7 @@ period within the bounds. Shown on the privacy pages, the workspace's retention 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +46,12 @@ def platform_schedule() -> list[ClassPeriod]:
         period = period_of(retention)
         out.append(ClassPeriod(retention, period, period.days, None))
     return out
+
+
+def page_context() -> dict[str, Any]:
+    """What ``{% include "retention/_schedule.html" %}`` needs to show the schedule on a page
+    (``render(request, "page.html", **page_context())``)."""
+    return {"retention_items": platform_schedule()}
 
 
 async def workspace_schedule(db: AsyncSession, workspace_id: int) -> list[ClassPeriod]:

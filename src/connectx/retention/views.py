@@ -36,7 +36,7 @@ async def public_schedule(
         request,
         "retention/schedule.html",
         principal=_person(principal),
-        items=schedule.platform_schedule(),
+        **schedule.page_context(),
     )
 
 
