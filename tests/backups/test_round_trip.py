@@ -36,7 +36,8 @@ NAMES = {"a": "Amira Haddad", "b": "Bruno Erased", "c": "Chen Wei"}
 @pytest.fixture
 def media() -> Iterator[Path]:
     folder = get_settings().data_dir / "media"
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # files other tests of this worker left behind
+    folder.mkdir(parents=True)
     (folder / "ws-1").mkdir(exist_ok=True)
     (folder / "ws-1" / "photo.bin").write_bytes(b"\x89sealed media bytes\x00" * 100)
     yield folder
