@@ -31,6 +31,8 @@ from connectx.policies import endpoints as policy_api
 from connectx.policies import views as policy_views
 from connectx.policies.gate import PolicyGate
 from connectx.realtime import endpoints as realtime_api
+from connectx.privacy import consent_endpoints as consent_api
+from connectx.privacy import consent_views
 from connectx.retention import endpoints as retention_api
 from connectx.retention import views as retention_views
 from connectx.security import endpoints as security_api
@@ -93,6 +95,7 @@ def create_app() -> FastAPI:
         template_api.router,
         media_api.router,
         realtime_api.router,
+        consent_api.router,
     ):
         app.include_router(router)
     for router in (
@@ -104,6 +107,7 @@ def create_app() -> FastAPI:
         security_views.router,
         policy_views.router,
         cookie_views.router,
+        consent_views.router,
     ):
         app.include_router(router, include_in_schema=False)
     STATIC.mkdir(parents=True, exist_ok=True)

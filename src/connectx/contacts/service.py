@@ -24,7 +24,7 @@ from connectx.integrations.whatsapp.schemas import Identity, Profile, phone_of, 
 from connectx.kit import clock
 from connectx.kit.errors import InvalidInput
 from connectx.models.contact import Contact
-from connectx.privacy import consent
+from connectx.privacy import consent, suppression
 from connectx.privacy.vault import Vault
 
 SYSTEM_ACTOR = "system"
@@ -59,8 +59,14 @@ class Contacts:
     people are looked up in one query (:meth:`prefetch`), a person seen many times is compared
     once, and field changes are flushed together at the end."""
 
-    def __init__(self, db: AsyncSession, actor: str = SYSTEM_ACTOR) -> None:
+    def __init__(
+        self, db: AsyncSession, actor: str = SYSTEM_ACTOR, *, defer_suppression: bool = False
+    ) -> None:
         self.db = db
+        # The processor checks a batch's new contacts against the suppression list in one go
+        # (:meth:`check_suppressed`); other callers have each new contact checked at creation.
+        self.defer_suppression = defer_suppression
+        self._unchecked: list[tuple[Contact, Identity]] = []
         self.vault = Vault(db)
         self.actor = actor
         self._seen: dict[tuple[int, Identity], tuple[Contact, Profile | None]] = {}
@@ -235,7 +241,18 @@ class Contacts:
             await self._set_bsuid(contact, identity.bsuid)
         await self._set_profile(contact, profile)
         self.created.setdefault(workspace_id, []).append(contact.id)
+        self._unchecked.append((contact, identity))
+        if not self.defer_suppression:
+            await self.check_suppressed()
         return contact
+
+    async def check_suppressed(self) -> None:
+        """New contacts whose phone or BSUID opted out before (then were erased) start opted out
+        (docs/consent.md, suppression list)."""
+        pending, self._unchecked = self._unchecked, []
+        alive = [(c, i) for c, i in pending if any(c.id in ids for ids in self.created.values())]
+        if alive:
+            await suppression.apply_to_new(self.db, self.vault, alive, self.actor)
 
     def forget(self, contact_id: int) -> None:
         for key, (value, _) in list(self._seen.items()):

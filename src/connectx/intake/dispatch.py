@@ -47,6 +47,7 @@ from connectx.kit import clock
 from connectx.messages.service import Messages
 from connectx.models.channel import Channel
 from connectx.models.webhook_event import MALFORMED, PROCESSED, WebhookEvent
+from connectx.privacy.keywords import KeywordWatcher
 from connectx.privacy.vault import Vault
 from connectx.security import suspension
 
@@ -156,7 +157,8 @@ class BatchProcessor:
         self.db = db
         self.budget_s = budget_s
         self.vault = Vault(db)
-        self.contacts = Contacts(db)
+        self.contacts = Contacts(db, defer_suppression=True)
+        self.keywords = KeywordWatcher(db)
         self.conversations = Conversations(db, guarded=False)
         self.contacts.on_merge = self._merged
         self.contacts.before_merge = self._flush_messages
@@ -216,6 +218,8 @@ class BatchProcessor:
                 await self._handle(item)
                 plan.done_upto += 1
         await self._flush_messages()
+        await self.contacts.check_suppressed()
+        await self.keywords.apply()
         for channel, statuses in self._statuses.values():
             await self.messages.record_statuses(channel, statuses)
             self.outcome.status_wamids[channel.workspace_id].extend(s.wamid for s in statuses)
@@ -387,6 +391,7 @@ class BatchProcessor:
         )
         if message.opens_window:
             self.contacts.touch_inbound(contact, at)
+        await self.keywords.note(channel, contact, conversation, message)
 
     async def _flush_messages(self) -> None:
         for ws, conversation_id, message_id in await self.messages.flush_inbound():

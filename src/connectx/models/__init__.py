@@ -4,7 +4,7 @@ from connectx.models.account import ActionToken, LoginAttempt, RecoveryCode, Use
 from connectx.models.api_key import ApiKey
 from connectx.models.audit import AuditEvent
 from connectx.models.channel import Channel, MetaApp, TemplateUpdate
-from connectx.models.consent import ConsentRecord
+from connectx.models.consent import ConsentKeywords, ConsentRecord, ConsentSuppression
 from connectx.models.contact import Contact, ContactPreferenceEvent
 from connectx.models.conversation import Conversation
 from connectx.models.crypto_key import CryptoKey
@@ -26,7 +26,9 @@ __all__ = [
     "AuditEvent",
     "Channel",
     "ChannelSending",
+    "ConsentKeywords",
     "ConsentRecord",
+    "ConsentSuppression",
     "Contact",
     "ContactPreferenceEvent",
     "Conversation",

@@ -340,7 +340,7 @@ async def send_direct(
 
         identity = Identity(phone=phone)
         await lock_people(db, set(person_keys(ws, identity)))
-        found = await Contacts(db, principal.actor).resolve(ws, identity)
+        found = await Contacts(db, principal.actor).resolve(ws, identity)  # suppression checked
         if found is None:
             raise InvalidInput("'to' is not a valid phone number.", field="to")
         contact = found
@@ -349,6 +349,20 @@ async def send_direct(
     conversation = await Conversations(db).open_for(ws, channel.id, contact.id, clock.now())
     sent = await _queue(db, principal, channel, contact, conversation, spec, key)
     return sent, False
+
+
+async def queue_text(
+    db: AsyncSession,
+    principal: Principal,
+    channel: Channel,
+    contact: Contact,
+    conversation: Conversation,
+    text: str,
+) -> Sent:
+    """Queue a plain text in ``conversation`` on the platform's behalf (a keyword's
+    confirmation), with every check any send has: suspension, the number's state, the window."""
+    spec = SendIn(type="text", text=text)
+    return await _queue(db, principal, channel, contact, conversation, spec, None)
 
 
 async def mark_read(

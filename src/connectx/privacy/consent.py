@@ -42,6 +42,7 @@ SOURCES = (
     "agent",
     "cookie_banner",  # the cookie banner or the cookie settings page
     "privacy_request",  # a data-subject request (withdrawal, objection: privacy/rights)
+    "suppression_list",  # a re-created contact whose address had opted out before
 )
 
 
@@ -115,6 +116,10 @@ async def record(
         created_at=clock.now(),
     )
     await repo.append(db, entry)
+    if channel == "whatsapp" and subject.startswith("contact:"):
+        from connectx.privacy import suppression  # it reads contacts, which import this module
+
+        await suppression.on_decision(db, entry)
     await audit.record(
         db,
         actor=actor,
