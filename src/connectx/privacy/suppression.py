@@ -83,9 +83,12 @@ async def apply_to_new(
             if key in done:
                 continue
             done.add(key)
+            subject = f"contact:{contact.id}"
+            if (await consent.current_state(db, subject, row.purpose, row.channel)).decided:
+                continue  # they decided since they were created (a STOP in the same batch)
             await consent.record(
                 db,
-                subject=f"contact:{contact.id}",
+                subject=subject,
                 workspace_id=ws,
                 purpose=row.purpose,
                 channel=row.channel,
