@@ -30,9 +30,9 @@ from connectx.outbound import endpoints as outbound_api
 from connectx.policies import endpoints as policy_api
 from connectx.policies import views as policy_views
 from connectx.policies.gate import PolicyGate
-from connectx.realtime import endpoints as realtime_api
 from connectx.privacy import consent_endpoints as consent_api
 from connectx.privacy import consent_views
+from connectx.realtime import endpoints as realtime_api
 from connectx.retention import endpoints as retention_api
 from connectx.retention import views as retention_views
 from connectx.security import endpoints as security_api

@@ -79,6 +79,7 @@ NOT_LINKS: dict[tuple[str, str], str] = {
     ("workspace_suspensions", "suspended_by"): "the operator",
     ("workspace_suspensions", "lifted_by"): "the operator",
     ("policy_versions", "published_by"): "the operator who published a policy version",
+    ("consent_keywords", "updated_by"): "who set a workspace's opt-out keywords",
 }
 
 UNLINKED: dict[str, str] = {
@@ -98,6 +99,11 @@ UNLINKED: dict[str, str] = {
     "retention_overrides": "a workspace's retention choices",
     "workspace_suspensions": "operator decisions about a business",
     "policy_versions": "published policy documents",
+    "consent_keywords": "a workspace's WhatsApp opt-out keywords and confirmations",
+    "consent_suppressions": (
+        "keyed hashes of addresses that opted out, tied to no contact: kept after erasure so the "
+        "opt-out stays effective (docs/consent.md, suppression list)"
+    ),
 }
 
 # Where each linked table's data comes from (the access summary states it, GDPR art. 15(1)(g)).
