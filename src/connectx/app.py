@@ -32,6 +32,7 @@ from connectx.policies import views as policy_views
 from connectx.policies.gate import PolicyGate
 from connectx.privacy import consent_endpoints as consent_api
 from connectx.privacy import consent_views
+from connectx.privacy.rights import downloads as privacy_downloads
 from connectx.realtime import endpoints as realtime_api
 from connectx.retention import endpoints as retention_api
 from connectx.retention import views as retention_views
@@ -108,6 +109,7 @@ def create_app() -> FastAPI:
         policy_views.router,
         cookie_views.router,
         consent_views.router,
+        privacy_downloads.router,
     ):
         app.include_router(router, include_in_schema=False)
     STATIC.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ class ContactOut(BaseModel):
     created_at: datetime
     last_inbound_at: datetime | None
     identity_changed_at: datetime | None
+    restricted: bool = False  # processing restricted at the person's request (GDPR art. 18)
 
 
 class ContactPage(BaseModel):

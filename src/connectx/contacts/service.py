@@ -52,6 +52,16 @@ class ContactView:
     created_at: datetime
     last_inbound_at: datetime | None
     identity_changed_at: datetime | None
+    # Processing restricted at the person's request (GDPR art. 18): agents see a banner.
+    restricted: bool = False
+
+
+async def _mark_restricted(db: AsyncSession, views: list[ContactView]) -> None:
+    from connectx.privacy.rights.restriction import restricted_among
+
+    found = await restricted_among(db, [v.id for v in views])
+    for v in views:
+        v.restricted = v.id in found
 
 
 class Contacts:
@@ -458,6 +468,7 @@ async def list_contacts(
     more = len(rows) > limit
     rows = rows[:limit]
     views = [await contacts.view(c) for c in rows]
+    await _mark_restricted(db, views)
     if views:
         await audit.record(
             db,
@@ -474,6 +485,7 @@ async def get_contact(db: AsyncSession, principal: Principal, contact_id: int) -
     assert principal.workspace_id is not None
     contact = await repo.get(db, principal.workspace_id, contact_id)
     view = await Contacts(db, principal.actor).view(contact)
+    await _mark_restricted(db, [view])
     await audit.record(
         db,
         actor=principal.actor,

@@ -31,8 +31,8 @@ def media_dir() -> Path:
     return get_settings().data_dir / "media"
 
 
-def path_of(storage_key: str) -> Path:
-    root = media_dir().resolve()
+def path_of(storage_key: str, base: Path | None = None) -> Path:
+    root = (base or media_dir()).resolve()
     path = (root / storage_key).resolve()
     if root not in path.parents:
         raise CryptoError("a media storage key points outside the media directory")
@@ -49,14 +49,23 @@ def _column(storage_key: str, index: int, last: bool) -> str:
 
 class SealedWriter:
     """Seal bytes as they arrive; :meth:`finish` makes the file visible, :meth:`abort` drops
-    it."""
+    it. Media files are sealed under ``contact:<id>`` in the media directory; other sealed files
+    (privacy exports) name their own ``subject`` and ``base`` directory."""
 
-    def __init__(self, vault: Vault, workspace_id: int, contact_id: int) -> None:
+    def __init__(
+        self,
+        vault: Vault,
+        workspace_id: int | None,
+        contact_id: int | None,
+        *,
+        subject: str | None = None,
+        base: Path | None = None,
+    ) -> None:
         self.vault = vault
         self.workspace_id = workspace_id
-        self.subject = subject_of(contact_id)
-        self.storage_key = f"{workspace_id}/{secrets.token_hex(16)}.cxm"
-        self.path = path_of(self.storage_key)
+        self.subject = subject or subject_of(contact_id or 0)
+        self.storage_key = f"{workspace_id or 'platform'}/{secrets.token_hex(16)}.cxm"
+        self.path = path_of(self.storage_key, base)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._part = self.path.with_name(self.path.name + ".part")
         self._file: BinaryIO | None = open(self._part, "wb")  # noqa: SIM115 (closed in finish/abort)
@@ -100,12 +109,18 @@ class SealedWriter:
 
 
 async def open_chunks(
-    vault: Vault, workspace_id: int, contact_id: int, storage_key: str
+    vault: Vault,
+    workspace_id: int | None,
+    contact_id: int | None,
+    storage_key: str,
+    *,
+    subject: str | None = None,
+    base: Path | None = None,
 ) -> AsyncIterator[bytes]:
     """The plaintext of a sealed file, chunk by chunk. Raises :class:`KeyDestroyed` when the
     contact was erased and :class:`CryptoError` when the file was altered or cut short."""
-    subject = subject_of(contact_id)
-    f = await asyncio.to_thread(path_of(storage_key).open, "rb")
+    subject = subject or subject_of(contact_id or 0)
+    f = await asyncio.to_thread(path_of(storage_key, base).open, "rb")
     try:
 
         async def read(n: int) -> bytes:
@@ -134,6 +149,6 @@ async def open_chunks(
         f.close()
 
 
-def delete(storage_key: str | None) -> None:
+def delete(storage_key: str | None, base: Path | None = None) -> None:
     if storage_key:
-        path_of(storage_key).unlink(missing_ok=True)
+        path_of(storage_key, base).unlink(missing_ok=True)

@@ -14,6 +14,12 @@ from connectx.models.media import MediaFile
 from connectx.models.message import Message, MessageStatusEvent
 from connectx.models.outbox import ChannelSending, OutboxMessage
 from connectx.models.policy import PolicyAcceptance, PolicyVersion
+from connectx.models.privacy_rights import (
+    PrivacyExport,
+    ProcessingRestriction,
+    RecipientEndpoint,
+    RecipientNotice,
+)
 from connectx.models.retention import LegalHold, PeriodicRun, RetentionOverride
 from connectx.models.security import SecurityNotice, SignInEvent, WorkspaceSuspension
 from connectx.models.template import WaTemplate
@@ -47,6 +53,10 @@ __all__ = [
     "PeriodicRun",
     "PolicyAcceptance",
     "PolicyVersion",
+    "PrivacyExport",
+    "ProcessingRestriction",
+    "RecipientEndpoint",
+    "RecipientNotice",
     "RecoveryCode",
     "RetentionOverride",
     "SecurityNotice",

@@ -40,6 +40,7 @@ from connectx.outbound import graph, payloads, wakeup
 from connectx.outbound import repository as repo
 from connectx.outbound.schemas import DirectSendIn, SendIn
 from connectx.privacy import consent
+from connectx.privacy.rights import restriction
 from connectx.privacy.vault import Vault
 from connectx.realtime import publish as realtime
 from connectx.security import suspension
@@ -141,6 +142,7 @@ async def _queue(
 ) -> Sent:
     ws = channel.workspace_id
     await suspension.ensure_can_send(db, ws)
+    await restriction.ensure_can_process(db, contact)
     token = await _check_channel(db, channel)
     tpl = None
     if spec.type == "template":

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.privacy.rights import consent
+from connectx.privacy.rights import access, consent, restriction
 from connectx.privacy.rights.base import NotAvailable, Result, Right, Subject
 from connectx.privacy.rights.context import Context
 from connectx.privacy.rights.params import parse
@@ -22,11 +22,11 @@ async def _not_yet(db: AsyncSession, subject: Subject, params: Any, ctx: Context
 
 
 EXECUTORS: dict[Right, Executor] = {
-    Right.ACCESS: _not_yet,
+    Right.ACCESS: access.run,
     Right.PORTABILITY: _not_yet,
     Right.RECTIFICATION: _not_yet,
     Right.ERASURE: _not_yet,
-    Right.RESTRICTION: _not_yet,
+    Right.RESTRICTION: restriction.run,
     Right.OBJECTION: consent.object_to,
     Right.WITHDRAWAL: consent.withdraw,
 }

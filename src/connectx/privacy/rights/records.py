@@ -65,6 +65,12 @@ EXTRA: tuple[Link, ...] = (
     Link("legal_holds", "subject", "user", ref=True),
     Link("policy_acceptances", "user_id", "user"),
     Link("message_status_events", "wamid", "contact", where=_status_events_of),
+    Link("processing_restrictions", "subject", "contact", ref=True),
+    Link("processing_restrictions", "subject", "user", ref=True),
+    Link("privacy_exports", "subject", "contact", ref=True),
+    Link("privacy_exports", "subject", "user", ref=True),
+    Link("recipient_notices", "subject", "contact", ref=True),
+    Link("recipient_notices", "subject", "user", ref=True),
 )
 
 # Columns that look like references but are not (or point at something that is not a person).
@@ -80,6 +86,10 @@ NOT_LINKS: dict[tuple[str, str], str] = {
     ("workspace_suspensions", "lifted_by"): "the operator",
     ("policy_versions", "published_by"): "the operator who published a policy version",
     ("consent_keywords", "updated_by"): "who set a workspace's opt-out keywords",
+    ("processing_restrictions", "placed_by"): "who restricted (the subject column says whose)",
+    ("processing_restrictions", "lifted_by"): "who lifted a restriction",
+    ("privacy_exports", "created_by"): "who had an archive made",
+    ("recipient_endpoints", "updated_by"): "the operator",
 }
 
 UNLINKED: dict[str, str] = {
@@ -104,6 +114,7 @@ UNLINKED: dict[str, str] = {
         "keyed hashes of addresses that opted out, tied to no contact: kept after erasure so the "
         "opt-out stays effective (docs/consent.md, suppression list)"
     ),
+    "recipient_endpoints": "where recipients take notices (operator configuration)",
 }
 
 # Where each linked table's data comes from (the access summary states it, GDPR art. 15(1)(g)).
@@ -128,6 +139,9 @@ SOURCES: dict[str, str] = {
     "mail_messages": "ConnectX: e-mail sent to you",
     "security_notices": "ConnectX: security notices about your account",
     "policy_acceptances": "You: when you accepted a policy version",
+    "processing_restrictions": "You: restrictions of processing you asked for",
+    "privacy_exports": "ConnectX: copies of your data made at your request",
+    "recipient_notices": "ConnectX: notices to recipients about your requests",
 }
 
 _REF_NAMES = ("subject", "actor", "user_id", "contact_id")

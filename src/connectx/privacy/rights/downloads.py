@@ -1,0 +1,56 @@
+"""``/privacy/exports/download``: where a subject's download link leads. The page (GET) changes
+nothing, so mail scanners that open links do not use them up; the button (POST) uses the link
+once and streams the archive."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.accounts.throttle import client_ip
+from connectx.db.session import db_session
+from connectx.kit import csrf
+from connectx.kit.errors import Gone
+from connectx.media.endpoints import content_disposition
+from connectx.privacy.rights import exports
+
+router = APIRouter(dependencies=[Depends(csrf.csrf_protect_entry)])
+DB = Depends(db_session, scope="function")
+PATH = "/privacy/exports/download"
+
+
+def _private(response: Response) -> Response:
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@router.get(PATH, response_class=HTMLResponse)
+async def download_page(request: Request, token: str = "", db: AsyncSession = DB) -> Response:
+    export = await exports.peek(db, token)
+    return _private(
+        csrf.page(
+            request,
+            "privacy/download.html",
+            status_code=200 if export else 410,
+            export=export,
+            token=token if export else "",
+        )
+    )
+
+
+@router.post(PATH, response_model=None)
+async def download(request: Request, token: str = Form(""), db: AsyncSession = DB) -> Response:
+    try:
+        got = await exports.download(db, token, ip=client_ip(request))
+    except Gone as exc:  # the refusal is audited: this transaction still commits
+        return _private(
+            csrf.page(request, "privacy/download.html", status_code=410, export=None, error=exc)
+        )
+    headers = {
+        "Content-Disposition": content_disposition(got.filename, inline=False),
+        "Content-Length": str(got.size),
+        "X-Content-Type-Options": "nosniff",
+    }
+    return _private(StreamingResponse(got.chunks, media_type="application/zip", headers=headers))
