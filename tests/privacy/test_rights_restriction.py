@@ -15,14 +15,14 @@ from connectx.privacy.rights.restriction import is_restricted, restricted_among
 from tests.privacy import rights_world as w
 
 
-async def _send(world: w.World, text: str) -> Any:
+async def _send(rights_world: w.World, text: str) -> Any:
     return await world.owner_a.post(
         f"/api/v1/conversations/{world.conversation}/messages", json={"type": "text", "text": text}
     )
 
 
-async def test_restriction_blocks_a_send_until_lifted(app: Any) -> None:
-    world = await w.build(app)
+async def test_restriction_blocks_a_send_until_lifted(rights_world: w.World) -> None:
+    world = rights_world
     zara = world.contacts["zara"]
     async with unit_of_work() as db:
         result = await execute(db, Right.RESTRICTION, world.subject, actor="user:1", request_id=5)
@@ -72,12 +72,11 @@ async def test_restriction_blocks_a_send_until_lifted(app: Any) -> None:
         assert {"privacy.restriction_placed", "privacy.restriction_lifted"} <= set(actions)
 
 
-async def test_queued_sends_are_cancelled_when_processing_is_restricted(app: Any) -> None:
+async def test_queued_sends_are_cancelled_when_processing_is_restricted(rights_world: w.World) -> None:
+    world = rights_world
     from connectx.models.outbox import OutboxMessage
-    from tests.whatsapp.support import rows
-
-    world = await w.build(app)
     from connectx.outbound import pacer
+    from tests.whatsapp.support import rows
 
     pacer.stop_embedded()  # keep the sends queued: nobody takes them
     try:
