@@ -2,7 +2,7 @@
 endpoints (docs/privacy-rights.md)
 
 Revision ID: 0003e
-Revises: 0002m
+Revises: 0003cs
 Create Date: 2026-12-03 13:10:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import connectx.db.base
 
 revision: str = "0003e"
-down_revision: str | None = "0002m"
+down_revision: str | None = "0003cs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

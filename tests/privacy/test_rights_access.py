@@ -30,7 +30,7 @@ MAY_BE_EMPTY = {
 }
 
 
-async def _access(rights_world: w.World) -> tuple[Any, str]:
+async def _access(world: w.World) -> tuple[Any, str]:
     async with unit_of_work() as db:
         result = await execute(db, Right.ACCESS, world.subject, actor="user:1", request_id=41)
         assert result.artifact_id is not None
@@ -51,7 +51,9 @@ async def _download(client: Any, token: str) -> bytes:
     return r.content
 
 
-async def test_access_holds_all_of_hers_and_nothing_else(rights_world: w.World, client: Any) -> None:
+async def test_access_holds_all_of_hers_and_nothing_else(
+    rights_world: w.World, client: Any
+) -> None:
     world = rights_world
     result, token = await _access(world)
     assert result.outcome is Outcome.DONE and result.counts["files"] == 1

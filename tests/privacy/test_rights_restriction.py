@@ -15,7 +15,7 @@ from connectx.privacy.rights.restriction import is_restricted, restricted_among
 from tests.privacy import rights_world as w
 
 
-async def _send(rights_world: w.World, text: str) -> Any:
+async def _send(world: w.World, text: str) -> Any:
     return await world.owner_a.post(
         f"/api/v1/conversations/{world.conversation}/messages", json={"type": "text", "text": text}
     )
@@ -72,11 +72,14 @@ async def test_restriction_blocks_a_send_until_lifted(rights_world: w.World) -> 
         assert {"privacy.restriction_placed", "privacy.restriction_lifted"} <= set(actions)
 
 
-async def test_queued_sends_are_cancelled_when_processing_is_restricted(rights_world: w.World) -> None:
-    world = rights_world
+async def test_queued_sends_are_cancelled_when_processing_is_restricted(
+    rights_world: w.World,
+) -> None:
     from connectx.models.outbox import OutboxMessage
     from connectx.outbound import pacer
     from tests.whatsapp.support import rows
+
+    world = rights_world
 
     pacer.stop_embedded()  # keep the sends queued: nobody takes them
     try:
