@@ -339,6 +339,11 @@ exempt("audit_events", "hash-chained; pruning the oldest entries needs a re-anch
 exempt("legal_holds", "kept as the record of holds (audit floor)")
 exempt("policy_versions", "published legal documents are kept (audit floor)")
 exempt("contact_preference_events", "proof of a WhatsApp opt-out (consent_proof)")
+exempt(
+    "consent_suppressions",
+    "keyed hashes of opted-out addresses, kept while the opt-out stands; pruned with the consent "
+    "ledger (consent_proof), which is not pruned yet",
+)
 
 # The rights tables (imported last: it registers with this module).
 import connectx.privacy.rights.retention_rules  # noqa: E402, F401
