@@ -13,6 +13,8 @@ from fastapi.staticfiles import StaticFiles
 from connectx import __version__
 from connectx.accounts import endpoints as account_api
 from connectx.accounts import views as account_views
+from connectx.audit import endpoints as audit_api
+from connectx.audit import views as audit_views
 from connectx.channels import endpoints as channel_api
 from connectx.channels import views as channel_views
 from connectx.config import get_settings
@@ -97,6 +99,7 @@ def create_app() -> FastAPI:
         media_api.router,
         realtime_api.router,
         consent_api.router,
+        audit_api.router,
     ):
         app.include_router(router)
     for router in (
@@ -110,6 +113,7 @@ def create_app() -> FastAPI:
         cookie_views.router,
         consent_views.router,
         privacy_downloads.router,
+        audit_views.router,
     ):
         app.include_router(router, include_in_schema=False)
     STATIC.mkdir(parents=True, exist_ok=True)

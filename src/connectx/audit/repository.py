@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectx.kit.tenancy import scoped
 from connectx.models.audit import AuditEvent
 
 _CHAIN_LOCK = 7_301_001  # PostgreSQL advisory-lock key serialising appends to the chain
@@ -60,3 +62,38 @@ async def for_workspace(
         stmt = stmt.where(AuditEvent.id < before_id)
     stmt = stmt.order_by(AuditEvent.id.desc()).limit(limit)
     return list((await db.execute(stmt)).scalars())
+
+
+def search_query(
+    workspace_id: int,
+    *,
+    actor: str | None = None,
+    subject: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: int | None = None,
+) -> Select[Any]:
+    """A workspace's events matching the filters, newest first. ``action`` ending in ``*`` is a
+    prefix (``contact.*``)."""
+    stmt = scoped(AuditEvent, workspace_id)
+    if actor:
+        stmt = stmt.where(AuditEvent.actor == actor)
+    if subject:
+        stmt = stmt.where(AuditEvent.subject == subject)
+    if action:
+        if action.endswith("*"):
+            stmt = stmt.where(AuditEvent.action.startswith(action[:-1], autoescape=True))
+        else:
+            stmt = stmt.where(AuditEvent.action == action)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.created_at < until)
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
+    return stmt.order_by(AuditEvent.id.desc())
+
+
+async def search(db: AsyncSession, stmt: Select[Any], limit: int) -> list[AuditEvent]:
+    return list((await db.execute(stmt.limit(limit))).scalars())

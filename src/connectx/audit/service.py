@@ -36,6 +36,11 @@ _REF = re.compile(r"^(?:[a-z][a-z_]{0,30}:[A-Za-z0-9_-]{1,40}|system|operator|an
 _PERSONAL = re.compile(r"@|\b[A-Za-z0-9_-]{32,}\b")  # an e-mail address or a long secret
 
 
+def is_ref(value: str) -> bool:
+    """Whether ``value`` is a pseudonymous id as actors and subjects are recorded."""
+    return bool(_REF.match(value))
+
+
 def canonical(event: AuditEvent) -> str:
     return json.dumps(
         {
@@ -61,12 +66,12 @@ def truncate_ip(ip: str | None) -> str | None:
     """Keep the network, drop the host: IPv4 to /24, IPv6 to /48."""
     if not ip:
         return None
-    try:
-        addr = ipaddress.ip_address(ip.strip())
+    try:  # an address, or a network already truncated by the request ("203.0.113.0/24")
+        net = ipaddress.ip_network(ip.strip(), strict=False)
     except ValueError:
         return None
-    prefix = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
+    prefix = min(net.prefixlen, 24 if net.version == 4 else 48)
+    return str(net.supernet(new_prefix=prefix).network_address)
 
 
 def _check_pseudonymous(actor: str, subject: str | None, data: dict[str, Any]) -> None:
