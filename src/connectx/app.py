@@ -33,7 +33,7 @@ from connectx.policies import endpoints as policy_api
 from connectx.policies import views as policy_views
 from connectx.policies.gate import PolicyGate
 from connectx.privacy import consent_endpoints as consent_api
-from connectx.privacy import consent_views
+from connectx.privacy import consent_views, unsubscribe_views
 from connectx.privacy.rights import downloads as privacy_downloads
 from connectx.realtime import endpoints as realtime_api
 from connectx.retention import endpoints as retention_api
@@ -112,6 +112,7 @@ def create_app() -> FastAPI:
         policy_views.router,
         cookie_views.router,
         consent_views.router,
+        unsubscribe_views.router,
         privacy_downloads.router,
         audit_views.router,
     ):

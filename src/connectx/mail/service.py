@@ -28,6 +28,10 @@ class OpenMail:
     status: str
 
 
+# Kinds of mail sent only with consent, each with an unsubscribe link (the kind is the purpose).
+MARKETING_KINDS = ("marketing", "product_updates")
+
+
 async def send(
     db: AsyncSession,
     *,
@@ -37,9 +41,13 @@ async def send(
     kind: str,
     subject_ref: str,
     user_id: int | None = None,
+    _consented: bool = False,
 ) -> MailMessage:
     """Queue a plain-text message. ``subject_ref`` names whose key encrypts it ("user:12",
-    "invitation:3") so erasing that person erases their mail too."""
+    "invitation:3") so erasing that person erases their mail too. Marketing goes through
+    :func:`send_marketing`."""
+    if kind in MARKETING_KINDS and not _consented:
+        raise ValueError("marketing mail goes through send_marketing (consent, unsubscribe link)")
     vault = Vault(db)
     message = MailMessage(
         subject=subject_ref,
@@ -62,6 +70,36 @@ async def send(
     )
     await enqueue(db, "mail.deliver", {"mail_id": message.id}, max_attempts=DELIVERY_ATTEMPTS)
     return message
+
+
+async def send_marketing(
+    db: AsyncSession, *, user_id: int, to: str, purpose: str, subject: str, body: str
+) -> MailMessage | None:
+    """Queue a marketing or product-update e-mail to an account holder, only with their consent
+    in the ledger now (None when they have not consented: nothing is queued). The body gets the
+    unsubscribe link; delivery adds the RFC 8058 headers (docs/consent.md)."""
+    from connectx.privacy import consent, unsubscribe
+
+    if purpose not in MARKETING_KINDS:
+        raise ValueError(f"not a marketing purpose: {purpose!r}")
+    if not await consent.is_granted(db, f"user:{user_id}", purpose, "email"):
+        return None
+    link = await unsubscribe.link_for(user_id, purpose)
+    what = unsubscribe.PURPOSES[purpose]
+    footer = (
+        f"\n\n--\nYou get this e-mail because you subscribed to {what} from ConnectX.\n"
+        f"Unsubscribe with one click: {link}\n"
+    )
+    return await send(
+        db,
+        to=to,
+        subject=subject,
+        body=body.rstrip() + footer,
+        kind=purpose,
+        subject_ref=f"user:{user_id}",
+        user_id=user_id,
+        _consented=True,
+    )
 
 
 async def open_message(db: AsyncSession, message: MailMessage) -> OpenMail:

@@ -75,7 +75,9 @@ def parse_url(url: str) -> SmtpTarget:
     )
 
 
-def compose(*, sender: str, to: str, subject: str, body: str) -> EmailMessage:
+def compose(
+    *, sender: str, to: str, subject: str, body: str, headers: dict[str, str] | None = None
+) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
@@ -83,6 +85,8 @@ def compose(*, sender: str, to: str, subject: str, body: str) -> EmailMessage:
     message["Date"] = formatdate(localtime=False, usegmt=True)
     domain = parseaddr(sender)[1].rpartition("@")[2] or "connectx.local"
     message["Message-ID"] = make_msgid(domain=domain)
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(body)
     return message
 

@@ -23,7 +23,8 @@ from connectx.kit import clock
 from connectx.kit.crypto import KeyDestroyed
 from connectx.mail import repository as repo
 from connectx.mail import smtp
-from connectx.mail.service import open_message
+from connectx.mail.service import MARKETING_KINDS, open_message
+from connectx.privacy import unsubscribe
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,13 @@ async def deliver(db: AsyncSession, args: dict[str, Any]) -> None:
             return
         if smtp_url:
             await repo.count_attempt(read, mail_id)
+        headers = {}
+        if kind in MARKETING_KINDS and row.user_id is not None:  # RFC 8058 one-click
+            link = await unsubscribe.link_for(row.user_id, kind)
+            headers = {
+                "List-Unsubscribe": f"<{link}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
 
     if not smtp_url:
         await repo.set_status(db, mail_id, "local")
@@ -60,7 +68,11 @@ async def deliver(db: AsyncSession, args: dict[str, Any]) -> None:
     try:
         target = smtp.parse_url(smtp_url)
         message = smtp.compose(
-            sender=get_settings().mail_from, to=opened.to, subject=opened.subject, body=opened.body
+            sender=get_settings().mail_from,
+            to=opened.to,
+            subject=opened.subject,
+            body=opened.body,
+            headers=headers,
         )
         await smtp.send(target, message)
     except Exception as exc:
