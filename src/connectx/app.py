@@ -23,6 +23,8 @@ from connectx.conversations import endpoints as conversation_api
 from connectx.cookies import views as cookie_views
 from connectx.cookies.middleware import CookieChoices
 from connectx.db.engine import dispose_engines
+from connectx.inbox.ui import pwa as inbox_pwa
+from connectx.inbox.ui import views as inbox_views
 from connectx.intake import endpoints as webhook_api
 from connectx.kit import logging as cx_logging
 from connectx.kit import problems
@@ -115,6 +117,8 @@ def create_app() -> FastAPI:
         unsubscribe_views.router,
         privacy_downloads.router,
         audit_views.router,
+        inbox_views.router,
+        inbox_pwa.router,
     ):
         app.include_router(router, include_in_schema=False)
     STATIC.mkdir(parents=True, exist_ok=True)

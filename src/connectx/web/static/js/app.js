@@ -103,6 +103,43 @@
       };
     });
 
+    // The inbox composer's 24-hour window countdown: <p x-data="windowClock"
+    //   data-expires="<ISO time or empty>"><span x-text="label">. When the window closes it
+    //   fires "window-closed" (bubbling), on which the composer reloads with the template picker.
+    Alpine.data("windowClock", function () {
+      return {
+        now: Date.now(),
+        timer: null,
+        init: function () {
+          var self = this;
+          this.timer = setInterval(function () {
+            var wasOpen = self.remaining > 0;
+            self.now = Date.now();
+            if (wasOpen && self.remaining <= 0) {
+              self.$el.dispatchEvent(new CustomEvent("window-closed", { bubbles: true }));
+            }
+          }, 15000);
+        },
+        destroy: function () {
+          clearInterval(this.timer);
+        },
+        get remaining() {
+          var expires = Date.parse(this.$el.dataset.expires || "");
+          return isNaN(expires) ? 0 : expires - this.now;
+        },
+        get label() {
+          var ms = this.remaining;
+          if (ms <= 0) {
+            return "The 24-hour window is closed: only an approved template can be sent.";
+          }
+          var minutes = Math.ceil(ms / 60000);
+          var hours = Math.floor(minutes / 60);
+          var left = hours ? hours + " h " + (minutes % 60) + " min" : minutes + " min";
+          return "Window closes in " + left + " (then templates only)";
+        },
+      };
+    });
+
     // Show or hide a password field's text: <div x-data="reveal">
     //   <input :type="inputType" …> <button type="button" @click="toggle" x-text="label">
     Alpine.data("reveal", function () {

@@ -1,0 +1,434 @@
+"""What the inbox pages show and do, over the conversation, message, contact, template and send
+services. Views stay thin; every read of personal data is audited by the services it calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.accounts.principal import Principal
+from connectx.audit import service as audit
+from connectx.channels import repository as channels_repo
+from connectx.contacts.service import ContactView
+from connectx.conversations import service as conversations
+from connectx.inbox.ui import presenter
+from connectx.inbox.ui import repository as repo
+from connectx.kit.errors import InvalidInput, NotFound
+from connectx.messages import service as messages
+from connectx.messages.service import MessageView
+from connectx.models.channel import Channel
+from connectx.models.conversation import Conversation
+from connectx.models.template import WaTemplate
+from connectx.outbound import repository as outbound_repo
+from connectx.outbound import service as outbound
+from connectx.outbound.schemas import MediaIn, ReactionIn, SendIn, TemplateButtonIn, TemplateIn
+from connectx.privacy.vault import Vault
+
+THREAD_PAGE = 40
+LIST_PAGE = 30
+
+
+@dataclass
+class Row:
+    """One conversation in the list."""
+
+    id: int
+    status: str
+    contact_id: int
+    name: str
+    phone: str | None
+    last_message_at: datetime
+    preview: str
+    preview_mine: bool
+    window_open: bool
+    channel_id: int
+    unread: int = 0
+    assignee: str | None = None
+
+
+@dataclass
+class Thread:
+    conversation: Conversation
+    contact: ContactView | None
+    channel: Channel
+    bubbles: list[presenter.Bubble]
+    older_cursor: str | None
+    window_open: bool
+    window_expires_at: datetime | None
+    templates: list[WaTemplate] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return display_name(self.contact)
+
+
+def display_name(contact: ContactView | None) -> str:
+    if contact is None:
+        return "Unknown contact"
+    return contact.name or contact.phone or contact.username or f"Contact {contact.id}"
+
+
+async def _preview_text(vault: Vault, message: Any) -> str:
+    body = await vault.decrypt_or_none(
+        message.workspace_id,
+        messages.subject_of(message.contact_id),
+        messages.BODY,
+        message.body_enc,
+    )
+    if message.type == "reaction":
+        emoji = await vault.decrypt_or_none(
+            message.workspace_id,
+            messages.subject_of(message.contact_id),
+            messages.REACTION,
+            message.reaction_enc,
+        )
+        return f"Reacted {emoji}" if emoji else "Removed a reaction"
+    if message.revoked_at is not None:
+        return "Deleted message"
+    if message.type == "template":
+        return f"Template: {body}" if body else "Template"
+    return body[:140] if body else presenter.preview(None) or message.type.capitalize()
+
+
+async def list_rows(
+    db: AsyncSession,
+    principal: Principal,
+    *,
+    status: str | None,
+    channel_id: int | None,
+    cursor: str | None,
+    limit: int = LIST_PAGE,
+) -> tuple[list[Row], str | None]:
+    """A page of conversations for the list, most recent activity first."""
+    assert principal.workspace_id is not None
+    pairs, next_cursor = await conversations.list_for(
+        db,
+        principal,
+        status=status,
+        channel_id=channel_id,
+        contact_id=None,
+        cursor=cursor,
+        limit=limit,
+    )
+    latest = await repo.latest_messages(db, principal.workspace_id, [c.id for c, _ in pairs])
+    vault = Vault(db)
+    rows = [await _row(vault, c, who, latest.get(c.id)) for c, who in pairs]
+    return rows, next_cursor
+
+
+async def _row(
+    vault: Vault | None, conversation: Conversation, contact: ContactView | None, last: Any
+) -> Row:
+    return Row(
+        id=conversation.id,
+        status=conversation.status,
+        contact_id=conversation.contact_id,
+        name=display_name(contact),
+        phone=contact.phone if contact else None,
+        last_message_at=conversation.last_message_at,
+        preview=await _preview_text(vault, last) if vault and last is not None else "",
+        preview_mine=last is not None and last.direction == "out",
+        window_open=conversations.window_open(conversation),
+        channel_id=conversation.channel_id,
+    )
+
+
+async def _templates_of(db: AsyncSession, channel: Channel) -> list[WaTemplate]:
+    return await outbound_repo.templates(db, channel.workspace_id, channel.waba_id)
+
+
+def _known(templates: list[WaTemplate]) -> dict[tuple[str, str], list[Any]]:
+    return {(t.name, t.language): list(t.components or []) for t in templates}
+
+
+async def thread(
+    db: AsyncSession,
+    principal: Principal,
+    conversation_id: int,
+    cursor: str | None = None,
+    *,
+    with_messages: bool = True,
+) -> Thread:
+    """A conversation with its newest page of messages (oldest first on screen); without
+    messages for the header and composer."""
+    assert principal.workspace_id is not None
+    conversation, contact = await conversations.get_for(db, principal, conversation_id)
+    views: list[MessageView] = []
+    older = None
+    if with_messages:
+        views, older = await messages.list_for(
+            db, principal, conversation_id, cursor=cursor, limit=THREAD_PAGE
+        )
+        views.reverse()
+    channel = await channels_repo.get(db, principal.workspace_id, conversation.channel_id)
+    templates = await _templates_of(db, channel)
+    earlier = await _quoted(db, principal, conversation, views)
+    return Thread(
+        conversation=conversation,
+        contact=contact,
+        channel=channel,
+        bubbles=presenter.bubbles(views, _known(templates), earlier),
+        older_cursor=older,
+        window_open=conversations.window_open(conversation),
+        window_expires_at=conversations.window_expires_at(conversation),
+        templates=[t for t in templates if t.status == "APPROVED"],
+    )
+
+
+async def _quoted(
+    db: AsyncSession, principal: Principal, conversation: Conversation, views: list[MessageView]
+) -> dict[str, MessageView]:
+    on_page = {v.wamid for v in views}
+    missing = sorted({v.reply_to_wamid for v in views if v.reply_to_wamid} - on_page)
+    assert principal.workspace_id is not None
+    rows = await repo.by_wamids(db, principal.workspace_id, conversation.id, missing)
+    return {m.wamid: await messages.view(db, m) for m in rows}
+
+
+async def one_message(
+    db: AsyncSession, principal: Principal, conversation_id: int, message_id: int
+) -> presenter.Bubble | None:
+    """One message as the thread shows it (for live updates); None for reactions, edits and
+    revokes, whose effect is on the message they name."""
+    assert principal.workspace_id is not None
+    ws = principal.workspace_id
+    conversation = await conversations.get(db, ws, conversation_id)
+    message = await repo.message_in(db, ws, conversation.id, message_id)
+    if message is None:
+        raise NotFound(f"No message {message_id} in conversation {conversation_id}.")
+    if message.type in presenter.EFFECT_TYPES and message.target_wamid:
+        # A reaction, edit or revoke: what changed is the message it names.
+        target = await repo.by_wamids(db, ws, conversation.id, [message.target_wamid])
+        if not target:
+            return None
+        message = target[0]
+    view = await messages.view(db, message)
+    await audit.record(
+        db,
+        actor=principal.actor,
+        action="messages.viewed",
+        subject=f"contact:{conversation.contact_id}",
+        workspace_id=ws,
+        ip=principal.ip,
+        data={"conversation": conversation.id, "messages": 1},
+    )
+    channel = await channels_repo.get(db, ws, conversation.channel_id)
+    earlier = await _quoted(db, principal, conversation, [view])
+    ours = await repo.our_reactions_to(db, ws, conversation.id, message.wamid)
+    effects = [await messages.view(db, r) for r in ours]
+    found = presenter.bubbles([view, *effects], _known(await _templates_of(db, channel)), earlier)
+    return found[0] if found else None
+
+
+async def send_text(
+    db: AsyncSession,
+    principal: Principal,
+    conversation_id: int,
+    text: str,
+    reply_to: str | None,
+    idempotency_key: str | None,
+) -> outbound.Sent:
+    text = text.strip()
+    if not text:
+        raise InvalidInput("Write a message first.", field="text")
+    spec = SendIn(type="text", text=text, reply_to=reply_to or None, preview_url="http" in text)
+    sent, _ = await outbound.send_in_conversation(
+        db, principal, conversation_id, spec, idempotency_key
+    )
+    return sent
+
+
+ATTACHMENT_KINDS = {"image": "image", "video": "video", "audio": "audio"}
+
+
+def kind_of_upload(mime_type: str) -> str:
+    """The WhatsApp message type for an uploaded file (anything else goes as a document)."""
+    major = mime_type.split("/")[0]
+    if mime_type == "image/webp":
+        return "sticker"
+    return ATTACHMENT_KINDS.get(major, "document")
+
+
+async def send_attachment(
+    db: AsyncSession,
+    principal: Principal,
+    conversation_id: int,
+    data_b64: str,
+    mime_type: str,
+    filename: str,
+    caption: str | None,
+    idempotency_key: str | None,
+) -> outbound.Sent:
+    kind = kind_of_upload(mime_type)
+    media = MediaIn(
+        data_b64=data_b64,
+        mime_type=mime_type,
+        filename=filename or None,
+        caption=(caption or None) if kind not in ("audio", "sticker") else None,
+    )
+    spec = SendIn(type=kind, media=media)
+    sent, _ = await outbound.send_in_conversation(
+        db, principal, conversation_id, spec, idempotency_key
+    )
+    return sent
+
+
+async def react(
+    db: AsyncSession, principal: Principal, conversation_id: int, message_id: int, emoji: str
+) -> outbound.Sent:
+    """React to a customer's message (an empty emoji removes our reaction)."""
+    assert principal.workspace_id is not None
+    message = await repo.message_in(db, principal.workspace_id, conversation_id, message_id)
+    if message is None:
+        raise NotFound(f"No message {message_id} in conversation {conversation_id}.")
+    if message.direction != "in" or message.wamid.startswith("cx:"):
+        raise InvalidInput("Only the customer's messages can be reacted to.", field="message")
+    spec = SendIn(type="reaction", reaction=ReactionIn(message_id=message.wamid, emoji=emoji))
+    sent, _ = await outbound.send_in_conversation(db, principal, conversation_id, spec, None)
+    return sent
+
+
+async def retry(
+    db: AsyncSession, principal: Principal, conversation_id: int, message_id: int
+) -> outbound.Sent:
+    """Send a failed text or media message again (a new message; the failed one stays, so the
+    history shows what happened)."""
+    assert principal.workspace_id is not None
+    message = await repo.message_in(db, principal.workspace_id, conversation_id, message_id)
+    if message is None:
+        raise NotFound(f"No message {message_id} in conversation {conversation_id}.")
+    view = await messages.view(db, message)
+    bubble = presenter.bubbles([view])[0] if view.type not in presenter.EFFECT_TYPES else None
+    if bubble is None or bubble.failure is None or not bubble.failure.retryable:
+        raise InvalidInput(
+            "Only a failed text or attachment whose error is temporary can be sent again.",
+            field="message",
+        )
+    if view.type == "text":
+        spec = SendIn(type="text", text=view.body or "", reply_to=view.reply_to_wamid)
+    else:
+        media_id = (view.content or {}).get("media_id") or message.media_id
+        if not media_id:
+            raise InvalidInput("The attachment is no longer available; attach it again.")
+        spec = SendIn(
+            type=view.type,
+            media=MediaIn(id=str(media_id), caption=view.body),
+            reply_to=view.reply_to_wamid,
+        )
+    sent, _ = await outbound.send_in_conversation(db, principal, conversation_id, spec, None)
+    return sent
+
+
+async def template_for(
+    db: AsyncSession, principal: Principal, conversation_id: int, key: str
+) -> presenter.TemplateForm:
+    """The picker's form for ``key`` ("name|language"), from the conversation number's approved
+    templates."""
+    assert principal.workspace_id is not None
+    conversation = await conversations.get(db, principal.workspace_id, conversation_id)
+    channel = await channels_repo.get(db, principal.workspace_id, conversation.channel_id)
+    name, _, language = key.partition("|")
+    tpl = await outbound_repo.template(db, principal.workspace_id, channel.waba_id, name, language)
+    if tpl is None or tpl.status != "APPROVED":
+        raise InvalidInput(
+            "Choose one of this number's approved templates (sync templates if it is missing).",
+            field="template",
+        )
+    return presenter.template_form(tpl)
+
+
+async def send_template(
+    db: AsyncSession,
+    principal: Principal,
+    conversation_id: int,
+    key: str,
+    header: dict[str, str],
+    body: dict[str, str],
+    buttons: dict[int, str],
+    idempotency_key: str | None,
+) -> outbound.Sent:
+    form = await template_for(db, principal, conversation_id, key)
+    missing = presenter.template_preview(form, header, body, buttons).missing
+    if missing:
+        raise InvalidInput(f"Fill in {', '.join(missing)}.", field="template")
+    spec = SendIn(
+        type="template",
+        template=TemplateIn(
+            name=form.name,
+            language=form.language,
+            body=presenter.param_values(form.body_params, body, form.named),
+            header_text=(
+                presenter.param_values(form.header_params, header, form.named)
+                if form.header_params
+                else None
+            ),
+            buttons=[
+                TemplateButtonIn(index=b.index, sub_type="url", parameter=buttons[b.index])
+                for b in form.buttons
+                if b.needs_param
+            ],
+        ),
+    )
+    sent, _ = await outbound.send_in_conversation(
+        db, principal, conversation_id, spec, idempotency_key
+    )
+    return sent
+
+
+async def row(db: AsyncSession, principal: Principal, conversation_id: int) -> Row:
+    """One conversation as the list shows it (for live updates)."""
+    assert principal.workspace_id is not None
+    conversation, contact = await conversations.get_for(db, principal, conversation_id)
+    latest = await repo.latest_messages(db, principal.workspace_id, [conversation.id])
+    return await _row(Vault(db), conversation, contact, latest.get(conversation.id))
+
+
+async def conversation(
+    db: AsyncSession, principal: Principal, conversation_id: int
+) -> Conversation:
+    """The caller's workspace's conversation (404 otherwise), checked before reading a form."""
+    assert principal.workspace_id is not None
+    return await conversations.get(db, principal.workspace_id, conversation_id)
+
+
+async def set_status(
+    db: AsyncSession, principal: Principal, conversation_id: int, status: str
+) -> Conversation:
+    await conversation(db, principal, conversation_id)
+    found, _ = await conversations.set_status(db, principal, conversation_id, status)
+    return found
+
+
+@dataclass
+class SidePanel:
+    conversation: Conversation
+    contact: ContactView
+    history: list[Row]
+    consent: list[Any]
+
+
+async def side_panel(db: AsyncSession, principal: Principal, conversation_id: int) -> SidePanel:
+    """The contact beside a thread: who they are, their other conversations, their consent."""
+    from connectx.contacts import service as contacts
+    from connectx.privacy import consent
+
+    assert principal.workspace_id is not None
+    conversation = await conversations.get(db, principal.workspace_id, conversation_id)
+    contact = await contacts.get_contact(db, principal, conversation.contact_id)
+    pairs, _ = await conversations.list_for(
+        db,
+        principal,
+        status=None,
+        channel_id=None,
+        contact_id=conversation.contact_id,
+        cursor=None,
+        limit=20,
+    )
+    history = [await _row(None, c, contact, None) for c, _ in pairs]
+    states = [
+        s for s in await consent.states(db, f"contact:{contact.id}") if s.channel == "whatsapp"
+    ]
+    return SidePanel(conversation=conversation, contact=contact, history=history, consent=states)

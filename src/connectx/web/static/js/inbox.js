@@ -1,0 +1,356 @@
+// The agent inbox (/inbox): live updates over Server-Sent Events, keyboard shortcuts, the help
+// overlay, the phone layout's back/panel toggles, and composer upkeep. No inline script anywhere
+// (CSP): the page's markup carries data-* hooks and htmx attributes; this file wires the rest.
+//
+// Live updates carry ids only (no message text through the event bus). For each event the page
+// fetches the fragment it needs from the server (a list row, a message, the thread header), so
+// what is shown is always what the server renders, and the server audits every read.
+"use strict";
+
+(function () {
+  var inbox = document.getElementById("inbox");
+  if (!inbox) return;
+
+  // -- small helpers --------------------------------------------------------------------------
+  function $(selector, root) {
+    return (root || document).querySelector(selector);
+  }
+  function $all(selector, root) {
+    return Array.prototype.slice.call((root || document).querySelectorAll(selector));
+  }
+  function openConversation() {
+    var thread = $(".thread[data-conversation]");
+    return thread ? thread.getAttribute("data-conversation") : null;
+  }
+  function fragment(url) {
+    return fetch(url, {
+      credentials: "same-origin",
+      headers: { "HX-Request": "true", Accept: "text/html" },
+    }).then(function (response) {
+      if (response.status === 204) return null;
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.text();
+    });
+  }
+  function toElement(html) {
+    var holder = document.createElement("template");
+    holder.innerHTML = html.trim();
+    return holder.content.firstElementChild;
+  }
+  function activate(element) {
+    if (window.htmx) window.htmx.process(element);
+    localTimes(element);
+  }
+  function newKey() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return String(Date.now()) + Math.random().toString(16).slice(2);
+  }
+
+  // -- times in the agent's own time zone -----------------------------------------------------
+  var timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  var dayFormat = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short" });
+  var dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+  function localTimes(root) {
+    $all("time[data-local]", root).forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when)) return;
+      var kind = el.getAttribute("data-local");
+      var today = new Date().toDateString() === when.toDateString();
+      if (kind === "time") el.textContent = timeFormat.format(when);
+      else if (kind === "date") el.textContent = dateFormat.format(when);
+      else el.textContent = today ? timeFormat.format(when) : dayFormat.format(when);
+      el.title = when.toLocaleString();
+    });
+  }
+
+  // -- the thread -----------------------------------------------------------------------------
+  function scrollToEnd() {
+    var messages = $("#messages");
+    if (messages) messages.scrollTop = messages.scrollHeight;
+  }
+  function nearEnd() {
+    var messages = $("#messages");
+    return !messages || messages.scrollHeight - messages.scrollTop - messages.clientHeight < 120;
+  }
+  // One element per message: a live update and the answer to our own send may both bring it.
+  function dedupe(container) {
+    var seen = {};
+    $all("article.msg[id]", container)
+      .reverse()
+      .forEach(function (el) {
+        if (seen[el.id]) el.remove();
+        else seen[el.id] = true;
+      });
+  }
+  function markCurrentRow() {
+    var id = openConversation();
+    $all("#rows .row").forEach(function (row) {
+      var current = row.getAttribute("data-conversation") === id;
+      var link = $(".row-link", row);
+      if (current) link.setAttribute("aria-current", "true");
+      else link.removeAttribute("aria-current");
+    });
+    inbox.classList.toggle("has-thread", Boolean(id));
+  }
+  function resetKeys(root) {
+    $all('input[name="idempotency_key"]', root).forEach(function (input) {
+      input.value = newKey();
+    });
+  }
+  function threadShown() {
+    markCurrentRow();
+    resetKeys($("#thread"));
+    localTimes($("#thread"));
+    scrollToEnd();
+    var title = $("#thread-title");
+    document.title = (title ? title.textContent + " · " : "") + "Inbox · ConnectX";
+  }
+
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (!target) return;
+    if (target.id === "thread") threadShown();
+    else if (target.id === "messages") {
+      dedupe(target);
+      localTimes(target);
+      scrollToEnd();
+    } else localTimes(target);
+    if (target.id === "rows" || target.closest("#rows")) markCurrentRow();
+  });
+
+  // A sent form starts afresh (with a new idempotency key); a failed one keeps what was typed.
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (!form || form.tagName !== "FORM" || !form.closest("#composer")) return;
+    if (!event.detail.successful) return;
+    form.reset();
+    resetKeys(form);
+    var fields = $("#template-fields", form);
+    if (fields) fields.replaceChildren();
+    var details = form.closest("details.attach");
+    if (details) details.open = false;
+  });
+
+  // -- live updates ---------------------------------------------------------------------------
+  var liveState = $("#live-state");
+  function setLive(state, text) {
+    if (!liveState) return;
+    liveState.setAttribute("data-state", state);
+    liveState.textContent = text;
+  }
+
+  function upsertMessage(conversationId, messageId) {
+    return fragment("/inbox/c/" + conversationId + "/m/" + messageId).then(function (html) {
+      if (!html || openConversation() !== String(conversationId)) return;
+      var element = toElement(html);
+      if (!element) return;
+      var existing = document.getElementById(element.id);
+      var stick = nearEnd();
+      if (existing) existing.replaceWith(element);
+      else $("#messages").appendChild(element);
+      activate(element);
+      if (!existing && stick) scrollToEnd();
+    });
+  }
+
+  function upsertRow(conversationId, moveToTop) {
+    return fragment("/inbox/c/" + conversationId + "/row").then(function (html) {
+      if (!html) return;
+      var element = toElement(html);
+      var rows = $("#rows");
+      if (!element || !rows) return;
+      var existing = document.getElementById(element.id);
+      if (existing && !moveToTop) existing.replaceWith(element);
+      else {
+        if (existing) existing.remove();
+        var empty = $(".rows-empty", rows);
+        if (empty) empty.remove();
+        rows.insertBefore(element, rows.firstElementChild);
+      }
+      activate(element);
+      markCurrentRow();
+    });
+  }
+
+  function refreshHead(conversationId) {
+    return fragment("/inbox/c/" + conversationId + "/head").then(function (html) {
+      var head = $(".thread-head");
+      if (!html || !head || openConversation() !== String(conversationId)) return;
+      var element = toElement(html);
+      head.replaceWith(element);
+      activate(element);
+    });
+  }
+
+  function refreshBell() {
+    var bell = $("#bell");
+    if (bell && window.htmx) window.htmx.trigger(bell, "refresh");
+  }
+
+  function handle(event) {
+    var data;
+    try {
+      data = JSON.parse(event.data);
+    } catch (_) {
+      return;
+    }
+    var kind = data.type || event.type || "";
+    var cid = data.conversation_id;
+    var open = openConversation();
+    var work = [];
+    if (cid) {
+      work.push(upsertRow(cid, kind === "message.created"));
+      if (String(cid) === open) {
+        if (data.message_id) work.push(upsertMessage(cid, data.message_id));
+        if (kind.indexOf("conversation.") === 0) work.push(refreshHead(cid));
+      }
+    }
+    if (kind.indexOf("notification") === 0 || kind === "conversation.assigned") refreshBell();
+    Promise.all(work).catch(function () {
+      /* the next event or a reload brings it; the live-state line says if the stream broke */
+    });
+  }
+
+  var source = null;
+  function connect() {
+    var url = inbox.getAttribute("data-events");
+    if (!url || !window.EventSource) {
+      setLive("off", "Live updates are not available in this browser; reload to see new messages.");
+      return;
+    }
+    // EventSource reconnects by itself and sends Last-Event-ID, so the server replays what
+    // this page missed while it was away.
+    source = new EventSource(url);
+    source.onopen = function () {
+      setLive("live", "Live");
+    };
+    source.onerror = function () {
+      setLive("reconnecting", "Connection lost; reconnecting…");
+    };
+    source.onmessage = handle;
+    ["message.created", "message.updated", "message.status", "conversation.updated",
+     "conversation.assigned", "conversation.status", "notification.created"].forEach(
+      function (name) {
+        source.addEventListener(name, handle);
+      }
+    );
+  }
+
+  // -- keyboard shortcuts ---------------------------------------------------------------------
+  var help = $("#shortcuts");
+  function toggleHelp() {
+    if (!help) return;
+    if (help.open) help.close();
+    else help.showModal();
+  }
+  function typing(target) {
+    return (
+      target &&
+      (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName || ""))
+    );
+  }
+  function moveRow(step) {
+    var rows = $all("#rows .row");
+    if (!rows.length) return;
+    var open = openConversation();
+    var index = rows.findIndex(function (row) {
+      return row.getAttribute("data-conversation") === open;
+    });
+    var next = rows[Math.min(rows.length - 1, Math.max(0, index + step))];
+    if (index === -1) next = rows[0];
+    var link = $(".row-link", next);
+    if (link) {
+      link.click();
+      link.focus();
+    }
+  }
+  function clickShortcut(key) {
+    var button = $('.thread-head [data-shortcut="' + key + '"]');
+    if (button) button.click();
+  }
+  function togglePanel() {
+    inbox.classList.toggle("show-panel");
+    var shown = inbox.classList.contains("show-panel");
+    $all('[data-action="panel"][aria-controls]').forEach(function (b) {
+      b.setAttribute("aria-expanded", shown ? "true" : "false");
+    });
+  }
+  function back() {
+    inbox.classList.remove("has-thread", "show-panel");
+    var link = $("#rows .row-link[aria-current]");
+    if (link) link.focus();
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.defaultPrevented || event.altKey || event.metaKey) return;
+    var target = event.target;
+    if (event.key === "Enter" && event.ctrlKey && target && target.id === "reply-text") {
+      event.preventDefault();
+      var form = target.form;
+      if (form && form.requestSubmit) form.requestSubmit();
+      return;
+    }
+    if (event.ctrlKey) return;
+    if (event.key === "Escape") {
+      if (typing(target)) target.blur();
+      else if (window.matchMedia("(max-width: 767px)").matches) back();
+      return;
+    }
+    if (typing(target)) return;
+    var handled = true;
+    switch (event.key) {
+      case "j":
+        moveRow(1);
+        break;
+      case "k":
+        moveRow(-1);
+        break;
+      case "r":
+        var reply = $("#reply-text");
+        if (reply) reply.focus();
+        break;
+      case "e":
+        clickShortcut("e");
+        break;
+      case "a":
+        clickShortcut("a");
+        break;
+      case "c":
+        togglePanel();
+        break;
+      case "/":
+        var search = $("#search");
+        if (search) search.focus();
+        break;
+      case "?":
+        toggleHelp();
+        break;
+      default:
+        handled = false;
+    }
+    if (handled) event.preventDefault();
+  });
+
+  document.addEventListener("click", function (event) {
+    var trigger = event.target.closest && event.target.closest("[data-action]");
+    if (!trigger) return;
+    var action = trigger.getAttribute("data-action");
+    if (action === "help") toggleHelp();
+    else if (action === "close-help" && help) help.close();
+    else if (action === "panel") togglePanel();
+    else if (action === "back" && window.matchMedia("(max-width: 767px)").matches) {
+      event.preventDefault();
+      back();
+    } else return;
+  });
+
+  // -- start ----------------------------------------------------------------------------------
+  threadShown();
+  localTimes(document);
+  connect();
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/sw.js").catch(function () {
+      /* installability is a nicety; the inbox works without it */
+    });
+  }
+})();

@@ -1,0 +1,172 @@
+"""The inbox page and thread over HTTP: every message type rendered from real processed webhooks
+(the corpus), effects folded into their targets, nothing unsafe in customer text."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import httpx
+
+from tests.web.html import parse
+from tests.whatsapp.support import batch, corpus, delivered, drain, load, messages_of
+from tests.workspaces.helpers import Caller
+
+BROWSER = {"accept": "text/html,application/xhtml+xml"}
+HTMX = {"hx-request": "true", "accept": "text/html"}
+
+
+def now_stamped(payload: dict[str, Any], offset: int = 0) -> dict[str, Any]:
+    """The payload with its messages sent now (so the 24-hour window is open)."""
+    out = copy.deepcopy(payload)
+    for i, m in enumerate(messages_of(out)):
+        m["timestamp"] = str(int(time.time()) + offset + i)
+    return out
+
+
+async def conversation_id(owner: Caller) -> int:
+    items = (await owner.get("/api/v1/conversations")).json()["items"]
+    assert items, "no conversation"
+    return int(items[0]["id"])
+
+
+async def test_every_message_type_renders_in_the_thread(
+    client: httpx.AsyncClient, owner: Caller, channel: dict[str, Any]
+) -> None:
+    names = [*corpus("message_"), "effect_reaction", "effect_edit", *corpus("system_")]
+    await delivered(client, batch(*[load(n) for n in names]))
+    await drain()
+    cid = await conversation_id(owner)
+    r = await owner.get(f"/inbox/c/{cid}", headers=BROWSER)
+    assert r.status_code == 200, r.text
+    page = parse(r.text)
+    messages = page.find("div", id="messages")
+    articles = messages.find_all("article")
+    types = {a.attrs["class"].split()[2] for a in articles}
+    # Effects (reaction, edit, revoke) are folded into the messages they name.
+    assert not {"type-reaction", "type-edit", "type-revoke"} & types
+    for kind in (
+        "text",
+        "image",
+        "video",
+        "audio",
+        "document",
+        "sticker",
+        "location",
+        "contacts",
+        "interactive",
+        "button",
+        "order",
+        "system",
+        "unsupported",
+    ):
+        assert f"type-{kind}" in types, kind
+    text = messages.text
+    assert "Voice message" in text
+    assert "Forwarded" in text
+    assert "Order" in text
+    assert "Open map" in text
+    # Inbound media goes through the workspace-only media endpoint (pending until downloaded).
+    assert "downloading" in text or page.find_all("img", **{"class": "media-img"})
+    # The reaction and the edit show on the message they name.
+    (first,) = [
+        a for a in articles if any("parcel" in p.text for p in a.find_all("p", **{"class": "text"}))
+    ]
+    assert first.find("p", **{"class": "reactions"}).text == "👍"
+    assert "Edited" in first.text
+    # A revoke erases it; the thread says so.
+    await delivered(client, load("effect_revoke"))
+    await drain()
+    page = parse((await owner.get(f"/inbox/c/{cid}", headers=HTMX)).text)
+    (gone,) = [a for a in page.find_all("article") if a.attrs["id"] == first.attrs["id"]]
+    assert "This message was deleted." in gone.text and "parcel" not in gone.text
+
+
+async def test_customer_text_is_escaped_and_links_are_safe(
+    client: httpx.AsyncClient, owner: Caller, channel: dict[str, Any]
+) -> None:
+    payload = load("message_text")
+    body = (
+        "<script>alert(1)</script> see https://shop.example/orders?id=7&x=1. "
+        "and javascript:alert(2)"
+    )
+    messages_of(payload)[0]["text"]["body"] = body
+    await delivered(client, payload)
+    await drain()
+    cid = await conversation_id(owner)
+    r = await owner.get(f"/inbox/c/{cid}", headers=HTMX)
+    assert r.status_code == 200
+    assert "<script>alert" not in r.text
+    assert "&lt;script&gt;" in r.text
+    link = parse(r.text).find("p", **{"class": "text"}).find("a")
+    assert link.attrs["href"] == "https://shop.example/orders?id=7&x=1"
+    assert "noopener" in link.attrs["rel"] and link.attrs["target"] == "_blank"
+    assert 'href="javascript' not in r.text
+
+
+async def test_inbox_page_lists_conversations_and_opens_one(
+    client: httpx.AsyncClient, owner: Caller, channel: dict[str, Any]
+) -> None:
+    await delivered(client, now_stamped(load("message_text")))
+    await drain()
+    r = await owner.get("/inbox", headers=BROWSER)
+    assert r.status_code == 200, r.text
+    page = parse(r.text)
+    row = page.find("ul", id="rows").find("li")
+    assert "Sheena Nelson" in row.text
+    assert "Hello, is my order on its way?" in row.text
+    cid = row.attrs["data-conversation"]
+    # The row opens the thread in place (htmx) and is a plain link without JavaScript.
+    link = row.find("a")
+    assert link.attrs["href"] == f"/inbox/c/{cid}" and link.attrs["hx-target"] == "#thread"
+    thread = await owner.get(f"/inbox/c/{cid}", headers=HTMX)
+    assert thread.status_code == 200
+    assert "<html" not in thread.text  # a fragment
+    assert parse(thread.text).find("textarea", id="reply-text")
+    # The layout's navigation leads to the inbox.
+    assert page.find("a", href="/inbox").text == "Inbox"
+    # The page carries the PWA manifest.
+    assert page.find("link", rel="manifest").attrs["href"] == "/manifest.webmanifest"
+
+
+async def test_outside_the_window_the_composer_offers_templates_only(
+    client: httpx.AsyncClient, owner: Caller, channel: dict[str, Any]
+) -> None:
+    await delivered(client, load("message_text"))  # sent in January: the window is closed
+    await drain()
+    cid = await conversation_id(owner)
+    page = parse((await owner.get(f"/inbox/c/{cid}", headers=HTMX)).text)
+    composer = page.find("div", id="composer")
+    assert not composer.find_all("textarea")
+    assert "only an approved template can be sent" in composer.text
+
+
+async def test_unknown_conversation_and_bad_filters_are_clear_4xx(
+    owner: Caller, channel: dict[str, Any]
+) -> None:
+    r = await owner.get("/inbox/c/999999", headers=HTMX)
+    assert r.status_code == 404
+    assert "conversation" in r.json()["detail"]
+    r = await owner.get("/inbox/list?status=bogus", headers=HTMX)
+    assert r.status_code == 422
+    r = await owner.get("/inbox/list?cursor=nonsense", headers=HTMX)
+    assert r.status_code == 422
+
+
+async def test_the_inbox_needs_a_signed_in_member(client: httpx.AsyncClient) -> None:
+    r = await client.get("/inbox", headers=BROWSER)
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/signin?next=%2Finbox")
+
+
+async def test_pwa_manifest_and_service_worker(client: httpx.AsyncClient) -> None:
+    manifest = (await client.get("/manifest.webmanifest")).json()
+    assert manifest["start_url"] == "/inbox" and manifest["display"] == "standalone"
+    for icon in manifest["icons"]:
+        assert (await client.get(icon["src"])).status_code == 200
+    sw = await client.get("/sw.js")
+    assert sw.status_code == 200
+    assert sw.headers["content-type"].startswith("text/javascript")
+    # It caches static assets only: never pages, API answers or media.
+    assert '"/static/"' in sw.text and "__VERSION__" not in sw.text
