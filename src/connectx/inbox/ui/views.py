@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
@@ -23,6 +24,7 @@ from connectx.kit.csrf import csrf_protect
 from connectx.kit.errors import InvalidInput
 from connectx.models.conversation import STATUSES
 from connectx.outbound.service import MEDIA_LIMITS
+from connectx.realtime.endpoints import head_id
 from connectx.web.render import render
 from connectx.web.templating import templates
 from connectx.workspaces.access import allow
@@ -68,6 +70,8 @@ async def _page(
         db, principal, status=filters["status"], channel_id=channel, cursor=None
     )
     thread = await service.thread(db, principal, conversation_id) if conversation_id else None
+    assert principal.workspace_id is not None
+    since = await head_id(request, principal.workspace_id)
     return render(
         request,
         "inbox/page.html",
@@ -78,6 +82,7 @@ async def _page(
         thread=thread,
         emoji=EMOJI,
         statuses=STATUSES,
+        events_url=f"/api/v1/events?{urlencode({'since': since})}",
     )
 
 

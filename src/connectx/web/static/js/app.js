@@ -109,9 +109,12 @@
     Alpine.data("windowClock", function () {
       return {
         now: Date.now(),
+        expires: NaN,
         timer: null,
         init: function () {
           var self = this;
+          // Read here: inside x-text, $el is the text's element, not the component's.
+          this.expires = Date.parse(this.$el.dataset.expires || "");
           this.timer = setInterval(function () {
             var wasOpen = self.remaining > 0;
             self.now = Date.now();
@@ -124,8 +127,7 @@
           clearInterval(this.timer);
         },
         get remaining() {
-          var expires = Date.parse(this.$el.dataset.expires || "");
-          return isNaN(expires) ? 0 : expires - this.now;
+          return isNaN(this.expires) ? 0 : this.expires - this.now;
         },
         get label() {
           var ms = this.remaining;

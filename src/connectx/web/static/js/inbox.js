@@ -187,30 +187,93 @@
     if (bell && window.htmx) window.htmx.trigger(bell, "refresh");
   }
 
+  function reloadPanel(contactId) {
+    var panel = $("#panel");
+    var thread = $(".thread[data-contact]");
+    if (!panel || !thread || thread.getAttribute("data-contact") !== String(contactId)) return;
+    if (window.htmx) window.htmx.trigger(panel, "refresh");
+  }
+
+  // The stream could not resume (too long away, or the server restarted): reload what is shown.
+  function reloadAll() {
+    var filters = $("#list-filters");
+    if (filters && window.htmx) window.htmx.trigger(filters, "submit");
+    var open = openConversation();
+    if (!open) return Promise.resolve();
+    return fragment("/inbox/c/" + open).then(function (html) {
+      var fresh = html && toElement(html);
+      var messages = $("#messages");
+      if (!fresh || !messages || openConversation() !== open) return;
+      var freshMessages = $("#messages", fresh);
+      messages.replaceWith(freshMessages);
+      activate(freshMessages);
+      var head = $(".thread-head");
+      var freshHead = $(".thread-head", fresh);
+      if (head && freshHead) {
+        head.replaceWith(freshHead);
+        activate(freshHead);
+      }
+      scrollToEnd();
+    });
+  }
+
   function handle(event) {
     var data;
     try {
       data = JSON.parse(event.data);
     } catch (_) {
-      return;
+      data = {};
     }
-    var kind = data.type || event.type || "";
-    var cid = data.conversation_id;
-    var open = openConversation();
+    var kind = event.type === "message" ? data.type || "" : event.type;
+    var cid = data.conversation_id ? String(data.conversation_id) : null;
+    var isOpen = cid !== null && cid === openConversation();
     var work = [];
-    if (cid) {
-      work.push(upsertRow(cid, kind === "message.created"));
-      if (String(cid) === open) {
-        if (data.message_id) work.push(upsertMessage(cid, data.message_id));
-        if (kind.indexOf("conversation.") === 0) work.push(refreshHead(cid));
-      }
+    if (kind === "reset") work.push(reloadAll());
+    else if (kind === "message.new") {
+      work.push(upsertRow(cid, true));
+      if (isOpen) work.push(upsertMessage(cid, data.message_id));
+    } else if (kind === "message.status") {
+      if (isOpen) work.push(upsertMessage(cid, data.message_id));
+    } else if (kind.indexOf("conversation.") === 0) {
+      work.push(upsertRow(cid, false));
+      if (isOpen && kind !== "conversation.read") work.push(refreshHead(cid));
+    } else if (kind === "note.new") {
+      if (isOpen) work.push(upsertNote(cid, data.note_id));
+    } else if (kind === "contact.updated") {
+      reloadPanel(data.contact_id);
     }
-    if (kind.indexOf("notification") === 0 || kind === "conversation.assigned") refreshBell();
+    if (kind === "notification.new" || kind === "conversation.assigned") refreshBell();
     Promise.all(work).catch(function () {
       /* the next event or a reload brings it; the live-state line says if the stream broke */
     });
   }
 
+  function upsertNote(conversationId, noteId) {
+    return fragment("/inbox/c/" + conversationId + "/notes/" + noteId).then(function (html) {
+      if (!html || openConversation() !== String(conversationId)) return;
+      var element = toElement(html);
+      if (!element) return;
+      var existing = document.getElementById(element.id);
+      if (existing) existing.replaceWith(element);
+      else $("#messages").appendChild(element);
+      activate(element);
+      scrollToEnd();
+    });
+  }
+
+  var EVENTS = [
+    "ready",
+    "reset",
+    "message.new",
+    "message.status",
+    "conversation.status",
+    "conversation.assigned",
+    "conversation.updated",
+    "conversation.read",
+    "note.new",
+    "notification.new",
+    "contact.updated",
+  ];
   var source = null;
   function connect() {
     var url = inbox.getAttribute("data-events");
@@ -218,8 +281,9 @@
       setLive("off", "Live updates are not available in this browser; reload to see new messages.");
       return;
     }
-    // EventSource reconnects by itself and sends Last-Event-ID, so the server replays what
-    // this page missed while it was away.
+    // EventSource reconnects by itself and sends Last-Event-ID, so the server replays what this
+    // page missed while away; the first connection passes ?since= (the id the page was rendered
+    // at), so nothing between rendering and connecting is lost either.
     source = new EventSource(url);
     source.onopen = function () {
       setLive("live", "Live");
@@ -228,12 +292,9 @@
       setLive("reconnecting", "Connection lost; reconnecting…");
     };
     source.onmessage = handle;
-    ["message.created", "message.updated", "message.status", "conversation.updated",
-     "conversation.assigned", "conversation.status", "notification.created"].forEach(
-      function (name) {
-        source.addEventListener(name, handle);
-      }
-    );
+    EVENTS.forEach(function (name) {
+      source.addEventListener(name, handle);
+    });
   }
 
   // -- keyboard shortcuts ---------------------------------------------------------------------

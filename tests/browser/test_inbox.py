@@ -1,0 +1,230 @@
+"""The agent inbox in Chromium against the real ``connectx serve`` and ``connectx simulator``
+(issue 5's "Done when"): an agent receives a simulated customer's message without reloading,
+replies and watches the ticks reach read, sends a template outside the 24-hour window, and the
+inbox fits a 360 px phone (screenshots kept under test-artifacts/browser/)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import OpenPage, errors_of
+from tests.browser.harness import ARTIFACTS, CONNECTX, LiveServer
+from tests.support.smtp import SmtpServer, free_port
+
+pytestmark = pytest.mark.browser
+
+ANA, BEN = "16505550101", "447700900123"
+OWNER, AGENT = "demo@connectx.local", "agent@connectx.local"
+
+
+@dataclass
+class InboxServer(LiveServer):
+    """``connectx serve`` whose Graph calls go to the simulator."""
+
+    graph_url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    def environment(self) -> dict[str, str]:
+        # Once: the parent makes a new random master key on each call, and `connectx demo`
+        # must seed with the server's.
+        if not self.env:
+            self.env = {**super().environment(), "CONNECTX_GRAPH_BASE_URL": self.graph_url}
+        return self.env
+
+
+@dataclass
+class World:
+    server: InboxServer
+    sim: httpx.AsyncClient
+    password: str
+    channel_id: int
+    screenshots: list[Path] = field(default_factory=list)
+
+    async def customer_says(self, who: str, text: str, **extra: Any) -> str:
+        r = await self.sim.post(
+            f"/_sim/customers/{who}/messages", json={"type": "text", "text": text, **extra}
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["wamid"])
+
+
+def _start_simulator(port: int, callback: str, log: Path) -> subprocess.Popen[bytes]:
+    config = log.with_suffix(".json")
+    config.write_text(json.dumps({"statuses": {"progress": "read", "delay_ms": 150}}))
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [
+                str(CONNECTX),
+                "simulator",
+                "--config",
+                str(config),
+                "--port",
+                str(port),
+                "--callback-url",
+                callback,
+                "--log-level",
+                "warning",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+@pytest.fixture(scope="module")
+async def world(
+    smtp_peer: SmtpServer, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    data = tmp_path_factory.mktemp("inbox-server")
+    sim_port = free_port()
+    server = InboxServer(
+        data_dir=data,
+        log_path=ARTIFACTS / "inbox-server.log",
+        smtp=smtp_peer,
+        graph_url=f"http://127.0.0.1:{sim_port}",
+    )
+    sim = _start_simulator(sim_port, f"{server.url}/webhooks/whatsapp", data / "simulator.log")
+    try:
+        await server.start()
+        seeded = subprocess.run(
+            [str(CONNECTX), "demo"],
+            env=server.environment(),
+            cwd=data,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert seeded.returncode == 0, seeded.stderr
+        assert "simulator's demo number is connected" in seeded.stdout, seeded.stdout
+        channel_id = int(seeded.stdout.rsplit("(channel ", 1)[1].split(")")[0])
+        password = (data / "demo-password.txt").read_text().strip()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{sim_port}") as client:
+            for _ in range(600):
+                try:
+                    if (await client.get("/_sim/state")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+            await _sync_templates(server.url, password, channel_id)
+            yield World(server, client, password, channel_id)
+    finally:
+        sim.terminate()
+        try:
+            sim.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+        server.stop()
+
+
+async def _sync_templates(base: str, password: str, channel_id: int) -> None:
+    """The owner syncs the number's templates from Meta (the simulator) over the API."""
+    async with httpx.AsyncClient(base_url=base) as owner:
+        r = await owner.post("/api/v1/auth/signin", json={"email": OWNER, "password": password})
+        assert r.status_code == 200, r.text
+        csrf = r.json()["csrf_token"]
+        r = await owner.post(
+            f"/api/v1/channels/{channel_id}/templates/sync", headers={"X-CSRF-Token": csrf}
+        )
+        assert r.status_code == 200, r.text
+
+
+async def sign_in(page: Page, world: World, email: str) -> None:
+    await page.goto(f"{world.server.url}/signin?next=/inbox")
+    main = page.get_by_role("main")
+    await main.get_by_label("E-mail address").fill(email)
+    await main.get_by_label("Password", exact=True).fill(world.password)
+    await main.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Inbox", level=1)).to_be_visible()
+    await expect(page.locator("#live-state")).to_have_text("Live")
+
+
+async def test_agent_receives_replies_and_sends_a_template_live(
+    world: World, open_page: OpenPage
+) -> None:
+    agent = await open_page()
+    await sign_in(agent, world, AGENT)
+    rows = agent.get_by_role("list", name="Conversations")
+
+    # A customer writes: the conversation appears without reloading.
+    await world.customer_says(ANA, "Hello from the phone")
+    row = rows.get_by_role("listitem").filter(has_text="Hello from the phone")
+    await expect(row).to_be_visible()
+    await row.get_by_role("link").click()
+    thread = agent.get_by_role("log", name="Messages")
+    await expect(thread.get_by_text("Hello from the phone")).to_be_visible()
+
+    # A second message arrives in the open thread, live.
+    await world.customer_says(ANA, "Are you there?")
+    await expect(thread.get_by_text("Are you there?")).to_be_visible()
+
+    # Reply; the ticks move to read as Meta (the simulator) reports.
+    await agent.get_by_label("Reply to").fill("Yes! How can I help?")
+    await agent.get_by_role("button", name="Send", exact=True).click()
+    mine = thread.locator("article.msg-out").filter(has_text="Yes! How can I help?")
+    await expect(mine).to_have_count(1)
+    await expect(mine).to_have_attribute("data-status", "read", timeout=15_000)
+    await expect(mine.get_by_title("Read")).to_be_visible()
+    await expect(agent.get_by_label("Reply to")).to_have_value("")
+
+    # Outside the 24-hour window only a template can go: pick one, fill it, see the preview.
+    day_ago = str(int(time.time()) - 25 * 3600)
+    await world.customer_says(BEN, "Any news on my order?", timestamp=day_ago)
+    await rows.get_by_role("listitem").filter(has_text="Any news on my order?").get_by_role(
+        "link"
+    ).click()
+    composer = agent.locator("#composer")
+    await expect(composer.get_by_text("The 24-hour window is closed")).to_be_visible()
+    await expect(agent.get_by_label("Reply to")).to_have_count(0)
+    await composer.get_by_label("Template").select_option("order_update|en_US")
+    await composer.get_by_label("Body {{1}}").fill("Ben")
+    await composer.get_by_label("Body {{2}}").fill("A-42")
+    await composer.get_by_label("Button “Track” link ending").fill("A-42")
+    preview = composer.locator("#template-preview")
+    await expect(preview).to_contain_text("Ben")
+    await expect(preview).to_contain_text("A-42")
+    await composer.get_by_role("button", name="Send template").click()
+    sent = thread.locator("article.type-template")
+    await expect(sent).to_contain_text("order_update")
+    await expect(sent).to_have_attribute("data-status", "read", timeout=15_000)
+    assert errors_of(agent) == []
+
+
+async def test_inbox_at_phone_width(world: World, open_page: OpenPage) -> None:
+    await world.customer_says(ANA, "Phone check")
+    phone = await open_page(width=360, height=740)
+    await sign_in(phone, world, AGENT)
+    width = await phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360, f"the inbox scrolls sideways at 360 px ({width})"
+    await phone.screenshot(path=str(ARTIFACTS / "inbox-list-360.png"), full_page=True)
+    row = phone.get_by_role("list", name="Conversations").get_by_role("listitem").filter(
+        has_text="Phone check"
+    )
+    await row.get_by_role("link").click()
+    thread = phone.get_by_role("log", name="Messages")
+    await expect(thread.get_by_text("Phone check")).to_be_visible()
+    await expect(phone.get_by_role("list", name="Conversations")).to_be_hidden()
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 360
+    await phone.screenshot(path=str(ARTIFACTS / "inbox-thread-360.png"), full_page=True)
+    # Back to the list; the shortcuts overlay opens with "?" and closes with Escape.
+    await phone.get_by_role("link", name="Back to conversations").click()
+    await expect(phone.get_by_role("list", name="Conversations")).to_be_visible()
+    await phone.keyboard.press("?")
+    await expect(phone.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    await phone.keyboard.press("Escape")
+    await expect(phone.get_by_role("dialog", name="Keyboard shortcuts")).to_be_hidden()
+    assert errors_of(phone) == []
+    assert os.path.getsize(ARTIFACTS / "inbox-thread-360.png") > 0
