@@ -183,9 +183,12 @@ async def test_agent_receives_replies_and_sends_a_template_live(
     # Outside the 24-hour window only a template can go: pick one, fill it, see the preview.
     day_ago = str(int(time.time()) - 25 * 3600)
     await world.customer_says(BEN, "Any news on my order?", timestamp=day_ago)
-    await rows.get_by_role("listitem").filter(has_text="Any news on my order?").get_by_role(
-        "link"
-    ).click()
+    await (
+        rows.get_by_role("listitem")
+        .filter(has_text="Any news on my order?")
+        .get_by_role("link")
+        .click()
+    )
     composer = agent.locator("#composer")
     await expect(composer.get_by_text("The 24-hour window is closed")).to_be_visible()
     await expect(agent.get_by_label("Reply to")).to_have_count(0)
@@ -210,8 +213,10 @@ async def test_inbox_at_phone_width(world: World, open_page: OpenPage) -> None:
     width = await phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, f"the inbox scrolls sideways at 360 px ({width})"
     await phone.screenshot(path=str(ARTIFACTS / "inbox-list-360.png"), full_page=True)
-    row = phone.get_by_role("list", name="Conversations").get_by_role("listitem").filter(
-        has_text="Phone check"
+    row = (
+        phone.get_by_role("list", name="Conversations")
+        .get_by_role("listitem")
+        .filter(has_text="Phone check")
     )
     await row.get_by_role("link").click()
     thread = phone.get_by_role("log", name="Messages")
