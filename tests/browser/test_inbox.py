@@ -171,6 +171,8 @@ async def test_agent_receives_replies_and_sends_a_template_live(
     await world.customer_says(ANA, "Are you there?")
     await expect(thread.get_by_text("Are you there?")).to_be_visible()
 
+    await expect(agent.locator("#composer").get_by_text("Window closes in 2")).to_be_visible()
+
     # Reply; the ticks move to read as Meta (the simulator) reports.
     await agent.get_by_label("Reply to").fill("Yes! How can I help?")
     await agent.get_by_role("button", name="Send", exact=True).click()
