@@ -633,6 +633,24 @@ async def update_profile(
     return await profile(db, user)
 
 
+async def change_email(
+    db: AsyncSession, user: User, email: str, *, actor: str, ip: str | None = None
+) -> None:
+    """Replace the address (sealed value and keyed hash) with a corrected one: it must be
+    confirmed before the next sign-in, and a confirmation link is mailed to it."""
+    clean = normalise_email(email)
+    ref = subject_of(user.id)
+    user.email_index = await email_index(db, clean)
+    user.email_enc = await Vault(db).encrypt(None, ref, COL_EMAIL, clean)
+    user.email_verified_at = None
+    user.updated_at = clock.now()
+    await db.flush()
+    await audit.record(
+        db, actor=actor, action="account.updated", subject=ref, ip=ip, data={"fields": ["email"]}
+    )
+    await send_verification(db, user)
+
+
 async def _check_current_password(
     db: AsyncSession, user: User, password: str, request: Request | None
 ) -> None:

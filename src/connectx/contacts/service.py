@@ -328,6 +328,37 @@ class Contacts:
         await self.vault.destroy_subject(workspace_id, subject_of(absorbed_id), actor=self.actor)
         return keep
 
+    async def rectify(
+        self, contact: Contact, *, name: str | None, phone: str | None, source: str
+    ) -> list[str]:
+        """Correct the name and/or phone (sealed value and keyed hash) at the person's request;
+        the fields changed. 409 when another contact of the workspace has that phone."""
+        changed = []
+        if phone is not None and contact.phone_index != await self._index(
+            contact.workspace_id, "phone", phone
+        ):
+            _, other = await self._find(
+                contact.workspace_id, await self._index(contact.workspace_id, "phone", phone), None
+            )
+            if other is not None and other.id != contact.id:
+                from connectx.kit.errors import Conflict
+
+                raise Conflict(
+                    "Another contact of this workspace has that number: merge them first.",
+                    field="phone",
+                )
+            await self._set_phone(contact, phone)
+            changed.append("phone")
+        if name is not None and name != await self._open(contact, "name", contact.name_enc):
+            contact.name_enc = await self._seal(contact, "name", name)
+            changed.append("name")
+        if changed:
+            contact.updated_at = clock.now()
+            await self.db.flush()
+            await self._audit("contact.updated", contact, fields=changed, source=source)
+        self.forget(contact.id)
+        return changed
+
     # -- what system messages announce --------------------------------------------------------
     async def apply_system(
         self, contact: Contact, system: dict[str, Any], at: datetime | None

@@ -43,6 +43,7 @@ BUILTIN_TASK_MODULES = (
     "connectx.policies.tasks",
     "connectx.media.tasks",
     "connectx.inbox.tasks",
+    "connectx.privacy.rights.tasks",
 )
 
 

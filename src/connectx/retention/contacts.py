@@ -133,3 +133,11 @@ async def _destroy_keys(db: AsyncSession, owners: dict[int, int], actor: str) ->
             data={"key_ids": destroyed, "reason": "retention", "count": len(destroyed)},
         )
     return len(destroyed)
+
+
+# What other tables hold of a contact (notes, attributes, ...), swept by their inventory
+# declarations: anonymising a contact, and re-applying an erasure after a restore, cover a new
+# table the day it lands (docs/privacy-rights.md).
+from connectx.privacy.rights.sweep import sweep_contacts  # noqa: E402
+
+also("inventory", sweep_contacts)

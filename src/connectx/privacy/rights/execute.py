@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.privacy.rights import access, consent, restriction
+from connectx.privacy.rights import access, consent, erasure, rectification, restriction
 from connectx.privacy.rights.base import NotAvailable, Result, Right, Subject
 from connectx.privacy.rights.context import Context
 from connectx.privacy.rights.params import parse
@@ -24,8 +24,8 @@ async def _not_yet(db: AsyncSession, subject: Subject, params: Any, ctx: Context
 EXECUTORS: dict[Right, Executor] = {
     Right.ACCESS: access.run,
     Right.PORTABILITY: _not_yet,
-    Right.RECTIFICATION: _not_yet,
-    Right.ERASURE: _not_yet,
+    Right.RECTIFICATION: rectification.run,
+    Right.ERASURE: erasure.run,
     Right.RESTRICTION: restriction.run,
     Right.OBJECTION: consent.object_to,
     Right.WITHDRAWAL: consent.withdraw,

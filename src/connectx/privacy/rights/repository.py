@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Table, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.models.media import STORED, MediaFile
@@ -119,3 +119,147 @@ async def cancel_pending_sends(db: AsyncSession, subject: Subject) -> int:
     )
     result = await db.execute(stmt)
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def workspaces_of_contacts(db: AsyncSession, ids: list[int]) -> dict[int, int]:
+    from connectx.models.contact import Contact
+
+    rows = await db.execute(select(Contact.id, Contact.workspace_id).where(Contact.id.in_(ids)))
+    return {int(c): int(w) for c, w in rows.all()}
+
+
+async def active_holds(db: AsyncSession, subject: Subject) -> list[int]:
+    """Ids of the legal holds in force on the subject or on their workspace."""
+    from sqlalchemy import or_
+
+    from connectx.models.retention import LegalHold
+
+    cond = LegalHold.subject == subject.ref
+    if subject.workspace_id is not None:
+        cond = or_(cond, LegalHold.workspace_id == subject.workspace_id)
+    stmt = select(LegalHold.id).where(cond, LegalHold.released_at.is_(None)).order_by(LegalHold.id)
+    return [int(i) for i in (await db.execute(stmt)).scalars()]
+
+
+async def exports_of(db: AsyncSession, subject: Subject) -> list[PrivacyExport]:
+    stmt = select(PrivacyExport).where(
+        PrivacyExport.subject == subject.ref, PrivacyExport.storage_key.is_not(None)
+    )
+    if subject.workspace_id is not None:
+        stmt = stmt.where(PrivacyExport.workspace_id == subject.workspace_id)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def sole_owner_of(db: AsyncSession, user_id: int) -> list[int]:
+    """Workspaces where ``user_id`` is the only owner."""
+    from sqlalchemy import func
+
+    from connectx.models.workspace import Membership
+
+    owners = (
+        select(Membership.workspace_id)
+        .where(Membership.role == "owner")
+        .group_by(Membership.workspace_id)
+        .having(func.count() == 1)
+    )
+    stmt = select(Membership.workspace_id).where(
+        Membership.user_id == user_id,
+        Membership.role == "owner",
+        Membership.workspace_id.in_(owners),
+    )
+    return sorted(int(w) for w in (await db.execute(stmt)).scalars())
+
+
+async def processed_webhook_bodies(db: AsyncSession, after_id: int, limit: int) -> list[Any]:
+    """Processed raw webhooks still holding their sealed body, in id order (a page)."""
+    from connectx.models.webhook_event import WebhookEvent
+
+    stmt = (
+        select(WebhookEvent.id, WebhookEvent.received_at, WebhookEvent.body_enc)
+        .where(
+            WebhookEvent.id > after_id,
+            WebhookEvent.status.in_(("processed", "malformed", "failed")),
+            WebhookEvent.body_enc.is_not(None),
+        )
+        .order_by(WebhookEvent.id)
+        .limit(limit)
+    )
+    return list((await db.execute(stmt)).all())
+
+
+async def clear_webhook_bodies(db: AsyncSession, ids: list[int]) -> int:
+    from connectx.models.webhook_event import WebhookEvent
+
+    if not ids:
+        return 0
+    result = await db.execute(
+        update(WebhookEvent).where(WebhookEvent.id.in_(ids)).values(body_enc=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# -- recipient notices -------------------------------------------------------------------------
+
+
+async def recipient_endpoints(db: AsyncSession) -> list[Any]:
+    from connectx.models.privacy_rights import RecipientEndpoint
+
+    stmt = select(RecipientEndpoint).order_by(RecipientEndpoint.recipient_id)
+    return list((await db.execute(stmt)).scalars())
+
+
+async def recipient_endpoint(db: AsyncSession, recipient_id: str) -> Any:
+    from connectx.models.privacy_rights import RecipientEndpoint
+
+    return await db.get(RecipientEndpoint, recipient_id)
+
+
+async def notice(db: AsyncSession, notice_id: int) -> Any:
+    from connectx.models.privacy_rights import RecipientNotice
+
+    stmt = select(RecipientNotice).where(RecipientNotice.id == notice_id).with_for_update()
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def notice_by_ack(db: AsyncSession, ack_hash: bytes) -> Any:
+    from connectx.models.privacy_rights import RecipientNotice
+
+    stmt = select(RecipientNotice).where(RecipientNotice.ack_hash == ack_hash).with_for_update()
+    return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def pending_sends(db: AsyncSession, workspace_id: int, contact_id: int) -> list[Any]:
+    from connectx.models.outbox import OutboxMessage
+
+    stmt = select(OutboxMessage).where(
+        OutboxMessage.workspace_id == workspace_id,
+        OutboxMessage.contact_id == contact_id,
+        OutboxMessage.status == "pending",
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
+# -- the inventory sweep -----------------------------------------------------------------------
+
+
+async def delete_rows(db: AsyncSession, table: Table, where: ColumnElement[bool]) -> int:
+    result = await db.execute(delete(table).where(where))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def clear_columns(
+    db: AsyncSession, table: Table, where: ColumnElement[bool], columns: Sequence[str]
+) -> int:
+    result = await db.execute(
+        update(table)
+        .where(where, or_(*(table.c[c].is_not(None) for c in columns)))
+        .values({c: None for c in columns})
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def count_rows(db: AsyncSession, table: Table, where: ColumnElement[bool]) -> int:
+    return int(
+        (await db.execute(select(func.count()).select_from(table).where(where))).scalar_one()
+    )

@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.kit import clock
 from connectx.kit.errors import Conflict
+from connectx.models.account import User
 from connectx.models.contact import Contact
 from connectx.models.privacy_rights import ProcessingRestriction
 from connectx.privacy.rights import repository as repo
 from connectx.privacy.rights.base import Outcome, Result, Right, Subject
 from connectx.privacy.rights.context import Context
 from connectx.privacy.rights.params import RestrictionParams
-from connectx.privacy.rights.subjects import ensure_exists
+from connectx.privacy.rights.subjects import ensure_exists, identity_of
 
 
 def _ref(contact: Contact | int | str) -> str:
@@ -53,7 +54,7 @@ async def ensure_can_process(db: AsyncSession, contact: Contact) -> None:
 async def run(
     db: AsyncSession, subject: Subject, params: RestrictionParams, ctx: Context
 ) -> Result:
-    await ensure_exists(db, subject)
+    found = await ensure_exists(db, subject)
     current = await repo.active_restriction(db, subject.ref)
     result = Result(Right.RESTRICTION, subject.ref, Outcome.DONE)
     if params.lift:
@@ -66,6 +67,7 @@ async def run(
         await db.flush()
         result.done.append("The restriction was lifted: your data is processed normally again.")
         await ctx.audit(db, Right.RESTRICTION, "restriction_lifted", subject, id=current.id)
+        await _tell(db, subject, found, ctx, result, "lifted")
         return result
     if current is not None:
         result.outcome = Outcome.NOTHING
@@ -94,4 +96,28 @@ async def run(
     await ctx.audit(
         db, Right.RESTRICTION, "restriction_placed", subject, id=row.id, cancelled=cancelled
     )
+    await _tell(db, subject, found, ctx, result, "placed")
     return result
+
+
+async def _tell(
+    db: AsyncSession,
+    subject: Subject,
+    found: Contact | User,
+    ctx: Context,
+    result: Result,
+    what: str,
+) -> None:
+    """Recipients of the subject's data are told (GDPR art. 19)."""
+    from connectx.privacy.rights import notices
+
+    identifiers = await identity_of(db, found)
+    await notices.notify(
+        db,
+        subject,
+        Right.RESTRICTION,
+        ctx,
+        result,
+        identifiers=identifiers,
+        changes={"restriction": what},
+    )

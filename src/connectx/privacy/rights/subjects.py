@@ -18,3 +18,27 @@ async def ensure_exists(db: AsyncSession, subject: Subject) -> Contact | User:
     from connectx.accounts.service import get_user
 
     return await get_user(db, subject.id)
+
+
+async def identity_of(db: AsyncSession, found: Contact | User) -> dict[str, str]:
+    """What identifies the subject, by data category (for recipients' notices): read before
+    anything is changed or erased."""
+    if isinstance(found, Contact):
+        from connectx.contacts.service import Contacts
+
+        view = await Contacts(db).view(found)
+        values = {
+            "user.contact.phone": view.phone,
+            "user.unique_id": view.bsuid,
+            "user.name": view.name,
+        }
+    else:
+        from connectx.accounts import service as accounts
+
+        profile = await accounts.profile(db, found)
+        values = {
+            "user.contact.email": profile.email,
+            "user.name": profile.name,
+            "user.contact.phone": profile.phone,
+        }
+    return {k: v for k, v in values.items() if v}
