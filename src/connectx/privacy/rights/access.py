@@ -93,7 +93,7 @@ def _summary_html(data: Extract, files: list[str], generated: str) -> str:
     )
 
 
-async def _add_files(db: AsyncSession, archive: ArchiveWriter, subject: Subject) -> list[str]:
+async def add_files(db: AsyncSession, archive: ArchiveWriter, subject: Subject) -> list[str]:
     names: list[str] = []
     if subject.kind != "contact":
         return names
@@ -119,7 +119,7 @@ async def run(db: AsyncSession, subject: Subject, params: AccessParams, ctx: Con
     generated = clock.now().isoformat()
     archive = ArchiveWriter(db, subject)
     try:
-        files = await _add_files(db, archive, subject)
+        files = await add_files(db, archive, subject)
         document = {
             "format": FORMAT,
             "generated_at": generated,

@@ -94,14 +94,6 @@ class Result:
         return out
 
 
-class NotAvailable(DomainError):
-    """The executor of this right is not available in this version."""
-
-    status = 501
-    code = "not_implemented"
-    title = "Not available yet"
-
-
 def invalid_params(right: Right, errors: list[dict[str, Any]]) -> DomainError:
     from connectx.kit.errors import InvalidInput
 

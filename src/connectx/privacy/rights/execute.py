@@ -8,22 +8,24 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.privacy.rights import access, consent, erasure, rectification, restriction
-from connectx.privacy.rights.base import NotAvailable, Result, Right, Subject
+from connectx.privacy.rights import (
+    access,
+    consent,
+    erasure,
+    portability,
+    rectification,
+    restriction,
+)
+from connectx.privacy.rights.base import Result, Right, Subject
 from connectx.privacy.rights.context import Context
 from connectx.privacy.rights.params import parse
 
 Executor = Callable[[AsyncSession, Subject, Any, Context], Awaitable[Result]]
 
 
-async def _not_yet(db: AsyncSession, subject: Subject, params: Any, ctx: Context) -> Result:
-    del db, subject, ctx
-    raise NotAvailable(f"Carrying out this right ({type(params).__name__}) is not available yet.")
-
-
 EXECUTORS: dict[Right, Executor] = {
     Right.ACCESS: access.run,
-    Right.PORTABILITY: _not_yet,
+    Right.PORTABILITY: portability.run,
     Right.RECTIFICATION: rectification.run,
     Right.ERASURE: erasure.run,
     Right.RESTRICTION: restriction.run,
