@@ -66,12 +66,14 @@ async def _page(
     channel: int | None,
 ) -> HTMLResponse:
     filters = _filters(status, channel)
+    # The page's snapshot id is taken before reading, so an event committed while the page is
+    # rendered is replayed by the stream (at worst shown twice, deduplicated), never lost.
+    assert principal.workspace_id is not None
+    since = await head_id(request, principal.workspace_id)
     rows, cursor = await service.list_rows(
         db, principal, status=filters["status"], channel_id=channel, cursor=None
     )
     thread = await service.thread(db, principal, conversation_id) if conversation_id else None
-    assert principal.workspace_id is not None
-    since = await head_id(request, principal.workspace_id)
     return render(
         request,
         "inbox/page.html",
