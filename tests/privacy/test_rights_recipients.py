@@ -165,3 +165,26 @@ async def test_bad_endpoints_are_refused_clearly() -> None:
             await notices.set_endpoint(db, "nobody", webhook_url=None, secret=None, email="a@b.c")
         except InvalidInput as exc:
             assert "registry" in exc.detail
+
+
+async def test_operators_set_and_list_endpoints_with_the_cli(tmp_path: Any) -> None:
+    from tests.privacy.support import cli_here
+
+    secret = tmp_path / "secret"
+    secret.write_text(SECRET + "\n")
+    made = await cli_here(
+        "privacy",
+        "recipients",
+        "set",
+        "affiliates",
+        "--webhook",
+        "https://dpo.affiliate.example/notices",
+        "--secret-file",
+        str(secret),
+    )
+    assert made.code == 0, made.err
+    bad = await cli_here("privacy", "recipients", "set", "hosting", "--email", "nope")
+    assert bad.code == 1 and "not an e-mail" in bad.err
+    listed = await cli_here("privacy", "recipients", "list")
+    assert "https://dpo.affiliate.example/notices" in listed.out
+    assert SECRET not in listed.out and "no endpoint" in listed.out

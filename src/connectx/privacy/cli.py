@@ -49,6 +49,60 @@ def ropa(
         typer.echo(record.render_markdown(doc))
 
 
+recipients_app = typer.Typer(
+    help="Where registry recipients take data-subject notices (GDPR art. 19).",
+    no_args_is_help=True,
+)
+privacy_app.add_typer(recipients_app, name="recipients")
+
+
+@recipients_app.command("set")
+def recipients_set(
+    recipient: str = typer.Argument(..., help="A registry id (connectx privacy ropa)."),
+    webhook: str | None = typer.Option(None, "--webhook", help="HTTPS URL taking signed POSTs."),
+    secret_file: typer.FileText | None = typer.Option(
+        None, "--secret-file", help="File holding the shared HMAC secret ('-' for stdin)."
+    ),
+    email: str | None = typer.Option(None, "--email", help="The recipient's privacy address."),
+) -> None:
+    """Set a recipient's endpoint: a webhook with its shared secret, or an e-mail address."""
+    from connectx.db.session import unit_of_work
+    from connectx.kit.errors import DomainError
+    from connectx.privacy.rights import notices
+
+    secret = secret_file.read().strip() if secret_file is not None else None
+
+    async def work() -> None:
+        async with unit_of_work() as db:
+            await notices.set_endpoint(
+                db, recipient, webhook_url=webhook, secret=secret, email=email
+            )
+
+    try:
+        _run(work)
+    except DomainError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{recipient}: notices go to {'the webhook' if webhook else email}")
+
+
+@recipients_app.command("list")
+def recipients_list() -> None:
+    """Every registry recipient and where its notices go (secrets are never shown)."""
+    from connectx.db.session import unit_of_work
+    from connectx.privacy.processors import REGISTRY
+    from connectx.privacy.rights import repository
+
+    async def work() -> dict[str, str]:
+        async with unit_of_work() as db:
+            rows = await repository.recipient_endpoints(db)
+        return {r.recipient_id: r.webhook_url or r.email or "" for r in rows}
+
+    where = _run(work)
+    for r in REGISTRY:
+        typer.echo(f"{r.id:20} {where.get(r.id) or '(no endpoint: tell them by other means)'}")
+
+
 @keys_app.command()
 def rotate(
     master: bool = typer.Option(True, "--master/--no-master", help="Rotate the master key."),
