@@ -68,6 +68,9 @@ async def clean_database(environment: dict[str, str]) -> AsyncIterator[None]:
     from connectx.policies import service as policies
 
     policies.forget_cache()  # published versions are cached for a few seconds
+    from connectx.privacy.requests import settings as privacy_request_settings
+
+    privacy_request_settings.forget_cache()  # WhatsApp keywords per workspace
     from tests.support.databases import empty_all_tables
 
     await empty_all_tables()

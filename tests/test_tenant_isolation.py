@@ -51,6 +51,7 @@ SAMPLE_BY_NAME: dict[str, Any] = {
     "code": "123456",
     "password": "walking-through-routes-42",
     "reason": "tenant isolation walk",
+    "kind": "access",
 }
 
 
@@ -112,6 +113,17 @@ async def _message(v: Victim) -> int:
     return int(items["items"][0]["id"])
 
 
+async def _privacy_request(v: Victim) -> int:
+    """A privacy request about the first workspace's customer, filed by its owner."""
+    contact_id = await _whatsapp("contact_id")(v)
+    r = await v.owner.post(
+        "/api/v1/privacy/requests",
+        json={"contact_id": contact_id, "kind": "access", "identity_checked": True},
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
 VICTIM_IDS: dict[str, IdFinder] = {
     "workspace_id": _workspace,
     "member_id": _member,
@@ -122,6 +134,7 @@ VICTIM_IDS: dict[str, IdFinder] = {
     "conversation_id": _whatsapp("conversation_id"),
     "contact_id": _whatsapp("contact_id"),
     "message_id": _message,
+    "request_id": _privacy_request,
 }
 
 

@@ -37,6 +37,8 @@ from connectx.policies.gate import PolicyGate
 from connectx.privacy import consent_endpoints as consent_api
 from connectx.privacy import consent_views, unsubscribe_views
 from connectx.privacy.rights import downloads as privacy_downloads
+from connectx.privacy.requests import endpoints as privacy_request_api
+from connectx.privacy.requests import views as privacy_request_views
 from connectx.realtime import endpoints as realtime_api
 from connectx.retention import endpoints as retention_api
 from connectx.retention import views as retention_views
@@ -102,6 +104,7 @@ def create_app() -> FastAPI:
         realtime_api.router,
         consent_api.router,
         audit_api.router,
+        privacy_request_api.router,
     ):
         app.include_router(router)
     for router in (
@@ -119,6 +122,7 @@ def create_app() -> FastAPI:
         audit_views.router,
         inbox_views.router,
         inbox_pwa.router,
+        *privacy_request_views.routers,
     ):
         app.include_router(router, include_in_schema=False)
     STATIC.mkdir(parents=True, exist_ok=True)

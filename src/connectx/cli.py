@@ -11,6 +11,7 @@ from connectx.jobs.cli import worker
 from connectx.mail.cli import app as mail_app
 from connectx.policies.cli import policy_app
 from connectx.privacy.cli import audit_app, keys_app, privacy_app
+from connectx.privacy.requests.cli import make_operator, requests_app
 from connectx.retention.cli import retention_app
 from connectx.security.cli import lift_suspension, suspend_workspace
 from connectx.simulator.cli import simulator
@@ -23,6 +24,8 @@ app = typer.Typer(
 )
 admin_app.command("suspend-workspace")(suspend_workspace)
 admin_app.command("lift-suspension")(lift_suspension)
+admin_app.command("make-operator")(make_operator)
+privacy_app.add_typer(requests_app, name="requests")
 app.add_typer(admin_app, name="admin")
 app.add_typer(mail_app, name="mail")
 app.add_typer(privacy_app, name="privacy")

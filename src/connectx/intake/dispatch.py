@@ -48,6 +48,7 @@ from connectx.messages.service import Messages
 from connectx.models.channel import Channel
 from connectx.models.webhook_event import MALFORMED, PROCESSED, WebhookEvent
 from connectx.privacy.keywords import KeywordWatcher
+from connectx.privacy.requests import chat as privacy_chat
 from connectx.privacy.vault import Vault
 from connectx.security import suspension
 
@@ -392,6 +393,7 @@ class BatchProcessor:
         if message.opens_window:
             self.contacts.touch_inbound(contact, at)
         await self.keywords.note(channel, contact, conversation, message)
+        await privacy_chat.on_inbound(self.db, channel, contact, message)
 
     async def _flush_messages(self) -> None:
         for ws, conversation_id, message_id in await self.messages.flush_inbound():

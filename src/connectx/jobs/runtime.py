@@ -44,6 +44,7 @@ BUILTIN_TASK_MODULES = (
     "connectx.media.tasks",
     "connectx.inbox.tasks",
     "connectx.privacy.rights.tasks",
+    "connectx.privacy.requests.tasks",
 )
 
 

@@ -8,6 +8,12 @@ from connectx.models.consent import ConsentKeywords, ConsentRecord, ConsentSuppr
 from connectx.models.contact import Contact, ContactPreferenceEvent
 from connectx.models.conversation import Conversation
 from connectx.models.crypto_key import CryptoKey
+from connectx.models.data_request import (
+    DataRequest,
+    DataRequestEvent,
+    PrivacySettings,
+    RequestDialog,
+)
 from connectx.models.job import Job
 from connectx.models.mail import MailMessage
 from connectx.models.media import MediaFile
@@ -39,6 +45,8 @@ __all__ = [
     "ContactPreferenceEvent",
     "Conversation",
     "CryptoKey",
+    "DataRequest",
+    "DataRequestEvent",
     "Invitation",
     "Job",
     "LegalHold",
@@ -54,10 +62,12 @@ __all__ = [
     "PolicyAcceptance",
     "PolicyVersion",
     "PrivacyExport",
+    "PrivacySettings",
     "ProcessingRestriction",
     "RecipientEndpoint",
     "RecipientNotice",
     "RecoveryCode",
+    "RequestDialog",
     "RetentionOverride",
     "SecurityNotice",
     "SignInEvent",

@@ -190,19 +190,19 @@ register(
 )
 
 
-async def _destroy_invitation_keys(db: AsyncSession, ids: list[int]) -> dict[str, Any]:
-    """An invitation's address (and its mail) is sealed under ``invitation:<id>``: destroy those
-    keys with the rows. Audited with the key ids so a key-store restore re-destroys them."""
+async def destroy_keys(db: AsyncSession, keys: list[tuple[int | None, str]]) -> dict[str, Any]:
+    """Destroy the subject keys ``(workspace id or None, "invitation:7")`` that still hold
+    material. Audited with the key ids so a key-store restore re-destroys them."""
     from connectx.audit import service as audit
     from connectx.privacy.vault import Vault
 
     vault = Vault(None)
     destroyed: list[int] = []
-    for invitation_id in ids:
-        info = await vault.key_info(None, f"invitation:{invitation_id}")
+    for scope, subject in keys:
+        info = await vault.key_info(scope, subject)
         if info is not None and not info.destroyed:
             destroyed.append(info.id)
-            await vault.destroy_subject(None, f"invitation:{invitation_id}")
+            await vault.destroy_subject(scope, subject)
     if destroyed:
         await audit.record(
             db,
@@ -211,6 +211,12 @@ async def _destroy_invitation_keys(db: AsyncSession, ids: list[int]) -> dict[str
             data={"key_ids": destroyed, "reason": "retention", "count": len(destroyed)},
         )
     return {"keys_destroyed": len(destroyed)}
+
+
+async def _destroy_invitation_keys(db: AsyncSession, ids: list[int]) -> dict[str, Any]:
+    """An invitation's address (and its mail) is sealed under ``invitation:<id>``: destroy those
+    keys with the rows."""
+    return await destroy_keys(db, [(None, f"invitation:{i}") for i in ids])
 
 
 register(
@@ -344,6 +350,55 @@ exempt(
     "keyed hashes of opted-out addresses, kept while the opt-out stands; pruned with the consent "
     "ledger (consent_proof), which is not pruned yet",
 )
+
+# -- data-subject requests (docs/privacy-requests.md) --------------------------------------------
+
+
+async def _destroy_request_keys(db: AsyncSession, ids: list[int]) -> dict[str, Any]:
+    """A request's personal fields are sealed under ``dsr:<id>`` in its workspace's scope, its
+    mail in the platform scope: destroy those keys with the rows."""
+    from sqlalchemy import select
+
+    from connectx.models.data_request import DataRequest
+
+    stmt = select(DataRequest.id, DataRequest.workspace_id).where(DataRequest.id.in_(ids))
+    rows = (await db.execute(stmt)).all()
+    return await destroy_keys(
+        db, [(scope, f"dsr:{rid}") for rid, ws in rows for scope in sorted({ws, None}, key=str)]
+    )
+
+
+def _request_rules() -> None:
+    from connectx.models.data_request import DataRequest, RequestDialog
+
+    register(
+        Rule(
+            "data_requests",
+            DataRequest.__table__,
+            Retention.CLOSED_REQUESTS,
+            anchor=DataRequest.closed_at,
+            ready=DataRequest.closed_at.is_not(None),
+            workspace=DataRequest.workspace_id,
+            subject=DataRequest.subject,
+            before_batch=_destroy_request_keys,
+            describe="closed data-subject requests (their own key is destroyed)",
+        )
+    )
+    register(
+        Rule(
+            "data_request_dialogs",
+            RequestDialog.__table__,
+            Retention.SHORT_LIVED_TOKEN,
+            anchor=RequestDialog.expires_at,
+            workspace=RequestDialog.workspace_id,
+            subject=ref("contact", RequestDialog.contact_id),
+            describe="unfinished WhatsApp dialogs that file a privacy request",
+        )
+    )
+
+
+_request_rules()
+exempt("data_request_events", "a request's timeline, deleted with it (foreign key cascade)")
 
 # The rights tables (imported last: it registers with this module).
 import connectx.privacy.rights.retention_rules  # noqa: E402, F401

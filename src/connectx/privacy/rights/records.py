@@ -71,6 +71,8 @@ EXTRA: tuple[Link, ...] = (
     Link("privacy_exports", "subject", "user", ref=True),
     Link("recipient_notices", "subject", "contact", ref=True),
     Link("recipient_notices", "subject", "user", ref=True),
+    Link("data_requests", "subject", "contact", ref=True),
+    Link("data_requests", "subject", "user", ref=True),
 )
 
 # Columns that look like references but are not (or point at something that is not a person).
@@ -90,6 +92,10 @@ NOT_LINKS: dict[tuple[str, str], str] = {
     ("processing_restrictions", "lifted_by"): "who lifted a restriction",
     ("privacy_exports", "created_by"): "who had an archive made",
     ("recipient_endpoints", "updated_by"): "the operator",
+    ("data_requests", "filed_by"): "who filed a request (the subject column says whose it is)",
+    ("data_requests", "decided_by"): "the admin or operator who decided a request",
+    ("data_request_events", "actor"): "who took a step of a request (the request says whose)",
+    ("privacy_settings", "updated_by"): "who changed a workspace's privacy-request settings",
 }
 
 UNLINKED: dict[str, str] = {
@@ -115,6 +121,8 @@ UNLINKED: dict[str, str] = {
         "opt-out stays effective (docs/consent.md, suppression list)"
     ),
     "recipient_endpoints": "where recipients take notices (operator configuration)",
+    "data_request_events": "the steps of a request (ids and short codes), reached through it",
+    "privacy_settings": "a workspace's privacy-center handle and WhatsApp keywords",
 }
 
 # Where each linked table's data comes from (the access summary states it, GDPR art. 15(1)(g)).
@@ -142,6 +150,9 @@ SOURCES: dict[str, str] = {
     "processing_restrictions": "You: restrictions of processing you asked for",
     "privacy_exports": "ConnectX: copies of your data made at your request",
     "recipient_notices": "ConnectX: notices to recipients about your requests",
+    "data_requests": "You (or the business on your behalf): your privacy requests and how they "
+    "were answered",
+    "data_request_dialogs": "You: where you are in filing a privacy request on WhatsApp",
 }
 
 _REF_NAMES = ("subject", "actor", "user_id", "contact_id")

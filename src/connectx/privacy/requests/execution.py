@@ -1,0 +1,97 @@
+"""Carrying out an approved request: the executors of ``connectx.privacy.rights`` (one per
+right, docs/privacy-rights.md), called in the approving transaction, and what the subject is
+told about the result."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.kit.errors import DomainError
+from connectx.models.data_request import DataRequest
+from connectx.privacy.requests import fields
+
+
+class NotAvailable(DomainError):
+    status = 501
+    code = "not_implemented"
+    title = "Not available yet"
+
+
+@dataclass
+class Outcome:
+    code: str  # done, partial, recorded, refused, nothing
+    result: dict[str, Any]
+    artifact_id: int | None
+    link: str | None
+
+    def message(self, req: DataRequest) -> str:
+        done = self.result.get("done") or []
+        kept = self.result.get("kept") or []
+        told = self.result.get("notices") or []
+        lines = []
+        if done:
+            lines.append("What we did:")
+            lines.extend(f"- {line}" for line in done)
+        if kept:
+            lines.append("")
+            lines.append("What we kept, and why:")
+            for item in kept:
+                until = f" (until {item['until']})" if item.get("until") else ""
+                lines.append(f"- {item.get('what')}: {item.get('why')}{until}")
+        if told:
+            lines.append("")
+            lines.extend(told)
+        if self.link:
+            lines.append("")
+            lines.append(
+                f"Download your data here (the link works once and expires in 24 hours): "
+                f"{self.link}"
+            )
+        if not lines:
+            lines.append("Your request was carried out.")
+        return "\n".join(lines)
+
+
+def _subject(rights: Any, req: DataRequest) -> Any:
+    if req.subject is None:
+        raise DomainError("This request is not linked to a person we hold data about.")
+    kind, _, raw = req.subject.partition(":")
+    if kind == "contact":
+        assert req.workspace_id is not None
+        return rights.Subject.contact(req.workspace_id, int(raw))
+    return rights.Subject.user(int(raw))
+
+
+def _rights() -> Any:
+    try:
+        return importlib.import_module("connectx.privacy.rights")
+    except ImportError as exc:  # the executors land separately (issue 7, execution)
+        raise NotAvailable("Carrying out requests is not available in this version.") from exc
+
+
+async def _link(rights: Any, db: AsyncSession, artifact_id: int | None) -> str | None:
+    if artifact_id is None:
+        return None
+    mint = getattr(rights, "download_link", None)
+    if mint is None:
+        return None
+    return str(await mint(db, artifact_id))
+
+
+async def run(db: AsyncSession, req: DataRequest, *, actor: str, ip: str | None) -> Outcome:
+    rights = _rights()
+    params = await fields.read_json(db, req, "params")
+    result = await rights.execute(
+        db, req.kind, _subject(rights, req), params, actor=actor, request_id=req.id, ip=ip
+    )
+    data = result.to_dict()
+    return Outcome(
+        code=str(data.get("outcome", "done")),
+        result=data,
+        artifact_id=result.artifact_id,
+        link=await _link(rights, db, result.artifact_id),
+    )

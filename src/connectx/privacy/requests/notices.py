@@ -1,0 +1,142 @@
+"""Telling people about a request: the subject (by e-mail or WhatsApp) and the people who decide
+(a workspace's owners and admins, or ConnectX's operators and DPO) by e-mail.
+
+Mail about a request is sealed under the request's own key (``dsr:<id>``), so it outlives the
+subject's erasure and is erased with the request. WhatsApp goes through the outbox in the
+subject's most recent conversation, free-form while the 24-hour window is open; outside it the
+notice goes by e-mail when the request has an address, and otherwise the timeline records that
+it could not be delivered (the workspace sees it on the request).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.accounts.principal import Principal
+from connectx.kit.errors import DomainError
+from connectx.models.data_request import DataRequest
+from connectx.privacy.requests import repository as repo
+from connectx.privacy.requests import timeline
+
+log = logging.getLogger(__name__)
+
+KIND = "privacy_request"
+
+
+def contact_id_of(req: DataRequest) -> int | None:
+    if req.subject and req.subject.startswith("contact:") and req.workspace_id is not None:
+        return int(req.subject.split(":", 1)[1])
+    return None
+
+
+async def send_whatsapp(
+    db: AsyncSession,
+    workspace_id: int,
+    contact_id: int,
+    text: str,
+    *,
+    template: tuple[str, str, list[str]] | None = None,
+) -> bool:
+    """Queue a WhatsApp message to a contact: free-form inside the 24-hour window, else the
+    given approved template. False when neither can be sent (no conversation, window closed
+    and no template, number paused...)."""
+    from connectx.conversations.service import window_open
+    from connectx.outbound import service as outbound
+    from connectx.outbound.schemas import SendIn, TemplateIn
+
+    conversation = await repo.latest_conversation(db, workspace_id, contact_id)
+    if conversation is None:
+        return False
+    if window_open(conversation):
+        spec = SendIn(type="text", text=text)
+    elif template is not None:
+        name, language, body = template
+        spec = SendIn(type="template", template=TemplateIn(name=name, language=language, body=body))
+    else:
+        return False
+    principal = Principal(actor="system", workspace_id=workspace_id)
+    try:
+        async with db.begin_nested():
+            await outbound.send_in_conversation(db, principal, conversation.id, spec, None)
+    except DomainError as exc:
+        log.info("privacy notice not sent on WhatsApp (%s)", type(exc).__name__)
+        return False
+    return True
+
+
+async def tell_subject(
+    db: AsyncSession,
+    req: DataRequest,
+    title: str,
+    body: str,
+    step: str,
+    *,
+    whatsapp: bool = True,
+) -> str:
+    """Tell the subject about ``step`` of their request. Returns the channel used, or
+    ``"undelivered"`` (recorded on the timeline)."""
+    from connectx.privacy.requests import fields
+
+    contact_id = contact_id_of(req)
+    if (
+        whatsapp
+        and req.notify_via == "whatsapp"
+        and contact_id is not None
+        and req.workspace_id is not None
+        and await send_whatsapp(db, req.workspace_id, contact_id, f"{title}\n\n{body}")
+    ):
+        await timeline.add(db, req, "notified", "system", {"step": step, "via": "whatsapp"})
+        return "whatsapp"
+    email = await fields.read(db, req, "email")
+    if email:
+        from connectx.mail import service as mail
+
+        await mail.send(
+            db,
+            to=email,
+            subject=title,
+            body=f"{body}\n\nYour reference: {req.reference}\n",
+            kind=KIND,
+            subject_ref=f"dsr:{req.id}",
+        )
+        await timeline.add(db, req, "notified", "system", {"step": step, "via": "email"})
+        return "email"
+    await timeline.add(db, req, "notice_undelivered", "system", {"step": step})
+    return "undelivered"
+
+
+async def tell_deciders(db: AsyncSession, req: DataRequest, title: str, body: str) -> int:
+    """E-mail the people who decide: the workspace's owners and admins, or the operators and
+    the DPO's address for requests to ConnectX itself. Returns how many were told."""
+    from connectx.accounts import service as accounts
+    from connectx.mail import service as mail
+
+    if req.workspace_id is not None:
+        user_ids = await repo.managers_of(db, req.workspace_id)
+    else:
+        user_ids = await repo.operators(db)
+    told = 0
+    for user_id in user_ids:
+        user = await accounts.get_user(db, user_id)
+        await mail.send(
+            db,
+            to=await accounts.email_of(db, user),
+            subject=title,
+            body=body,
+            kind=KIND,
+            subject_ref=f"user:{user_id}",
+            user_id=user_id,
+        )
+        told += 1
+    if req.workspace_id is None:
+        from connectx.web.policy import privacy_policy
+
+        dpo = privacy_policy().contact.email
+        if dpo:
+            await mail.send(
+                db, to=dpo, subject=title, body=body, kind=KIND, subject_ref=f"dsr:{req.id}"
+            )
+            told += 1
+    return told
