@@ -46,7 +46,7 @@ MENU = (
     "withdrawal",
 )
 YES = frozenset({"yes", "y", "confirm", "نعم", "اكيد", "موافق"})
-NO = frozenset({"no", "n", "stop", "cancel", "لا", "الغاء"})
+NO = frozenset({"no", "n", "cancel", "لا", "الغاء"})  # not "stop": that is the opt-out
 _CODE = re.compile(r"^\d{6}$")
 _DIGIT = re.compile(r"^[1-7]$")
 _ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")

@@ -44,7 +44,7 @@ def _common() -> dict[str, Any]:
         "kind_words": service.KIND_WORDS,
         "purposes": consent.PURPOSES,
         "contact": privacy_policy().contact,
-        "schedule": schedule.platform_schedule(),
+        **schedule.page_context(),
     }
 
 
