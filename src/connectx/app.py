@@ -39,6 +39,7 @@ from connectx.privacy import consent_views, unsubscribe_views
 from connectx.privacy.rights import downloads as privacy_downloads
 from connectx.privacy.requests import endpoints as privacy_request_api
 from connectx.privacy.requests import views as privacy_request_views
+from connectx.privacy.rights import downloads as privacy_downloads
 from connectx.realtime import endpoints as realtime_api
 from connectx.retention import endpoints as retention_api
 from connectx.retention import views as retention_views

@@ -228,6 +228,11 @@ async def build(app: Any) -> World:
     )
     assert r.status_code in (200, 201, 202), r.text
     assert (await owner_a.get(f"/api/v1/contacts/{zara}")).status_code == 200
+    r = await owner_a.post(  # a privacy request of hers (docs/privacy-requests.md)
+        "/api/v1/privacy/requests",
+        json={"contact_id": zara, "kind": "restriction", "identity_checked": True},
+    )
+    assert r.status_code == 201, r.text
     return world
 
 

@@ -175,3 +175,20 @@ async def test_my_data_in_arabic_opens_the_menu(app: Any) -> None:
     await drain()
     [req] = await all_requests()
     assert req.kind == "access" and req.status == "pending"
+
+
+async def test_an_approved_access_request_runs_as_a_job_and_offers_the_export(app: Any) -> None:
+    import asyncio
+
+    owner, _ = await owner_of(app)
+    contact = (await inbound_for(owner))["contact_id"]
+    req = await _file(owner, contact, kind="access")
+    r = await owner.post(f"/api/v1/privacy/requests/{req['id']}/approve")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "in_progress"
+    async with asyncio.timeout(30):
+        while (row := await request_row(req["reference"])).status == "in_progress":
+            await asyncio.sleep(0.1)
+    assert row.status == "completed" and row.artifact_id is not None
+    done = (await owner.get(f"/api/v1/privacy/requests/{req['id']}")).json()
+    assert done["result"]["right"] == "access" and done["result"]["artifact_id"] == row.artifact_id

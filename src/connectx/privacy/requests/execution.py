@@ -4,21 +4,15 @@ told about the result."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.kit.errors import DomainError
+from connectx.kit.errors import Conflict
 from connectx.models.data_request import DataRequest
 from connectx.privacy.requests import fields
-
-
-class NotAvailable(DomainError):
-    status = 501
-    code = "not_implemented"
-    title = "Not available yet"
+from connectx.privacy.rights import Subject, execute
 
 
 @dataclass
@@ -56,42 +50,36 @@ class Outcome:
         return "\n".join(lines)
 
 
-def _subject(rights: Any, req: DataRequest) -> Any:
+def _subject(req: DataRequest) -> Subject:
     if req.subject is None:
-        raise DomainError("This request is not linked to a person we hold data about.")
+        raise Conflict("This request is not linked to a person we hold data about.")
     kind, _, raw = req.subject.partition(":")
     if kind == "contact":
         assert req.workspace_id is not None
-        return rights.Subject.contact(req.workspace_id, int(raw))
-    return rights.Subject.user(int(raw))
+        return Subject.contact(req.workspace_id, int(raw))
+    return Subject.user(int(raw))
 
 
-def _rights() -> Any:
-    try:
-        return importlib.import_module("connectx.privacy.rights")
-    except ImportError as exc:  # the executors land separately (issue 7, execution)
-        raise NotAvailable("Carrying out requests is not available in this version.") from exc
-
-
-async def _link(rights: Any, db: AsyncSession, artifact_id: int | None) -> str | None:
+async def _link(db: AsyncSession, artifact_id: int | None, actor: str) -> str | None:
+    """A one-time link, valid 24 hours, to the export (access, portability)."""
     if artifact_id is None:
         return None
-    mint = getattr(rights, "download_link", None)
-    if mint is None:
-        return None
-    return str(await mint(db, artifact_id))
+    from connectx.config import get_settings
+    from connectx.privacy.rights.exports import issue_link
+
+    token = await issue_link(db, artifact_id, actor=actor)
+    return f"{get_settings().effective_public_url}/privacy/exports/download?token={token}"
 
 
 async def run(db: AsyncSession, req: DataRequest, *, actor: str, ip: str | None) -> Outcome:
-    rights = _rights()
     params = await fields.read_json(db, req, "params")
-    result = await rights.execute(
-        db, req.kind, _subject(rights, req), params, actor=actor, request_id=req.id, ip=ip
+    result = await execute(
+        db, req.kind, _subject(req), params, actor=actor, request_id=req.id, ip=ip
     )
     data = result.to_dict()
     return Outcome(
         code=str(data.get("outcome", "done")),
         result=data,
         artifact_id=result.artifact_id,
-        link=await _link(rights, db, result.artifact_id),
+        link=await _link(db, result.artifact_id, actor),
     )
