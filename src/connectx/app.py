@@ -36,7 +36,6 @@ from connectx.policies import views as policy_views
 from connectx.policies.gate import PolicyGate
 from connectx.privacy import consent_endpoints as consent_api
 from connectx.privacy import consent_views, unsubscribe_views
-from connectx.privacy.rights import downloads as privacy_downloads
 from connectx.privacy.requests import endpoints as privacy_request_api
 from connectx.privacy.requests import views as privacy_request_views
 from connectx.privacy.rights import downloads as privacy_downloads

@@ -85,7 +85,10 @@ async def list_requests(
 async def get_request(
     request_id: int, principal: Principal = Depends(manager), db: AsyncSession = DB
 ) -> RequestOut:
-    return await _one(db, principal, request_id)
+    assert principal.workspace_id is not None
+    req = await repo.in_workspace(db, principal.workspace_id, request_id)
+    await service.record_view(db, req, actor=principal.actor, ip=principal.ip)
+    return RequestOut.of(await service.detail(db, req))
 
 
 @router.post(

@@ -471,3 +471,20 @@ async def list_for_contact(
 async def list_for_user(db: AsyncSession, user_id: int) -> list[RequestView]:
     """An account holder's own requests to ConnectX, newest first."""
     return [summary(r) for r in await repo.list_platform(db, subject=f"user:{user_id}")]
+
+
+async def record_view(
+    db: AsyncSession, req: DataRequest, *, actor: str, ip: str | None = None
+) -> None:
+    """One audit entry for reading a request's details (what the person wrote, the result)."""
+    from connectx.audit import service as audit
+
+    await audit.record(
+        db,
+        actor=actor,
+        action="privacy_request.viewed",
+        subject=req.subject or f"dsr:{req.id}",
+        workspace_id=req.workspace_id,
+        ip=ip,
+        data={"request": req.id},
+    )

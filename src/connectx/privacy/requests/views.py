@@ -403,6 +403,7 @@ async def workspace_request(
 
     assert principal.workspace_id is not None
     req = await repo.in_workspace(db, principal.workspace_id, request_id)
+    await service.record_view(db, req, actor=principal.actor, ip=principal.ip)
     return await _detail(
         request,
         db,
@@ -553,6 +554,7 @@ async def operator_request(
     db: AsyncSession = DB,
 ) -> Response:
     req = await _operator_request(db, request_id)
+    await service.record_view(db, req, actor=principal.actor, ip=principal.ip)
     return await _detail(request, db, principal, req, base="/operator/requests")
 
 
