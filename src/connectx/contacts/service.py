@@ -532,4 +532,5 @@ async def names(db: AsyncSession, workspace_id: int, ids: list[int]) -> dict[int
     """Views of several contacts (for lists that show who a conversation is with)."""
     contacts = Contacts(db)
     found = await repo.get_many(db, workspace_id, ids)
+    await contacts.vault.warm(workspace_id, [subject_of(i) for i in found])
     return {cid: await contacts.view(c) for cid, c in found.items()}

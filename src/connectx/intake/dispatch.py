@@ -340,6 +340,7 @@ class BatchProcessor:
             await self.messages.prefetch(number, wamids)
         for ws, identities in people.items():
             known = await self.contacts.prefetch(ws, identities)
+            await self.vault.warm(ws, [f"contact:{c}" for c in known])  # one key-store trip
             await self.conversations.prefetch(known, sorted(channels[ws]))
 
     # -- applying -----------------------------------------------------------------------------

@@ -24,6 +24,14 @@ async def latest(db: AsyncSession, kind: str, scope: str, subject: str = "") -> 
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
+async def subject_versions(db: AsyncSession, scope: str, subjects: list[str]) -> list[CryptoKey]:
+    """Every key version of these subjects of one scope (one query, for warming the cache)."""
+    stmt = select(CryptoKey).where(
+        CryptoKey.kind == "subject", CryptoKey.scope == scope, CryptoKey.subject.in_(subjects)
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
 async def active_root(db: AsyncSession, kind: str, scope: str) -> CryptoKey | None:
     """The key new children are wrapped under, share-locked on PostgreSQL so that a rotation
     cannot retire it while a child is being created."""

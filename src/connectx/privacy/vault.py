@@ -270,6 +270,36 @@ class Vault:
         _current.put(cache_key, row.id)
         return row.id, raw
 
+    async def warm(self, workspace_id: int | None, subjects: list[str]) -> int:
+        """Load the current keys of many subjects in one key-store transaction (a batch's
+        people, a page's contacts), so a hot path does not pay one key-store round trip per
+        person once the cache has expired. Subjects without a key, erased ones and keys being
+        re-wrapped by a rotation are left to the normal path. Returns how many were loaded."""
+        scope = scope_of(workspace_id)
+        missing = []
+        for subject in set(subjects):
+            key_id = _current.get(("subject", scope, subject))
+            if key_id is None or _keys.get(key_id) is None:
+                missing.append(subject)
+        if not missing:
+            return 0
+        loaded = 0
+        async with keystore.session() as db:
+            newest: dict[str, CryptoKey] = {}
+            for row in await repo.subject_versions(db, scope, sorted(missing)):
+                if row.subject not in newest or row.version > newest[row.subject].version:
+                    newest[row.subject] = row
+            for subject, row in newest.items():
+                if row.wrapped is None:
+                    continue
+                try:
+                    await unwrap(db, row)
+                except CryptoError:
+                    continue
+                _current.put(("subject", scope, subject), row.id)
+                loaded += 1
+        return loaded
+
     async def key_info(self, workspace_id: int | None, subject: str) -> KeyInfo | None:
         """The subject's newest key (for operators and tests); ``None`` if it never had one."""
         async with keystore.session() as db:

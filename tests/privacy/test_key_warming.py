@@ -1,0 +1,44 @@
+"""Warming the decrypted-key cache for a batch of subjects in one key-store transaction (the
+intake processor does it for a batch's people): the keys it loads open their values, an erased
+subject stays erased."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectx.db.session import unit_of_work
+from connectx.kit.crypto import KeyDestroyed
+from connectx.privacy import vault as vault_module
+from connectx.privacy.vault import Vault, reset_caches
+
+
+async def test_warm_loads_many_keys_at_once_and_never_an_erased_one() -> None:
+    async with unit_of_work() as db:
+        v = Vault(db)
+        sealed = {
+            f"contact:{i}": await v.encrypt(7, f"contact:{i}", "contacts.name", f"name {i}")
+            for i in range(1, 4)
+        }
+        await v.destroy_subject(7, "contact:3")
+    reset_caches()
+    v = Vault()
+    assert await v.warm(7, [*sealed, "contact:99"]) == 2  # 3 is erased, 99 has no key
+    assert await v.warm(7, list(sealed)) == 0  # already warm: no key-store trip
+    trips = 0
+    real = vault_module.keystore.session
+
+    def counting():  # type: ignore[no-untyped-def]
+        nonlocal trips
+        trips += 1
+        return real()
+
+    vault_module.keystore.session = counting  # type: ignore[assignment]
+    try:
+        for i in (1, 2):
+            subject = f"contact:{i}"
+            assert await v.decrypt(7, subject, "contacts.name", sealed[subject]) == f"name {i}"
+    finally:
+        vault_module.keystore.session = real  # type: ignore[assignment]
+    assert trips == 0  # opened from the cache the warm-up filled
+    with pytest.raises(KeyDestroyed):
+        await v.decrypt(7, "contact:3", "contacts.name", sealed["contact:3"])
