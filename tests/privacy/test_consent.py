@@ -163,8 +163,12 @@ def test_no_code_path_updates_or_deletes_ledger_or_audit_rows() -> None:
     orm = re.compile(r"\b(update|delete)\(\s*(ConsentRecord|AuditEvent)\b")
     raw = re.compile(r"(?i)\b(update|delete\s+from)\s+(consent_records|audit_events)\b")
     session_delete = re.compile(r"\.delete\(\s*(record|entry|event|consent)\w*\s*\)")
+    # The one deliberate way out (retention past the periods), through the database's permits.
+    pruning = SRC / "retention" / "ledgers_repository.py"
     offenders = []
     for path in SRC.rglob("*.py"):
+        if path == pruning:
+            continue
         source = path.read_text()
         for pattern in (orm, raw, session_delete):
             for match in pattern.finditer(source):

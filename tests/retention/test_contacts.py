@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from connectx.db.session import unit_of_work
 from connectx.kit import clock
-from connectx.models.contact import Contact
+from connectx.models.consent import ConsentRecord
+from connectx.models.contact import Contact, ContactPreferenceEvent
 from connectx.models.conversation import Conversation
 from connectx.models.message import Message
 from connectx.privacy.vault import Vault
@@ -190,3 +191,14 @@ async def test_activity_holds_and_a_workspaces_own_period(app: Any) -> None:
     assert (await contact_row(held.id)).phone_enc is None
     assert (await contact_row(elsewhere.id)).phone_enc is not None
     assert other_ws != ws
+
+    # Dora's opt-out (day 100) is proof for six years, now that she is anonymous; then it goes.
+    subject = ConsentRecord.subject == f"contact:{decided.id}"
+    assert await count(ConsentRecord, subject) == 1
+    assert await count(ContactPreferenceEvent) == 1
+    clock.advance(timedelta(days=6 * 365 + 100 - 390 - 1))  # a day short of six years
+    assert (await run_cli("retention", "run")).exit_code == 0
+    assert await count(ContactPreferenceEvent) == 1 and await count(ConsentRecord, subject) == 1
+    clock.advance(timedelta(days=2))
+    assert (await run_cli("retention", "run")).exit_code == 0
+    assert await count(ContactPreferenceEvent) == 0 and await count(ConsentRecord, subject) == 0

@@ -142,6 +142,8 @@ class ChainReport:
     checked: int
     first_bad_id: int | None
     problem: str | None
+    # When retention pruned the oldest entries: the last entry removed (the chain starts after).
+    starts_after: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -149,42 +151,81 @@ class ChainReport:
 
     def describe(self) -> str:
         if self.ok:
-            return f"OK: {self.checked} audit entries verified"
+            pruned = (
+                f" (older entries, up to {self.starts_after}, were pruned by retention)"
+                if self.starts_after is not None
+                else ""
+            )
+            return f"OK: {self.checked} audit entries verified{pruned}"
         where = f"entry {self.first_bad_id}" if self.first_bad_id is not None else "the log"
         return f"FAILED at {where}: {self.problem} ({self.checked} entries before it verified)"
 
 
+def _start(anchors: list[tuple[int, str, int]], first_id: int) -> tuple[str, int | None]:
+    """What the first entry left must follow: the last entry retention pruned before it (the
+    anchor recorded in the key store), or the genesis."""
+    before = [a for a in anchors if a[0] < first_id]
+    return (before[-1][1], before[-1][0]) if before else (GENESIS, None)
+
+
 async def verify(db: AsyncSession) -> ChainReport:
     """Walk the chain; name the first entry that was changed, inserted, removed or reordered,
-    and check that the head saved by the last :func:`checkpoint` is still there."""
+    and check that the head saved by the last :func:`checkpoint` is still there. After
+    retention pruned the oldest entries, the chain starts at the anchor it left in the key
+    store (:func:`prune_anchor`): cutting more off the start than that is noticed too."""
     key = await audit_chain_key()
-    prev = GENESIS
+    prev: str | None = None
+    starts_after: int | None = None
     checked = 0
     seen_checkpoint = False
     mark = await _last_checkpoint()
+    async with keystore.session() as ks:
+        anchors = await checkpoints.anchors(ks)
+    anchored = {a[0]: a[1] for a in anchors}
     async for event in repo.stream(db):
+        if prev is None:
+            prev, starts_after = _start(anchors, event.id)
         if event.prev_hash != prev:
             return ChainReport(
                 checked,
                 event.id,
                 "does not follow the entry before it (an entry was removed, inserted or reordered)",
+                starts_after,
             )
         if not hmac.compare_digest(chain_hash(key, prev, event), event.hash):
-            return ChainReport(checked, event.id, "its content was changed or it was forged")
+            return ChainReport(
+                checked, event.id, "its content was changed or it was forged", starts_after
+            )
+        if event.id in anchored and event.hash != anchored[event.id]:
+            return ChainReport(
+                checked, event.id, "differs from the entry retention pruned up to", starts_after
+            )
         if mark is not None and event.id == mark[0]:
             if event.hash != mark[1]:
-                return ChainReport(checked, event.id, "differs from the last verified head")
+                return ChainReport(
+                    checked, event.id, "differs from the last verified head", starts_after
+                )
             seen_checkpoint = True
         prev = event.hash
         checked += 1
-    if mark is not None and not seen_checkpoint:
+    pruned_mark = mark is not None and anchors and mark[0] <= anchors[-1][0]
+    if mark is not None and not seen_checkpoint and not pruned_mark:
         return ChainReport(
             checked,
             None,
             f"entry {mark[0]}, the head at the last verification ({mark[2]} entries), is "
             "missing: entries were removed from the end",
+            starts_after,
         )
-    return ChainReport(checked, None, None)
+    return ChainReport(checked, None, None, starts_after)
+
+
+async def prune_anchor(up_to_id: int, hash_: str, pruned: int) -> None:
+    """Record in the key store that retention removes the entries up to ``up_to_id`` (whose
+    hash is ``hash_``): the chain then starts after it. Written before the entries go (its own
+    key-store transaction), so a crash in between leaves the log verifiable."""
+    async with keystore.session() as ks:
+        await checkpoints.add_anchor(ks, up_to_id, hash_, pruned)
 
 
 async def checkpoint(db: AsyncSession, report: ChainReport) -> None:

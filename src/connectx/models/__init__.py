@@ -26,7 +26,7 @@ from connectx.models.privacy_rights import (
     RecipientEndpoint,
     RecipientNotice,
 )
-from connectx.models.retention import LegalHold, PeriodicRun, RetentionOverride
+from connectx.models.retention import LedgerPrune, LegalHold, PeriodicRun, RetentionOverride
 from connectx.models.security import SecurityNotice, SignInEvent, WorkspaceSuspension
 from connectx.models.template import WaTemplate
 from connectx.models.webhook_event import WebhookEvent
@@ -49,6 +49,7 @@ __all__ = [
     "DataRequestEvent",
     "Invitation",
     "Job",
+    "LedgerPrune",
     "LegalHold",
     "LoginAttempt",
     "MailMessage",

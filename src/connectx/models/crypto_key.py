@@ -67,3 +67,17 @@ class AuditCheckpoint(KeyStoreBase):
     hash: Mapped[str] = column(String(64), data=A)
     entries: Mapped[int] = column(BigInteger, data=A)
     created_at: Mapped[datetime] = column(UTCDateTime, data=A)
+
+
+class AuditAnchor(KeyStoreBase):
+    """Where the audit chain starts after retention pruned its oldest entries: the id and hash
+    of the last entry removed. Kept outside the data database, so cutting more entries off the
+    start than retention did is noticed by ``connectx audit verify``."""
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = column(BigId, primary_key=True, data=A)
+    up_to_id: Mapped[int] = column(BigInteger, data=A)
+    hash: Mapped[str] = column(String(64), data=A)
+    pruned: Mapped[int] = column(BigInteger, data=A)
+    created_at: Mapped[datetime] = column(UTCDateTime, data=A)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped
 
 from connectx.db.base import Base, BigId, UTCDateTime
@@ -61,3 +61,26 @@ class PeriodicRun(Base):
     next_run_at: Mapped[datetime] = column(UTCDateTime, data=RUN)
     last_enqueued_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True, data=RUN)
     last_job_id: Mapped[int | None] = column(BigId, nullable=True, data=RUN)
+
+
+PRUNE = Declaration("system.audit", Purpose.LEGAL, Basis.LEGAL_OBLIGATION, Retention.AUDIT_FLOOR)
+
+
+class LedgerPrune(Base):
+    """A deliberate removal from an append-only table (``audit_events``, ``consent_records``),
+    made by retention. The database refuses a DELETE there unless a permit here reaches the row's
+    id (and names its subject, when it names one): migration 0003r. Never changed or deleted.
+    For the audit log, ``last_hash`` is the hash of the last entry removed: where the chain now
+    starts (kept in the key store too, ``audit_anchors``)."""
+
+    __tablename__ = "ledger_prunes"
+    __table_args__ = (Index("ix_ledger_prunes_permit", "table_name", "up_to_id", "subject"),)
+
+    id: Mapped[int] = column(BigId, primary_key=True, data=PRUNE)
+    table_name: Mapped[str] = column(String(40), data=PRUNE)
+    subject: Mapped[str | None] = column(String(60), nullable=True, data=PRUNE)  # "contact:5"
+    up_to_id: Mapped[int] = column(BigInteger, data=PRUNE)
+    rows: Mapped[int] = column(BigInteger, data=PRUNE)
+    last_hash: Mapped[str | None] = column(String(64), nullable=True, data=PRUNE)
+    actor: Mapped[str] = column(String(60), data=PRUNE)
+    created_at: Mapped[datetime] = column(UTCDateTime, data=PRUNE)

@@ -80,9 +80,8 @@ def run_command(
     """Delete or anonymise every row whose retention period has ended (legal holds excepted),
     in small audited batches."""
     from connectx.retention import service
-    from connectx.retention.rules import rules
 
-    known = {r.name for r in rules()}
+    known = set(service.rule_names())
     unknown = [name for name in rule if name not in known]
     if unknown:
         typer.secho(

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, literal, or_
+from sqlalchemy import String, cast, exists, func, literal, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from connectx.kit.inventory import Retention
 from connectx.models.account import ActionToken, LoginAttempt, UserSession
-from connectx.models.contact import Contact
+from connectx.models.contact import Contact, ContactPreferenceEvent
 from connectx.models.job import Job
 from connectx.models.mail import MailMessage
 from connectx.models.media import MediaFile
@@ -339,16 +339,33 @@ register(
 )
 
 exempt("periodic_runs", "one row per schedule, rewritten on every run")
-exempt("consent_records", "append-only proof; pruning after 6 years needs a checkpointed ledger")
+exempt("consent_records", "append-only: pruned per subject by connectx.retention.ledgers")
 exempt("policy_acceptances", "append-only proof of acceptance (consent_proof)")
-exempt("audit_events", "hash-chained; pruning the oldest entries needs a re-anchored chain")
+exempt("audit_events", "hash-chained: pruned oldest first, re-anchored, by retention.ledgers")
+exempt("ledger_prunes", "the record of what was pruned from the append-only tables")
 exempt("legal_holds", "kept as the record of holds (audit floor)")
 exempt("policy_versions", "published legal documents are kept (audit floor)")
-exempt("contact_preference_events", "proof of a WhatsApp opt-out (consent_proof)")
+
+register(
+    Rule(
+        "contact_preference_events",
+        ContactPreferenceEvent.__table__,
+        Retention.CONSENT_PROOF,
+        anchor=ContactPreferenceEvent.occurred_at,
+        # Proof of a WhatsApp opt-out is kept while the person is an identifiable contact.
+        ready=~exists().where(
+            Contact.id == ContactPreferenceEvent.contact_id,
+            or_(Contact.phone_index.is_not(None), Contact.bsuid_index.is_not(None)),
+        ),
+        workspace=ContactPreferenceEvent.workspace_id,
+        subject=ref("contact", ContactPreferenceEvent.contact_id),
+        describe="WhatsApp opt-outs of contacts who are gone",
+    )
+)
 exempt(
     "consent_suppressions",
-    "keyed hashes of opted-out addresses, kept while the opt-out stands; pruned with the consent "
-    "ledger (consent_proof), which is not pruned yet",
+    "keyed hashes of opted-out addresses, tied to no contact: kept while the opt-out stands, "
+    "after the contact and its ledger records are gone",
 )
 
 # -- data-subject requests (docs/privacy-requests.md) --------------------------------------------

@@ -29,7 +29,8 @@ from connectx.kit.redaction import redact
 from connectx.models.retention import LegalHold
 from connectx.privacy.retention_schedule import period_of
 from connectx.retention import repository as repo
-from connectx.retention.rules import ANONYMISE, Rule, rules
+from connectx.retention.ledgers import LEDGERS, Ledger
+from connectx.retention.rules import ANONYMISE, DELETE, Rule, rules
 
 Progress = Callable[[str, int, int], None]  # rule name, rows done, rows expected
 
@@ -213,6 +214,16 @@ async def run(
                 break
         if not report.complete:
             break
+    for ledger in LEDGERS:
+        if not report.complete:
+            break
+        if only and ledger.name not in only:
+            continue
+        item = RuleReport(ledger.name, str(ledger.retention), DELETE)
+        report.rules.append(item)
+        report.complete = await _prune_ledger(
+            ledger, item, dry_run=dry_run, actor=actor, progress=progress, deadline=deadline
+        )
     if not dry_run:
         async with unit_of_work() as db:
             await audit.record(
@@ -227,6 +238,48 @@ async def run(
                 },
             )
     return report
+
+
+def rule_names() -> list[str]:
+    """Every rule a run applies, in order (``--rule`` takes these)."""
+    return [r.name for r in rules()] + [ledger.name for ledger in LEDGERS]
+
+
+async def _prune_ledger(
+    ledger: Ledger,
+    item: RuleReport,
+    *,
+    dry_run: bool,
+    actor: str,
+    progress: Progress | None,
+    deadline: float | None,
+) -> bool:
+    """Prune an append-only table (:mod:`connectx.retention.ledgers`); False when the deadline
+    stopped it."""
+    settings = get_settings()
+    days = period_of(ledger.retention).days
+    assert days is not None
+    cutoff = clock.now() - timedelta(days=days)
+    due, item.held = await ledger.count(cutoff)
+    if dry_run:
+        item.expired = due
+        if progress is not None:
+            progress(ledger.name, due, due)
+        return True
+    if progress is not None:
+        progress(ledger.name, 0, due)
+    while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            item.note = "stopped at the deadline; the next run continues"
+            return False
+        removed = await ledger.prune(cutoff, max(1, settings.retention_batch_size), actor)
+        if not removed:
+            return True
+        item.expired += removed
+        item.batches += 1
+        if progress is not None:
+            progress(ledger.name, item.expired, max(due, item.expired))
+        await asyncio.sleep(settings.retention_pause_s)
 
 
 # -- legal holds ------------------------------------------------------------------------------
