@@ -96,6 +96,8 @@ NOT_LINKS: dict[tuple[str, str], str] = {
     ("data_requests", "decided_by"): "the admin or operator who decided a request",
     ("data_request_events", "actor"): "who took a step of a request (the request says whose)",
     ("privacy_settings", "updated_by"): "who changed a workspace's privacy-request settings",
+    ("ledger_prunes", "subject"): "whose consent records retention deleted (the proof it did)",
+    ("ledger_prunes", "actor"): "the process or operator that pruned",
 }
 
 UNLINKED: dict[str, str] = {
@@ -123,6 +125,7 @@ UNLINKED: dict[str, str] = {
     "recipient_endpoints": "where recipients take notices (operator configuration)",
     "data_request_events": "the steps of a request (ids and short codes), reached through it",
     "privacy_settings": "a workspace's privacy-center handle and WhatsApp keywords",
+    "ledger_prunes": "retention's record of deletions from the append-only tables (ids, counts)",
 }
 
 # Where each linked table's data comes from (the access summary states it, GDPR art. 15(1)(g)).
