@@ -124,6 +124,12 @@ async def _privacy_request(v: Victim) -> int:
     return int(r.json()["id"])
 
 
+async def _legal_hold(v: Victim) -> int:
+    r = await v.owner.post("/api/v1/workspace/legal-holds", json={"reason": "walk"})
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
 VICTIM_IDS: dict[str, IdFinder] = {
     "workspace_id": _workspace,
     "member_id": _member,
@@ -135,6 +141,7 @@ VICTIM_IDS: dict[str, IdFinder] = {
     "contact_id": _whatsapp("contact_id"),
     "message_id": _message,
     "request_id": _privacy_request,
+    "hold_id": _legal_hold,
 }
 
 

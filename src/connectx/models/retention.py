@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    and_,
+    exists,
+    or_,
+)
 from sqlalchemy.orm import Mapped
+from sqlalchemy.sql.elements import ColumnElement
 
 from connectx.db.base import Base, BigId, UTCDateTime
 from connectx.kit.inventory import SYSTEM, Basis, Declaration, Purpose, Retention, column
@@ -19,7 +31,12 @@ RUN = Declaration(SYSTEM, Purpose.OPERATIONS, Basis.LEGITIMATE_INTERESTS, Retent
 
 class LegalHold(Base):
     """While a hold is active, retention deletes and anonymises nothing of its workspace or of
-    its subject ("user:12", "contact:5"). Placed and released by the operator, never deleted."""
+    its subject ("user:12", "contact:5"). Never deleted.
+
+    A hold names a subject, or else (``subject`` empty) holds the whole ``workspace_id``. A
+    subject hold with a ``workspace_id`` belongs to that workspace (its admins placed it through
+    the API, on one of its contacts) and holds only the subject. ``placed_by`` "operator": placed
+    with ``connectx retention hold``; workspaces neither see nor release those."""
 
     __tablename__ = "legal_holds"
 
@@ -84,3 +101,14 @@ class LedgerPrune(Base):
     last_hash: Mapped[str | None] = column(String(64), nullable=True, data=PRUNE)
     actor: Mapped[str] = column(String(60), data=PRUNE)
     created_at: Mapped[datetime] = column(UTCDateTime, data=PRUNE)
+
+
+def hold_covers(workspace: Any, subject: Any) -> ColumnElement[bool]:
+    """An active legal hold covers a row whose workspace column is ``workspace`` and whose
+    subject is ``subject`` (SQL expressions; either may be None)."""
+    matches: list[ColumnElement[bool]] = []
+    if workspace is not None:
+        matches.append(and_(LegalHold.subject.is_(None), LegalHold.workspace_id == workspace))
+    if subject is not None:
+        matches.append(LegalHold.subject == subject)
+    return exists().where(LegalHold.released_at.is_(None), or_(*matches))

@@ -142,11 +142,11 @@ def hold_place(
 ) -> None:
     """Place a legal hold: retention skips the workspace's or subject's data until released."""
     from connectx.db.session import unit_of_work
-    from connectx.retention import service
+    from connectx.retention import holds
 
     async def work() -> int:
         async with unit_of_work() as db:
-            hold = await service.place_hold(
+            hold = await holds.place_hold(
                 db, workspace_id=workspace, subject=subject, reason=reason
             )
             return hold.id
@@ -160,11 +160,11 @@ def hold_place(
 def hold_release(hold_id: int = typer.Argument(..., help="The hold's id.")) -> None:
     """Release a legal hold; retention applies again from the next run."""
     from connectx.db.session import unit_of_work
-    from connectx.retention import service
+    from connectx.retention import holds
 
     async def work() -> None:
         async with unit_of_work() as db:
-            await service.release_hold(db, hold_id)
+            await holds.release_hold(db, hold_id)
 
     _run(work)
     typer.echo(f"legal hold {hold_id} released")
@@ -176,16 +176,16 @@ def hold_list(
 ) -> None:
     """List legal holds."""
     from connectx.db.session import unit_of_work
-    from connectx.retention import service
+    from connectx.retention import holds
 
     async def work() -> list[Any]:
         async with unit_of_work() as db:
-            return list(await service.list_holds(db, active_only=not all_holds))
+            return list(await holds.list_holds(db, active_only=not all_holds))
 
-    holds = _run(work)
-    if not holds:
+    found = _run(work)
+    if not found:
         typer.echo("no legal holds" if all_holds else "no active legal holds")
-    for h in holds:
-        what = f"workspace {h.workspace_id}" if h.workspace_id is not None else h.subject
+    for h in found:
+        what = h.subject or f"workspace {h.workspace_id}"
         state = f"released {h.released_at:%Y-%m-%d}" if h.released_at else "active"
         typer.echo(f"{h.id:>5}  {what:<20} {state:<20} placed {h.placed_at:%Y-%m-%d}  {h.reason}")

@@ -16,7 +16,7 @@ from connectx.models.account import User
 from connectx.models.audit import AuditEvent
 from connectx.models.consent import ConsentRecord
 from connectx.models.contact import Contact
-from connectx.models.retention import LedgerPrune, LegalHold
+from connectx.models.retention import LedgerPrune, hold_covers
 from connectx.retention.rules import ref
 
 
@@ -47,22 +47,17 @@ async def permit(
 # -- the audit log: oldest entries first --------------------------------------------------------
 
 
-def _audit_held() -> ColumnElement[bool]:
-    return exists().where(
-        LegalHold.released_at.is_(None),
-        or_(
-            LegalHold.workspace_id == AuditEvent.workspace_id,
-            LegalHold.subject == AuditEvent.subject,
-        ),
-    )
-
-
 async def audit_stop(db: AsyncSession, cutoff: datetime) -> int | None:
     """The first entry that must stay (newer than ``cutoff``, or under a legal hold): pruning
     stops before it. None: every entry is old enough."""
     stmt = (
         select(AuditEvent.id)
-        .where(or_(AuditEvent.created_at >= cutoff, _audit_held()))
+        .where(
+            or_(
+                AuditEvent.created_at >= cutoff,
+                hold_covers(AuditEvent.workspace_id, AuditEvent.subject),
+            )
+        )
         .order_by(AuditEvent.id)
         .limit(1)
     )
@@ -123,11 +118,10 @@ def _consent_held() -> ColumnElement[bool]:
     """A hold on the subject, or on a workspace any of the subject's records belongs to."""
     other = aliased(ConsentRecord)
     return or_(
-        exists().where(LegalHold.released_at.is_(None), LegalHold.subject == ConsentRecord.subject),
+        hold_covers(None, ConsentRecord.subject),
         exists().where(
             other.subject == ConsentRecord.subject,
-            LegalHold.released_at.is_(None),
-            LegalHold.workspace_id == other.workspace_id,
+            hold_covers(other.workspace_id, None),
         ),
     )
 

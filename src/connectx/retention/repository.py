@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from connectx.kit.errors import NotFound
+from connectx.kit.tenancy import get_in_workspace, scoped
 from connectx.kit.upsert import insert_ignore
-from connectx.models.retention import LegalHold, RetentionOverride
+from connectx.models.retention import LegalHold, RetentionOverride, hold_covers
 from connectx.retention.rules import ANONYMISE, Rule
 
 # -- expiry -------------------------------------------------------------------------------------
@@ -19,14 +21,9 @@ from connectx.retention.rules import ANONYMISE, Rule
 
 def _held(rule: Rule) -> ColumnElement[bool] | None:
     """An active legal hold covers the row's workspace or subject."""
-    matches = []
-    if rule.workspace is not None:
-        matches.append(LegalHold.workspace_id == rule.workspace)
-    if rule.subject is not None:
-        matches.append(LegalHold.subject == rule.subject)
-    if not matches:
+    if rule.workspace is None and rule.subject is None:
         return None
-    return exists().where(LegalHold.released_at.is_(None), or_(*matches))
+    return hold_covers(rule.workspace, rule.subject)
 
 
 def expired(
@@ -195,6 +192,34 @@ async def release_hold(db: AsyncSession, hold_id: int, by: str, at: datetime) ->
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+async def workspace_holds(
+    db: AsyncSession, workspace_id: int, operator: str, *, active_only: bool
+) -> list[LegalHold]:
+    stmt = (
+        scoped(LegalHold, workspace_id)
+        .where(LegalHold.placed_by != operator)
+        .order_by(LegalHold.id)
+    )
+    if active_only:
+        stmt = stmt.where(LegalHold.released_at.is_(None))
+    return list((await db.execute(stmt)).scalars())
+
+
+async def workspace_hold(
+    db: AsyncSession, workspace_id: int, hold_id: int, operator: str
+) -> LegalHold:
+    hold = await get_in_workspace(db, LegalHold, hold_id, workspace_id, "legal hold")
+    if hold.placed_by == operator:
+        raise NotFound(f"No legal hold {hold_id} in this workspace.")
+    return hold
+
+
+async def contact_of_workspace(db: AsyncSession, workspace_id: int, contact_id: int) -> None:
+    from connectx.models.contact import Contact
+
+    await get_in_workspace(db, Contact, contact_id, workspace_id, "contact")
 
 
 async def workspace_exists(db: AsyncSession, workspace_id: int) -> bool:

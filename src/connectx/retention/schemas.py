@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from datetime import datetime
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectx.models.retention import LegalHold
 from connectx.retention.schedule import ClassPeriod
 
 
@@ -37,3 +41,43 @@ class PeriodIn(BaseModel):
     days: int | None = Field(
         description="Days after the class's event; null to go back to the operator's period"
     )
+
+
+class HoldIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_id: int | None = Field(
+        default=None, description="Hold one contact of this workspace; omit to hold the workspace"
+    )
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Why (a case or request reference); identifying details are masked",
+    )
+
+
+class HoldOut(BaseModel):
+    id: int
+    scope: Literal["workspace", "contact"]
+    contact_id: int | None
+    reason: str
+    placed_by: str
+    placed_at: datetime
+    released_at: datetime | None
+    released_by: str | None
+    active: bool
+
+    @classmethod
+    def of(cls, hold: LegalHold) -> HoldOut:
+        contact = hold.subject.partition(":")[2] if hold.subject else ""
+        return cls(
+            id=hold.id,
+            scope="contact" if hold.subject else "workspace",
+            contact_id=int(contact) if contact else None,
+            reason=hold.reason,
+            placed_by=hold.placed_by,
+            placed_at=hold.placed_at,
+            released_at=hold.released_at,
+            released_by=hold.released_by,
+            active=hold.released_at is None,
+        )

@@ -11,22 +11,16 @@ counts. A run can stop at a deadline (the job's lease) and be continued: every s
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from connectx.audit import service as audit
 from connectx.config import get_settings
 from connectx.db.session import unit_of_work
 from connectx.kit import clock
-from connectx.kit.errors import Conflict, InvalidInput, NotFound
-from connectx.kit.redaction import redact
-from connectx.models.retention import LegalHold
 from connectx.privacy.retention_schedule import period_of
 from connectx.retention import repository as repo
 from connectx.retention.ledgers import LEDGERS, Ledger
@@ -280,74 +274,3 @@ async def _prune_ledger(
         if progress is not None:
             progress(ledger.name, item.expired, max(due, item.expired))
         await asyncio.sleep(settings.retention_pause_s)
-
-
-# -- legal holds ------------------------------------------------------------------------------
-
-_SUBJECT = re.compile(r"^(user|contact|invitation):[1-9][0-9]{0,17}$")
-
-
-async def place_hold(
-    db: AsyncSession,
-    *,
-    workspace_id: int | None = None,
-    subject: str | None = None,
-    reason: str,
-    actor: str = "operator",
-) -> LegalHold:
-    """Stop retention from touching a workspace's or a subject's data until released."""
-    if (workspace_id is None) == (subject is None):
-        raise InvalidInput("Name either a workspace or a subject (like user:12) to hold.")
-    if subject is not None:
-        subject = subject.strip()
-        if not _SUBJECT.match(subject):
-            raise InvalidInput(
-                "A subject is an id like user:12, contact:5 or invitation:3.", field="subject"
-            )
-    if workspace_id is not None and not await repo.workspace_exists(db, workspace_id):
-        raise NotFound(f"There is no workspace {workspace_id}.")
-    why = redact(reason or "").strip()[:200]
-    if not why:
-        raise InvalidInput("Give the reason for the hold (a case or request reference).")
-    hold = await repo.add_hold(
-        db,
-        LegalHold(
-            workspace_id=workspace_id,
-            subject=subject,
-            reason=why,
-            placed_by=actor,
-            placed_at=clock.now(),
-        ),
-    )
-    await audit.record(
-        db,
-        actor=actor,
-        action="legal_hold.placed",
-        workspace_id=workspace_id,
-        subject=subject,
-        reason=why,
-        data={"hold_id": hold.id},
-    )
-    return hold
-
-
-async def release_hold(db: AsyncSession, hold_id: int, *, actor: str = "operator") -> LegalHold:
-    hold = await repo.hold(db, hold_id)
-    if hold is None:
-        raise NotFound(f"There is no legal hold {hold_id}.")
-    if not await repo.release_hold(db, hold_id, actor, clock.now()):
-        raise Conflict(f"Legal hold {hold_id} was already released.")
-    await db.refresh(hold)
-    await audit.record(
-        db,
-        actor=actor,
-        action="legal_hold.released",
-        workspace_id=hold.workspace_id,
-        subject=hold.subject,
-        data={"hold_id": hold.id},
-    )
-    return hold
-
-
-async def list_holds(db: AsyncSession, *, active_only: bool = True) -> list[LegalHold]:
-    return await repo.holds(db, active_only=active_only)

@@ -12,7 +12,7 @@ from connectx.accounts.principal import Principal, optional_principal
 from connectx.db.session import db_session
 from connectx.kit.csrf import csrf_protect
 from connectx.kit.errors import DomainError, InvalidInput
-from connectx.retention import schedule
+from connectx.retention import holds, schedule
 from connectx.web.flash import set_flash
 from connectx.web.navigation import redirect
 from connectx.web.render import render
@@ -46,6 +46,7 @@ async def _workspace_page(
     from connectx.workspaces import service as workspaces
 
     assert principal.workspace_id is not None
+    manager = is_manager(principal)
     return render(
         request,
         "retention/workspace.html",
@@ -53,7 +54,8 @@ async def _workspace_page(
         status_code=status_code,
         workspace=await workspaces.current(db, principal),
         items=await schedule.workspace_schedule(db, principal.workspace_id),
-        manager=is_manager(principal),
+        manager=manager,
+        holds=await holds.workspace_holds(db, principal) if manager else [],
         **ctx,
     )
 
@@ -87,4 +89,44 @@ async def save_period(
         )
     response = redirect("/workspace/retention")
     set_flash(response, "Retention period saved." if days.strip() else "Default period restored.")
+    return response
+
+
+@router.post("/workspace/retention/holds", response_class=HTMLResponse)
+async def place_hold(
+    request: Request,
+    contact_id: str = Form(""),
+    reason: str = Form(""),
+    principal: Principal = Depends(manager),
+    db: AsyncSession = DB,
+) -> Response:
+    try:
+        text = contact_id.strip()
+        if text and not text.isdigit():
+            raise InvalidInput(
+                "Enter the contact's number (its id), or leave it empty to hold the workspace.",
+                field="contact_id",
+            )
+        hold = await holds.place_workspace_hold(
+            db, principal, contact_id=int(text) if text else None, reason=reason
+        )
+    except DomainError as exc:
+        await db.rollback()
+        return await _workspace_page(request, db, principal, exc.status, hold_error=exc.detail)
+    response = redirect("/workspace/retention")
+    set_flash(response, f"Legal hold {hold.id} placed.")
+    return response
+
+
+@router.post("/workspace/retention/holds/{hold_id}/release", response_class=HTMLResponse)
+async def release_hold(
+    request: Request, hold_id: int, principal: Principal = Depends(manager), db: AsyncSession = DB
+) -> Response:
+    try:
+        await holds.release_workspace_hold(db, principal, hold_id)
+    except DomainError as exc:
+        await db.rollback()
+        return await _workspace_page(request, db, principal, exc.status, hold_error=exc.detail)
+    response = redirect("/workspace/retention")
+    set_flash(response, f"Legal hold {hold_id} released.")
     return response
