@@ -6,7 +6,7 @@ subject's records, up to an id). The DELETE triggers of migration 0002e now let 
 when such a permit covers it; UPDATE stays refused. ``ledger_prunes`` is append-only itself.
 
 Revision ID: 0003r
-Revises: 0003cs
+Revises: 0003e
 Create Date: 2026-12-03 13:30:00
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 import connectx.db.base
 
 revision: str = "0003r"
-down_revision: str | None = "0003cs"
+down_revision: str | None = "0003e"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
