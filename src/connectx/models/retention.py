@@ -86,7 +86,7 @@ PRUNE = Declaration("system.audit", Purpose.LEGAL, Basis.LEGAL_OBLIGATION, Reten
 class LedgerPrune(Base):
     """A deliberate removal from an append-only table (``audit_events``, ``consent_records``),
     made by retention. The database refuses a DELETE there unless a permit here reaches the row's
-    id (and names its subject, when it names one): migration 0003r. Never changed or deleted.
+    id (and names its subject, when it names one): migration 0003t. Never changed or deleted.
     For the audit log, ``last_hash`` is the hash of the last entry removed: where the chain now
     starts (kept in the key store too, ``audit_anchors``)."""
 

@@ -5,9 +5,9 @@ to an id; with the hash of the last one, where the chain now starts) and ``conse
 subject's records, up to an id). The DELETE triggers of migration 0002e now let a row go only
 when such a permit covers it; UPDATE stays refused. ``ledger_prunes`` is append-only itself.
 
-Revision ID: 0003r
-Revises: 0003e
-Create Date: 2026-12-03 13:30:00
+Revision ID: 0003t
+Revises: 0003r
+Create Date: 2026-12-03 13:40:00
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from alembic import op
 
 import connectx.db.base
 
-revision: str = "0003r"
-down_revision: str | None = "0003e"
+revision: str = "0003t"
+down_revision: str | None = "0003r"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
