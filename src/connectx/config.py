@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     # for it locally: point the base URL at http://127.0.0.1:8025).
     graph_base_url: str = "https://graph.facebook.com"
     graph_api_version: str = "v25.0"
+    # The outbox (docs/outbound.md): how long a sender owns the rows it claimed, and how long
+    # after that lease ends a row in doubt waits for Meta's status callback before it is sent
+    # again (a callback carrying its biz_opaque_callback_data proves Meta already has it).
+    outbox_lease_s: float = 60.0
+    outbox_settle_s: float = 120.0
 
     log_level: str = "INFO"
     log_json: bool = True

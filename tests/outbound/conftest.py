@@ -5,6 +5,7 @@ platform's intake."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ class World:
     sim: httpx.AsyncClient
     simulator: Simulator
     channel: dict[str, Any]
+    sim_url: str = ""
 
     async def customer_says(self, who: str, text: str = "hi") -> str:
         r = await self.sim.post(
@@ -96,14 +98,19 @@ class World:
         return dict((await self.sim.get("/_sim/stats")).json())
 
 
-@pytest.fixture
-async def world(app: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    _, platform_task, platform_url = await serve(app)
+@contextlib.asynccontextmanager
+async def world_on(
+    app: Any, monkeypatch: pytest.MonkeyPatch, **sim_overrides: Any
+) -> AsyncIterator[World]:
+    """The platform ``app`` and a simulator, both served on loopback, with the simulator's demo
+    number connected to a new workspace."""
+    platform_server, platform_task, platform_url = await serve(app)
     settings = sim_settings.build(
         None,
         {
             "callback_url": f"{platform_url}/webhooks/whatsapp",
             "statuses": {"delay_ms": 20},
+            **sim_overrides,
         },
     )
     simulator = Simulator(settings)
@@ -125,10 +132,18 @@ async def world(app: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Worl
         )
         r = await caller.post("/api/v1/channels", json=body)
         assert r.status_code == 201, r.text
-        async with httpx.AsyncClient(base_url=sim_url) as sim:
-            yield World(caller, sim, simulator, dict(r.json()))
-        await caller.client.aclose()
-        sim_server.should_exit = True
-        await sim_task
-    for server_task in (platform_task,):
-        server_task.cancel()
+        try:
+            async with httpx.AsyncClient(base_url=sim_url) as sim:
+                yield World(caller, sim, simulator, dict(r.json()), sim_url)
+        finally:
+            await caller.client.aclose()
+            sim_server.should_exit = True
+            await sim_task
+            platform_server.should_exit = True
+            await platform_task
+
+
+@pytest.fixture
+async def world(app: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    async with world_on(app, monkeypatch) as found:
+        yield found

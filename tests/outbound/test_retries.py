@@ -56,3 +56,41 @@ async def test_rate_limit_retried_window_error_final_token_pauses(
     await world.until(conv, third, "read")  # kept, then sent after resuming
     stats = await world.stats()
     assert stats["repeated_callback_data"] == 0
+
+
+async def test_pair_rate_and_server_errors_retried_template_error_final(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pacer, "BACKOFF_BASE_S", 0.05)
+    await world.customer_says(ANA, "hello")
+    conv = await world.conversation_of(ANA_E164)
+    ids = []
+    for fault, text in (({"code": 131056}, "pair"), ({"http_status": 503}, "five-oh-three")):
+        await world.sim.post("/_sim/faults", json={**fault, "count": 1})
+        r = await world.owner.post(
+            f"/api/v1/conversations/{conv}/messages", json={"type": "text", "text": text}
+        )
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["id"])
+        m = await world.until(conv, ids[-1], "read", timeout=60)  # retried, then sent once
+        assert m["error"] is None or m["error"]["code"] is None
+    r = await world.owner.post(f"/api/v1/channels/{world.channel['id']}/templates/sync")
+    assert r.status_code == 200, r.text
+    await world.sim.post("/_sim/faults", json={"code": 132001, "count": 1})
+    r = await world.owner.post(
+        f"/api/v1/conversations/{conv}/messages",
+        json={
+            "type": "template",
+            "template": {
+                "name": "order_update",
+                "body": ["Ana", "A-1"],
+                "buttons": [{"index": 0, "parameter": "A-1"}],
+            },
+        },
+    )
+    assert r.status_code == 202, r.text
+    m = await world.until(conv, r.json()["id"], "failed", timeout=60)  # not retried
+    assert m["error"]["code"] == 132001 and m["error"]["title"]
+    stats = await world.stats()
+    assert stats["rejected"] == {"131056": 1, "131016": 1, "132001": 1}, stats
+    assert stats["accepted"] == 2 and stats["repeated_callback_data"] == 0

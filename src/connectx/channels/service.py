@@ -179,6 +179,9 @@ async def connect(db: AsyncSession, principal: Principal, data: NewChannel) -> C
         ip=principal.ip,
         data={"meta_app": app.id},
     )
+    from connectx.templates_wa.service import enqueue_sync
+
+    await enqueue_sync(db, channel.id)  # the number's templates, fetched in the background
     _invalidate_after_commit(db)
     return channel
 

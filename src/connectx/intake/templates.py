@@ -1,4 +1,5 @@
-"""Template status, quality and category updates, recorded once each for the template feature."""
+"""Template status, quality and category updates, recorded once each and applied to the stored
+templates (``templates_wa.service.apply_update``)."""
 
 from __future__ import annotations
 
@@ -48,4 +49,12 @@ async def record(db: AsyncSession, change: Change, workspace_id: int | None) -> 
         "created_at": clock.now(),
     }
     stmt = insert_ignore(db, TemplateUpdate, values).returning(TemplateUpdate.id)
-    return (await db.execute(stmt)).scalar_one_or_none() is not None
+    new_id = (await db.execute(stmt)).scalar_one_or_none()
+    if new_id is None:
+        return False
+    from connectx.templates_wa.service import apply_update  # the template feature keeps current
+
+    update = await db.get(TemplateUpdate, new_id)
+    assert update is not None
+    await apply_update(db, update)
+    return True

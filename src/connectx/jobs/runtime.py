@@ -45,6 +45,7 @@ BUILTIN_TASK_MODULES = (
     "connectx.inbox.tasks",
     "connectx.privacy.rights.tasks",
     "connectx.privacy.requests.tasks",
+    "connectx.templates_wa.tasks",
 )
 
 

@@ -249,6 +249,7 @@ class Messages:
                     "error_title": status.error_title,
                     "pricing": status.pricing,
                     "meta_conversation": status.conversation,
+                    "callback_data": status.callback_data,
                     "created_at": now,
                 }
             rank = STATUS_RANK.get(status.status)

@@ -103,4 +103,6 @@ class MessageStatusEvent(Base):
     meta_conversation: Mapped[dict[str, Any] | None] = column(
         JSON, nullable=True, data=MSG.of("system.billing")
     )
+    # The outbox row's biz_opaque_callback_data Meta echoed (null for other statuses).
+    callback_data: Mapped[str | None] = column(String(64), nullable=True, index=True, data=MSG)
     created_at: Mapped[datetime] = column(UTCDateTime, data=MSG)

@@ -7,8 +7,10 @@ the shared aiohttp pool, record each outcome (fenced on the claim).
 * The per-recipient pair rate (burst 5, then one per 6 s) defers a row instead of sending it.
 * Retries by Meta's error class (``classify``); 190 pauses the number and tells its owners.
 * Runs as a thread of ``connectx serve`` (embedded) and of every ``connectx worker``; two
-  claimers never take the same row (``FOR UPDATE SKIP LOCKED`` / SQLite's write lock), a row
-  whose claimer died is taken again when its lease ends.
+  claimers never take the same row (``FOR UPDATE SKIP LOCKED`` / SQLite's write lock). The claim
+  is committed before the Graph call. A row whose claimer died is *in doubt* (Meta may have it):
+  a status callback carrying its ``biz_opaque_callback_data`` settles it as sent; only when none
+  arrived within ``outbox_settle_s`` after the lease is it sent again (docs/outbound.md).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectx.audit import service as audit
@@ -43,7 +45,6 @@ from connectx.realtime import sent as realtime_hooks
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 60.0
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 300.0
@@ -151,6 +152,9 @@ class Pacer:
         self.channel_tasks: dict[int, asyncio.Task[None]] = {}
         self._redis: Any = None
         self.sent = 0
+        # A claim whose lease ended before this moment is sent again: every webhook received up
+        # to ``outbox_settle_s`` after its lease was processed, and none named its callback data.
+        self.stale = datetime.min.replace(tzinfo=UTC)
 
     def _schedule(self, channel_id: int, rate: int) -> Gcra:
         found = self.schedules.get(channel_id)
@@ -162,7 +166,8 @@ class Pacer:
                 import redis.asyncio as aioredis
 
                 self._redis = aioredis.from_url(url)
-            found = RedisGcra(self._redis, f"connectx:pace:{channel_id}", rate)
+            key = f"{get_settings().redis_prefix}:pace:{channel_id}"
+            found = RedisGcra(self._redis, key, rate)
         else:
             found = Gcra(rate)
         self.schedules[channel_id] = found
@@ -170,13 +175,43 @@ class Pacer:
 
     async def tick(self) -> int:
         """Start a sender for every number with due rows; how many numbers are busy."""
+        await self.reconcile()
+        now = clock.now()
         async with unit_of_work() as db:
-            due = await repo.due_channels(db, clock.now())
+            horizon = await repo.webhooks_processed_until(db, now)
+            self.stale = horizon - timedelta(seconds=get_settings().outbox_settle_s)
+            due = await repo.due_channels(db, now, self.stale)
         for channel_id in due:
             task = self.channel_tasks.get(channel_id)
             if task is None or task.done():
                 self.channel_tasks[channel_id] = asyncio.create_task(self.run_channel(channel_id))
         return len([t for t in self.channel_tasks.values() if not t.done()])
+
+    async def reconcile(self) -> int:
+        """Settle rows in doubt that Meta's status callbacks prove were sent (their sender died
+        between Meta's answer and recording it). How many were settled."""
+        now = clock.now()
+        async with unit_of_work() as db:
+            found = await repo.confirmed_in_doubt(db, now, 1000)
+            if not found:
+                return 0
+            await repo.reconciled(
+                db,
+                [
+                    {"p_id": r.id, "p_token": r.claim_token, "wamid": r.wamid, "at": now}
+                    for r in found
+                ],
+            )
+            accepted = [
+                {"p_id": r.message_id, "wamid": r.wamid, "at": now} for r in found if r.message_id
+            ]
+            await repo.messages_accepted(db, accepted)
+            await _apply_early_statuses(db, [a["p_id"] for a in accepted])
+            await realtime_hooks.outbound_recorded(
+                db, [(r.workspace_id, r.message_id) for r in found if r.message_id]
+            )
+        log.info("outbox: %s rows in doubt settled as sent by their status callbacks", len(found))
+        return len(found)
 
     async def run_channel(self, channel_id: int) -> None:
         """Claim and send this number's due rows, two batches in flight, until none is due."""
@@ -221,9 +256,8 @@ class Pacer:
             now = clock.now()
             claim = f"{self.claimer}{secrets.token_hex(4)}"
             limit = max(1, min(self.batch_max, rate // 2))
-            rows = await repo.claim(
-                db, channel_id, now, now + timedelta(seconds=LEASE_S), claim, limit
-            )
+            lease = timedelta(seconds=get_settings().outbox_lease_s)
+            rows = await repo.claim(db, channel_id, now, self.stale, now + lease, claim, limit)
             vault = Vault(db)
             out = []
             for row in rows:

@@ -9,9 +9,11 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.kit.upsert import insert_ignore
-from connectx.models.message import Message
+from connectx.models.channel import Channel
+from connectx.models.message import Message, MessageStatusEvent
 from connectx.models.outbox import ChannelSending, OutboxMessage
 from connectx.models.template import WaTemplate
+from connectx.models.webhook_event import WebhookEvent
 
 
 async def add(db: AsyncSession, row: Any) -> None:
@@ -69,27 +71,71 @@ async def sending_states(db: AsyncSession, channel_ids: list[int]) -> dict[int, 
     return {s.channel_id: s for s in (await db.execute(q)).scalars()}
 
 
-async def due_channels(db: AsyncSession, now: datetime) -> list[int]:
-    """Channels with rows ready to send (pending and due, or leases that ran out)."""
-    q = (
-        select(OutboxMessage.channel_id)
-        .where(
-            ((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now))
-            | ((OutboxMessage.status == "sending") & (OutboxMessage.lease_until < now))
-        )
-        .group_by(OutboxMessage.channel_id)
+def _due(now: datetime, stale: datetime) -> Any:
+    """Pending and due, or claimed by a sender whose lease ended before ``stale`` (in doubt
+    for the whole settle time without a status callback proving Meta has the message)."""
+    return ((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now)) | (
+        (OutboxMessage.status == "sending") & (OutboxMessage.lease_until < stale)
     )
+
+
+async def due_channels(db: AsyncSession, now: datetime, stale: datetime) -> list[int]:
+    """Channels with rows ready to send."""
+    q = select(OutboxMessage.channel_id).where(_due(now, stale)).group_by(OutboxMessage.channel_id)
     return [int(c) for c in (await db.execute(q)).scalars()]
 
 
+async def webhooks_processed_until(db: AsyncSession, now: datetime) -> datetime:
+    """Every webhook received before this moment has been processed (its status callbacks are
+    recorded): the oldest pending event's arrival, or ``now``. Events held for a suspended
+    workspace do not count (its sends are stopped too)."""
+    q = (
+        select(WebhookEvent.received_at)
+        .where(WebhookEvent.status == "pending", WebhookEvent.held_for.is_(None))
+        .order_by(WebhookEvent.id)
+        .limit(1)
+    )
+    oldest = (await db.execute(q)).scalar_one_or_none()
+    return min(now, oldest) if oldest is not None else now
+
+
+async def confirmed_in_doubt(db: AsyncSession, now: datetime, limit: int) -> list[Any]:
+    """Rows whose sender's lease ended without an outcome, but for which Meta's status callback
+    (carrying the row's ``biz_opaque_callback_data``) was recorded: Meta has the message.
+    Rows of (id, claim_token, wamid — the one Meta gave it —, message_id, workspace_id)."""
+    q = (
+        select(
+            OutboxMessage.id,
+            OutboxMessage.claim_token,
+            func.min(MessageStatusEvent.wamid).label("wamid"),
+            OutboxMessage.message_id,
+            OutboxMessage.workspace_id,
+        )
+        .join(MessageStatusEvent, MessageStatusEvent.callback_data == OutboxMessage.callback_data)
+        .where(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)
+        .group_by(
+            OutboxMessage.id,
+            OutboxMessage.claim_token,
+            OutboxMessage.message_id,
+            OutboxMessage.workspace_id,
+        )
+        .limit(limit)
+    )
+    return list((await db.execute(q)).all())
+
+
 async def claim(
-    db: AsyncSession, channel_id: int, now: datetime, lease_until: datetime, token: str, limit: int
+    db: AsyncSession,
+    channel_id: int,
+    now: datetime,
+    stale: datetime,
+    lease_until: datetime,
+    token: str,
+    limit: int,
 ) -> list[OutboxMessage]:
     """Take up to ``limit`` due rows of one number (``FOR UPDATE SKIP LOCKED`` on PostgreSQL;
     SQLite's write lock serialises claimers): they become ``sending`` under ``token``."""
-    due = ((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now)) | (
-        (OutboxMessage.status == "sending") & (OutboxMessage.lease_until < now)
-    )
+    due = _due(now, stale)
     q = (
         select(OutboxMessage.id)
         .where(OutboxMessage.channel_id == channel_id, due)
@@ -147,6 +193,36 @@ _FINISH = (
         updated_at=bindparam("updated_at"),
     )
 )
+
+
+_RECONCILED = (
+    update(OutboxMessage)
+    .where(
+        OutboxMessage.id == bindparam("p_id"),
+        OutboxMessage.claim_token == bindparam("p_token"),
+        OutboxMessage.status == "sending",
+    )
+    .values(
+        status="sent",
+        wamid=bindparam("wamid"),
+        sent_at=bindparam("at"),
+        lease_until=None,
+        claim_token=None,
+        payload_enc=None,
+        error_code=None,
+        error_title=None,
+        updated_at=bindparam("at"),
+    )
+)
+
+
+async def reconciled(db: AsyncSession, params: list[dict[str, Any]]) -> int:
+    """Mark rows in doubt as sent with the wamid their status callback named (fenced on the
+    claim, like :func:`finish`)."""
+    if not params:
+        return 0
+    done = await (await db.connection()).execute(_RECONCILED, params)
+    return int(done.rowcount or 0)
 
 
 async def finish(db: AsyncSession, params: list[dict[str, Any]]) -> int:
@@ -210,3 +286,54 @@ async def templates(
     if status is not None:
         q = q.where(WaTemplate.status == status)
     return list((await db.execute(q.order_by(WaTemplate.name, WaTemplate.language))).scalars())
+
+
+async def templates_matching(
+    db: AsyncSession,
+    workspace_id: int,
+    waba_id: str,
+    meta_id: str | None,
+    name: str | None,
+    language: str | None,
+) -> list[WaTemplate]:
+    """The stored template a webhook names: by Meta's id, else by name (and language)."""
+    q = select(WaTemplate).where(
+        WaTemplate.workspace_id == workspace_id, WaTemplate.waba_id == waba_id
+    )
+    if meta_id:
+        found = list((await db.execute(q.where(WaTemplate.meta_id == meta_id))).scalars())
+        if found:
+            return found
+    if not name:
+        return []
+    q = q.where(WaTemplate.name == name)
+    if language:
+        q = q.where(WaTemplate.language == language)
+    return list((await db.execute(q)).scalars())
+
+
+async def channel_of_waba(db: AsyncSession, workspace_id: int, waba_id: str) -> Channel | None:
+    """A connected number of the workspace on this WABA (for a template sync)."""
+    q = (
+        select(Channel)
+        .where(
+            Channel.workspace_id == workspace_id,
+            Channel.waba_id == waba_id,
+            Channel.disconnected_at.is_(None),
+        )
+        .order_by(Channel.id)
+        .limit(1)
+    )
+    return (await db.execute(q)).scalar_one_or_none()
+
+
+async def connected_channels(db: AsyncSession) -> list[Channel]:
+    """One connected number per (workspace, WABA): what a scheduled template sync walks."""
+    q = select(Channel).where(Channel.disconnected_at.is_(None)).order_by(Channel.id)
+    seen: set[tuple[int, str]] = set()
+    out = []
+    for channel in (await db.execute(q)).scalars():
+        if (channel.workspace_id, channel.waba_id) not in seen:
+            seen.add((channel.workspace_id, channel.waba_id))
+            out.append(channel)
+    return out

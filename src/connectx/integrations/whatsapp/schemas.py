@@ -167,6 +167,9 @@ class StatusUpdate:
     error_title: str | None = None
     pricing: dict[str, Any] | None = None
     conversation: dict[str, Any] | None = None
+    # Our ``biz_opaque_callback_data`` echoed back: ties the status to an outbox row even when
+    # the sender died before it stored Meta's answer (docs/outbound.md, "Exactly once").
+    callback_data: str | None = None
 
 
 @dataclass
@@ -214,9 +217,15 @@ def statuses(value: dict[str, Any]) -> list[StatusUpdate]:
                 error_title=title,
                 pricing=_plain(pricing) or None,
                 conversation=_plain(conversation) or None,
+                callback_data=_callback(raw.get("biz_opaque_callback_data")),
             )
         )
     return out
+
+
+def _callback(value: Any) -> str | None:
+    found = text(value)
+    return found if found and len(found) <= 64 else None  # ours are 32 hex characters
 
 
 def preferences(value: dict[str, Any]) -> list[PreferenceUpdate]:

@@ -1,0 +1,447 @@
+"""Outbound sender benchmark (issue 4, "Speed"): the real pacer in a ``connectx worker`` process
+against ``connectx simulator`` configured at 1,000 messages/s per number, with ratios against
+ceilings measured in the same run.
+
+    .venv/bin/python bench/outbound.py --one 100000 --ten 10000 --kill 5000 \\
+        --out bench/results/outbound-<date>.md
+
+Phases (each on a fresh backlog; one SQLite database under a temporary data directory, or
+PostgreSQL with ``--db postgres``):
+
+1. **one number**: ``--one`` template messages queued on one number (rate 1,000/s); one worker
+   sends them. Figure: steady rate (accepted by the simulator between 10 % and 90 % of the run)
+   / 1,000.
+2. **ceilings**: a bare aiohttp client (64 requests in flight, the same request bodies) posts to
+   the same simulator on one number and on ten numbers. The simulator's own capacity shows here.
+3. **ten numbers**: ``--ten`` messages on each of ten numbers at once; figure: the platform's
+   aggregate rate / the bare client's ten-number rate.
+4. **kill**: ``--kill`` messages on one number, a worker SIGKILLed when about half are accepted,
+   then restarted; ``connectx serve`` receives the simulator's status callbacks. Figure: the
+   simulator accepted each message exactly once (callback data counted).
+
+Set-up shortcut (stated in the results): outbox rows are written directly (one contact's key
+seals every body, each row has its own recipient), without message rows, so the figures are the
+sender's: claim, decrypt, pace, POST, record. Queueing through the API is measured elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = str(ROOT / ".venv" / "bin" / "python")
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+RATE = 1000
+PNIDS = [f"2000000000{n:05d}" for n in range(1, 11)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 120.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except Exception:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout}s")
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="cx-bench-outbound-"))
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.env = {
+            **os.environ,
+            "CONNECTX_DATA_DIR": str(self.tmp / "var"),
+            "CONNECTX_MASTER_KEY": secrets.token_urlsafe(32),
+            "CONNECTX_LOG_LEVEL": "WARNING",
+            "CONNECTX_LOG_JSON": "false",
+            "CONNECTX_PERIODIC_TASKS": "false",
+            "CONNECTX_BACKUP_SCHEDULE": "false",
+            "CONNECTX_EMBEDDED_WORKER": "false",
+            "CONNECTX_OUTBOX_LEASE_S": "5",
+            "CONNECTX_OUTBOX_SETTLE_S": "5",
+        }
+        self.pg_db: str | None = None
+        if args.db == "postgres":
+            self.pg_db = f"connectx_bench_out_{os.getpid()}"
+            subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {self.pg_db}"], check=True)
+            self.env["CONNECTX_DATABASE_URL"] = PG_ADMIN.rsplit("/", 1)[0] + f"/{self.pg_db}"
+        os.environ.update(self.env)
+
+    def start(self, name: str, argv: list[str], **env: str) -> subprocess.Popen[bytes]:
+        log = (self.tmp / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [PY, "-m", "connectx", *argv],
+            cwd=ROOT,
+            env={**self.env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def simulator(self, statuses: str, callback: str | None = None) -> str:
+        port = free_port()
+        config = {
+            "numbers": [
+                {
+                    "phone_number_id": p,
+                    "display_phone_number": f"+1555010{i:04d}",
+                    "throughput": RATE,
+                }
+                for i, p in enumerate(PNIDS)
+            ],
+            "statuses": {"progress": statuses, "delay_ms": 0},
+            "batching": {"max_updates": 200, "window_ms": 100},
+            "pair_rate": {"interval_s": 6.0, "burst": 5},
+        }
+        path = self.tmp / f"sim-{port}.json"
+        path.write_text(json.dumps(config))
+        argv = ["simulator", "--config", str(path), "--port", str(port)]
+        if callback:
+            argv += ["--callback-url", callback]
+        self.sim_proc = self.start(f"simulator-{port}", argv)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/_sim/stats")
+        return url
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            self.stop(proc)
+        if self.pg_db:
+            subprocess.run(
+                ["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)"],
+                check=False,
+            )
+        if not self.args.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# -- set-up through the platform's own services ------------------------------------------------
+async def seed_numbers() -> dict[str, int]:
+    """The demo workspace with the ten simulator numbers connected, each at 1,000/s."""
+    from connectx.accounts.principal import Principal
+    from connectx.channels import service as channels
+    from connectx.db.session import unit_of_work
+    from connectx.kit import clock
+    from connectx.outbound import repository as repo
+    from connectx.simulator import settings as sim
+    from connectx.workspaces import demo
+
+    async with unit_of_work() as db:
+        seeded = await demo.seed(db)
+        owner = Principal(actor="system", workspace_id=seeded.workspace_id, role="owner")
+        out: dict[str, int] = {}
+        for i, pnid in enumerate(PNIDS):
+            channel = await channels.connect(
+                db,
+                owner,
+                channels.NewChannel(
+                    phone_number_id=pnid,
+                    display_phone_number=f"+1555010{i:04d}",
+                    waba_id=sim.DEMO_WABA_ID,
+                    access_token=sim.DEMO_ACCESS_TOKEN,
+                    app_id=sim.DEMO_APP_ID,
+                    app_secret=sim.DEMO_APP_SECRET,
+                    verify_token=sim.DEMO_VERIFY_TOKEN,
+                    name=f"bench {i}",
+                ),
+            )
+            state = await repo.ensure_sending_state(
+                db, channel.id, channel.workspace_id, RATE, clock.now()
+            )
+            state.rate_per_s = RATE
+            out[pnid] = channel.id
+    return out
+
+
+def graph_body(to: str, callback: str) -> dict[str, Any]:
+    """What the platform sends for an approved template without parameters."""
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "template",
+        "template": {"name": "hello_world", "language": {"code": "en_US"}},
+        "biz_opaque_callback_data": callback,
+    }
+
+
+async def queue(channels: dict[str, int], per_number: int, tag: str) -> None:
+    """``per_number`` template messages on each given number, as committed outbox rows."""
+    from sqlalchemy import insert
+
+    from connectx.contacts.service import Contacts
+    from connectx.db.session import unit_of_work
+    from connectx.integrations.whatsapp.schemas import Identity
+    from connectx.kit import clock
+    from connectx.models.channel import Channel
+    from connectx.models.outbox import OutboxMessage
+    from connectx.outbound.service import PAYLOAD
+    from connectx.privacy.vault import Vault
+
+    async with unit_of_work() as db:
+        first = await db.get(Channel, next(iter(channels.values())))
+        assert first is not None
+        ws = first.workspace_id
+        contact = await Contacts(db, "system").resolve(ws, Identity(phone="+16505550000"))
+        assert contact is not None
+        contact_id = contact.id
+    subject = f"contact:{contact_id}"
+    for k, channel_id in enumerate(channels.values()):
+        for start in range(0, per_number, 2000):
+            async with unit_of_work() as db:
+                vault = Vault(db)
+                now = clock.now()
+                rows = []
+                for n in range(start, min(per_number, start + 2000)):
+                    callback = secrets.token_hex(16)
+                    body = graph_body(f"+1{k + 2}{n:09d}", callback)
+                    rows.append(
+                        {
+                            "workspace_id": ws,
+                            "channel_id": channel_id,
+                            "contact_id": contact_id,
+                            "kind": "message",
+                            "recipient_key": f"{tag}{k}-{n}",
+                            "callback_data": callback,
+                            "payload_enc": await vault.encrypt(
+                                ws, subject, PAYLOAD, json.dumps(body)
+                            ),
+                            "status": "pending",
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                            "created_by": "system:bench",
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
+                await db.execute(insert(OutboxMessage), rows)
+
+
+async def outbox_left() -> int:
+    from sqlalchemy import func, select
+
+    from connectx.db.session import unit_of_work
+    from connectx.models.outbox import OutboxMessage
+
+    async with unit_of_work() as db:
+        q = select(func.count()).where(OutboxMessage.status.in_(("pending", "sending")))
+        return int((await db.execute(q)).scalar_one())
+
+
+async def stats(http: aiohttp.ClientSession, sim: str) -> dict[str, Any]:
+    async with http.get(f"{sim}/_sim/stats") as r:
+        return dict(await r.json())
+
+
+async def watch(
+    http: aiohttp.ClientSession, sim: str, total: int, base: int, limit_s: float
+) -> dict[str, Any]:
+    """Sample the simulator's accepted count until ``total`` more were accepted; the steady rate
+    between 10 % and 90 % of them."""
+    samples: list[tuple[float, int]] = []
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        n = int((await stats(http, sim))["accepted"]) - base
+        samples.append((time.monotonic(), n))
+        if n >= total:
+            break
+        await asyncio.sleep(0.25)
+    done = samples[-1][1]
+    lo = next((s for s in samples if s[1] >= 0.1 * total), samples[0])
+    hi = next((s for s in samples if s[1] >= 0.9 * total), samples[-1])
+    rate = (hi[1] - lo[1]) / (hi[0] - lo[0]) if hi[0] > lo[0] else 0.0
+    first = next((s for s in samples if s[1] > 0), samples[0])
+    return {"accepted": done, "rate": rate, "seconds": samples[-1][0] - first[0]}
+
+
+async def bare_client(sim: str, pnids: list[str], total: int, concurrency: int = 64) -> float:
+    """The ceiling: the same bodies posted by a bare aiohttp client, ``concurrency`` in flight."""
+    from connectx.simulator import settings as simcfg
+
+    headers = {"Authorization": f"Bearer {simcfg.DEMO_ACCESS_TOKEN}"}
+    counter = iter(range(total))
+    ok = 0
+
+    async def one(http: aiohttp.ClientSession) -> None:
+        nonlocal ok
+        for n in counter:
+            pnid = pnids[n % len(pnids)]
+            body = graph_body(f"+19{n:09d}", secrets.token_hex(16))
+            async with http.post(f"{sim}/v25.0/{pnid}/messages", json=body, headers=headers) as r:
+                await r.read()
+                ok += r.status == 200
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+        started = time.monotonic()
+        await asyncio.gather(*(one(http) for _ in range(concurrency)))
+        return ok / (time.monotonic() - started)
+
+
+async def phases(run: Run) -> dict[str, Any]:
+    a = run.args
+    out: dict[str, Any] = {"load_before": load_average(), "db": a.db}
+    migrate = [PY, "-m", "connectx", "migrate"]
+    await asyncio.to_thread(subprocess.run, migrate, cwd=ROOT, env=run.env, check=True)
+    sim = run.simulator("none")
+    os.environ["CONNECTX_GRAPH_BASE_URL"] = run.env["CONNECTX_GRAPH_BASE_URL"] = sim
+    from connectx.config import reset_settings
+
+    reset_settings()
+    channels = await seed_numbers()
+    async with aiohttp.ClientSession() as http:
+        # 1. one number
+        one = {PNIDS[0]: channels[PNIDS[0]]}
+        t = time.monotonic()
+        await queue(one, a.one, "one")
+        out["queue_s"] = time.monotonic() - t
+        base = int((await stats(http, sim))["accepted"])
+        worker = run.start("worker-one", ["worker", "--concurrency", "1"])
+        out["one"] = await watch(http, sim, a.one, base, a.timeout)
+        run.stop(worker)
+        out["one"]["left"] = await outbox_left()
+        # 2. ceilings (the worker is stopped: the simulator serves the bare client alone)
+        await asyncio.sleep(6.5)  # let the pair/throughput buckets of the simulator refill
+        out["ceiling_one"] = await bare_client(sim, PNIDS[:1], min(a.one, 20000))
+        out["ceiling_ten"] = await bare_client(sim, PNIDS, min(10 * a.ten, 50000))
+        # 3. ten numbers
+        await queue(channels, a.ten, "ten")
+        before = await stats(http, sim)
+        base = int(before["accepted"])
+        worker = run.start("worker-ten", ["worker", "--concurrency", "1"])
+        out["ten"] = await watch(http, sim, 10 * a.ten, base, a.timeout)
+        run.stop(worker)
+        out["ten"]["left"] = await outbox_left()
+        after = (await stats(http, sim))["accepted_by_number"]
+        out["ten"]["by_number"] = sorted(
+            after[p] - before["accepted_by_number"].get(p, 0) for p in after
+        )
+    run.stop(run.sim_proc)
+    # 4. kill -9 halfway, restart; serve takes the status callbacks
+    port = free_port()
+    serve = run.start("serve", ["serve", "--no-migrate", "--port", str(port)])
+    wait_http(f"http://127.0.0.1:{port}/readyz")
+    sim = run.simulator("sent", callback=f"http://127.0.0.1:{port}/webhooks/whatsapp")
+    os.environ["CONNECTX_GRAPH_BASE_URL"] = run.env["CONNECTX_GRAPH_BASE_URL"] = sim
+    reset_settings()
+    async with aiohttp.ClientSession() as http:
+        await queue({PNIDS[1]: channels[PNIDS[1]]}, a.kill, "kill")
+        victim = run.start("worker-victim", ["worker", "--concurrency", "1"])
+        while int((await stats(http, sim))["accepted"]) < a.kill // 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        victim.kill()
+        victim.wait(10)
+        at_kill = int((await stats(http, sim))["accepted"])
+        worker = run.start("worker-again", ["worker", "--concurrency", "1"])
+        deadline = time.monotonic() + a.timeout
+        while await outbox_left() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)
+        final = await stats(http, sim)
+        run.stop(worker)
+        out["kill"] = {
+            "queued": a.kill,
+            "accepted_at_kill": at_kill,
+            "accepted": final["accepted"],
+            "repeated_callback_data": final["repeated_callback_data"],
+            "left": await outbox_left(),
+        }
+    run.stop(serve)
+    out["load_after"] = load_average()
+    return out
+
+
+def markdown(r: dict[str, Any], args: argparse.Namespace) -> str:
+    one, ten, kill = r["one"], r["ten"], r["kill"]
+    once = kill["accepted"] == kill["queued"] and not kill["repeated_callback_data"]
+    verdict = "exactly once" if once else "NOT exactly once"
+    lines = [
+        "# Outbound sender benchmark",
+        "",
+        f"`.venv/bin/python bench/outbound.py --db {args.db} --one {args.one} --ten {args.ten} "
+        f"--kill {args.kill}`; load average {r['load_before']} before, {r['load_after']} after "
+        f"(2 shared cores). Simulator numbers at {RATE} messages/s each.",
+        "",
+        "| phase | measured | ceiling | ratio | goal |",
+        "|---|---|---|---|---|",
+        f"| one number, {one['accepted']:,} messages | {one['rate']:.0f}/s | allowed {RATE}/s | "
+        f"{one['rate'] / RATE:.2f} | ≥ 0.98 |",
+        f"| bare aiohttp client, one number | {r['ceiling_one']:.0f}/s | allowed {RATE}/s | "
+        f"{r['ceiling_one'] / RATE:.2f} | (the simulator's own limit) |",
+        f"| ten numbers, {ten['accepted']:,} messages | {ten['rate']:.0f}/s | bare client "
+        f"{r['ceiling_ten']:.0f}/s | {ten['rate'] / r['ceiling_ten']:.2f} | ≥ 0.8 |",
+        f"| SIGKILL halfway ({kill['accepted_at_kill']:,} accepted at the kill), restarted | "
+        f"{kill['accepted']:,} accepted for {kill['queued']:,} queued, "
+        f"{kill['repeated_callback_data']} repeated | — | {verdict} | exactly once |",
+        "",
+        f"Rows left unsent: one {one['left']}, ten {ten['left']}, kill {kill['left']}. "
+        f"Queueing {args.one:,} outbox rows took {r['queue_s']:.1f} s. "
+        f"Ten numbers, accepted per number: {ten['by_number']}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--one", type=int, default=100_000, help="messages on one number")
+    parser.add_argument("--ten", type=int, default=10_000, help="messages per number, ten numbers")
+    parser.add_argument("--kill", type=int, default=5_000, help="messages in the SIGKILL phase")
+    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the children on the way out
+    run = Run(args)
+    try:
+        results = asyncio.run(phases(run))
+    finally:
+        run.close()
+    text = markdown(results, args)
+    print(text)
+    print(json.dumps(results, indent=1, default=str), file=sys.stderr)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
