@@ -14,10 +14,11 @@ What it does (bench/README.md has the details and how to read the figures):
    one inbound text message then three status callbacks (sent, delivered, read) of an outbound
    message, repeated; batches of 1 and of 50 updates per POST.
 3. Throughput: wrk (closed loop, pre-signed bodies, bench/post.lua) against the ceiling and the
-   platform, batch 1 and batch 50. Latency at fixed offered rates: an open-loop aiohttp client
-   in a separate process (latency measured from each request's scheduled send time, so a slow
-   server cannot hide queueing). Receive-to-stored lag: ``webhook_events.processed_at -
-   received_at`` of the events of the phase. Peak RSS: VmHWM of the platform process.
+   platform, batch 1 and batch 50. Latency at fixed offered rates: an open-loop client (raw
+   asyncio protocol, keep-alive) in a separate process (latency measured from each request's
+   scheduled send time, so a slow server cannot hide queueing). Receive-to-stored lag:
+   ``webhook_events.processed_at - received_at`` of the events of the phase. Peak RSS: VmHWM
+   of the platform process.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+MAX_CONNECTIONS = 256  # the open-loop client's keep-alive connections
 
 
 # -- bodies ---------------------------------------------------------------------------------------
@@ -105,54 +108,156 @@ def read_bodies(path: Path) -> list[tuple[str, bytes]]:
 
 
 # -- the open-loop client (runs in its own process: `intake.py client ...`) -----------------------
+class _Http(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection that sends pre-built requests and reads the status
+    line and ``Content-Length`` of each answer: a few microseconds per request, so the client can
+    offer thousands of requests per second from a fraction of a core (aiohttp could not hold
+    3,300/s on a shared core, bench/results/intake-2026-11-27.md)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.waiter: asyncio.Future[int] | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionResetError("connection closed"))
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buffer[:end].lower()
+        at = head.find(b"content-length:")
+        if at >= 0:
+            stop = head.find(b"\r\n", at)
+            done = end + 4 + int(head[at + 15 : stop if stop >= 0 else None])
+            if len(self.buffer) < done:
+                return
+        elif b"transfer-encoding: chunked" in head:
+            done = end + 4
+            while True:  # chunks: "<hex size>\r\n<data>\r\n", the last of size 0
+                line_end = self.buffer.find(b"\r\n", done)
+                if line_end < 0:
+                    return
+                size = int(self.buffer[done:line_end].split(b";")[0], 16)
+                done = line_end + 2 + size + 2
+                if len(self.buffer) < done:
+                    return
+                if size == 0:
+                    break
+        else:
+            done = end + 4
+        status = int(self.buffer[9:12])
+        self.buffer = self.buffer[done:]
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(status)
+
+    async def request(self, raw: bytes) -> int:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return await self.waiter
+
+
+def raw_requests(url: str, bodies: list[tuple[str, bytes]]) -> list[bytes]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    head = (
+        f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        "Content-Type: application/json\r\nX-Hub-Signature-256: {sig}\r\n"
+        "Content-Length: {n}\r\n\r\n"
+    )
+    return [head.format(sig=sig, n=len(body)).encode() + body for sig, body in bodies]
+
+
 async def open_loop(url: str, bodies: list[tuple[str, bytes]], rate: float, duration: float) -> Any:
-    import aiohttp
+    """Offer ``rate`` requests/s for ``duration`` s whatever the answers' pace; a request's
+    latency runs from its scheduled time (no coordinated omission). Up to ``MAX_CONNECTIONS``
+    keep-alive connections; a request due while all are busy waits (and that wait counts)."""
+    from urllib.parse import urlsplit
 
     loop = asyncio.get_running_loop()
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
     n = min(len(bodies), int(rate * duration))
+    raws = raw_requests(url, bodies[:n])
     latencies: list[float] = []
     statuses: dict[str, int] = {}
+    idle: list[_Http] = []
+    opened = 0
+    backlog: deque[tuple[int, float]] = deque()
     tasks: set[asyncio.Task[None]] = set()
-    connector = aiohttp.TCPConnector(limit=128)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=30)
-    ) as session:
 
-        async def post(i: int, due: float) -> None:
-            sig, body = bodies[i]
-            headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sig}
-            try:
-                async with session.post(url, data=body, headers=headers) as r:
-                    await r.read()
-                    key = str(r.status)
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                key = type(exc).__name__
-            latencies.append(loop.time() - due)
-            statuses[key] = statuses.get(key, 0) + 1
+    async def connection() -> _Http:
+        nonlocal opened
+        if idle:
+            return idle.pop()
+        opened += 1
+        _, proto = await loop.create_connection(_Http, host, port)
+        return proto
 
-        t0 = loop.time() + 0.1
-        i = 0
-        max_late = 0.0
-        while i < n:
-            now = loop.time()
-            while i < n and t0 + i / rate <= now:
-                due = t0 + i / rate
-                max_late = max(max_late, now - due)
-                task = asyncio.create_task(post(i, due))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                i += 1
-            if i < n:
-                await asyncio.sleep(max(0.0, min(t0 + i / rate - loop.time(), 0.002)))
-        sent_in = loop.time() - t0
-        while tasks:
+    async def post(i: int, due: float) -> None:
+        conn: _Http | None = None
+        try:
+            conn = await connection()
+            async with asyncio.timeout(30):
+                key = str(await conn.request(raws[i]))
+        except (TimeoutError, OSError) as exc:
+            key = type(exc).__name__
+            if conn is not None and conn.transport is not None:
+                conn.transport.close()
+            conn = None
+        latencies.append(loop.time() - due)
+        statuses[key] = statuses.get(key, 0) + 1
+        if conn is not None and not conn.closed:
+            idle.append(conn)
+        if backlog:
+            start(*backlog.popleft())
+
+    def start(i: int, due: float) -> None:
+        task = loop.create_task(post(i, due))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    t0 = loop.time() + 0.1
+    i = 0
+    max_late = 0.0
+    while i < n:
+        now = loop.time()
+        while i < n and t0 + i / rate <= now:
+            due = t0 + i / rate
+            max_late = max(max_late, now - due)
+            if len(tasks) < MAX_CONNECTIONS:
+                start(i, due)
+            else:
+                backlog.append((i, due))
+            i += 1
+        if i < n:
+            await asyncio.sleep(max(0.0, min(t0 + i / rate - loop.time(), 0.002)))
+    sent_in = loop.time() - t0
+    while tasks or backlog:
+        if tasks:
             await asyncio.gather(*list(tasks))
+        elif backlog:
+            start(*backlog.popleft())
+    for conn in idle:
+        if conn.transport is not None:
+            conn.transport.close()
     latencies.sort()
     return {
         "posts": n,
         "offered_posts_per_s": rate,
         "achieved_posts_per_s": n / sent_in if sent_in > 0 else 0.0,
         "max_send_late_ms": max_late * 1000,
+        "connections": opened,
         "p50_ms": pct(latencies, 50) * 1000,
         "p99_ms": pct(latencies, 99) * 1000,
         "max_ms": latencies[-1] * 1000 if latencies else 0.0,

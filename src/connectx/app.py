@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from connectx import __version__
 from connectx.accounts import endpoints as account_api
@@ -26,6 +27,7 @@ from connectx.db.engine import dispose_engines
 from connectx.inbox.ui import pwa as inbox_pwa
 from connectx.inbox.ui import views as inbox_views
 from connectx.intake import endpoints as webhook_api
+from connectx.intake import receiver as webhook_receiver
 from connectx.kit import logging as cx_logging
 from connectx.kit import problems
 from connectx.kit.middleware import RequestContext
@@ -70,16 +72,27 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await asyncio.to_thread(outbound_pacer.stop_embedded)
-        await asyncio.to_thread(webhook_processor.stop_embedded)
+        await webhook_processor.close_embedded()
         await stop_embedded()
         await realtime.stop(app)
         await dispose_engines()
 
 
+class ConnectX(FastAPI):
+    """The app; Meta's webhook POSTs are answered before any middleware runs (they need no
+    session, cookie, policy gate or page routing: ``connectx.intake.receiver``)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if webhook_receiver.is_webhook_post(scope):
+            await webhook_receiver.serve(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     cx_logging.configure(settings.log_level, settings.log_json)
-    app = FastAPI(
+    app = ConnectX(
         title="ConnectX",
         version=__version__,
         description="WhatsApp Business customer engagement that keeps its privacy promises.",

@@ -6,15 +6,19 @@ changes happen in order. On PostgreSQL the processor first takes an advisory loc
 (phone and BSUID, per workspace), all in sorted order so two processors never deadlock: two
 processors never work on the same person at once, and each person's work is done in order.
 
-Work per transaction is bounded by a time budget: an event with more updates than fit is
-continued in the next transaction from where it stopped (``webhook_events.progress``). This is
-safe because applying an update twice changes nothing (uniqueness constraints, forward-only
-statuses, latest-timestamp-wins effects); the event is marked processed in the transaction that
-applies its last update.
+Work per transaction is bounded by a time budget (``TX_BUDGET_S``), and on SQLite cut short when
+a group commit of webhook events waits for the write lock (:mod:`connectx.intake.turns`, after
+``MIN_TURN_S``): an event with more updates than fit is continued in the next transaction from
+where it stopped (``webhook_events.progress``), and claimed events not started stay pending as
+they were. This is safe because applying an update twice changes nothing (uniqueness
+constraints, forward-only statuses, latest-timestamp-wins effects); the event is marked processed
+in the transaction that applies its last update. The processor may share its event loop with the
+web server (embedded mode), so it gives the loop a turn every ``YIELD_EVERY_S`` of CPU work.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -32,7 +36,7 @@ from connectx.audit import service as audit
 from connectx.channels import repository as channels_repo
 from connectx.contacts.service import Contacts
 from connectx.conversations.service import Conversations
-from connectx.intake import templates
+from connectx.intake import templates, turns
 from connectx.intake.batcher import BODY_COLUMN, day_subject
 from connectx.integrations.whatsapp import inbound, schemas
 from connectx.integrations.whatsapp.inbound import InboundMessage
@@ -65,7 +69,9 @@ TEMPLATE_FIELDS = frozenset(
     }
 )
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-TX_BUDGET_S = 1.0  # stop starting new updates after this long in one transaction
+TX_BUDGET_S = 0.25  # stop starting new updates after this long in one transaction
+MIN_TURN_S = 0.004  # ... or after this long when intake waits for SQLite's write lock
+YIELD_EVERY_S = 0.002  # give the event loop a turn this often (it may be the web server's)
 
 
 @dataclass
@@ -169,12 +175,16 @@ class BatchProcessor:
         self._seq = 0
         self._statuses: dict[int, tuple[Channel, list[StatusUpdate]]] = {}
         self._stats: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.cut_short = False  # stopped before the last claimed update (budget or intake)
 
     # -- the batch ----------------------------------------------------------------------------
     async def run(self, events: list[WebhookEvent]) -> None:
         started = time.monotonic()
         decoded: list[tuple[Plan, list[Change]]] = []
-        for event in events:
+        for n, event in enumerate(events):
+            if n % 8 == 7:
+                await asyncio.sleep(0)  # decoding a batch is CPU work: let the loop in
+
             plan = Plan(event)
             self.plans.append(plan)
             payload = await self._decode(event)
@@ -208,16 +218,22 @@ class BatchProcessor:
         )
         await self._prefetch([item for _, items in todo for item in items])
         out_of_time = False
+        applied = 0
+        paused = time.monotonic()
         for plan, items in todo:
             plan.done_upto = plan.event.progress
             for item in items:
-                if out_of_time or (
-                    plan.done_upto > 0 and time.monotonic() - started > self.budget_s
-                ):
+                now = time.monotonic()
+                if out_of_time or (applied and self._time_to_stop(now - started)):
                     out_of_time = True
                     break
                 await self._handle(item)
                 plan.done_upto += 1
+                applied += 1
+                if now - paused > YIELD_EVERY_S:  # let the loop serve requests meanwhile
+                    await asyncio.sleep(0)
+                    paused = time.monotonic()
+        self.cut_short = out_of_time
         await self._flush_messages()
         await self.contacts.check_suppressed()
         await self.keywords.apply()
@@ -247,6 +263,11 @@ class BatchProcessor:
             if workspaces & suspended:
                 plan.held_for = min(workspaces & suspended)
                 plan.done_upto = plan.event.progress
+
+    def _time_to_stop(self, elapsed: float) -> bool:
+        """Stop starting updates: the budget is spent, or a group commit of webhook events waits
+        for this transaction's write lock (SQLite, same loop) and the turn's minimum is done."""
+        return elapsed > self.budget_s or (elapsed > MIN_TURN_S and turns.intake_waiting())
 
     def finished(self, plan: Plan) -> bool:
         return plan.malformed or plan.done_upto >= len(plan.items)

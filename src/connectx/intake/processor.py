@@ -10,14 +10,15 @@ A batch that fails is retried one event at a time, so one bad event cannot hold 
 an event that fails on its own ``MAX_ATTEMPTS`` times is parked as ``failed`` for inspection.
 Database outages are not counted against events: the loop backs off and tries again.
 
-Where processors run: a thread of ``connectx serve`` in embedded mode (no broker), and a thread
-of every ``connectx worker``. They wake when intake commits in the same process and otherwise
-sweep every ``POLL_S`` seconds.
+Where processors run: a task of ``connectx serve``'s event loop in embedded mode (no broker;
+:class:`EmbeddedProcessor`), and a thread of every ``connectx worker`` (:class:`ProcessorThread`).
+They wake when intake commits in the same process and otherwise sweep every ``POLL_S`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -30,7 +31,7 @@ from connectx.config import Settings
 from connectx.db.engine import dispose_engines
 from connectx.db.session import after_commit, unit_of_work
 from connectx.intake import repository as repo
-from connectx.intake import wakeup
+from connectx.intake import turns, wakeup
 from connectx.intake.dispatch import BatchProcessor, Outcome
 from connectx.kit import clock
 from connectx.models.webhook_event import WebhookEvent
@@ -38,6 +39,7 @@ from connectx.models.webhook_event import WebhookEvent
 log = logging.getLogger(__name__)
 
 EVENTS_PER_BATCH = 50
+MIN_CLAIM = 4  # the smallest claim after a turn cut short by intake
 MAX_ATTEMPTS = 5
 POLL_S = 0.2
 MAX_BACKOFF_S = 30.0
@@ -52,6 +54,11 @@ LAG = Histogram(
 )
 OUTAGE_ERRORS = (OperationalError, InterfaceError, ConnectionError, OSError)
 
+# How many events the next claim of this context takes: all of ``EVENTS_PER_BATCH`` unless the
+# last transaction was cut short for intake (then about twice what it finished, so claimed
+# events are not decoded and planned for nothing).
+_claim_size: contextvars.ContextVar[int] = contextvars.ContextVar("claim_size")
+
 Listener = Callable[[Outcome], Awaitable[None]]
 _listeners: list[Listener] = []
 
@@ -65,16 +72,20 @@ def on_stored(listener: Listener) -> Listener:
 
 async def process_batch(limit: int = EVENTS_PER_BATCH) -> int:
     """Claim up to ``limit`` pending events and process them in one transaction. Returns how
-    many were processed (0: nothing pending). Raises if the batch failed (nothing is kept)."""
-    async with unit_of_work() as db:
+    many were claimed (0: nothing pending). Raises if the batch failed (nothing is kept)."""
+    async with turns.processor_turn(), unit_of_work() as db:
         events = await repo.claim(db, limit)
         if not events:
             return 0
-        await _run(db, events)
+        batch = await _run(db, events)
+    if batch.cut_short:  # intake wanted the lock: claim about what fits in a turn next time
+        _claim_size.set(max(MIN_CLAIM, 2 * sum(1 for p in batch.plans if batch.finished(p))))
+    else:
+        _claim_size.set(limit)
     return len(events)
 
 
-async def _run(db: AsyncSession, events: list[WebhookEvent]) -> None:
+async def _run(db: AsyncSession, events: list[WebhookEvent]) -> BatchProcessor:
     """Process claimed ``events`` in the caller's transaction and mark them done."""
     batch = BatchProcessor(db)
     await batch.run(events)
@@ -86,7 +97,8 @@ async def _run(db: AsyncSession, events: list[WebhookEvent]) -> None:
             PROCESSED.labels("held").inc()
             continue
         if not batch.finished(plan):
-            await repo.set_progress(db, event.id, plan.done_upto)
+            if plan.done_upto != event.progress:  # (not started: it stays as it was)
+                await repo.set_progress(db, event.id, plan.done_upto)
             continue
         status = batch.status_of(plan)
         await repo.finish(
@@ -116,6 +128,7 @@ async def _run(db: AsyncSession, events: list[WebhookEvent]) -> None:
                 log.error("after-store listener failed: %s", type(exc).__name__)
 
     after_commit(db, committed)
+    return batch
 
 
 async def _one_by_one(limit: int) -> int:
@@ -156,7 +169,7 @@ async def process_available(limit: int = EVENTS_PER_BATCH, max_batches: int | No
     while max_batches is None or batches < max_batches:
         batches += 1
         try:
-            done = await process_batch(limit)
+            done = await process_batch(min(limit, _claim_size.get(limit)))
         except OUTAGE_ERRORS:
             raise
         except Exception as exc:
@@ -247,21 +260,94 @@ class ProcessorThread:
             self._thread = None
 
 
-_embedded: ProcessorThread | None = None
+class EmbeddedProcessor:
+    """The processor as a task of the web server's own event loop (embedded mode).
+
+    One interpreter runs intake, pages and processing either way; as a task of the same loop
+    the processor gives the loop a turn at points it chooses (every couple of milliseconds of
+    CPU, :mod:`connectx.intake.dispatch`) instead of holding the GIL for whole switch
+    intervals against the web thread, and on SQLite it takes turns at the write lock with
+    intake's group commits (:mod:`connectx.intake.turns`). Like the thread, it outlives
+    anything that ends its loop: a task that ends without being stopped is started again."""
+
+    RESTART_S = 1.0  # wait before starting a loop that ended again
+
+    def __init__(self, poll_s: float = POLL_S) -> None:
+        self.poll_s = poll_s
+        self._stopping = threading.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._loop = asyncio.get_running_loop()
+        self._spawn()
+
+    def _spawn(self) -> None:
+        if self._stopping.is_set() or self._loop is None or self._loop.is_closed():
+            return
+        self._task = self._loop.create_task(
+            run_forever(self._stopping, self.poll_s), name="webhook-processor"
+        )
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if self._stopping.is_set():
+            return
+        reason = "cancelled" if task.cancelled() else type(task.exception()).__name__
+        log.error("webhook processor loop ended (%s); restarting", reason)
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_later(self.RESTART_S, self._spawn)
+
+    def stop(self) -> None:
+        """Stop now (from any thread): a transaction in hand rolls back, its events stay
+        pending."""
+        self._stopping.set()
+        task, loop = self._task, self._loop
+        if task is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(task.cancel)
+
+    async def aclose(self, timeout_s: float = 30.0) -> None:
+        """Finish the batch in hand (up to ``timeout_s``), then stop."""
+        self._stopping.set()
+        wakeup.notify()
+        task = self._task
+        if task is None or task.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout_s)
+        except TimeoutError:
+            log.warning("webhook processor still busy after %.0fs; stopping it", timeout_s)
+            task.cancel()
+        except (Exception, asyncio.CancelledError):  # it ended; nothing more to do here
+            if not task.done():
+                raise
+
+
+_embedded: EmbeddedProcessor | None = None
 
 
 def start_embedded(settings: Settings) -> None:
-    """Run a processor in this web process when background work runs here (no broker and
-    ``CONNECTX_EMBEDDED_WORKER`` on). Idempotent."""
+    """Run the processor in this web process's event loop when background work runs here (no
+    broker and ``CONNECTX_EMBEDDED_WORKER`` on). Idempotent; call from the running loop."""
     global _embedded
     if _embedded is not None or settings.broker_url or not settings.embedded_worker:
         return
-    _embedded = ProcessorThread()
+    _embedded = EmbeddedProcessor()
     _embedded.start()
 
 
 def stop_embedded() -> None:
+    """Stop the embedded processor at once (tests that drive processing themselves)."""
     global _embedded
-    thread, _embedded = _embedded, None
-    if thread is not None:
-        thread.stop()
+    processor, _embedded = _embedded, None
+    if processor is not None:
+        processor.stop()
+
+
+async def close_embedded(timeout_s: float = 30.0) -> None:
+    """Let the embedded processor finish its batch, then stop it (server shutdown)."""
+    global _embedded
+    processor, _embedded = _embedded, None
+    if processor is not None:
+        await processor.aclose(timeout_s)

@@ -317,6 +317,14 @@ class Vault:
         data = value.encode() if isinstance(value, str) else value
         return crypto.seal(key, key_id, data, _aad(scope_of(workspace_id), subject, column))
 
+    async def encrypt_many(
+        self, workspace_id: int | None, subject: str, column: str, values: list[bytes]
+    ) -> list[bytes]:
+        """:meth:`encrypt` for many values of one subject and column (one key lookup)."""
+        key_id, key = await self.subject_key(workspace_id, subject)
+        aad = _aad(scope_of(workspace_id), subject, column)
+        return [crypto.seal(key, key_id, value, aad) for value in values]
+
     async def decrypt_bytes(
         self, workspace_id: int | None, subject: str, column: str, blob: bytes
     ) -> bytes:

@@ -1,0 +1,81 @@
+"""The webhook POST is answered before the page middleware (intake/receiver.py), with the same
+behaviour as before: 401/413/503/200, durable before the 200."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from connectx.intake import batcher as batcher_module
+from connectx.integrations.whatsapp.signature import sign
+from connectx.models.webhook_event import WebhookEvent
+from tests.whatsapp.support import APP_SECRET, count, deliver, drain, load
+
+BROWSER = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Cookie": "cx_session=not-a-session; cx_consent=all",
+}
+
+
+async def test_a_webhook_post_skips_the_page_middleware(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    """A page request with a browser's headers would be redirected to sign in and get the page
+    headers; Meta's POST gets problem+json whatever it sends, and no cookie or page header."""
+    body = b'{"object":"whatsapp_business_account","entry":[]}'
+    r = await client.post(
+        "/webhooks/whatsapp",
+        content=body,
+        headers={**BROWSER, "X-Hub-Signature-256": "sha256=" + "0" * 64},
+    )
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["status"] == 401
+    assert "set-cookie" not in r.headers and "content-security-policy" not in r.headers
+    assert r.headers["x-request-id"] and r.headers["x-content-type-options"] == "nosniff"
+
+    r = await client.post(
+        "/webhooks/whatsapp",
+        content=body,
+        headers={**BROWSER, "X-Hub-Signature-256": sign(APP_SECRET, body)},
+    )
+    assert r.status_code == 200 and r.content == b""
+    assert "set-cookie" not in r.headers
+    assert await count(WebhookEvent) == 1
+    # The rest of the app still walks the middleware (the GET handshake is a FastAPI route).
+    page = await client.get("/webhooks/whatsapp", params={"hub.mode": "subscribe"})
+    assert page.status_code == 403 and page.headers["x-request-id"]
+
+
+async def test_a_failed_commit_is_503_and_an_unexpected_error_500_without_details(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def failing_flush(self: Any, batch: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(batcher_module.GroupCommitBatcher, "_flush", failing_flush)
+    r = await deliver(client, load("message_text"))
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert r.json()["type"].endswith("/store_failed")
+
+    def broken_mask(body: bytes) -> bytes:
+        raise ValueError("bug")
+
+    monkeypatch.setattr("connectx.intake.receiver.mask_body", broken_mask)
+    r = await deliver(client, load("message_text"))
+    assert r.status_code == 500
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "Hello" not in r.text and "bug" not in r.text
+    monkeypatch.undo()
+    assert await count(WebhookEvent) == 0
+    assert (await deliver(client, load("message_text"))).status_code == 200
+    assert await drain() == {"processed": 1}
+
+
+async def test_the_openapi_document_still_lists_the_webhook_post(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert {"get", "post"} <= set(paths["/webhooks/whatsapp"])

@@ -1,0 +1,93 @@
+"""Embedded mode on SQLite: a processing transaction gives the write lock to a waiting group
+commit of webhook events (intake/turns.py) and continues later where it stopped; the embedded
+processor runs in the web server's loop and comes back if its loop ends."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from connectx.config import get_settings
+from connectx.intake import dispatch, processor
+from connectx.models.message import Message
+from connectx.models.webhook_event import WebhookEvent
+from tests.whatsapp.support import batch, count, delivered, drain, event_counts, load, rows
+
+
+def _three_messages() -> dict[str, Any]:
+    payloads = []
+    for n in range(3):
+        payload = load("message_text")
+        payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = f"wamid.turns.{n}"
+        payloads.append(payload)
+    return batch(*payloads)
+
+
+async def test_processing_yields_the_write_lock_to_intake_and_resumes(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not get_settings().is_sqlite:
+        pytest.skip("turns at the write lock are SQLite's (PostgreSQL intake never waits)")
+    processor.stop_embedded()  # this test drives processing itself
+    await delivered(client, _three_messages())
+    monkeypatch.setattr(dispatch, "MIN_TURN_S", 0.0)
+    first_applied, go_on = asyncio.Event(), asyncio.Event()
+    real_handle = dispatch.BatchProcessor._handle
+
+    async def handle(self: dispatch.BatchProcessor, item: dispatch.Item) -> None:
+        await real_handle(self, item)
+        if not first_applied.is_set():
+            first_applied.set()
+            await go_on.wait()  # the transaction holds the write lock here
+
+    monkeypatch.setattr(dispatch.BatchProcessor, "_handle", handle)
+    processing = asyncio.create_task(processor.process_batch())
+    await first_applied.wait()
+    delivery = asyncio.create_task(delivered(client, load("message_image")))
+    for _ in range(100):  # until the group commit waits for its turn
+        await asyncio.sleep(0)
+        if processor.turns.intake_waiting():
+            break
+    assert processor.turns.intake_waiting()
+    go_on.set()
+    assert await processing == 1
+    await delivery  # stored once the processor let go
+    first, second = await rows(WebhookEvent, order_by=WebhookEvent.id)
+    assert (first.status, first.progress) == ("pending", 1)  # cut short after one update
+    assert second.status == "pending"
+    assert await count(Message) == 1
+    monkeypatch.undo()
+    assert await drain() == {"processed": 2}
+    assert await count(Message) == 4
+
+
+async def test_the_embedded_processor_is_a_task_of_the_app_loop_and_restarts(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor.stop_embedded()
+    real = processor.run_forever
+    runs: list[asyncio.AbstractEventLoop] = []
+
+    async def ends_once(stopping: Any = None, poll_s: float = 0.05) -> None:
+        runs.append(asyncio.get_running_loop())
+        if len(runs) == 1:
+            raise RuntimeError("the loop died")
+        await real(stopping, poll_s)
+
+    monkeypatch.setattr(processor, "run_forever", ends_once)
+    monkeypatch.setattr(processor.EmbeddedProcessor, "RESTART_S", 0.01)
+    embedded = processor.EmbeddedProcessor(poll_s=0.05)
+    embedded.start()
+    try:
+        await delivered(client, load("message_text"))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while (await event_counts()).get("pending") and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        assert await event_counts() == {"processed": 1}
+        assert runs == [loop, loop]  # this loop, started again after it ended
+    finally:
+        await embedded.aclose()
