@@ -444,6 +444,12 @@ def main() -> None:
         "--profile", type=Path, help="py-spy the platform in the batch-1 throughput phase"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    parser.add_argument(
+        "--phases",
+        default="throughput,fixed",
+        help="which phases after the warm-up: 'throughput', 'fixed' or both (comma-separated)",
+    )
+    parser.add_argument("--label", default="", help="a name for the run in the report")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so `finally` cleans up
     if shutil.which("wrk") is None:
@@ -494,7 +500,7 @@ def main() -> None:
     platform_url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
     ceiling_url = f"http://127.0.0.1:{ceiling_port}/"
     results: dict[str, Any] = {
-        "db": args.db,
+        "db": args.db + (f" ({args.label})" if args.label else ""),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "load_before": load_average(),
         "phases": [],
@@ -555,7 +561,8 @@ def main() -> None:
         warm = bodies("warm", args.contacts * 4, 50)
         platform_phase("warm-up (new contacts)", 50, lambda: run_client(platform_url, warm, 20, 60))
 
-        for batch in (1, 50):
+        wanted = set(args.phases.split(","))
+        for batch in (1, 50) if "throughput" in wanted else ():
             path = bodies(f"tp{batch}", cap, batch)
             for target, url in (("ceiling", ceiling_url), ("platform", platform_url)):
                 name = f"throughput, batch {batch}"
@@ -566,7 +573,8 @@ def main() -> None:
                     platform_phase(name, batch, lambda u=url, p=path: wrk(u, p))
                     path = bodies(f"tp{batch}b", cap, batch)  # fresh wamids for what follows
 
-        for batch, rate in ((1, args.low_rate), (1, args.rate), (50, args.rate)):
+        fixed = ((1, args.low_rate), (1, args.rate), (50, args.rate))
+        for batch, rate in fixed if "fixed" in wanted else ():
             posts = rate / batch
             n = int(rate * dur) + batch
             path = bodies(f"fixed{batch}-{rate:.0f}", min(n, cap), batch)

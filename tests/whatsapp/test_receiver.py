@@ -3,12 +3,14 @@ behaviour as before: 401/413/503/200, durable before the 200."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 
 from connectx.intake import batcher as batcher_module
+from connectx.intake import processor
 from connectx.integrations.whatsapp.signature import sign
 from connectx.models.webhook_event import WebhookEvent
 from tests.whatsapp.support import APP_SECRET, count, deliver, drain, load
@@ -79,3 +81,29 @@ async def test_the_openapi_document_still_lists_the_webhook_post(
 ) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert {"get", "post"} <= set(paths["/webhooks/whatsapp"])
+
+
+async def test_requests_that_find_the_secrets_stale_share_one_load(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectx.channels import app_secrets
+    from connectx.channels import repository as channel_repo
+
+    processor.stop_embedded()
+    monkeypatch.setattr(app_secrets, "cache", app_secrets.AppSecretCache())  # nothing loaded
+    real, loads = channel_repo.live_apps, []
+    release = asyncio.Event()
+
+    async def slow_live_apps(db: Any) -> Any:
+        loads.append(1)
+        await release.wait()  # as if waiting for a pooled connection
+        return await real(db)
+
+    monkeypatch.setattr(channel_repo, "live_apps", slow_live_apps)
+    deliveries = [asyncio.create_task(deliver(client, load("message_text"))) for _ in range(8)]
+    for _ in range(200):
+        await asyncio.sleep(0)
+    release.set()
+    answers = await asyncio.gather(*deliveries)
+    assert [r.status_code for r in answers] == [200] * 8
+    assert loads == [1]

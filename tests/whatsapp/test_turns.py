@@ -91,3 +91,36 @@ async def test_the_embedded_processor_is_a_task_of_the_app_loop_and_restarts(
         assert runs == [loop, loop]  # this loop, started again after it ended
     finally:
         await embedded.aclose()
+
+
+async def test_a_lock_wait_past_the_timeout_backs_off_without_counting_an_attempt(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a processing transaction waits at most ``lock_timeout`` for a person another
+    transaction holds; the event is not blamed (no attempt) and is processed once it is free."""
+    if get_settings().is_sqlite:
+        pytest.skip("lock_timeout is PostgreSQL's (SQLite has one writer)")
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from connectx.db.session import unit_of_work
+    from connectx.integrations.whatsapp.schemas import Identity
+    from tests.whatsapp.support import CUSTOMER_PHONE
+
+    processor.stop_embedded()
+    await delivered(client, load("message_text"))
+    monkeypatch.setattr(processor.repo, "LOCK_TIMEOUT", "200ms")
+    from connectx.models.channel import Channel
+
+    (number,) = await rows(Channel)
+    keys = dispatch.person_keys(number.workspace_id, Identity(phone=CUSTOMER_PHONE))
+    async with unit_of_work() as holder:  # another processor busy with the same person
+        for key in keys:
+            await holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        with pytest.raises(DBAPIError) as raised:
+            await processor.process_available()
+        assert processor.waited_too_long(raised.value)
+    (event,) = await rows(WebhookEvent)
+    assert (event.status, event.attempts) == ("pending", 0)
+    assert await drain() == {"processed": 1}
+    assert await count(Message) == 1

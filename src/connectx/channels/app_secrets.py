@@ -9,6 +9,8 @@ loaded from the database on first use and reloaded
   ``MISS_RELOAD_S``, so a flood of forged requests cannot turn into a flood of queries,
 * every ``TTL_S`` seconds, which bounds how long another process keeps accepting a retired secret.
 
+Requests that find the list stale at the same moment share one load.
+
 If the database cannot be read (a pool timeout under load, an outage), the secrets already held
 are kept; with none held, :class:`SecretsUnavailable` is raised and intake answers 503 with
 ``Retry-After`` (Meta retries), never a 500 and never a 401 for a genuine webhook.
@@ -18,6 +20,7 @@ Secrets live only in this process's memory; they are never logged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -52,6 +55,7 @@ class AppSecretCache:
         self._entries: list[tuple[int, bytes]] = []
         self._loaded_at: float | None = None
         self._last_load_attempt = 0.0
+        self._loading: asyncio.Task[None] | None = None
 
     def invalidate(self) -> None:
         self._loaded_at = None
@@ -104,9 +108,19 @@ class AppSecretCache:
         return found
 
     async def _reload(self) -> None:
-        """Load; if the database is unavailable, keep what we hold (raise when we hold none)."""
+        """Load; if the database is unavailable, keep what we hold (raise when we hold none).
+        Concurrent callers of one event loop share one load (under a pool timeout, every
+        waiting request used to start its own and wait for a connection of its own)."""
+        loading = self._loading
+        if (
+            loading is None
+            or loading.done()
+            or loading.get_loop() is not asyncio.get_running_loop()
+        ):
+            loading = self._loading = asyncio.get_running_loop().create_task(self._load())
+            loading.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved
         try:
-            await self._load()
+            await asyncio.shield(loading)
         except UNAVAILABLE as exc:
             log.warning("meta app secrets not reloaded: %s", type(exc).__name__)
             if self._loaded_at is None and not self._entries:

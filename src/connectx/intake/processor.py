@@ -53,6 +53,13 @@ LAG = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 OUTAGE_ERRORS = (OperationalError, InterfaceError, ConnectionError, OSError)
+TIMEOUT_SQLSTATES = ("55P03", "57014")  # lock_timeout, statement_timeout (repo.bound_waits)
+
+
+def waited_too_long(exc: DBAPIError) -> bool:
+    """A PostgreSQL lock or statement timeout: a busy peer, not a bad event."""
+    return getattr(exc.orig, "sqlstate", None) in TIMEOUT_SQLSTATES
+
 
 # How many events the next claim of this context takes: all of ``EVENTS_PER_BATCH`` unless the
 # last transaction was cut short for intake (then about twice what it finished, so claimed
@@ -74,6 +81,7 @@ async def process_batch(limit: int = EVENTS_PER_BATCH) -> int:
     """Claim up to ``limit`` pending events and process them in one transaction. Returns how
     many were claimed (0: nothing pending). Raises if the batch failed (nothing is kept)."""
     async with turns.processor_turn(), unit_of_work() as db:
+        await repo.bound_waits(db)
         events = await repo.claim(db, limit)
         if not events:
             return 0
@@ -139,6 +147,7 @@ async def _one_by_one(limit: int) -> int:
     for event_id in ids:
         try:
             async with unit_of_work() as db:
+                await repo.bound_waits(db)
                 event = await repo.claim_one(db, event_id)
                 if event is None:
                     continue
@@ -147,8 +156,8 @@ async def _one_by_one(limit: int) -> int:
         except OUTAGE_ERRORS:
             raise
         except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise
+            if exc.connection_invalidated or waited_too_long(exc):
+                raise  # not the event's fault: the loop backs off, no attempt is counted
             await _count_failure(event_id, exc)
         except Exception as exc:
             await _count_failure(event_id, exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.models.security import WorkspaceSuspension
@@ -17,6 +17,25 @@ async def insert_many(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
     path cost more than the SQL under load)."""
     table: Table = WebhookEvent.__table__  # type: ignore[assignment]
     await db.execute(insert(table), rows)
+
+
+LOCK_TIMEOUT = "10s"  # a processing transaction waits this long for a row or advisory lock
+STATEMENT_TIMEOUT = "60s"  # ... and this long for any one statement (PostgreSQL)
+
+
+async def bound_waits(db: AsyncSession) -> None:
+    """Bound this transaction's waits on PostgreSQL (``lock_timeout``, ``statement_timeout``,
+    transaction-local): a stuck peer or a runaway statement ends the batch with an error the
+    processor backs off from, instead of holding the loop's connection forever."""
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    await db.execute(
+        text(
+            "SELECT set_config('lock_timeout', :lock, true), "
+            "set_config('statement_timeout', :stmt, true)"
+        ),
+        {"lock": LOCK_TIMEOUT, "stmt": STATEMENT_TIMEOUT},
+    )
 
 
 def _claimable() -> ColumnElement[bool]:

@@ -17,3 +17,14 @@ def insert_ignore(db: AsyncSession, model: type[Any], values: Any) -> Any:
     dialect = db.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
     return module.insert(model).values(values).on_conflict_do_nothing()
+
+
+def insert_ignore_many(db: AsyncSession, model: type[Any]) -> Any:
+    """The same for many rows: execute it as ``db.execute(stmt, rows)`` (a list of dicts keyed
+    by column name). Unlike ``insert_ignore(db, model, rows)``, whose SQL has the rows' values
+    in it and is compiled again for every call (a fifth of the intake processor's time under
+    load), this statement is compiled once and cached; the rows go as executemany parameters
+    (with ``.returning(...)``, SQLAlchemy's batched "insertmanyvalues")."""
+    dialect = db.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(model.__table__).on_conflict_do_nothing()

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.kit.upsert import insert_ignore
+from connectx.kit.upsert import insert_ignore, insert_ignore_many
 from connectx.models.message import Message, MessageStatusEvent
 
 
@@ -22,10 +22,11 @@ async def insert(db: AsyncSession, values: dict[str, Any]) -> int | None:
 async def insert_many(db: AsyncSession, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
     """Insert messages, skipping any (phone_number_id, wamid) already stored; the ids of the
     rows inserted, by (phone_number_id, wamid)."""
-    stmt = insert_ignore(db, Message, rows).returning(
+    stmt = insert_ignore_many(db, Message).returning(
         Message.phone_number_id, Message.wamid, Message.id
     )
-    return {(pnid, wamid): ident for pnid, wamid, ident in (await db.execute(stmt)).all()}
+    result = await db.execute(stmt, rows)
+    return {(pnid, wamid): ident for pnid, wamid, ident in result.all()}
 
 
 async def existing_wamids(
@@ -143,8 +144,8 @@ async def advance_statuses(db: AsyncSession, params: list[dict[str, Any]]) -> No
 
 async def add_status_events(db: AsyncSession, values: list[dict[str, Any]]) -> None:
     """Record status callbacks, each (wamid, status) once; repeats are skipped."""
-    for i in range(0, len(values), 500):
-        await db.execute(insert_ignore(db, MessageStatusEvent, values[i : i + 500]))
+    if values:
+        await db.execute(insert_ignore_many(db, MessageStatusEvent), values)
 
 
 async def status_events_of(db: AsyncSession, wamid: str) -> list[MessageStatusEvent]:
