@@ -117,8 +117,27 @@ def changes(payload: Any) -> list[Change]:
     return out
 
 
-def contact_entries(value: dict[str, Any]) -> list[ContactEntry]:
-    out = []
+class ContactEntries(list[ContactEntry]):
+    """A ``contacts[]`` list with the position of each BSUID and phone's first entry, so matching
+    a batch of 1,000 messages to 1,000 entries is not a million comparisons (the processor plans
+    an event again in every transaction that continues it)."""
+
+    def first_positions(self) -> tuple[dict[str, int], dict[str, int]]:
+        cached: tuple[dict[str, int], dict[str, int]] | None = getattr(self, "_positions", None)
+        if cached is None:
+            by_bsuid: dict[str, int] = {}
+            by_phone: dict[str, int] = {}
+            for i, entry in enumerate(self):
+                if entry.identity.bsuid:
+                    by_bsuid.setdefault(entry.identity.bsuid, i)
+                if entry.identity.phone:
+                    by_phone.setdefault(entry.identity.phone, i)
+            cached = self._positions = (by_bsuid, by_phone)
+        return cached
+
+
+def contact_entries(value: dict[str, Any]) -> ContactEntries:
+    out = ContactEntries()
     for raw in arr(value.get("contacts")):
         raw = obj(raw)
         profile = obj(raw.get("profile"))
@@ -137,11 +156,24 @@ def contact_entries(value: dict[str, Any]) -> list[ContactEntry]:
 
 def match_contact(entries: list[ContactEntry], identity: Identity) -> ContactEntry | None:
     """The ``contacts[]`` entry describing ``identity`` (the only one, when there is one)."""
-    for entry in entries:
-        if identity.bsuid and entry.identity.bsuid == identity.bsuid:
-            return entry
-        if identity.phone and entry.identity.phone == identity.phone:
-            return entry
+    if isinstance(entries, ContactEntries):  # the first entry naming its BSUID or its phone
+        by_bsuid, by_phone = entries.first_positions()
+        found = [
+            i
+            for i in (
+                by_bsuid.get(identity.bsuid) if identity.bsuid else None,
+                by_phone.get(identity.phone) if identity.phone else None,
+            )
+            if i is not None
+        ]
+        if found:
+            return entries[min(found)]
+    else:
+        for entry in entries:
+            if identity.bsuid and entry.identity.bsuid == identity.bsuid:
+                return entry
+            if identity.phone and entry.identity.phone == identity.phone:
+                return entry
     if len(entries) == 1 and not (identity.phone and identity.bsuid):
         only = entries[0]
         compatible = (not identity.phone or not only.identity.phone) and (
