@@ -177,9 +177,11 @@ class BatchProcessor:
         self._statuses: dict[int, tuple[Channel, list[StatusUpdate]]] = {}
         self._stats: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.cut_short = False  # stopped before the last claimed update (budget or intake)
+        self._budget = budget_s
 
     # -- the batch ----------------------------------------------------------------------------
     async def run(self, events: list[WebhookEvent]) -> None:
+        started = time.monotonic()
         decoded: list[tuple[Plan, list[Change]]] = []
         for n, event in enumerate(events):
             if n % 8 == 7:
@@ -223,6 +225,9 @@ class BatchProcessor:
         # once per transaction whatever its size, so a slow start must not shrink the work
         # done for it to one update (a 1,000-update POST would take 1,000 transactions).
         paused = applying = time.monotonic()
+        # ... and is at least as long as that preparation took (on a machine starved of CPU a
+        # transaction would otherwise spend nearly all its time preparing).
+        self._budget = max(self.budget_s, applying - started)
         for plan, items in todo:
             plan.done_upto = plan.event.progress
             for item in items:
@@ -270,7 +275,7 @@ class BatchProcessor:
     def _time_to_stop(self, elapsed: float) -> bool:
         """Stop starting updates: the budget is spent, or a group commit of webhook events waits
         for this transaction's write lock (SQLite, same loop) and the turn's minimum is done."""
-        return elapsed > self.budget_s or (elapsed > MIN_TURN_S and turns.intake_waiting())
+        return elapsed > self._budget or (elapsed > MIN_TURN_S and turns.intake_waiting())
 
     def finished(self, plan: Plan) -> bool:
         return plan.malformed or plan.done_upto >= len(plan.items)
