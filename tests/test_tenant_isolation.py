@@ -52,6 +52,7 @@ SAMPLE_BY_NAME: dict[str, Any] = {
     "password": "walking-through-routes-42",
     "reason": "tenant isolation walk",
     "kind": "access",
+    "until": "2099-01-01T00:00:00Z",
 }
 
 
@@ -130,6 +131,41 @@ async def _legal_hold(v: Victim) -> int:
     return int(r.json()["id"])
 
 
+async def _user(v: Victim) -> int:
+    return int(v.agent.user.id)
+
+
+def _inbox(path: str, body: dict[str, Any]) -> IdFinder:
+    """A team, label or canned response of the first workspace, made by its owner."""
+
+    async def find(v: Victim) -> int:
+        r = await v.owner.post(path, json=body)
+        if r.status_code == 409:  # made already for another route
+            listed = (await v.owner.get(path)).json()
+            return int(listed[0]["id"])
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    return find
+
+
+async def _notification(v: Victim) -> int:
+    """A notification of the first workspace's agent (a conversation assigned to them)."""
+    conversation_id = await _whatsapp("conversation_id")(v)
+    await v.owner.client.put(
+        f"/api/v1/conversations/{conversation_id}/assignment",
+        json={"user_id": None},
+        headers=v.owner.h,
+    )
+    r = await v.owner.client.put(
+        f"/api/v1/conversations/{conversation_id}/assignment",
+        json={"user_id": v.agent.user.id},
+        headers=v.owner.h,
+    )
+    assert r.status_code == 200, r.text
+    return int((await v.agent.get("/api/v1/notifications")).json()["items"][0]["id"])
+
+
 VICTIM_IDS: dict[str, IdFinder] = {
     "workspace_id": _workspace,
     "member_id": _member,
@@ -142,6 +178,13 @@ VICTIM_IDS: dict[str, IdFinder] = {
     "message_id": _message,
     "request_id": _privacy_request,
     "hold_id": _legal_hold,
+    "user_id": _user,
+    "team_id": _inbox("/api/v1/teams", {"name": "Victims"}),
+    "label_id": _inbox("/api/v1/labels", {"name": "Victim label"}),
+    "canned_id": _inbox(
+        "/api/v1/canned-responses", {"shortcut": "victim", "title": "V", "body": "Hello"}
+    ),
+    "notification_id": _notification,
 }
 
 

@@ -24,6 +24,7 @@ from connectx.conversations import endpoints as conversation_api
 from connectx.cookies import views as cookie_views
 from connectx.cookies.middleware import CookieChoices
 from connectx.db.engine import dispose_engines
+from connectx.inbox import endpoints as inbox_api
 from connectx.inbox.ui import pwa as inbox_pwa
 from connectx.inbox.ui import views as inbox_views
 from connectx.intake import endpoints as webhook_api
@@ -118,6 +119,7 @@ def create_app() -> FastAPI:
         consent_api.router,
         audit_api.router,
         privacy_request_api.router,
+        inbox_api.router,
     ):
         app.include_router(router)
     for router in (

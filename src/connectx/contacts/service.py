@@ -20,6 +20,7 @@ from connectx.accounts.principal import Principal
 from connectx.audit import service as audit
 from connectx.contacts import repository as repo
 from connectx.conversations import paging
+from connectx.inbox import name_search
 from connectx.integrations.whatsapp.schemas import Identity, Profile, phone_of, text
 from connectx.kit import clock
 from connectx.kit.errors import InvalidInput
@@ -173,6 +174,7 @@ class Contacts:
         changed = []
         if profile.name and profile.name != await self._open(contact, "name", contact.name_enc):
             contact.name_enc = await self._seal(contact, "name", profile.name)
+            await name_search.index(self.db, self.vault, contact, profile.name)
             changed.append("name")
         extra = {
             k: v
@@ -320,6 +322,7 @@ class Contacts:
             await self._set_bsuid(keep, bsuid)
         if name and keep.name_enc is None:
             keep.name_enc = await self._seal(keep, "name", name)
+            await name_search.index(self.db, self.vault, keep, name)
         keep.updated_at = clock.now()
         await self.db.flush()
         await self._audit("contact.merged", keep, merged=absorbed_id, reason=reason)

@@ -257,6 +257,7 @@ async def set_status(
         now = clock.now()
         conversation.status = status
         conversation.resolved_at = now if status == "resolved" else None
+        conversation.snoozed_until = None  # a person decided: no wake-up later
         conversation.updated_at = now
         try:
             async with db.begin_nested():

@@ -1,5 +1,45 @@
-"""Background parts of the inbox, loaded by every process that runs background work."""
+"""Background parts of the inbox, loaded by every process that runs background work:
+
+- the real-time listener of the webhook processor (:mod:`connectx.realtime.hooks`);
+- round-robin assignment of the conversations a processed batch wrote to (after its commit);
+- ``inbox.wake_snoozed``: every minute, snoozed conversations whose time came are reopened.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.db.session import unit_of_work
+from connectx.inbox import assignment
+from connectx.intake import processor
+from connectx.jobs import periodic
+from connectx.jobs.registry import task
 from connectx.realtime import hooks as _realtime_hooks  # noqa: F401 (registers the listener)
+
+if TYPE_CHECKING:
+    from connectx.intake.dispatch import Outcome
+
+log = logging.getLogger(__name__)
+
+periodic.every("inbox.wake_snoozed", "inbox.wake_snoozed", interval=timedelta(minutes=1))
+
+
+@task("inbox.wake_snoozed")
+async def wake_snoozed(db: AsyncSession, _args: dict[str, Any]) -> None:
+    woken = await assignment.wake_due(db)
+    if woken:
+        log.info("woke %d snoozed conversations", woken)
+
+
+@processor.on_stored
+async def assign_new_conversations(outcome: Outcome) -> None:
+    """Round-robin the batch's conversations that are still unassigned (their numbers' rule)."""
+    if not outcome.conversation_ids:
+        return
+    async with unit_of_work() as db:
+        for ws, ids in outcome.conversation_ids.items():
+            await assignment.auto_assign(db, ws, sorted(ids))

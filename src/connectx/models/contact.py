@@ -52,6 +52,10 @@ class Contact(Base):
     profile_enc: Mapped[bytes | None] = column(
         LargeBinary, nullable=True, data=WHO.of("user.profile", encrypted=True)
     )
+    # Attributes the workspace's members keep about the contact (docs/inbox.md), sealed JSON.
+    attributes_enc: Mapped[bytes | None] = column(
+        LargeBinary, nullable=True, data=CT.of("user.profile.custom", encrypted=True)
+    )
     identity_changed_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True, data=CT)
     last_inbound_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True, data=CT)
     created_at: Mapped[datetime] = column(UTCDateTime, data=CT)

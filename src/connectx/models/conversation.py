@@ -31,6 +31,24 @@ class Conversation(Base):
             postgresql_where=text("status != 'resolved'"),
         ),
         Index("ix_conversations_workspace_activity", "workspace_id", "last_message_at", "id"),
+        # The inbox's lists (docs/inbox.md): by status, by assignee (mine, unassigned), by number.
+        Index(
+            "ix_conversations_status_activity",
+            "workspace_id",
+            "status",
+            "last_message_at",
+            "id",
+        ),
+        Index(
+            "ix_conversations_assignee_activity",
+            "workspace_id",
+            "assignee_user_id",
+            "status",
+            "last_message_at",
+            "id",
+        ),
+        Index("ix_conversations_channel_activity", "channel_id", "last_message_at", "id"),
+        Index("ix_conversations_snoozed", "snoozed_until"),
     )
 
     id: Mapped[int] = column(BigId, primary_key=True, data=CV)
@@ -49,5 +67,14 @@ class Conversation(Base):
     last_inbound_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True, data=CV)
     last_message_at: Mapped[datetime] = column(UTCDateTime, data=CV)
     resolved_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True, data=CV)
+    # The inbox (docs/inbox.md): who answers it, for which team; pending until a time.
+    assignee_user_id: Mapped[int | None] = column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL"), nullable=True, data=CV
+    )
+    team_id: Mapped[int | None] = column(
+        BigId, ForeignKey("teams.id", ondelete="SET NULL"), nullable=True, data=CV
+    )
+    assigned_at: Mapped[datetime | None] = column(UTCDateTime, nullable=True, data=CV)
+    snoozed_until: Mapped[datetime | None] = column(UTCDateTime, nullable=True, data=CV)
     created_at: Mapped[datetime] = column(UTCDateTime, data=CV)
     updated_at: Mapped[datetime] = column(UTCDateTime, data=CV)

@@ -1,0 +1,72 @@
+"""Finding contacts by name without storing names in the clear (docs/inbox.md, "Search").
+
+A contact's name is normalised (Unicode NFKD, accents dropped, case-folded), split into words,
+and each word and each of its prefixes from two characters (up to 12) is stored as a keyed
+HMAC bound to the workspace (``contact_name_tokens``). A query is normalised the same way; a
+contact matches when every query word matches one of its words or word prefixes.
+
+The trade-off: someone holding the database but not the key store learns, per workspace, which
+contacts share a name word (or its prefix) and how common each is, not the words themselves;
+workspaces cannot be correlated (the workspace is inside the hash). The rows are deleted with
+the contact and rewritten when the name changes.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectx.inbox import repository as repo
+from connectx.models.contact import Contact
+from connectx.privacy.vault import Vault
+
+MIN_PREFIX = 2
+MAX_PREFIX = 12
+MAX_WORDS = 8
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    return [w for w in _WORD.findall(plain) if w][:MAX_WORDS]
+
+
+def grams(name: str) -> set[str]:
+    """The words of ``name`` and their prefixes of 2..12 characters."""
+    out: set[str] = set()
+    for word in words(name):
+        out.add(word)
+        for n in range(MIN_PREFIX, min(len(word), MAX_PREFIX) + 1):
+            out.add(word[:n])
+    return out
+
+
+def query_grams(query: str) -> list[str]:
+    """What a query looks up: each word of two characters or more, cut to the longest indexed
+    prefix."""
+    return [w[:MAX_PREFIX] for w in words(query) if len(w) >= MIN_PREFIX]
+
+
+async def _hash(vault: Vault, workspace_id: int, gram: str) -> bytes:
+    return await vault.blind_index("contact_name", f"{workspace_id}|{gram}")
+
+
+async def index(db: AsyncSession, vault: Vault, contact: Contact, name: str | None) -> None:
+    """(Re)write ``contact``'s name tokens in the caller's transaction."""
+    hashes = {await _hash(vault, contact.workspace_id, g) for g in grams(name or "")}
+    await repo.replace_name_tokens(db, contact.workspace_id, contact.id, sorted(hashes))
+
+
+async def matching_contacts(db: AsyncSession, workspace_id: int, query: str) -> Any | None:
+    """A subquery of the contact ids whose name matches every word of ``query`` (None: the
+    query has no word to look up)."""
+    wanted = query_grams(query)
+    if not wanted:
+        return None
+    vault = Vault(db)
+    hashes = sorted({await _hash(vault, workspace_id, w) for w in wanted})
+    return repo.contacts_with_tokens(workspace_id, hashes)
