@@ -141,7 +141,7 @@ async def test_assignment_mail_when_asked_and_without_message_text(app: Any) -> 
     await owner.client.put(url, json={"user_id": None}, headers=owner.h)
     await owner.client.put(url, json={"user_id": agent.user.id}, headers=owner.h)
     (mail,) = await outbox(to=agent.email, kind="inbox_assignment")
-    assert f"#{cid}" in mail.subject and f"/inbox/conversations/{cid}" in mail.body
+    assert f"#{cid}" in mail.subject and f"/inbox/c/{cid}" in mail.body
     for private in ("Sheena", "Nelson", "16505551234", "Hello there"):
         assert private not in mail.body and private not in mail.subject
     bell = (await agent.get("/api/v1/notifications")).json()

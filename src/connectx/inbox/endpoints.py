@@ -14,12 +14,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectx.accounts.principal import Principal
 from connectx.conversations.schemas import ContactRef
 from connectx.db.session import db_session
-from connectx.inbox import assignment, canned, labels, listing, notes, notifications, reads, teams
+from connectx.inbox import (
+    assignment,
+    canned,
+    contact_panel,
+    labels,
+    listing,
+    notes,
+    notifications,
+    reads,
+    teams,
+)
 from connectx.inbox.schemas import (
     AssignIn,
     CannedIn,
     CannedOut,
     CannedPatch,
+    ConsentOut,
+    ContactAttributesIn,
+    ContactPanelOut,
+    ConversationBrief,
     ConversationLabelsOut,
     InboxConversationOut,
     InboxPage,
@@ -493,3 +507,47 @@ async def set_preferences(
         db, principal, email_on_assignment=body.email_on_assignment
     )
     return PreferencesOut(email_on_assignment=found.email_on_assignment)
+
+
+# -- the contact side panel -------------------------------------------------------------------
+def panel_out(p: contact_panel.Panel) -> ContactPanelOut:
+    return ContactPanelOut(
+        id=p.contact.id,
+        name=p.contact.name,
+        phone=p.contact.phone,
+        username=p.contact.username,
+        created_at=p.contact.created_at,
+        last_inbound_at=p.contact.last_inbound_at,
+        attributes=p.attributes,
+        conversations=[
+            ConversationBrief.model_validate(c, from_attributes=True) for c in p.conversations
+        ],
+        consent=[ConsentOut.model_validate(c, from_attributes=True) for c in p.consent],
+        requests=p.requests,
+    )
+
+
+@router.get(
+    "/contacts/{contact_id}/panel",
+    response_model=ContactPanelOut,
+    summary="The contact side panel: attributes, conversations, consent",
+)
+async def get_panel(
+    contact_id: int, principal: Principal = Depends(readers), db: AsyncSession = DB
+) -> ContactPanelOut:
+    return panel_out(await contact_panel.panel(db, principal, contact_id))
+
+
+@router.patch(
+    "/contacts/{contact_id}/attributes",
+    response_model=ContactPanelOut,
+    dependencies=CSRF,
+    summary="Set or remove the contact's attributes",
+)
+async def set_attributes(
+    contact_id: int,
+    body: ContactAttributesIn,
+    principal: Principal = Depends(workers),
+    db: AsyncSession = DB,
+) -> ContactPanelOut:
+    return panel_out(await contact_panel.update(db, principal, contact_id, body.attributes))

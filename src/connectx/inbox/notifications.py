@@ -20,7 +20,7 @@ MAX_PAGE = 100
 
 
 def conversation_link(conversation_id: int) -> str:
-    return f"{get_settings().effective_public_url}/inbox/conversations/{conversation_id}"
+    return f"{get_settings().effective_public_url}/inbox/c/{conversation_id}"
 
 
 async def assigned(

@@ -382,15 +382,18 @@ async def preference(db: AsyncSession, workspace_id: int, user_id: int) -> Inbox
 async def replace_name_tokens(
     db: AsyncSession, workspace_id: int, contact_id: int, hashes: list[bytes]
 ) -> None:
-    await db.execute(delete(ContactNameToken).where(ContactNameToken.contact_id == contact_id))
-    if hashes:
-        await db.execute(
-            insert(ContactNameToken),
-            [
-                {"workspace_id": workspace_id, "contact_id": contact_id, "token_index": h}
-                for h in hashes
-            ],
-        )
+    """Called from intake's batches: no autoflush (the batch's pending objects are flushed with
+    the batch; flushing a large session per contact would make a batch quadratic)."""
+    with db.no_autoflush:
+        await db.execute(delete(ContactNameToken).where(ContactNameToken.contact_id == contact_id))
+        if hashes:
+            await db.execute(
+                insert(ContactNameToken),
+                [
+                    {"workspace_id": workspace_id, "contact_id": contact_id, "token_index": h}
+                    for h in hashes
+                ],
+            )
 
 
 def contacts_with_tokens(workspace_id: int, hashes: list[bytes]) -> Any:
@@ -487,3 +490,15 @@ async def contact_by_phone_index(
 
     stmt = scoped(Contact, workspace_id, Contact.id).where(Contact.phone_index == phone_index)
     return (await db.execute(stmt)).scalar_one_or_none()
+
+
+async def conversations_of_contact(
+    db: AsyncSession, workspace_id: int, contact_id: int, limit: int
+) -> list[Conversation]:
+    stmt = (
+        scoped(Conversation, workspace_id)
+        .where(Conversation.contact_id == contact_id)
+        .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+        .limit(limit)
+    )
+    return list((await db.execute(stmt)).scalars())

@@ -150,3 +150,42 @@ class PreferencesIn(BaseModel):
 
 class PreferencesOut(BaseModel):
     email_on_assignment: bool
+
+
+class ContactAttributesIn(BaseModel):
+    attributes: dict[str, str | None] = Field(
+        description="name -> value; null or empty removes the attribute; others are kept."
+    )
+
+
+class ConversationBrief(BaseModel):
+    id: int
+    status: str
+    channel_id: int
+    assignee_user_id: int | None
+    opened_at: datetime
+    last_message_at: datetime
+    resolved_at: datetime | None
+
+
+class ConsentOut(BaseModel):
+    purpose: str
+    channel: str
+    granted: bool
+    since: datetime | None
+    source: str | None
+
+
+class ContactPanelOut(BaseModel):
+    id: int
+    name: str | None
+    phone: str | None
+    username: str | None
+    created_at: datetime
+    last_inbound_at: datetime | None
+    attributes: dict[str, str]
+    conversations: list[ConversationBrief]
+    consent: list[ConsentOut]
+    requests: list[dict[str, str | int | None]] | None = Field(
+        description="The contact's data requests; null until that feature exists."
+    )

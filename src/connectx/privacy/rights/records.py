@@ -73,6 +73,7 @@ EXTRA: tuple[Link, ...] = (
     Link("recipient_notices", "subject", "user", ref=True),
     Link("data_requests", "subject", "contact", ref=True),
     Link("data_requests", "subject", "user", ref=True),
+    Link("notifications", "actor", "user", ref=True, role="actor"),
 )
 
 # Columns that look like references but are not (or point at something that is not a person).
@@ -126,6 +127,10 @@ UNLINKED: dict[str, str] = {
     "data_request_events": "the steps of a request (ids and short codes), reached through it",
     "privacy_settings": "a workspace's privacy-center handle and WhatsApp keywords",
     "ledger_prunes": "retention's record of deletions from the append-only tables (ids, counts)",
+    "labels": "the business's own tags",
+    "teams": "the business's own teams (their members are in team_members)",
+    "inbox_routing": "a business number's assignment rule",
+    "conversation_labels": "tags on a conversation; the conversation says whose it is",
 }
 
 # Where each linked table's data comes from (the access summary states it, GDPR art. 15(1)(g)).
@@ -156,6 +161,13 @@ SOURCES: dict[str, str] = {
     "data_requests": "You (or the business on your behalf): your privacy requests and how they "
     "were answered",
     "data_request_dialogs": "You: where you are in filing a privacy request on WhatsApp",
+    "notes": "The business's staff: internal notes on conversations with you",
+    "contact_name_tokens": "ConnectX: keyed hashes of the words of your name, for search",
+    "team_members": "The workspace's admins: the teams you were put in",
+    "conversation_reads": "You: how far you read each conversation",
+    "notifications": "ConnectX: notifications for you (conversations assigned to you)",
+    "inbox_preferences": "You: your inbox e-mail choices",
+    "canned_responses": "The business: saved replies (you as their author)",
 }
 
 _REF_NAMES = ("subject", "actor", "user_id", "contact_id")
