@@ -17,7 +17,9 @@ import re
 import unicodedata
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from connectx.inbox import repository as repo
 from connectx.models.contact import Contact
@@ -56,9 +58,25 @@ async def _hash(vault: Vault, workspace_id: int, gram: str) -> bytes:
 
 
 async def index(db: AsyncSession, vault: Vault, contact: Contact, name: str | None) -> None:
-    """(Re)write ``contact``'s name tokens in the caller's transaction."""
+    """(Re)write ``contact``'s name tokens in the caller's transaction.
+
+    The hashes are computed now; the rows are written when the transaction commits, all
+    contacts of the transaction in two statements (intake renames or creates up to a thousand
+    contacts in one batch)."""
     hashes = {await _hash(vault, contact.workspace_id, g) for g in grams(name or "")}
-    await repo.replace_name_tokens(db, contact.workspace_id, contact.id, sorted(hashes))
+    pending: dict[int, tuple[int, list[bytes]]] = db.info.setdefault(_PENDING, {})
+    pending[contact.id] = (contact.workspace_id, sorted(hashes))
+
+
+_PENDING = "contact_name_tokens"
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    """Runs inside the async session's commit (greenlet), so the sync API is usable here."""
+    pending: dict[int, tuple[int, list[bytes]]] | None = session.info.pop(_PENDING, None)
+    if pending:
+        repo.write_name_tokens(session, pending)
 
 
 async def matching_contacts(db: AsyncSession, workspace_id: int, query: str) -> Any | None:

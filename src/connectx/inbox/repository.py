@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from connectx.kit.tenancy import get_in_workspace, scoped, scoped_update
 from connectx.kit.upsert import insert_ignore
@@ -379,21 +380,22 @@ async def preference(db: AsyncSession, workspace_id: int, user_id: int) -> Inbox
 
 
 # -- contact name search ----------------------------------------------------------------------
-async def replace_name_tokens(
-    db: AsyncSession, workspace_id: int, contact_id: int, hashes: list[bytes]
-) -> None:
-    """Called from intake's batches: no autoflush (the batch's pending objects are flushed with
-    the batch; flushing a large session per contact would make a batch quadratic)."""
-    with db.no_autoflush:
-        await db.execute(delete(ContactNameToken).where(ContactNameToken.contact_id == contact_id))
-        if hashes:
-            await db.execute(
-                insert(ContactNameToken),
-                [
-                    {"workspace_id": workspace_id, "contact_id": contact_id, "token_index": h}
-                    for h in hashes
-                ],
-            )
+def write_name_tokens(session: Session, pending: dict[int, tuple[int, list[bytes]]]) -> None:
+    """Replace the name tokens of the contacts in ``pending`` (contact id -> (workspace,
+    hashes)); contacts deleted meanwhile (merged away) are skipped. Sync: runs in the commit."""
+    from connectx.models.contact import Contact
+
+    ids = sorted(pending)
+    alive = set(session.execute(select(Contact.id).where(Contact.id.in_(ids))).scalars())
+    session.execute(delete(ContactNameToken).where(ContactNameToken.contact_id.in_(ids)))
+    rows = [
+        {"workspace_id": ws, "contact_id": contact_id, "token_index": h}
+        for contact_id, (ws, hashes) in sorted(pending.items())
+        if contact_id in alive
+        for h in hashes
+    ]
+    for start in range(0, len(rows), 1000):
+        session.execute(insert(ContactNameToken), rows[start : start + 1000])
 
 
 def contacts_with_tokens(workspace_id: int, hashes: list[bytes]) -> Any:
