@@ -80,14 +80,13 @@ async def list_for(db: AsyncSession, principal: Principal, conversation_id: int)
         out.append(
             NoteView(note.id, note.conversation_id, note.author_user_id, body, note.created_at)
         )
-    if out:
-        await audit.record(
-            db,
-            actor=principal.actor,
-            action="conversation.notes_viewed",
-            subject=subject,
-            workspace_id=ws,
-            ip=principal.ip,
-            data={"conversation": conversation.id, "notes": len(out)},
-        )
+    await audit.record(
+        db,
+        actor=principal.actor,
+        action="conversation.notes_viewed",
+        subject=subject,
+        workspace_id=ws,
+        ip=principal.ip,
+        data={"conversation": conversation.id, "notes": len(out)},
+    )
     return out
