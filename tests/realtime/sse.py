@@ -89,7 +89,7 @@ class Stream:
                 self._frames.put_nowait(None)
 
         self._task = asyncio.create_task(run())
-        await asyncio.wait_for(self._started.wait(), 10)
+        await asyncio.wait_for(self._started.wait(), 30)
         return self
 
     def _feed(self, text: str) -> None:
@@ -108,12 +108,12 @@ class Stream:
                     Frame(fields["event"], fields.get("id"), json.loads(fields.get("data", "{}")))
                 )
 
-    async def next(self, timeout: float = 10.0) -> Frame:
+    async def next(self, timeout: float = 20.0) -> Frame:
         frame = await asyncio.wait_for(self._frames.get(), timeout)
         assert frame is not None, f"the stream ended ({self.status}): {self.body[-300:]!r}"
         return frame
 
-    async def until(self, event: str, timeout: float = 10.0) -> Frame:
+    async def until(self, event: str, timeout: float = 20.0) -> Frame:
         """The next frame of type ``event`` (frames of other types before it are skipped)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
