@@ -229,7 +229,7 @@ async def measure(info: dict[str, Any], repeat: int) -> list[dict[str, Any]]:
     from connectx.models.conversation import Conversation
 
     ws = info["workspace_id"]
-    agent = info["users"][3]
+    agent = info["users"][6]  # has open conversations (g % 10 == 6)
     principal = Principal(actor=f"user:{agent}", user_id=agent, workspace_id=ws, role="agent")
     name, phone = info["newest"]
     variants: list[tuple[str, dict[str, Any]]] = [
