@@ -186,3 +186,27 @@ async def test_two_app_instances_share_events_through_redis(
         ) as again:
             assert (await again.next()).id == seen.id
         await on_second.aclose()
+
+
+async def test_an_agents_reply_is_announced_when_queued(app: Any) -> None:
+    """The outbound send publishes ``message.new`` (direction out) after its commit."""
+    import time
+
+    from tests.inbox.support import customer_message
+
+    owner, _ = await owner_of(app)
+    await connect(owner)
+    payload = customer_message("Sheena Nelson", "16505551234")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(int(time.time()))
+    await delivered(owner.client, payload)
+    await drain()
+    conversation = (await owner.get("/api/v1/conversations")).json()["items"][0]["id"]
+    async with await stream_of(app, owner) as events:
+        await events.next()
+        r = await owner.post(
+            f"/api/v1/conversations/{conversation}/messages", json={"type": "text", "text": "Hi!"}
+        )
+        assert r.status_code == 202, r.text
+        sent = await events.until("message.new")
+    assert sent.data["direction"] == "out" and sent.data["conversation_id"] == conversation
+    assert sent.data["message_id"] == r.json()["id"]
