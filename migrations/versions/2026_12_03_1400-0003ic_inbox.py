@@ -2,7 +2,7 @@
 notifications, contact attributes and name search
 
 Revision ID: 0003ic
-Revises: 0003t
+Revises: 0003o
 Create Date: 2026-12-03 12:57:39.343252
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import connectx.db.base
 
 revision: str = "0003ic"
-down_revision: str | None = "0003t"
+down_revision: str | None = "0003o"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
