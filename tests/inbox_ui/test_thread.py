@@ -170,3 +170,27 @@ async def test_pwa_manifest_and_service_worker(client: httpx.AsyncClient) -> Non
     assert sw.headers["content-type"].startswith("text/javascript")
     # It caches static assets only: never pages, API answers or media.
     assert '"/static/"' in sw.text and "__VERSION__" not in sw.text
+
+
+async def test_list_views_search_and_unread(
+    client: httpx.AsyncClient, owner: Caller, channel: dict[str, Any]
+) -> None:
+    await delivered(client, now_stamped(load("message_text")))
+    await drain()
+
+    async def names(**query: str) -> list[str]:
+        r = await owner.get("/inbox/list", params=query, headers=HTMX)
+        assert r.status_code == 200, r.text
+        rows = [li for li in parse(r.text).find_all("li") if "data-conversation" in li.attrs]
+        return [li.find("span", **{"class": "row-name"}).text for li in rows]
+
+    assert await names(view="unassigned") == ["Sheena Nelson"]
+    assert await names(view="mine") == []
+    assert await names(q="+1 650 555 1234") == ["Sheena Nelson"]
+    assert await names(q="+1 650 555 9999") == []
+    assert await names(unread="true") == ["Sheena Nelson"]  # nobody opened it yet
+    r = await owner.get("/inbox/list", params={"view": "nobody"}, headers=HTMX)
+    assert r.status_code == 422 and "view" in r.json()["detail"]
+    page = parse((await owner.get("/inbox", headers=BROWSER)).text)
+    assert page.find("input", id="search").attrs["name"] == "q"
+    assert page.find("li", **{"class": "row status-open unread"}).find("span", **{"class": "badge"})

@@ -100,29 +100,50 @@ async def list_rows(
     status: str | None,
     channel_id: int | None,
     cursor: str | None,
+    view: str = "all",
+    q: str | None = None,
+    unread: bool = False,
     limit: int = LIST_PAGE,
 ) -> tuple[list[Row], str | None]:
-    """A page of conversations for the list, most recent activity first."""
+    """A page of the inbox list (views, status, number, search, unread; keyset paging) from the
+    inbox domain, with each conversation's newest message as its preview."""
+    from connectx.inbox import listing
+
     assert principal.workspace_id is not None
-    pairs, next_cursor = await conversations.list_for(
+    found, next_cursor = await listing.page(
         db,
         principal,
+        view=view,
         status=status,
         channel_id=channel_id,
-        contact_id=None,
+        q=q or None,
+        unread=unread,
         cursor=cursor,
         limit=limit,
     )
-    latest = await repo.latest_messages(db, principal.workspace_id, [c.id for c, _ in pairs])
+    ids = [r.conversation.id for r in found]
+    latest = await repo.latest_messages(db, principal.workspace_id, ids)
     vault = Vault(db)
-    rows = [await _row(vault, c, who, latest.get(c.id)) for c, who in pairs]
+    rows = []
+    for r in found:
+        last = latest.get(r.conversation.id)
+        rows.append(await _row(vault, r.conversation, r.contact, last, r.unread, principal))
     return rows, next_cursor
 
 
 async def _row(
-    vault: Vault | None, conversation: Conversation, contact: ContactView | None, last: Any
+    vault: Vault | None,
+    conversation: Conversation,
+    contact: ContactView | None,
+    last: Any,
+    unread: bool = False,
+    principal: Principal | None = None,
 ) -> Row:
+    assignee = getattr(conversation, "assignee_user_id", None)
+    mine = principal is not None and assignee is not None and assignee == principal.user_id
     return Row(
+        unread=int(unread),
+        assignee=("Mine" if mine else "Assigned") if assignee is not None else None,
         id=conversation.id,
         status=conversation.status,
         contact_id=conversation.contact_id,
@@ -380,10 +401,14 @@ async def send_template(
 
 async def row(db: AsyncSession, principal: Principal, conversation_id: int) -> Row:
     """One conversation as the list shows it (for live updates)."""
+    from connectx.inbox import listing
+
     assert principal.workspace_id is not None
-    conversation, contact = await conversations.get_for(db, principal, conversation_id)
+    found = await listing.one(db, principal, conversation_id)
+    conversation = found.conversation
     latest = await repo.latest_messages(db, principal.workspace_id, [conversation.id])
-    return await _row(Vault(db), conversation, contact, latest.get(conversation.id))
+    last = latest.get(conversation.id)
+    return await _row(Vault(db), conversation, found.contact, last, found.unread, principal)
 
 
 async def conversation(

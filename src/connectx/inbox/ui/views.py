@@ -51,10 +51,35 @@ def fragment(request: Request, template: str, status_code: int = 200, **ctx: Any
     )
 
 
-def _filters(status: str | None, channel: int | None) -> dict[str, Any]:
+def _filters(
+    status: str | None,
+    channel: int | None,
+    view: str = "all",
+    q: str | None = None,
+    unread: bool = False,
+) -> dict[str, Any]:
     if status not in (None, "", "all", *STATUSES):
         raise InvalidInput(f"status is one of all, {', '.join(STATUSES)}.", field="status")
-    return {"status": None if status in (None, "", "all") else status, "channel": channel}
+    return {
+        "status": None if status in (None, "", "all") else status,
+        "channel": channel,
+        "view": view or "all",
+        "q": (q or "").strip(),
+        "unread": unread,
+    }
+
+
+def _query(filters: dict[str, Any], cursor: str) -> str:
+    return urlencode(
+        {
+            "status": filters["status"] or "all",
+            "channel": filters["channel"] or "",
+            "view": filters["view"],
+            "q": filters["q"],
+            "unread": "true" if filters["unread"] else "",
+            "cursor": cursor,
+        }
+    )
 
 
 async def _page(
@@ -62,17 +87,13 @@ async def _page(
     db: AsyncSession,
     principal: Principal,
     conversation_id: int | None,
-    status: str | None,
-    channel: int | None,
+    filters: dict[str, Any],
 ) -> HTMLResponse:
-    filters = _filters(status, channel)
     # The page's snapshot id is taken before reading, so an event committed while the page is
     # rendered is replayed by the stream (at worst shown twice, deduplicated), never lost.
     assert principal.workspace_id is not None
     since = await head_id(request, principal.workspace_id)
-    rows, cursor = await service.list_rows(
-        db, principal, status=filters["status"], channel_id=channel, cursor=None
-    )
+    rows, cursor = await service.list_rows(db, principal, cursor=None, **_list_args(filters))
     thread = await service.thread(db, principal, conversation_id) if conversation_id else None
     return render(
         request,
@@ -85,7 +106,18 @@ async def _page(
         emoji=EMOJI,
         statuses=STATUSES,
         events_url=f"/api/v1/events?{urlencode({'since': since})}",
+        more_query=_query(filters, cursor) if cursor else "",
     )
+
+
+def _list_args(filters: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": filters["status"],
+        "channel_id": filters["channel"],
+        "view": filters["view"],
+        "q": filters["q"],
+        "unread": filters["unread"],
+    }
 
 
 @router.get("/inbox", response_class=HTMLResponse)
@@ -93,10 +125,14 @@ async def inbox(
     request: Request,
     status: str | None = Query("open"),
     channel: int | None = Query(None),
+    view: str = Query("all", description="all, mine or unassigned"),
+    q: str | None = Query(None, description="A name or a number."),
+    unread: bool = Query(False),
     principal: Principal = Depends(reader),
     db: AsyncSession = DB,
 ) -> HTMLResponse:
-    return await _page(request, db, principal, None, status, channel)
+    filters = _filters(status, channel, view, q, unread)
+    return await _page(request, db, principal, None, filters)
 
 
 @router.get("/inbox/list", response_class=HTMLResponse)
@@ -104,17 +140,24 @@ async def conversation_list(
     request: Request,
     status: str | None = Query("open"),
     channel: int | None = Query(None),
+    view: str = Query("all", description="all, mine or unassigned"),
+    q: str | None = Query(None, description="A name or a number."),
+    unread: bool = Query(False),
     cursor: str | None = Query(None),
     principal: Principal = Depends(reader),
     db: AsyncSession = DB,
 ) -> HTMLResponse:
     """The list's rows (a filter change replaces them; "Load more" appends the next page)."""
-    filters = _filters(status, channel)
-    rows, next_cursor = await service.list_rows(
-        db, principal, status=filters["status"], channel_id=channel, cursor=cursor
-    )
+    filters = _filters(status, channel, view, q, unread)
+    rows, next_cursor = await service.list_rows(db, principal, cursor=cursor, **_list_args(filters))
     return fragment(
-        request, "inbox/_rows.html", rows=rows, cursor=next_cursor, filters=filters, more=cursor
+        request,
+        "inbox/_rows.html",
+        rows=rows,
+        cursor=next_cursor,
+        filters=filters,
+        more=cursor,
+        more_query=_query(filters, next_cursor) if next_cursor else "",
     )
 
 
@@ -127,7 +170,7 @@ async def conversation(
     db: AsyncSession = DB,
 ) -> HTMLResponse:
     if not _is_htmx(request):
-        return await _page(request, db, principal, conversation_id, status, None)
+        return await _page(request, db, principal, conversation_id, _filters(status, None))
     thread = await service.thread(db, principal, conversation_id)
     return fragment(request, "inbox/_thread.html", thread=thread, csrf_token=principal.csrf_token)
 
