@@ -55,7 +55,11 @@ test-browser: install
 	scripts/ensure-chromium.sh
 	$(BIN)/pytest -q -m browser
 
-test: lint typecheck test-sqlite test-postgres test-browser
+# The SQLite and PostgreSQL passes run side by side (much of each waits on processes and I/O);
+# each one's output is printed whole when it ends.
+test: lint typecheck
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
+	$(MAKE) --no-print-directory test-browser
 
 clean:
 	rm -rf $(VENV) node_modules src/connectx/web/static/vendor

@@ -80,9 +80,17 @@ async def test_restore_keeps_anonymised_contacts_anonymous_and_loses_nothing(
     changed = {
         name
         for name in before
-        if before[name] != after[name] and name not in ("contacts", "messages")
+        if before[name] != after[name]
+        and name not in ("contacts", "messages", "contact_name_tokens")
     }
     assert changed == set()
+    # Lena's name-search tokens go with her name; everybody else's are as backed up.
+    tokens = Base.metadata.tables["contact_name_tokens"]
+    whose = list(tokens.columns.keys()).index("contact_id")
+    assert {r for r in before["contact_name_tokens"] if r[whose] == later.id}
+    assert after["contact_name_tokens"] == {
+        r for r in before["contact_name_tokens"] if r[whose] != later.id
+    }
     assert len(after["contacts"]) == len(before["contacts"]) == 3
     assert len(after["messages"]) == len(before["messages"]) == 3
     assert len(after["messages"] - before["messages"]) == 1  # Lena's, without its content

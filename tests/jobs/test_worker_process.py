@@ -95,6 +95,15 @@ async def test_two_workers_never_run_a_job_twice(
 ) -> None:
     count = 30
     a, b = workers.start(), workers.start()
+    expected = (
+        "polling the database" if workers.broker == "no-broker" else f"{workers.broker} queue"
+    )
+
+    async def ready() -> int:
+        return workers.output().count(expected)
+
+    # Both compete only once both are up (a loaded machine can take many seconds to start one).
+    await eventually(ready, lambda n: n == 2, timeout=150, what="both workers started")
     ids = [await enqueue("testjobs.record", {"n": n}) for n in range(count)]
 
     async def done() -> int:
@@ -109,9 +118,6 @@ async def test_two_workers_never_run_a_job_twice(
     assert await effects() == list(range(count))
     output = workers.output()
     assert "taken over" not in output
-    expected = (
-        "polling the database" if workers.broker == "no-broker" else f"{workers.broker} queue"
-    )
     assert output.count(expected) == 2, output
     assert wait_exit(a, SIGINT) == 0 and wait_exit(b, SIGTERM) == 0, output
 

@@ -34,6 +34,9 @@ from tests.whatsapp.support import (
 )
 from tests.workspaces.helpers import Caller, owner_of
 
+# An agent's internal note about Zara, written through the inbox API.
+NOTE = "zq-note: asked twice about the marmalade order"
+
 # JPEG magic, then bytes nobody else has.
 PHOTO = b"\xff\xd8\xff\xe0" + b"zara-photo-of-receipt-5521 " * 300
 
@@ -228,6 +231,11 @@ async def build(app: Any) -> World:
     )
     assert r.status_code in (200, 201, 202), r.text
     assert (await owner_a.get(f"/api/v1/contacts/{zara}")).status_code == 200
+    r = await owner_a.post(  # an internal note about her (never sent to her)
+        f"/api/v1/conversations/{world.conversation}/notes",
+        json={"body": NOTE},
+    )
+    assert r.status_code in (200, 201), r.text
     r = await owner_a.post(  # a privacy request of hers (docs/privacy-requests.md)
         "/api/v1/privacy/requests",
         json={"contact_id": zara, "kind": "restriction", "identity_checked": True},
