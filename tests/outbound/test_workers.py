@@ -167,8 +167,13 @@ async def test_two_workers_send_a_backlog_once_within_the_shared_rate(
     sent = (await platform.sim.get("/_sim/sent", params={"kind": "message"})).json()["data"]
     assert len({s["body"]["biz_opaque_callback_data"] for s in sent}) == total
     times = [float(s["at"]) for s in sent]
-    # one number's rate holds across both workers (each alone would be allowed the full rate)
-    assert busiest_second(times) <= rate * 1.2 + 2, busiest_second(times)
+    # One number's rate holds across both workers. Each worker alone is allowed the full rate, so
+    # two unshared buckets would approach 2 x rate in a busy second; the times are taken where
+    # the simulator receives, so requests delayed on a loaded machine can arrive bunched: the
+    # average must hold the rate, and no second may come near two buckets' worth.
+    span = max(times) - min(times)
+    assert (len(times) - 1) / span <= rate * 1.1, (len(times), span)
+    assert busiest_second(times) <= rate * 1.5, busiest_second(times)
     assert max(times) - min(times) >= 0.85 * (total - 1) / rate
 
 
