@@ -15,13 +15,38 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def _foreign_keys(connection: Connection, on: bool) -> None:
+    """SQLite: switch foreign-key enforcement (the engine turns it on for every connection).
+    Only possible outside a transaction, so it goes straight to the driver (no autobegin)."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
     )
+    if sqlite and not connection.in_transaction():
+        # A batch migration recreates a table (copy, drop, rename): with foreign keys on, the
+        # drop would cascade into every table that refers to it. Off for the run, then every
+        # reference is checked before the commit.
+        _foreign_keys(connection, False)
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
+        finally:
+            _foreign_keys(connection, True)
+        return
     with context.begin_transaction():
         context.run_migrations()
 

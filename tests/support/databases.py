@@ -62,6 +62,9 @@ async def empty_all_tables() -> None:
                 await conn.execute(text(f'DROP TRIGGER "{name}"'))
             for table in tables:
                 await conn.execute(text(f"DELETE FROM {table}"))
+            # Ids start again at 1, as RESTART IDENTITY does on PostgreSQL (test harness only:
+            # the AUTOINCREMENT tables never reuse an id otherwise).
+            await conn.execute(text("DELETE FROM sqlite_sequence"))
             for _, sql in triggers:
                 await conn.exec_driver_sql(sql)
     await keystore.ensure_schema()

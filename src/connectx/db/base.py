@@ -46,3 +46,9 @@ class Base(DeclarativeBase):
 
 # 64-bit ids on PostgreSQL; SQLite's INTEGER PRIMARY KEY is already 64-bit and autoincrements.
 BigId = BigInteger().with_variant(Integer, "sqlite")
+
+# Tables whose ids name people, their requests or what audit entries and data keys point at
+# ("user:12", "contact:5", "dsr:3"): SQLite must never hand a deleted row's id to a new row, or
+# the newcomer would inherit the erased one's consent records, acceptances and audit trail
+# (PostgreSQL sequences never reuse). Migration 0004p rebuilt the existing tables.
+NO_ID_REUSE: dict[str, Any] = {"sqlite_autoincrement": True}

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped
 
-from connectx.db.base import Base, BigId, UTCDateTime
+from connectx.db.base import NO_ID_REUSE, Base, BigId, UTCDateTime
 from connectx.kit.inventory import SYSTEM, Basis, Declaration, Purpose, Retention, column
 
 ACCT = Declaration(SYSTEM, Purpose.ACCOUNT, Basis.CONTRACT, Retention.ACCOUNT_LIFETIME)
@@ -20,6 +20,7 @@ class User(Base):
     """An account holder. Personal fields are encrypted under the user's subject key."""
 
     __tablename__ = "users"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = column(BigId, primary_key=True, data=ACCT)
     email_index: Mapped[bytes] = column(

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped
 
-from connectx.db.base import Base, BigId, UTCDateTime
+from connectx.db.base import NO_ID_REUSE, Base, BigId, UTCDateTime
 from connectx.kit.inventory import SYSTEM, Basis, Declaration, Purpose, Retention, column
 
 KEY = Declaration(SYSTEM, Purpose.SECURITY, Basis.CONTRACT, Retention.WORKSPACE_LIFETIME)
@@ -15,6 +15,7 @@ KEY = Declaration(SYSTEM, Purpose.SECURITY, Basis.CONTRACT, Retention.WORKSPACE_
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = column(BigId, primary_key=True, data=KEY)
     workspace_id: Mapped[int] = column(

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped
 
-from connectx.db.base import Base, BigId, UTCDateTime
+from connectx.db.base import NO_ID_REUSE, Base, BigId, UTCDateTime
 from connectx.kit.inventory import SYSTEM, Basis, Declaration, Purpose, Retention, column
 
 CH = Declaration(SYSTEM, Purpose.SERVICE, Basis.CONTRACT, Retention.WORKSPACE_LIFETIME)
@@ -23,6 +23,7 @@ SECRET = CH.of("system.credential", encrypted=True)
 
 class MetaApp(Base):
     __tablename__ = "meta_apps"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = column(BigId, primary_key=True, data=CH)
     app_id: Mapped[str] = column(String(64), unique=True, data=CH)  # Meta's app id
@@ -53,6 +54,7 @@ class Channel(Base):
             sqlite_where=text("disconnected_at IS NULL"),
             postgresql_where=text("disconnected_at IS NULL"),
         ),
+        NO_ID_REUSE,
     )
 
     id: Mapped[int] = column(BigId, primary_key=True, data=CH)

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped
 
-from connectx.db.base import Base, BigId, UTCDateTime
+from connectx.db.base import NO_ID_REUSE, Base, BigId, UTCDateTime
 from connectx.kit.inventory import SYSTEM, Basis, Declaration, Purpose, Retention, column
 
 CT = Declaration(SYSTEM, Purpose.SERVICE, Basis.CONTRACT, Retention.WORKSPACE_LIFETIME)
@@ -27,6 +27,7 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "phone_index"),
         UniqueConstraint("workspace_id", "bsuid_index"),
+        NO_ID_REUSE,
     )
 
     id: Mapped[int] = column(BigId, primary_key=True, data=CT)

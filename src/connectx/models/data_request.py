@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped
 
-from connectx.db.base import Base, BigId, UTCDateTime
+from connectx.db.base import NO_ID_REUSE, Base, BigId, UTCDateTime
 from connectx.kit.inventory import SYSTEM, Basis, Declaration, Purpose, Retention, column
 
 REQ = Declaration(SYSTEM, Purpose.LEGAL, Basis.LEGAL_OBLIGATION, Retention.CLOSED_REQUESTS)
@@ -37,6 +37,7 @@ class DataRequest(Base):
     __table_args__ = (
         Index("ix_data_requests_subject", "workspace_id", "subject"),
         Index("ix_data_requests_status_due", "status", "due_at"),
+        NO_ID_REUSE,
     )
 
     id: Mapped[int] = column(BigId, primary_key=True, data=REQ)

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped
 
-from connectx.db.base import Base, BigId, UTCDateTime
+from connectx.db.base import NO_ID_REUSE, Base, BigId, UTCDateTime
 from connectx.kit.inventory import SYSTEM, Basis, Declaration, Purpose, Retention, column
 
 # Proof that a right was honoured (who restricted, who was notified, when): the audit floor.
@@ -88,7 +88,7 @@ class RecipientNotice(Base):
     (``recipient_notice:<id>``), destroyed once the notice is acknowledged."""
 
     __tablename__ = "recipient_notices"
-    __table_args__ = (Index("ix_recipient_notices_status", "status", "id"),)
+    __table_args__ = (Index("ix_recipient_notices_status", "status", "id"), NO_ID_REUSE)
 
     id: Mapped[int] = column(BigId, primary_key=True, data=PROOF)
     recipient_id: Mapped[str] = column(String(40), data=PROOF)  # processors.REGISTRY id

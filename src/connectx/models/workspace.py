@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped
 
-from connectx.db.base import Base, BigId, UTCDateTime
+from connectx.db.base import NO_ID_REUSE, Base, BigId, UTCDateTime
 from connectx.kit.inventory import SYSTEM, Basis, Declaration, Purpose, Retention, column
 
 WS = Declaration(SYSTEM, Purpose.SERVICE, Basis.CONTRACT, Retention.WORKSPACE_LIFETIME)
@@ -18,6 +18,7 @@ ROLES = ("owner", "admin", "agent", "analyst")
 
 class Workspace(Base):
     __tablename__ = "workspaces"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = column(BigId, primary_key=True, data=WS)
     name: Mapped[str] = column(String(200), data=WS.of("business.name"))
@@ -46,6 +47,7 @@ class Invitation(Base):
     """An e-mailed invitation to join a workspace; the address is encrypted, the token hashed."""
 
     __tablename__ = "invitations"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = column(BigId, primary_key=True, data=INV)
     workspace_id: Mapped[int] = column(
