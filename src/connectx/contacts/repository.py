@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, delete, or_, update
+from sqlalchemy import Select, delete, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.kit.tenancy import get_in_workspace, scoped
@@ -29,6 +29,38 @@ async def by_indexes(
 async def add(db: AsyncSession, contact: Contact) -> None:
     db.add(contact)
     await db.flush()
+
+
+async def reserve_ids(db: AsyncSession, n: int) -> list[int]:
+    """``n`` contact ids no other row will get (for contacts about to be created, so their data
+    keys can be made in one go first). PostgreSQL: the sequence. SQLite (the caller's
+    transaction holds the write lock): the AUTOINCREMENT counter is moved past them, so an id
+    reserved and not used is a gap, never handed out again once this transaction commits."""
+    if n <= 0:
+        return []
+    if db.get_bind().dialect.name == "postgresql":
+        stmt = text(
+            "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) FROM generate_series(1, :n)"
+        )
+        return sorted(int(i) for i in (await db.execute(stmt, {"n": n})).scalars())
+    top = (
+        await db.execute(
+            text(
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'contacts'), 0),"
+                " coalesce((SELECT max(id) FROM contacts), 0))"
+            )
+        )
+    ).scalar_one()
+    first, last = int(top) + 1, int(top) + n
+    moved = await db.execute(
+        text("UPDATE sqlite_sequence SET seq = :last WHERE name = 'contacts'"), {"last": last}
+    )
+    if not getattr(moved, "rowcount", 0):
+        await db.execute(
+            text("INSERT INTO sqlite_sequence (name, seq) VALUES ('contacts', :last)"),
+            {"last": last},
+        )
+    return list(range(first, last + 1))
 
 
 async def get(db: AsyncSession, workspace_id: int, contact_id: int) -> Contact:

@@ -61,6 +61,12 @@ async def insert(db: AsyncSession, key: CryptoKey) -> CryptoKey:
     return key
 
 
+async def insert_many(db: AsyncSession, keys: list[CryptoKey]) -> None:
+    """One multi-row insert (their ids are set afterwards)."""
+    db.add_all(keys)
+    await db.flush()
+
+
 async def destroy_subject(db: AsyncSession, scope: str, subject: str) -> list[int]:
     """Empty every version of a subject's data key; returns the ids destroyed."""
     stmt = (

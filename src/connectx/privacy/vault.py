@@ -300,6 +300,62 @@ class Vault:
                 loaded += 1
         return loaded
 
+    async def create_subject_keys(self, workspace_id: int | None, subjects: list[str]) -> int:
+        """Give many subjects of one scope their data keys in **one** key-store transaction (a
+        batch's new contacts), instead of one transaction each on first use: one read of their
+        key versions, one insert of the new keys. A subject that already has a live key keeps it
+        (it is loaded into the cache); an erased one gets a new version, as in
+        :meth:`subject_key`. Keys created concurrently elsewhere, or being re-wrapped by a
+        rotation, are left to the normal path. Returns how many keys it created."""
+        scope = scope_of(workspace_id)
+        wanted = sorted(
+            s
+            for s in set(subjects)
+            if (key_id := _current.get(("subject", scope, s))) is None or _keys.get(key_id) is None
+        )
+        if not wanted:
+            return 0
+        async with keystore.session() as db:
+            newest: dict[str, CryptoKey] = {}
+            for version in await repo.subject_versions(db, scope, wanted):
+                known = newest.get(version.subject)
+                if known is None or version.version > known.version:
+                    newest[version.subject] = version
+            parent = await root_key(db, "scope", scope)
+            kek = await unwrap(db, parent)
+            fresh: list[tuple[CryptoKey, bytes]] = []
+            for subject in wanted:
+                row = newest.get(subject)
+                if row is not None and row.wrapped is not None:
+                    try:
+                        await unwrap(db, row)
+                    except CryptoError:
+                        continue  # being re-wrapped: the normal path reads it again
+                    _current.put(("subject", scope, subject), row.id)
+                    continue
+                raw = crypto.new_key()
+                new = CryptoKey(
+                    kind="subject",
+                    scope=scope,
+                    subject=subject,
+                    version=(row.version + 1) if row else 1,
+                    parent_id=parent.id,
+                    active=True,
+                    created_at=clock.now(),
+                )
+                new.wrapped = crypto.wrap(kek, raw, wrap_aad(new))
+                fresh.append((new, raw))
+            if fresh:
+                try:
+                    async with db.begin_nested():
+                        await repo.insert_many(db, [new for new, _ in fresh])
+                except IntegrityError:
+                    fresh = []  # one was created concurrently: each goes the normal path
+        for new, raw in fresh:
+            _keys.put(new.id, raw)
+            _current.put(("subject", scope, new.subject), new.id)
+        return len(fresh)
+
     async def key_info(self, workspace_id: int | None, subject: str) -> KeyInfo | None:
         """The subject's newest key (for operators and tests); ``None`` if it never had one."""
         async with keystore.session() as db:
