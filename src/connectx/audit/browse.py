@@ -19,6 +19,14 @@ from connectx.audit import service as audit
 from connectx.kit import clock
 from connectx.kit.errors import InvalidInput
 from connectx.models.audit import AuditEvent
+from connectx.privacy import purpose
+
+purpose.register(
+    "audit.export",
+    purpose.Use.LEGAL,
+    list(AuditEvent.__table__.columns),
+    "connectx.audit.endpoints",
+)
 
 PAGE = 50
 MAX_PAGE = 200

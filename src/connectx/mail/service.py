@@ -79,11 +79,13 @@ async def send_marketing(
     in the ledger now (None when they have not consented: nothing is queued). The body gets the
     unsubscribe link; delivery adds the RFC 8058 headers (docs/consent.md)."""
     from connectx.privacy import consent, unsubscribe
+    from connectx.privacy import purpose as purposes
 
     if purpose not in MARKETING_KINDS:
         raise ValueError(f"not a marketing purpose: {purpose!r}")
-    if not await consent.is_granted(db, f"user:{user_id}", purpose, "email"):
-        return None
+    with purposes.acting_for(purposes.Use.MARKETING):  # it could not open message content
+        if not await consent.is_granted(db, f"user:{user_id}", purpose, "email"):
+            return None
     link = await unsubscribe.link_for(user_id, purpose)
     what = unsubscribe.PURPOSES[purpose]
     footer = (

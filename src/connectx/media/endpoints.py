@@ -12,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectx.accounts.principal import Principal
 from connectx.db.session import db_session
 from connectx.media import service
+from connectx.privacy import purpose
 from connectx.workspaces.access import allow
+
+purpose.register(
+    "media.download", purpose.Use.SERVICE, ["media_files.*"], "connectx.media.endpoints"
+)
 
 router = APIRouter(prefix="/api/v1/messages", tags=["media"])
 

@@ -32,6 +32,7 @@ from connectx.kit.errors import Conflict, InvalidInput, NotFound
 from connectx.kit.phones import to_e164
 from connectx.messages import service as messages
 from connectx.models.channel import Channel
+from connectx.models.consent import ConsentRecord
 from connectx.models.contact import Contact
 from connectx.models.conversation import Conversation
 from connectx.models.message import Message
@@ -39,13 +40,19 @@ from connectx.models.outbox import ChannelSending, OutboxMessage
 from connectx.outbound import graph, payloads, wakeup
 from connectx.outbound import repository as repo
 from connectx.outbound.schemas import DirectSendIn, SendIn
-from connectx.privacy import consent
+from connectx.privacy import consent, purpose
 from connectx.privacy.rights import restriction
 from connectx.privacy.vault import Vault
 from connectx.realtime import publish as realtime
 from connectx.security import suspension
 
 PAYLOAD = "outbox_messages.payload"
+purpose.register(
+    "marketing.send_gate",
+    purpose.Use.MARKETING,
+    list(ConsentRecord.__table__.columns),
+    "connectx.outbound.service",
+)
 DEFAULT_RATE = 80
 MAX_RATE = 1000
 MEDIA_LIMITS = {
@@ -65,6 +72,13 @@ class Sent:
 
 def recipient_key(workspace_id: int, contact_id: int) -> str:
     return hashlib.sha256(f"{workspace_id}|{contact_id}".encode()).hexdigest()[:32]
+
+
+async def _marketing_allowed(db: AsyncSession, contact_id: int) -> bool:
+    """The marketing send gate: active consent in the ledger now (a marketing read path, so it
+    runs for :attr:`purpose.Use.MARKETING`: it could not open message content)."""
+    with purpose.acting_for(purpose.Use.MARKETING):
+        return await consent.is_granted(db, f"contact:{contact_id}", "marketing", "whatsapp")
 
 
 async def _recipient(db: AsyncSession, contact: Contact) -> dict[str, str]:
@@ -164,9 +178,7 @@ async def _queue(
                 "can be sent.",
                 field="template",
             )
-        if tpl.category == "MARKETING" and not await consent.is_granted(
-            db, f"contact:{contact.id}", "marketing", "whatsapp"
-        ):
+        if tpl.category == "MARKETING" and not await _marketing_allowed(db, contact.id):
             raise InvalidInput(
                 "This contact has not agreed to marketing messages on WhatsApp (or withdrew); "
                 "marketing templates are not sent to them.",

@@ -15,8 +15,12 @@ from sqlalchemy import MetaData
 
 from connectx import __version__
 from connectx.kit.inventory import Declaration, declaration_of
+from connectx.privacy import purpose
 from connectx.privacy.processors import REGISTRY, recipients_of
 from connectx.privacy.retention_schedule import SCHEDULE, period_of
+
+# The record of processing reads declarations, never a row.
+purpose.register("privacy.ropa", purpose.Use.LEGAL, [], "connectx.privacy.ropa")
 
 CONTROLLER = {
     "name": "ConnectX",

@@ -28,7 +28,7 @@ from connectx.kit import clock, crypto
 from connectx.kit.crypto import CryptoError, KeyDestroyed
 from connectx.models.crypto_key import CryptoKey
 from connectx.privacy import keys_repository as repo
-from connectx.privacy import keystore
+from connectx.privacy import keystore, purpose
 
 __all__ = ["PLATFORM", "CryptoError", "KeyDestroyed", "Vault", "reset_caches", "scope_of"]
 
@@ -388,6 +388,7 @@ class Vault:
 
         Raises :class:`KeyDestroyed` when the subject was erased and :class:`CryptoError` when
         the ciphertext belongs to another subject or column or was altered."""
+        purpose.check_open(column)  # marketing and analytics never open content (policy §4)
         scope = scope_of(workspace_id)
         key_id = crypto.key_id_of(blob)
         key = _keys.get(key_id)

@@ -15,7 +15,13 @@ from connectx.db.session import db_session
 from connectx.kit import csrf
 from connectx.kit.errors import Gone
 from connectx.media.endpoints import content_disposition
+from connectx.privacy import purpose
 from connectx.privacy.rights import exports, notices
+
+for _right in ("access", "portability"):
+    purpose.register(
+        f"rights.{_right}", purpose.Use.RIGHTS, ["*.*"], "connectx.privacy.rights.downloads"
+    )
 
 entry = APIRouter(dependencies=[Depends(csrf.csrf_protect_entry)])
 acks = APIRouter()  # called by recipients' programs: no cookie, no CSRF token to send
