@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from connectx.db.session import unit_of_work
+from connectx.models.audit import AuditEvent
 from connectx.models.inbox import Note
 from connectx.models.outbox import OutboxMessage
 from tests.inbox.support import customer_message, customers_write, workspace_with_number
@@ -50,7 +54,10 @@ async def test_labels_on_conversations(app: Any) -> None:
     assert b  # the other conversation was never touched
 
 
-async def test_internal_notes_are_sealed_masked_and_never_sent(app: Any) -> None:
+async def test_internal_notes_are_sealed_masked_and_never_sent(
+    app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     owner, _ = await owner_of(app)
     analyst = await join(app, owner, "analyst")
     await workspace_with_number(owner)
@@ -73,6 +80,13 @@ async def test_internal_notes_are_sealed_masked_and_never_sent(app: Any) -> None
         sent = (await db.execute(select(func.count()).select_from(OutboxMessage))).scalar_one()
     assert len(stored) == 1 and b"call back" not in stored[0] and b"1111" not in stored[0]
     assert sent == 0
+    # read back from storage (the list opens the sealed row): the card never reached it, nor
+    # any log record or audit entry
+    assert "4111" not in json.dumps(notes)
+    async with unit_of_work() as db:
+        events = (await db.execute(select(AuditEvent.data, AuditEvent.reason))).all()
+    assert "4111" not in json.dumps([list(e) for e in events], default=str)
+    assert not [r for r in caplog.records if "4111" in r.getMessage()]
 
 
 async def test_canned_responses_by_shortcut(app: Any) -> None:

@@ -11,11 +11,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 
 from connectx.contacts.service import Contacts, subject_of
 from connectx.db.session import unit_of_work
+from connectx.intake import dispatch, processor
 from connectx.integrations.whatsapp.schemas import Identity, Profile
-from connectx.intake import processor
 from connectx.models.contact import Contact
 from connectx.models.crypto_key import CryptoKey
 from connectx.privacy import keystore
@@ -63,9 +64,12 @@ async def _subject_keys() -> int:
 
 
 async def test_a_batch_of_new_customers_gets_its_keys_in_one_key_store_transaction(
-    client: httpx.AsyncClient, channel: dict[str, Any]
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     processor.stop_embedded()  # this test drives processing itself
+    # one transaction per batch, however slow the machine (a batch cut short by the time
+    # budget continues in another transaction, which reserves again for those not yet created)
+    monkeypatch.setattr(dispatch.BatchProcessor, "_time_to_stop", lambda self, elapsed: False)
     await delivered(client, _first_messages(2, start=100))  # scope and index keys exist now
     await drain()
     before = await _subject_keys()
