@@ -166,6 +166,16 @@ async def _notification(v: Victim) -> int:
     return int((await v.agent.get("/api/v1/notifications")).json()["items"][0]["id"])
 
 
+async def _note(v: Victim) -> int:
+    """An internal note on the first workspace's conversation, written by its owner."""
+    conversation_id = await _whatsapp("conversation_id")(v)
+    r = await v.owner.post(
+        f"/api/v1/conversations/{conversation_id}/notes", json={"body": "victim note"}
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
 VICTIM_IDS: dict[str, IdFinder] = {
     "workspace_id": _workspace,
     "member_id": _member,
@@ -185,6 +195,7 @@ VICTIM_IDS: dict[str, IdFinder] = {
         "/api/v1/canned-responses", {"shortcut": "victim", "title": "V", "body": "Hello"}
     ),
     "notification_id": _notification,
+    "note_id": _note,
 }
 
 

@@ -26,6 +26,8 @@ from connectx.cookies.middleware import CookieChoices
 from connectx.db.engine import dispose_engines
 from connectx.inbox import endpoints as inbox_api
 from connectx.inbox.ui import pwa as inbox_pwa
+from connectx.inbox.ui import settings_views as inbox_settings
+from connectx.inbox.ui import triage_views as inbox_triage
 from connectx.inbox.ui import views as inbox_views
 from connectx.intake import endpoints as webhook_api
 from connectx.intake import receiver as webhook_receiver
@@ -136,6 +138,8 @@ def create_app() -> FastAPI:
         privacy_downloads.router,
         audit_views.router,
         inbox_views.router,
+        inbox_triage.router,
+        inbox_settings.router,
         inbox_pwa.router,
         *privacy_request_views.routers,
     ):

@@ -235,3 +235,107 @@ async def test_inbox_at_phone_width(world: World, open_page: OpenPage) -> None:
     await expect(phone.get_by_role("dialog", name="Keyboard shortcuts")).to_be_hidden()
     assert errors_of(phone) == []
     assert os.path.getsize(ARTIFACTS / "inbox-thread-360.png") > 0
+
+
+async def _api_as(world: World, email: str) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(base_url=world.server.url)
+    r = await client.post("/api/v1/auth/signin", json={"email": email, "password": world.password})
+    assert r.status_code == 200, r.text
+    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    return client
+
+
+async def test_assigning_to_a_second_agent_reaches_them_live(
+    world: World, open_page: OpenPage
+) -> None:
+    """Two people in two browser contexts: the owner assigns a conversation to the agent, whose
+    open inbox shows it as theirs and rings the bell, over SSE, without reloading."""
+    owner = await open_page()
+    agent = await open_page()
+    await sign_in(owner, world, OWNER)
+    await sign_in(agent, world, AGENT)
+    bell = agent.locator("#bell > summary")
+    await expect(bell).to_have_attribute("aria-label", "Notifications, 0 unread")
+
+    await world.customer_says(ANA, "Who will look after me?")
+    for page in (owner, agent):
+        row = page.locator("#rows .row").filter(has_text="Who will look after me?")
+        await expect(row).to_be_visible()
+    row = owner.locator("#rows .row").filter(has_text="Who will look after me?")
+    await row.get_by_role("link").click()
+    await expect(owner.locator("#thread-assignee")).to_have_text("Unassigned")
+    await owner.locator("#assign-menu > summary").click()
+    await owner.locator("#assign-menu").get_by_label("Agent").select_option(label="Alex Agent")
+    await owner.locator("#assign-menu").get_by_role("button", name="Assign").click()
+    await expect(owner.locator("#thread-assignee")).to_have_text("Assigned to Alex Agent")
+
+    # The agent's page, untouched since it loaded: the row says "Mine", the bell rings.
+    theirs = agent.locator("#rows .row").filter(has_text="Who will look after me?")
+    await expect(theirs.locator(".tag-assignee")).to_have_text("Mine")
+    await expect(bell).to_have_attribute("aria-label", "Notifications, 1 unread")
+    await bell.click()
+    await agent.locator(".bell-items a").first.click()
+    await expect(agent.locator("#thread-assignee")).to_have_text("Assigned to you")
+    await expect(agent.get_by_role("log", name="Messages")).to_contain_text(
+        "Who will look after me?"
+    )
+    assert errors_of(owner) == [] and errors_of(agent) == []
+
+
+async def test_notes_canned_replies_labels_and_snooze_from_the_thread(
+    world: World, open_page: OpenPage
+) -> None:
+    owner_api = await _api_as(world, OWNER)
+    try:
+        r = await owner_api.post(
+            "/api/v1/canned-responses",
+            json={"shortcut": "thanks", "title": "Thank you", "body": "Thank you for writing!"},
+        )
+        assert r.status_code in (201, 409), r.text
+        r = await owner_api.post("/api/v1/labels", json={"name": "Urgent"})
+        assert r.status_code in (201, 409), r.text
+    finally:
+        await owner_api.aclose()
+    agent = await open_page()
+    colleague = await open_page()
+    await sign_in(agent, world, AGENT)
+    await sign_in(colleague, world, OWNER)
+    await world.customer_says(BEN, "I need a hand with a refund")
+    for page in (agent, colleague):
+        row = page.locator("#rows .row").filter(has_text="I need a hand with a refund")
+        await row.get_by_role("link").click()
+        await expect(page.get_by_role("log", name="Messages")).to_contain_text("refund")
+
+    # "/tha" in the reply box offers the saved reply; Tab takes it.
+    reply = agent.get_by_label("Reply to")
+    await reply.press_sequentially("/tha")
+    option = agent.get_by_role("option", name="/thanks Thank you")
+    await expect(option).to_be_visible()
+    await option.click()
+    await expect(reply).to_have_value("Thank you for writing!")
+    await agent.get_by_role("button", name="Send", exact=True).click()
+    thread = agent.get_by_role("log", name="Messages")
+    await expect(
+        thread.locator("article.msg-out").filter(has_text="Thank you for writing!")
+    ).to_be_visible()
+
+    # An internal note: in the thread, and live in the colleague's open thread.
+    await agent.locator(".note-compose > summary").click()
+    await agent.get_by_label("Note for your team").fill("Refund approved by finance")
+    await agent.get_by_role("button", name="Add note").click()
+    await expect(thread.locator("article.note")).to_contain_text("Refund approved by finance")
+    other = colleague.get_by_role("log", name="Messages")
+    await expect(other.locator("article.note")).to_contain_text("Refund approved by finance")
+
+    # A label, then snooze: the header changes, and so does the colleague's.
+    await agent.locator("#label-menu > summary").click()
+    await agent.locator("#label-menu").get_by_label("Urgent").check()
+    await expect(agent.locator(".thread-head .label-chips")).to_have_text("Urgent")
+    await expect(colleague.locator(".thread-head .label-chips")).to_have_text("Urgent")
+    await agent.locator("#snooze-menu > summary").click()
+    await agent.locator("#snooze-menu").get_by_label("Snooze for").select_option(label="1 day")
+    await agent.locator("#snooze-menu").get_by_role("button", name="Snooze").click()
+    await expect(agent.locator("#thread-status")).to_have_text("pending")
+    await expect(colleague.locator("#thread-status")).to_have_text("pending")
+    await expect(colleague.locator("#thread-snoozed")).to_be_visible()
+    assert errors_of(agent) == [] and errors_of(colleague) == []

@@ -13,6 +13,7 @@ from connectx.accounts.principal import Principal
 from connectx.audit import service as audit
 from connectx.channels import repository as channels_repo
 from connectx.contacts.service import ContactView
+from connectx.conversations import paging
 from connectx.conversations import service as conversations
 from connectx.inbox.ui import presenter
 from connectx.inbox.ui import repository as repo
@@ -47,6 +48,7 @@ class Row:
     channel_id: int
     unread: int = 0
     assignee: str | None = None
+    labels: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -59,10 +61,19 @@ class Thread:
     window_open: bool
     window_expires_at: datetime | None
     templates: list[WaTemplate] = field(default_factory=list)
+    triage: Any = None  # triage.Triage: assignment, labels, snooze, restriction
+    notes: list[Any] = field(default_factory=list)  # triage.NoteBubble of this page's stretch
 
     @property
     def title(self) -> str:
         return display_name(self.contact)
+
+    @property
+    def items(self) -> list[tuple[str, Any]]:
+        """Messages and internal notes of the page in time order."""
+        from connectx.inbox.ui.triage import merge
+
+        return merge(self.bubbles, self.notes)
 
 
 def display_name(contact: ContactView | None) -> str:
@@ -103,6 +114,7 @@ async def list_rows(
     view: str = "all",
     q: str | None = None,
     unread: bool = False,
+    label_id: int | None = None,
     limit: int = LIST_PAGE,
 ) -> tuple[list[Row], str | None]:
     """A page of the inbox list (views, status, number, search, unread; keyset paging) from the
@@ -118,17 +130,27 @@ async def list_rows(
         channel_id=channel_id,
         q=q or None,
         unread=unread,
+        label_id=label_id,
         cursor=cursor,
         limit=limit,
     )
     ids = [r.conversation.id for r in found]
     latest = await repo.latest_messages(db, principal.workspace_id, ids)
     vault = Vault(db)
+    every = await _labels_by_id(db, principal.workspace_id) if any(r.labels for r in found) else {}
     rows = []
     for r in found:
         last = latest.get(r.conversation.id)
-        rows.append(await _row(vault, r.conversation, r.contact, last, r.unread, principal))
+        row = await _row(vault, r.conversation, r.contact, last, r.unread, principal)
+        row.labels = [every[i] for i in r.labels if i in every]
+        rows.append(row)
     return rows, next_cursor
+
+
+async def _labels_by_id(db: AsyncSession, workspace_id: int) -> dict[int, Any]:
+    from connectx.inbox import labels
+
+    return {label.id: label for label in await labels.list_all(db, workspace_id)}
 
 
 async def _row(
@@ -187,6 +209,15 @@ async def thread(
     channel = await channels_repo.get(db, principal.workspace_id, conversation.channel_id)
     templates = await _templates_of(db, channel)
     earlier = await _quoted(db, principal, conversation, views)
+    from connectx.inbox.ui import triage
+
+    page_notes = []
+    if with_messages:
+        # The notes of this page's stretch of time: from its oldest message (all earlier ones
+        # when there is no older page) up to where the newer page begins.
+        start = views[0].sent_at if views and older else None
+        end = paging.decode_time_id(cursor)[0] if cursor else None
+        page_notes = await triage.notes_between(db, principal, conversation.id, start, end)
     return Thread(
         conversation=conversation,
         contact=contact,
@@ -196,6 +227,8 @@ async def thread(
         window_open=conversations.window_open(conversation),
         window_expires_at=conversations.window_expires_at(conversation),
         templates=[t for t in templates if t.status == "APPROVED"],
+        triage=await triage.triage(db, principal, conversation),
+        notes=page_notes,
     )
 
 
@@ -408,7 +441,11 @@ async def row(db: AsyncSession, principal: Principal, conversation_id: int) -> R
     conversation = found.conversation
     latest = await repo.latest_messages(db, principal.workspace_id, [conversation.id])
     last = latest.get(conversation.id)
-    return await _row(Vault(db), conversation, found.contact, last, found.unread, principal)
+    one = await _row(Vault(db), conversation, found.contact, last, found.unread, principal)
+    if found.labels:
+        every = await _labels_by_id(db, principal.workspace_id)
+        one.labels = [every[i] for i in found.labels if i in every]
+    return one
 
 
 async def conversation(
@@ -433,27 +470,38 @@ class SidePanel:
     contact: ContactView
     history: list[Row]
     consent: list[Any]
+    attributes: dict[str, str]
+    requests: list[dict[str, Any]] | None
+    restricted: bool
 
 
 async def side_panel(db: AsyncSession, principal: Principal, conversation_id: int) -> SidePanel:
-    """The contact beside a thread: who they are, their other conversations, their consent."""
-    from connectx.contacts import service as contacts
-    from connectx.privacy import consent
+    """The contact beside a thread: who they are, the workspace's attributes about them
+    (editable), their conversations, their consent, their data requests, whether processing is
+    restricted (one ``contact.viewed`` audit entry, by the inbox's contact panel)."""
+    from connectx.inbox import contact_panel
+    from connectx.privacy.rights.restriction import is_restricted
 
     assert principal.workspace_id is not None
     conversation = await conversations.get(db, principal.workspace_id, conversation_id)
-    contact = await contacts.get_contact(db, principal, conversation.contact_id)
-    pairs, _ = await conversations.list_for(
-        db,
-        principal,
-        status=None,
-        channel_id=None,
-        contact_id=conversation.contact_id,
-        cursor=None,
-        limit=20,
+    found = await contact_panel.panel(db, principal, conversation.contact_id)
+    history = [await _row(None, c, found.contact, None) for c in found.conversations]
+    return SidePanel(
+        conversation=conversation,
+        contact=found.contact,
+        history=history,
+        consent=found.consent,
+        attributes=found.attributes,
+        requests=found.requests,
+        restricted=await is_restricted(db, conversation.contact_id),
     )
-    history = [await _row(None, c, contact, None) for c, _ in pairs]
-    states = [
-        s for s in await consent.states(db, f"contact:{contact.id}") if s.channel == "whatsapp"
-    ]
-    return SidePanel(conversation=conversation, contact=contact, history=history, consent=states)
+
+
+async def update_attributes(
+    db: AsyncSession, principal: Principal, conversation_id: int, changes: dict[str, str | None]
+) -> None:
+    from connectx.inbox import contact_panel
+
+    assert principal.workspace_id is not None
+    conversation = await conversations.get(db, principal.workspace_id, conversation_id)
+    await contact_panel.update(db, principal, conversation.contact_id, changes)

@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from connectx.accounts.principal import Principal
+from connectx.channels import repository as channels_repo
 from connectx.db.session import db_session
-from connectx.inbox.ui import presenter
+from connectx.inbox import labels, reads
+from connectx.inbox.ui import presenter, triage
 from connectx.inbox.ui import screens as service
 from connectx.kit.csrf import csrf_protect
 from connectx.kit.errors import InvalidInput
@@ -27,7 +29,7 @@ from connectx.outbound.service import MEDIA_LIMITS
 from connectx.realtime.endpoints import head_id
 from connectx.web.render import render
 from connectx.web.templating import templates
-from connectx.workspaces.access import allow
+from connectx.workspaces.access import allow, is_manager
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 DB = Depends(db_session, scope="function")
@@ -57,6 +59,7 @@ def _filters(
     view: str = "all",
     q: str | None = None,
     unread: bool = False,
+    label: int | None = None,
 ) -> dict[str, Any]:
     if status not in (None, "", "all", *STATUSES):
         raise InvalidInput(f"status is one of all, {', '.join(STATUSES)}.", field="status")
@@ -66,6 +69,7 @@ def _filters(
         "view": view or "all",
         "q": (q or "").strip(),
         "unread": unread,
+        "label": label,
     }
 
 
@@ -77,6 +81,7 @@ def _query(filters: dict[str, Any], cursor: str) -> str:
             "view": filters["view"],
             "q": filters["q"],
             "unread": "true" if filters["unread"] else "",
+            "label": filters["label"] or "",
             "cursor": cursor,
         }
     )
@@ -94,7 +99,10 @@ async def _page(
     assert principal.workspace_id is not None
     since = await head_id(request, principal.workspace_id)
     rows, cursor = await service.list_rows(db, principal, cursor=None, **_list_args(filters))
-    thread = await service.thread(db, principal, conversation_id) if conversation_id else None
+    thread = None
+    if conversation_id:
+        thread = await service.thread(db, principal, conversation_id)
+        await _mark_read(db, principal, conversation_id)
     return render(
         request,
         "inbox/page.html",
@@ -107,7 +115,19 @@ async def _page(
         statuses=STATUSES,
         events_url=f"/api/v1/events?{urlencode({'since': since})}",
         more_query=_query(filters, cursor) if cursor else "",
+        bell=await triage.bell(db, principal),
+        manager=is_manager(principal),
+        labels=await labels.list_all(db, principal.workspace_id),
+        numbers=await channels_repo.list_in_workspace(
+            db, principal.workspace_id, include_disconnected=False
+        ),
     )
+
+
+async def _mark_read(db: AsyncSession, principal: Principal, conversation_id: int) -> None:
+    """Opening a conversation reads it (for this member; API keys have no markers)."""
+    if principal.user_id is not None:
+        await reads.mark_read(db, principal, conversation_id)
 
 
 def _list_args(filters: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +137,7 @@ def _list_args(filters: dict[str, Any]) -> dict[str, Any]:
         "view": filters["view"],
         "q": filters["q"],
         "unread": filters["unread"],
+        "label_id": filters["label"],
     }
 
 
@@ -128,10 +149,11 @@ async def inbox(
     view: str = Query("all", description="all, mine or unassigned"),
     q: str | None = Query(None, description="A name or a number."),
     unread: bool = Query(False),
+    label: int | None = Query(None),
     principal: Principal = Depends(reader),
     db: AsyncSession = DB,
 ) -> HTMLResponse:
-    filters = _filters(status, channel, view, q, unread)
+    filters = _filters(status, channel, view, q, unread, label)
     return await _page(request, db, principal, None, filters)
 
 
@@ -143,12 +165,13 @@ async def conversation_list(
     view: str = Query("all", description="all, mine or unassigned"),
     q: str | None = Query(None, description="A name or a number."),
     unread: bool = Query(False),
+    label: int | None = Query(None),
     cursor: str | None = Query(None),
     principal: Principal = Depends(reader),
     db: AsyncSession = DB,
 ) -> HTMLResponse:
     """The list's rows (a filter change replaces them; "Load more" appends the next page)."""
-    filters = _filters(status, channel, view, q, unread)
+    filters = _filters(status, channel, view, q, unread, label)
     rows, next_cursor = await service.list_rows(db, principal, cursor=cursor, **_list_args(filters))
     return fragment(
         request,
@@ -172,6 +195,7 @@ async def conversation(
     if not _is_htmx(request):
         return await _page(request, db, principal, conversation_id, _filters(status, None))
     thread = await service.thread(db, principal, conversation_id)
+    await _mark_read(db, principal, conversation_id)
     return fragment(request, "inbox/_thread.html", thread=thread, csrf_token=principal.csrf_token)
 
 

@@ -329,6 +329,14 @@
     var button = $('.thread-head [data-shortcut="' + key + '"]');
     if (button) button.click();
   }
+  // Open one of the thread's <details> tools (note, labels, snooze, assign) and focus its field.
+  function openTool(selector, field) {
+    var details = $(selector);
+    if (!details) return;
+    details.open = true;
+    var input = details.matches(field) ? details : $(field, details);
+    if (input) input.focus();
+  }
   function togglePanel() {
     inbox.classList.toggle("show-panel");
     var shown = inbox.classList.contains("show-panel");
@@ -345,7 +353,8 @@
   document.addEventListener("keydown", function (event) {
     if (event.defaultPrevented || event.altKey || event.metaKey) return;
     var target = event.target;
-    if (event.key === "Enter" && event.ctrlKey && target && target.id === "reply-text") {
+    var composing = target && (target.id === "reply-text" || target.id === "note-text");
+    if (event.key === "Enter" && event.ctrlKey && composing) {
       event.preventDefault();
       var form = target.form;
       if (form && form.requestSubmit) form.requestSubmit();
@@ -379,6 +388,18 @@
       case "c":
         togglePanel();
         break;
+      case "n":
+        openTool(".note-compose", "#note-text");
+        break;
+      case "l":
+        openTool("#label-menu", "input, a");
+        break;
+      case "s":
+        openTool("#snooze-menu", "select");
+        break;
+      case "A":
+        openTool("#assign-menu", "select");
+        break;
       case "/":
         var search = $("#search");
         if (search) search.focus();
@@ -404,6 +425,60 @@
       back();
     } else return;
   });
+
+  // -- canned responses: "/sho…" in the reply box lists saved replies (server-rendered) --------
+  function cannedList() {
+    return $("#canned");
+  }
+  function clearCanned() {
+    var list = cannedList();
+    if (list) list.replaceChildren();
+  }
+  function useCanned(option) {
+    var reply = $("#reply-text");
+    if (!reply) return;
+    reply.value = option.getAttribute("data-canned") || "";
+    clearCanned();
+    reply.focus();
+    reply.setSelectionRange(reply.value.length, reply.value.length);
+  }
+  document.addEventListener("click", function (event) {
+    var option = event.target.closest && event.target.closest("[data-canned]");
+    if (option) {
+      event.preventDefault();
+      useCanned(option);
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    var list = cannedList();
+    if (!list) return;
+    var options = $all("[data-canned]", list);
+    if (!options.length) return;
+    var target = event.target;
+    var at = options.indexOf(target);
+    if (target && target.id === "reply-text") {
+      if (event.key === "ArrowDown" || event.key === "Tab") {
+        event.preventDefault();
+        if (event.key === "Tab") useCanned(options[0]);
+        else options[0].focus();
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        clearCanned();
+      }
+    } else if (at !== -1) {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        var next = at + (event.key === "ArrowDown" ? 1 : -1);
+        if (next < 0) $("#reply-text").focus();
+        else options[Math.min(next, options.length - 1)].focus();
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        clearCanned();
+        $("#reply-text").focus();
+      }
+    }
+  }, true);
 
   // -- start ----------------------------------------------------------------------------------
   threadShown();
