@@ -84,9 +84,10 @@ async def set_routing(
     db: AsyncSession = DB,
 ) -> Response:
     async def work() -> None:
-        await assignment.set_routing(
-            db, principal, channel_id, mode, triage.optional_id(team_id, "team_id")
-        )
+        assert principal.workspace_id is not None
+        await channels_repo.get(db, principal.workspace_id, channel_id)  # 404 before the form
+        team = triage.optional_id(team_id, "team_id")
+        await assignment.set_routing(db, principal, channel_id, mode, team)
 
     words = "round-robin" if mode == "round_robin" else "manual"
     return await _done(request, db, principal, work(), f"Assignment for the number: {words}.")
