@@ -36,6 +36,8 @@ from tests.workspaces.helpers import Caller, owner_of
 
 # An agent's internal note about Zara, written through the inbox API.
 NOTE = "zq-note: asked twice about the marmalade order"
+# An attribute the business keeps about her (the inbox's contact panel).
+ATTRIBUTE = ("loyalty_tier", "zq-attr-gold-since-2019")
 
 # JPEG magic, then bytes nobody else has.
 PHOTO = b"\xff\xd8\xff\xe0" + b"zara-photo-of-receipt-5521 " * 300
@@ -236,6 +238,10 @@ async def build(app: Any) -> World:
         json={"body": NOTE},
     )
     assert r.status_code in (200, 201), r.text
+    r = await owner_a.patch(  # an attribute the business keeps about her
+        f"/api/v1/contacts/{zara}/attributes", json={"attributes": dict([ATTRIBUTE])}
+    )
+    assert r.status_code == 200, r.text
     r = await owner_a.post(  # a privacy request of hers (docs/privacy-requests.md)
         "/api/v1/privacy/requests",
         json={"contact_id": zara, "kind": "restriction", "identity_checked": True},

@@ -3,6 +3,7 @@ keyed hash for lookups, sends still queued; an account's e-mail must be confirme
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -104,3 +105,76 @@ async def test_an_account_holders_email_is_corrected_and_must_be_confirmed(
         json={"email": "new.address@example.com", "password": "quiet-harbour-lantern-47"},
     )
     assert r.status_code == 403 and "Confirm your e-mail" in r.text
+
+
+async def test_attributes_and_the_name_are_corrected_everywhere_and_recipients_told(
+    rights_world: w.World,
+) -> None:
+    from connectx.models.audit import AuditEvent
+    from connectx.privacy.rights import notices
+
+    world = rights_world
+    zara = world.contacts["zara"]
+    key, old_value = w.ATTRIBUTE
+    async with unit_of_work() as db:
+        await notices.set_endpoint(
+            db, "hosting", webhook_url=None, secret=None, email="privacy@host.example"
+        )
+    async with unit_of_work() as db:
+        with pytest.raises(InvalidInput, match="Attribute names"):  # nothing changes then
+            await execute(
+                db,
+                Right.RECTIFICATION,
+                world.subject,
+                {"name": "Zara Q", "attributes": {"Bad Name": "x"}},
+            )
+    async with unit_of_work() as db:
+        result = await execute(
+            db,
+            Right.RECTIFICATION,
+            world.subject,
+            {
+                "name": "Zara Marchetti",
+                "attributes": {key: "silver since 2021", "preferred_branch": "Marina"},
+            },
+            actor="user:1",
+            request_id=21,
+        )
+    assert result.outcome is Outcome.DONE and result.recipients == ["hosting"]
+    panel = (await world.owner_a.get(f"/api/v1/contacts/{zara}/panel")).json()
+    assert panel["attributes"] == {key: "silver since 2021", "preferred_branch": "Marina"}
+    assert panel["name"] == "Zara Marchetti"
+
+    # The name search follows the corrected name: the new one finds her, the old one does not.
+    async def found(q: str) -> list[int]:
+        r = await world.owner_a.get("/api/v1/inbox/conversations", params={"q": q})
+        assert r.status_code == 200, r.text
+        return [c["contact"]["id"] for c in r.json()["items"] if c.get("contact")]
+
+    assert zara in await found("marchetti")
+    assert zara not in await found("quenby")
+
+    # Removing one with null; the same values again change nothing.
+    async with unit_of_work() as db:
+        removed = await execute(
+            db, Right.RECTIFICATION, world.subject, {"attributes": {"preferred_branch": None}}
+        )
+        same = await execute(
+            db, Right.RECTIFICATION, world.subject, {"attributes": {key: "silver since 2021"}}
+        )
+    assert removed.outcome is Outcome.DONE and same.outcome is Outcome.NOTHING
+    panel = (await world.owner_a.get(f"/api/v1/contacts/{zara}/panel")).json()
+    assert panel["attributes"] == {key: "silver since 2021"}
+
+    # Recipients (art. 19) get the corrected values; the audit trail names fields, not values.
+    async def told() -> bool:
+        mails = await outbox(to="privacy@host.example")
+        return any("silver since 2021" in m.body and "user.profile.custom" in m.body for m in mails)
+
+    async with asyncio.timeout(20):  # the notice goes out as a job
+        while not await told():
+            await asyncio.sleep(0.05)
+    for event in await rows(AuditEvent, AuditEvent.subject == world.subject.ref):
+        text = json.dumps(event.data or {})
+        assert "silver" not in text and "Marina" not in text and "Marchetti" not in text
+        assert old_value not in text

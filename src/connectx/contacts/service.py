@@ -390,6 +390,7 @@ class Contacts:
             changed.append("phone")
         if name is not None and name != await self._open(contact, "name", contact.name_enc):
             contact.name_enc = await self._seal(contact, "name", name)
+            await name_search.index(self.db, self.vault, contact, name)
             changed.append("name")
         if changed:
             contact.updated_at = clock.now()

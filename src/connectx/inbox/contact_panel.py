@@ -63,7 +63,7 @@ class Panel:
     requests: list[dict[str, Any]] | None = field(default=None)
 
 
-async def _attributes(contacts: Contacts, contact: Any) -> dict[str, str]:
+async def attributes_of(contacts: Contacts, contact: Any) -> dict[str, str]:
     raw = await contacts.vault.decrypt_or_none(
         contact.workspace_id, subject_of(contact.id), ATTRIBUTES, contact.attributes_enc
     )
@@ -82,7 +82,7 @@ async def panel(db: AsyncSession, principal: Principal, contact_id: int) -> Pane
         requests = await _requests_provider(db, ws, contact.id)
     result = Panel(
         contact=view,
-        attributes=await _attributes(contacts, contact),
+        attributes=await attributes_of(contacts, contact),
         conversations=await repo.conversations_of_contact(db, ws, contact.id, HISTORY),
         consent=await consent.states(db, subject_of(contact.id)),
         requests=requests,
@@ -99,7 +99,7 @@ async def panel(db: AsyncSession, principal: Principal, contact_id: int) -> Pane
     return result
 
 
-def _clean_attributes(values: dict[str, str | None], current: dict[str, str]) -> dict[str, str]:
+def check_attributes(values: dict[str, str | None], current: dict[str, str]) -> dict[str, str]:
     merged = dict(current)
     for key, value in values.items():
         if not ATTRIBUTE_KEY.match(key):
@@ -123,6 +123,45 @@ def _clean_attributes(values: dict[str, str | None], current: dict[str, str]) ->
     return merged
 
 
+async def write_attributes(
+    db: AsyncSession,
+    contacts: Contacts,
+    contact: Any,
+    values: dict[str, str | None],
+    *,
+    source: str,
+    ip: str | None = None,
+) -> list[str]:
+    """Set attributes (a null or empty value removes one; the others are kept), sealed under
+    the contact's key, audited (counts and the source only: attribute names can be personal)
+    and announced to the workspace's browsers. Returns the names that changed."""
+    ws = contact.workspace_id
+    subject = subject_of(contact.id)
+    current = await attributes_of(contacts, contact)
+    merged = check_attributes(values, current)
+    if merged == current:
+        return []
+    changed = sorted(k for k in {*current, *merged} if current.get(k) != merged.get(k))
+    contact.attributes_enc = (
+        await contacts.vault.encrypt(ws, subject, ATTRIBUTES, json.dumps(merged, sort_keys=True))
+        if merged
+        else None
+    )
+    contact.updated_at = clock.now()
+    await db.flush()
+    await audit.record(
+        db,
+        actor=contacts.actor,
+        action="contact.updated",
+        subject=subject,
+        workspace_id=ws,
+        ip=ip,
+        data={"fields": ["attributes"], "keys": len(merged), "source": source},
+    )
+    realtime.after_commit(db, ws, "contact.updated", contact_id=contact.id)
+    return changed
+
+
 async def update(
     db: AsyncSession,
     principal: Principal,
@@ -131,30 +170,7 @@ async def update(
 ) -> Panel:
     """Set attributes (a null or empty value removes one); the others are kept."""
     assert principal.workspace_id is not None
-    ws = principal.workspace_id
-    contact = await contacts_repo.get(db, ws, contact_id)
+    contact = await contacts_repo.get(db, principal.workspace_id, contact_id)
     contacts = Contacts(db, principal.actor)
-    subject = subject_of(contact.id)
-    current = await _attributes(contacts, contact)
-    merged = _clean_attributes(attributes, current)
-    if merged != current:
-        contact.attributes_enc = (
-            await contacts.vault.encrypt(
-                ws, subject, ATTRIBUTES, json.dumps(merged, sort_keys=True)
-            )
-            if merged
-            else None
-        )
-        contact.updated_at = clock.now()
-        await db.flush()
-        await audit.record(
-            db,
-            actor=principal.actor,
-            action="contact.updated",
-            subject=subject,
-            workspace_id=ws,
-            ip=principal.ip,
-            data={"fields": ["attributes"], "keys": len(merged), "source": "member"},
-        )
-        realtime.after_commit(db, ws, "contact.updated", contact_id=contact.id)
+    await write_attributes(db, contacts, contact, attributes, source="member", ip=principal.ip)
     return await panel(db, principal, contact.id)

@@ -140,7 +140,8 @@ async def _mail_text(body: dict[str, Any]) -> str:
     for category, value in body.get("identifiers", {}).items():
         lines.append(f"{category}: {value}")
     for field, value in body.get("changes", {}).items():
-        lines.append(f"corrected {field}: {value}")
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        lines.append(f"corrected {field}: {shown}")
     lines += [
         "",
         "Please apply it to the copies you hold and confirm here (the link works once):",

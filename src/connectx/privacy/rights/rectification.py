@@ -1,8 +1,9 @@
 """Rectification (GDPR art. 16): the corrected value replaces the old one everywhere it lives.
 
-* Contact: the sealed name and phone and the phone's keyed hash (lookups find the person by the new
-  number), the sealed ``to`` of sends still waiting in the outbox. Attributes: no contact
-  attribute is kept by this version (a 422 says so) until the inbox's attributes land.
+* Contact: the sealed name and its name-search tokens, the sealed phone and its keyed hash
+  (lookups find the person by the new number), the sealed ``to`` of sends still waiting in the
+  outbox; the attributes the workspace keeps about them (set, or removed with ``null``), through
+  the inbox's contact panel service (sealed, audited, announced to the agents' screens).
 * Account holder: name and phone (the accounts service), e-mail (sealed value and keyed hash; the
   new address must be confirmed before the next sign-in, and a confirmation link is mailed).
 
@@ -12,6 +13,7 @@ Recipients of the changed categories are notified (art. 19) with the corrected v
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +29,12 @@ from connectx.privacy.rights.params import RectificationParams
 from connectx.privacy.rights.subjects import ensure_exists
 from connectx.privacy.vault import Vault
 
-CATEGORY = {"name": "user.name", "phone": "user.contact.phone", "email": "user.contact.email"}
+CATEGORY = {
+    "name": "user.name",
+    "phone": "user.contact.phone",
+    "email": "user.contact.email",
+    "attributes": "user.profile.custom",
+}
 PAYLOAD = "outbox_messages.payload"
 
 
@@ -74,29 +81,39 @@ async def _reseal_pending(db: AsyncSession, contact: Contact, phone: str) -> int
 
 async def _contact(
     db: AsyncSession, contact: Contact, params: RectificationParams, ctx: Context
-) -> tuple[list[str], dict[str, str], dict[str, str], int]:
+) -> tuple[list[str], dict[str, str], dict[str, Any], int]:
     from connectx.contacts.service import Contacts
+    from connectx.inbox import contact_panel
 
     if params.email is not None:
         raise InvalidInput("A customer's e-mail address is not kept here.", field="email")
-    if params.attributes:
-        raise InvalidInput(
-            "This version keeps no contact attributes to correct; correct name or phone.",
-            field="attributes",
-        )
     contacts = Contacts(db, ctx.actor)
     before = await contacts.view(contact)
+    attributes_before = await contact_panel.attributes_of(contacts, contact)
     phone = _phone(params.phone) if params.phone is not None else None
     name = _name(params.name) if params.name is not None else None
+    if params.attributes:  # checked before anything changes: a bad name changes nothing
+        contact_panel.check_attributes(params.attributes, attributes_before)
     changed = await contacts.rectify(contact, name=name, phone=phone, source="privacy_request")
-    old = {CATEGORY["name"]: before.name or "", CATEGORY["phone"]: before.phone or ""}
-    new = {}
+    old: dict[str, str] = {
+        CATEGORY["name"]: before.name or "",
+        CATEGORY["phone"]: before.phone or "",
+    }
+    new: dict[str, Any] = {}
     if "name" in changed and name:
         new[CATEGORY["name"]] = name
     resealed = 0
     if "phone" in changed and phone:
         new[CATEGORY["phone"]] = phone
         resealed = await _reseal_pending(db, contact, phone)
+    if params.attributes:
+        keys = await contact_panel.write_attributes(
+            db, contacts, contact, params.attributes, source="privacy_request", ip=ctx.ip
+        )
+        if keys:
+            after = await contact_panel.attributes_of(contacts, contact)
+            changed.append("attributes")
+            new[CATEGORY["attributes"]] = {k: after.get(k) for k in keys}
     return changed, {k: v for k, v in old.items() if v}, new, resealed
 
 
