@@ -7,6 +7,7 @@ per-day message counts are untouched."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +15,25 @@ import pytest
 from sqlalchemy import select
 
 from connectx.backups.service import _unseal
+from connectx.config import get_settings
 from connectx.db.engine import dispose_engines
 from connectx.db.session import unit_of_work
+from connectx.jobs import runner
+from connectx.kit import clock as kit_clock
 from connectx.kit.crypto import KeyDestroyed
 from connectx.media import store
 from connectx.models.audit import AuditEvent
 from connectx.models.contact import Contact
+from connectx.models.job import Job
 from connectx.models.message import Message
 from connectx.models.webhook_event import WebhookEvent
-from connectx.privacy.rights import Outcome, Right, Subject, execute
+from connectx.privacy.rights import Outcome, Right, Subject, execute, raw_webhooks
 from connectx.privacy.vault import Vault
 from tests.privacy import rights_world as w
 from tests.privacy.support import database_bytes, is_postgres
 from tests.retention.support import run_cli
 from tests.support.factories import signed_in
+from tests.whatsapp.support import PNID_A, WABA_A, delivered, drain, rows
 
 
 def _hers() -> list[bytes]:
@@ -36,6 +42,7 @@ def _hers() -> list[bytes]:
         w.ZARA.phone.encode(),
         w.CAPTION.encode(),
         w.REPLY.encode(),
+        w.ATTRIBUTE[1].encode(),
         b"zara-photo-of-receipt",
     ]
 
@@ -65,6 +72,29 @@ async def _backup_bytes(unpacked: Path) -> bytes:
     assert proc.returncode == 0, err.decode()
     media = unpacked / "media"
     return out + (_tree_bytes(media) if media.exists() else b"")
+
+
+async def _open_raw(blob: bytes, received_at: datetime) -> str:
+    from connectx.intake.batcher import BODY_COLUMN, day_subject
+
+    return await Vault().decrypt(None, day_subject(received_at), BODY_COLUMN, blob)
+
+
+async def _raw_bodies() -> dict[int, tuple[bytes, str, datetime]]:
+    """Every raw webhook holding a body: id -> (sealed bytes, what they open to, received)."""
+    async with unit_of_work() as db:
+        found = (
+            await db.execute(
+                select(WebhookEvent.id, WebhookEvent.received_at, WebhookEvent.body_enc).where(
+                    WebhookEvent.body_enc.is_not(None)
+                )
+            )
+        ).all()
+    return {i: (blob, await _open_raw(blob, at), at) for i, at, blob in found}
+
+
+def _mentions_her(body: str) -> bool:
+    return w.ZARA.wa_id in body or w.ZARA.bsuid in body
 
 
 async def _contact(contact_id: int) -> Contact:
@@ -98,6 +128,9 @@ async def test_erasure_leaves_nothing_of_hers_readable_anywhere(
     async with unit_of_work() as db:
         old = (await db.execute(select(Contact).where(Contact.id == zara))).scalar_one()
         old_name = old.name_enc
+    raw_before = await _raw_bodies()  # byte for byte what the backup holds of them
+    hers_raw = {i for i, (_, plain, _) in raw_before.items() if _mentions_her(plain)}
+    assert hers_raw and set(raw_before) - hers_raw  # hers, and others' of the same day
 
     async with unit_of_work() as db:
         result = await execute(db, Right.ERASURE, world.subject, actor="user:1", request_id=9)
@@ -127,10 +160,31 @@ async def test_erasure_leaves_nothing_of_hers_readable_anywhere(
         raw = (await db.execute(select(WebhookEvent.body_enc))).scalars().all()
         assert sum(1 for b in raw if b is None) == result.counts["raw_webhooks"]
 
+    # Raw webhook bodies: hers are cleared; the keys of their days are retired once no process
+    # can still seal under them (a job due after the key cache TTL).
+    kit_clock.advance(timedelta(seconds=get_settings().key_cache_ttl_s + 61))
+    [job] = await rows(Job, Job.name == raw_webhooks.TASK)
+    await runner.run_job(job.id)  # unless the app's own runner has taken it already
+    async with asyncio.timeout(20):
+        while (await rows(Job, Job.id == job.id))[0].status != "done":
+            await asyncio.sleep(0.05)
+
     # The backup taken before: nothing of hers in clear, and her sealed values no longer open.
     unpacked = tmp_path / "unpacked"
     await asyncio.to_thread(_unseal, earlier, unpacked)
-    assert _readable(await _backup_bytes(unpacked)) == []
+    backup = await _backup_bytes(unpacked)
+    assert _readable(backup) == []
+    # ... her raw webhook bodies there (those very bytes) no longer open either,
+    for event_id, (blob, _, at) in raw_before.items():
+        assert blob in backup or blob.hex().encode() in backup
+        if event_id in hers_raw:
+            with pytest.raises(KeyDestroyed):
+                await _open_raw(blob, at)
+    # ... while every other live raw body of those days was re-sealed and still opens.
+    raw_after = await _raw_bodies()
+    assert set(raw_after) == set(raw_before) - hers_raw
+    for event_id, (_, plain, _) in raw_after.items():
+        assert plain == raw_before[event_id][1]
     old_photo = unpacked / "media" / photo_key
     assert old_photo.exists()
     with pytest.raises(KeyDestroyed):
@@ -161,6 +215,13 @@ async def test_erasure_leaves_nothing_of_hers_readable_anywhere(
             ).scalars()
         )
     assert actions == {"keys.subject_destroyed", "privacy.right_executed"}
+    async with unit_of_work() as db:
+        retired = (
+            await db.execute(
+                select(AuditEvent.subject).where(AuditEvent.action == "keys.subject_destroyed")
+            )
+        ).scalars()
+        assert {s for s in retired if s and s.startswith("webhook_day:")}
     assert access.artifact_id is not None
 
     # Restoring the earlier backup erases her again (the erasure log is the key store).
@@ -172,6 +233,12 @@ async def test_erasure_leaves_nothing_of_hers_readable_anywhere(
     assert _readable(await database_bytes()) == []
     world.owner_b.csrf = await signed_in(world.owner_b.client, world.owner_b.email)
     assert (await _view(world.owner_b, world.contacts["zara_b"]))["name"] == w.ZARA.name
+
+    # Intake goes on under the day's new key (the restore kept the live key store).
+    omars = await rows(Message, Message.contact_id == world.contacts["omar"])
+    await delivered(world.owner_a.client, w._message(w.OMAR, PNID_A, WABA_A))
+    assert set(await drain()) <= {"processed", "malformed"}
+    assert len(await rows(Message, Message.contact_id == world.contacts["omar"])) == len(omars) + 1
 
 
 async def test_a_legal_hold_refuses_erasure_and_changes_nothing(rights_world: w.World) -> None:

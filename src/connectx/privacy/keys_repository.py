@@ -83,6 +83,22 @@ async def destroy_subject(db: AsyncSession, scope: str, subject: str) -> list[in
     return list((await db.execute(stmt)).scalars())
 
 
+async def live_subjects_like(db: AsyncSession, prefix: str, scope: str = "platform") -> list[str]:
+    """Subjects of ``scope`` starting with ``prefix`` that still have a live key version."""
+    stmt = (
+        select(CryptoKey.subject)
+        .where(
+            CryptoKey.kind == "subject",
+            CryptoKey.scope == scope,
+            CryptoKey.subject.startswith(prefix, autoescape=True),
+            CryptoKey.wrapped.is_not(None),
+        )
+        .distinct()
+        .order_by(CryptoKey.subject)
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
 async def destroy_ids(db: AsyncSession, key_ids: Sequence[int]) -> list[int]:
     """Empty the given subject keys if they still hold material; returns those emptied."""
     stmt = (

@@ -445,6 +445,70 @@ class Vault:
             )
         return len(ids)
 
+    async def add_version(self, workspace_id: int | None, subject: str) -> int:
+        """Give a shared subject (a day's raw webhooks) a new current key while its older
+        versions stay readable: what is sealed from now on, in this process at once and in every
+        other within the cache TTL, uses the new one, so the older ones can be retired with
+        :meth:`destroy_keys` once nothing is sealed under them any more. Returns the new id."""
+        scope = scope_of(workspace_id)
+        async with keystore.session() as db:
+            for _ in range(5):
+                previous = await repo.latest(db, "subject", scope, subject)
+                parent = await root_key(db, "scope", scope)
+                raw = crypto.new_key()
+                row = CryptoKey(
+                    kind="subject",
+                    scope=scope,
+                    subject=subject,
+                    version=(previous.version + 1) if previous else 1,
+                    parent_id=parent.id,
+                    active=True,
+                    created_at=clock.now(),
+                )
+                row.wrapped = crypto.wrap(await unwrap(db, parent), raw, wrap_aad(row))
+                try:
+                    async with db.begin_nested():
+                        await repo.insert(db, row)
+                except IntegrityError:
+                    continue  # another version was added concurrently: add ours after it
+                break
+            else:
+                raise CryptoError(f"could not add a key version of {subject}")
+        _keys.put(row.id, raw)
+        _current.put(("subject", scope, subject), row.id)
+        return row.id
+
+    async def destroy_keys(
+        self, workspace_id: int | None, subject: str, key_ids: list[int], *, actor: str = "system"
+    ) -> list[int]:
+        """Crypto-shred some versions of a subject's key (those :meth:`add_version` replaced):
+        what they sealed, in every copy of the data, becomes unreadable. Audited like
+        :meth:`destroy_subject` (``keys.subject_destroyed``, so a key-store restore destroys them
+        again). Returns the ids destroyed now."""
+        scope = scope_of(workspace_id)
+        async with keystore.session() as db:
+            mine = [
+                k.id
+                for k in await repo.subject_versions(db, scope, [subject])
+                if k.id in set(key_ids)
+            ]
+            ids = await repo.destroy_ids(db, mine) if mine else []
+        forget_keys(ids)
+        if _current.get(("subject", scope, subject)) in ids:
+            _current.pop(("subject", scope, subject))
+        if self.db is not None and ids:
+            from connectx.audit import service as audit
+
+            await audit.record(
+                self.db,
+                actor=actor,
+                action="keys.subject_destroyed",
+                subject=subject,
+                workspace_id=workspace_id,
+                data={"key_ids": ids},
+            )
+        return ids
+
     async def blind_index(self, kind: str, value: str) -> bytes:
         """Keyed HMAC of a normalised value, for equality lookups without plaintext."""
         _, key = await _root_raw("index", PLATFORM)

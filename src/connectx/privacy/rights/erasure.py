@@ -5,7 +5,8 @@ obligation or a legal hold requires, and say so.
 * A workspace's end customer: retention's :func:`~connectx.retention.contacts.anonymise` (identity,
   message content, outbox payloads, media files, the key; the rows stay without anyone in them,
   so counts per day survive), the inventory sweep (:mod:`.sweep`, registered as one of its steps),
-  the processed raw webhooks that mention them, their archives.
+  the processed raw webhooks that mention them (and their days' keys, for earlier backups:
+  :mod:`.raw_webhooks`), their archives.
 * An account holder: the account row and what cascades from it, their mail, their archives, the
   inventory sweep, the key. Refused (409) while they are a workspace's only owner.
 
@@ -15,16 +16,13 @@ The erasure log is the key store (docs/backups.md): a restore re-applies the sam
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.db.session import after_commit
-from connectx.kit.crypto import CryptoError
 from connectx.kit.errors import Conflict
 from connectx.models.account import User
 from connectx.models.contact import Contact
-from connectx.privacy.rights import notices
+from connectx.privacy.rights import notices, raw_webhooks
 from connectx.privacy.rights import repository as repo
 from connectx.privacy.rights.base import Kept, Outcome, Result, Right, Subject
 from connectx.privacy.rights.context import Context
@@ -68,29 +66,6 @@ KEPT_BY_LAW = {
 }
 
 
-async def scrub_webhooks(db: AsyncSession, identifiers: list[str]) -> int:
-    """Clear the sealed bodies of processed raw webhooks that mention any of ``identifiers``
-    (they are kept 14 days for inspection; an erased person's are not)."""
-    from connectx.intake.batcher import BODY_COLUMN, day_subject
-
-    if not identifiers:
-        return 0
-    needles = [json.dumps(i) for i in identifiers]  # as JSON strings: "971501234987"
-    vault = Vault(db)
-    hits: list[int] = []
-    after = 0
-    while page := await repo.processed_webhook_bodies(db, after, 500):
-        for event_id, received_at, blob in page:
-            after = event_id
-            try:
-                body = await vault.decrypt(None, day_subject(received_at), BODY_COLUMN, blob)
-            except CryptoError:
-                continue  # that day's key is gone already
-            if any(n in body for n in needles):
-                hits.append(event_id)
-    return await repo.clear_webhook_bodies(db, hits)
-
-
 async def _exports(db: AsyncSession, subject: Subject) -> int:
     rows = await repo.exports_of(db, subject)
     keys = [r.storage_key for r in rows if r.storage_key]
@@ -124,7 +99,7 @@ async def _contact(
     needles = [
         identity[k].lstrip("+") for k in ("user.contact.phone", "user.unique_id") if k in identity
     ]
-    webhooks = await scrub_webhooks(db, needles)
+    webhooks = await raw_webhooks.scrub(db, needles, actor=ctx.actor)
     archives = await _exports(db, subject)
     counts = await anonymiser.anonymise(db, [contact.id], actor=ctx.actor)
     swept = await sweep(db, subject)  # what anonymise's own step left: the kept-by-law counts

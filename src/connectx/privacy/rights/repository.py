@@ -263,3 +263,35 @@ async def count_rows(db: AsyncSession, table: Table, where: ColumnElement[bool])
     return int(
         (await db.execute(select(func.count()).select_from(table).where(where))).scalar_one()
     )
+
+
+async def webhook_bodies_between(
+    db: AsyncSession, start: datetime, end: datetime, after_id: int, limit: int
+) -> list[Any]:
+    """Raw webhooks received in [start, end) still holding a sealed body, any status (a page)."""
+    from connectx.models.webhook_event import WebhookEvent
+
+    stmt = (
+        select(WebhookEvent.id, WebhookEvent.received_at, WebhookEvent.body_enc)
+        .where(
+            WebhookEvent.id > after_id,
+            WebhookEvent.received_at >= start,
+            WebhookEvent.received_at < end,
+            WebhookEvent.body_enc.is_not(None),
+        )
+        .order_by(WebhookEvent.id)
+        .limit(limit)
+    )
+    return list((await db.execute(stmt)).all())
+
+
+async def set_webhook_body(db: AsyncSession, event_id: int, old: bytes, new: bytes) -> bool:
+    """Replace a raw webhook's sealed body if it is still ``old`` (a compare-and-set)."""
+    from connectx.models.webhook_event import WebhookEvent
+
+    result = await db.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event_id, WebhookEvent.body_enc == old)
+        .values(body_enc=new)
+    )
+    return bool(getattr(result, "rowcount", 0))
