@@ -8,6 +8,8 @@
                                    number itself), reference and due date in the reply
 
 A six-digit message answers a code sent for a request filed on the customer's behalf.
+"CANCEL R-7K3M9QX2" (or WITHDRAW, الغاء, سحب) withdraws the customer's own request with that
+reference while it waits for a decision.
 
 Called by the intake processor for each inbound message, inside its transaction, so it must be
 cheap for the messages that are none of this: non-text messages and long texts return at once;
@@ -50,6 +52,8 @@ NO = frozenset({"no", "n", "cancel", "لا", "الغاء"})  # not "stop": that 
 _CODE = re.compile(r"^\d{6}$")
 _DIGIT = re.compile(r"^[1-7]$")
 _ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")
+# As normalised: "CANCEL R-7K3M9QX2" -> "cancel r 7k3m9qx2".
+_WITHDRAW = re.compile(r"^(?:cancel|withdraw|الغاء|سحب) r ([0-9a-z]{8})$")
 
 
 def _menu_text(business: str) -> str:
@@ -96,6 +100,9 @@ async def _handle(db: AsyncSession, channel: Channel, contact: Contact, key: str
     ws = channel.workspace_id
     if _CODE.match(key):
         await _code(db, ws, contact, key)
+        return
+    if found := _WITHDRAW.match(key):
+        await _withdraw(db, ws, contact, "R-" + found.group(1).upper())
         return
     for keyword in await settings.keywords_of(db, ws):
         if key == keyword["key"]:
@@ -185,3 +192,18 @@ async def _code(db: AsyncSession, workspace_id: int, contact: Contact, code: str
     check = await verification.check_code(db, live[0], code, actor=f"contact:{contact.id}")
     if not check.ok:
         await _say(db, workspace_id, contact, check.message)
+
+
+async def _withdraw(db: AsyncSession, workspace_id: int, contact: Contact, reference: str) -> None:
+    """Withdraw the customer's own request (sent from their number: the channel is the proof)."""
+    from connectx.kit.errors import Conflict
+
+    req = await repo.by_reference(db, reference)
+    if req is None or req.workspace_id != workspace_id or req.subject != f"contact:{contact.id}":
+        await _say(db, workspace_id, contact, f"No request of yours has the reference {reference}.")
+        return
+    try:
+        # The service tells the customer in this chat that it is withdrawn.
+        await service.withdraw(db, req, actor=f"contact:{contact.id}", via="whatsapp")
+    except Conflict as exc:
+        await _say(db, workspace_id, contact, exc.detail)

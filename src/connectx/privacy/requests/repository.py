@@ -279,3 +279,16 @@ async def unsent_to_contact(db: AsyncSession, workspace_id: int, contact_id: int
         .where(OutboxMessage.status.in_(("pending", "sending")))
     )
     return int((await db.execute(stmt)).scalar_one())
+
+
+async def claim_status(
+    db: AsyncSession, request_id: int, allowed: tuple[str, ...], status: str, at: datetime
+) -> bool:
+    """Move a request to ``status`` only if it is still in one of ``allowed`` (a compare-and-set,
+    so a withdrawal and an approval cannot both win)."""
+    result = await db.execute(
+        update(DataRequest)
+        .where(DataRequest.id == request_id, DataRequest.status.in_(allowed))
+        .values(status=status, updated_at=at)
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -159,7 +159,13 @@ async def mark_verified(db: AsyncSession, req: DataRequest, method: str, *, acto
         f"We received your privacy request {req.reference}",
         f"We received your request for {KIND_WORDS[req.kind]} on "
         f"{req.received_at:%d %B %Y}. {who} will answer it by {req.due_at:%d %B %Y}. "
-        "We will tell you of every step.",
+        "We will tell you of every step.\n\nChanged your mind? Until it is carried out you can "
+        f"withdraw it here: {await withdraw_link(req)}"
+        + (
+            f" (or reply CANCEL {req.reference} in this chat)"
+            if req.notify_via == "whatsapp"
+            else ""
+        ),
         "verified",
     )
     await notices.tell_deciders(
@@ -323,6 +329,69 @@ async def extend(
         f"{KIND_WORDS[req.kind]} by {days} days, to {req.due_at:%d %B %Y}, for this reason:\n\n"
         f"{reason.strip()}",
         "extended",
+    )
+    return req
+
+
+WITHDRAWABLE = ("unverified", "pending")
+WITHDRAW_PATH = "/privacy-center/withdraw"
+
+
+async def withdraw_token(req: DataRequest) -> str:
+    """The secret in the subject's withdrawal link (a keyed hash of the request: nothing is
+    stored, and nobody can make one without the key store)."""
+    from connectx.privacy.vault import Vault
+
+    return (await Vault().blind_index("dsr_withdraw", f"{req.id}|{req.reference}")).hex()
+
+
+async def withdraw_link(req: DataRequest) -> str:
+    from urllib.parse import urlencode
+
+    from connectx.config import get_settings
+
+    query = urlencode({"ref": req.reference, "token": await withdraw_token(req)})
+    return f"{get_settings().effective_public_url}{WITHDRAW_PATH}?{query}"
+
+
+async def check_withdraw_token(req: DataRequest | None, token: str) -> bool:
+    import hmac
+
+    if req is None or not token:
+        return False
+    return hmac.compare_digest(await withdraw_token(req), token.strip().lower())
+
+
+async def withdraw(
+    db: AsyncSession, req: DataRequest, *, actor: str, via: str, ip: str | None = None
+) -> DataRequest:
+    """The subject withdraws their own request before it is carried out (through their
+    withdrawal link, their account settings or their WhatsApp chat): closed as ``withdrawn``,
+    nothing done; the deciders and the subject are told."""
+    if req.status not in WITHDRAWABLE or not await repo.claim_status(
+        db, req.id, WITHDRAWABLE, "withdrawn", clock.now()
+    ):
+        await db.refresh(req)
+        raise Conflict(
+            f"Request {req.reference} is {req.status.replace('_', ' ')}: it is being carried "
+            "out or is closed already, so it can no longer be withdrawn."
+        )
+    await db.refresh(req)
+    await _close(db, req, "withdrawn", actor, {"via": via}, ip=ip)
+    await notices.tell_subject(
+        db,
+        req,
+        f"Your privacy request {req.reference} is withdrawn",
+        f"As you asked, your request for {KIND_WORDS[req.kind]} is withdrawn: nothing was done "
+        "with it. You may file a new one at any time.",
+        "withdrawn",
+    )
+    await notices.tell_deciders(
+        db,
+        req,
+        f"Privacy request {req.reference} withdrawn",
+        f"The person withdrew their {req.kind} request ({req.reference}); nothing is left to "
+        "decide.\n\n" + decider_link(req) + "\n",
     )
     return req
 

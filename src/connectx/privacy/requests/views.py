@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from connectx.accounts.principal import Principal, optional_principal, require_user
 from connectx.db.session import db_session
 from connectx.kit import clock, csrf
-from connectx.kit.errors import DomainError, InvalidInput, NotFound, TooManyRequests
+from connectx.kit.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+)
 from connectx.models.data_request import DataRequest
 from connectx.privacy import consent
 from connectx.privacy.requests import intake, service, settings, verification
@@ -238,6 +244,88 @@ async def dpo_inquiry(
     )
 
 
+def _withdraw_page(
+    request: Request,
+    principal: Principal | None,
+    req: DataRequest | None,
+    *,
+    token: str = "",
+    done: bool = False,
+    error: DomainError | None = None,
+) -> HTMLResponse:
+    return csrf.page(
+        request,
+        T + "center_withdraw.html",
+        _person(principal),
+        status_code=error.status if error is not None else 200,
+        error=error.detail if error is not None else None,
+        req=service.summary(req) if req is not None else None,
+        can_withdraw=req is not None and req.status in service.WITHDRAWABLE,
+        token=token,
+        done=done,
+    )
+
+
+async def _withdrawable(db: AsyncSession, ref: str, token: str) -> DataRequest:
+    req = await intake.by_reference(db, ref)
+    if req is None or not await service.check_withdraw_token(req, token):
+        raise NotFound(
+            "This withdrawal link is not valid: use the link from our message about your "
+            "request, as it was sent."
+        )
+    return req
+
+
+@entry.get(service.WITHDRAW_PATH, response_class=HTMLResponse)
+async def withdraw_form(
+    request: Request,
+    ref: str = "",
+    token: str = "",
+    principal: Principal | None = WHO,
+    db: AsyncSession = DB,
+) -> Response:
+    """The link in the subject's messages: shows the request and a button (a GET changes
+    nothing, so mail scanners following links withdraw nothing)."""
+    try:
+        req = await _withdrawable(db, ref, token)
+    except DomainError as exc:
+        return _withdraw_page(request, principal, None, error=exc)
+    error = None
+    if req.status not in service.WITHDRAWABLE:
+        error = Conflict(
+            f"Request {req.reference} is {req.status.replace('_', ' ')}: it can no "
+            "longer be withdrawn."
+        )
+    return _withdraw_page(request, principal, req, token=token, error=error)
+
+
+@entry.post(service.WITHDRAW_PATH, response_class=HTMLResponse)
+async def withdraw(
+    request: Request,
+    ref: str = Form(""),
+    token: str = Form(""),
+    principal: Principal | None = WHO,
+    db: AsyncSession = DB,
+) -> Response:
+    try:
+        req = await _withdrawable(db, ref, token)
+    except DomainError as exc:
+        return _withdraw_page(request, principal, None, error=exc)
+    try:
+        await service.withdraw(
+            db,
+            req,
+            actor=req.subject or "anonymous",
+            via="link",
+            ip=request.client.host if request.client else None,
+        )
+    except DomainError as exc:
+        await db.rollback()
+        req = await _withdrawable(db, ref, token)
+        return _withdraw_page(request, principal, req, error=exc)
+    return _withdraw_page(request, principal, req, done=True)
+
+
 # -- account settings ----------------------------------------------------------------------------
 
 
@@ -258,6 +346,7 @@ async def _account_page(
         error=error.detail if error is not None else None,
         error_field=error.extra.get("field") if error is not None else None,
         requests=await service.list_for_user(db, principal.user_id),
+        withdrawable=service.WITHDRAWABLE,
         form=form or {"kind": "access"},
         **_common(),
     )
@@ -268,6 +357,26 @@ async def account_requests(
     request: Request, principal: Principal = Depends(require_user), db: AsyncSession = DB
 ) -> Response:
     return await _account_page(request, db, principal)
+
+
+@signed.post("/account/privacy/requests/{request_id}/withdraw", response_class=HTMLResponse)
+async def account_withdraw(
+    request: Request,
+    request_id: int,
+    principal: Principal = Depends(require_user),
+    db: AsyncSession = DB,
+) -> Response:
+    req = await repo.platform_request(db, request_id)
+    if req is None or req.subject != f"user:{principal.user_id}":
+        raise NotFound("No request of yours has that number.")
+    try:
+        await service.withdraw(db, req, actor=principal.actor, via="account", ip=principal.ip)
+    except DomainError as exc:
+        await db.rollback()
+        return await _account_page(request, db, principal, error=exc)
+    response = redirect("/account/privacy")
+    set_flash(response, f"Request {req.reference} withdrawn: nothing was done with it.")
+    return response
 
 
 @signed.post("/account/privacy/requests", response_class=HTMLResponse)
