@@ -45,6 +45,11 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+def is_arabic(text: str) -> bool:
+    """Whether a keyword is written in Arabic script (how the keywords page groups them)."""
+    return any("\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f" for ch in text)
+
+
 def _slug(name: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:30].strip("-")

@@ -475,6 +475,91 @@ async def workspace_settings(
     return response
 
 
+BLANK_ROWS = 3
+
+
+def _keyword_sections(keywords: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The keywords by language (as typed: Arabic script or not), each with blank rows to add."""
+    rows: dict[str, list[dict[str, str]]] = {"en": [], "ar": []}
+    for keyword in keywords:
+        text = str(keyword.get("text") or "")
+        rows["ar" if settings.is_arabic(text) else "en"].append(
+            {"text": text, "kind": str(keyword.get("kind") or "")}
+        )
+    titles = {"en": "English (and other Latin-script languages)", "ar": "Arabic"}
+    blank = [{"text": "", "kind": ""}] * BLANK_ROWS
+    return [{"id": k, "title": titles[k], "rows": rows[k] + blank} for k in ("en", "ar")]
+
+
+async def _keywords_page(
+    request: Request,
+    db: AsyncSession,
+    principal: Principal,
+    *,
+    keywords: list[dict[str, Any]] | None = None,
+    error: DomainError | None = None,
+) -> HTMLResponse:
+    from connectx.workspaces import service as workspaces
+
+    assert principal.workspace_id is not None
+    if keywords is None:
+        keywords = list((await settings.ensure(db, principal.workspace_id)).keywords)
+    return render(
+        request,
+        T + "workspace_keywords.html",
+        {"principal": principal},
+        status_code=error.status if error is not None else 200,
+        error=error.detail if error is not None else None,
+        workspace=await workspaces.current(db, principal),
+        manager=True,
+        sections=_keyword_sections(keywords),
+        kinds=service.KINDS,
+        kind_words=service.KIND_WORDS,
+        max_keywords=settings.MAX_KEYWORDS,
+        max_keyword=settings.MAX_KEYWORD,
+        active="requests",
+    )
+
+
+@signed.get("/workspace/requests/keywords", response_class=HTMLResponse)
+async def workspace_keywords(
+    request: Request, principal: Principal = Depends(manager), db: AsyncSession = DB
+) -> Response:
+    return await _keywords_page(request, db, principal)
+
+
+@signed.post("/workspace/requests/keywords", response_class=HTMLResponse)
+async def workspace_keywords_save(
+    request: Request,
+    text: list[str] = Form([]),
+    kind: list[str] = Form([]),
+    reset: str = Form(""),
+    principal: Principal = Depends(manager),
+    db: AsyncSession = DB,
+) -> Response:
+    if reset:
+        keywords = [dict(k) for k in settings.DEFAULT_KEYWORDS]
+    else:
+        if len(kind) != len(text):
+            raise InvalidInput("Each keyword row has a text and a kind.", field="keywords")
+        keywords = [
+            {"text": t.strip(), "kind": k or None}
+            for t, k in zip(text, kind, strict=True)
+            if t.strip()
+        ]
+    try:
+        await settings.update(db, principal, keywords=keywords)
+    except DomainError as exc:
+        await db.rollback()
+        return await _keywords_page(request, db, principal, keywords=keywords, error=exc)
+    response = redirect("/workspace/requests/keywords")
+    set_flash(
+        response,
+        "Default keywords restored." if reset else f"{len(keywords)} WhatsApp keywords saved.",
+    )
+    return response
+
+
 async def _detail(
     request: Request,
     db: AsyncSession,
