@@ -74,6 +74,7 @@ async def test_access_holds_all_of_hers_and_nothing_else(
         sealed = exports.exports_dir().joinpath(export.storage_key).read_bytes()
     for value in [*w.ZARA.values(), w.REPLY.encode(), b"zara-photo-of-receipt", b"PK\x03\x04"]:
         assert value not in sealed
+    assert w.ATTRIBUTE[1].encode() not in sealed and w.NOTE.encode() not in sealed
 
     archive = zipfile.ZipFile(io.BytesIO(await _download(client, token)))
     names = set(archive.namelist())
@@ -82,7 +83,8 @@ async def test_access_holds_all_of_hers_and_nothing_else(
     assert archive.read(photo) == w.PHOTO
 
     everything = b"".join(archive.read(n) for n in names if not n.startswith("files/"))
-    for value in [*w.ZARA.values(), w.CAPTION.encode(), w.REPLY.encode()]:
+    theirs = [w.CAPTION, w.REPLY, w.NOTE, w.ATTRIBUTE[1]]  # notes and attributes about her too
+    for value in [*w.ZARA.values(), *(t.encode() for t in theirs)]:
         assert value in everything, value
     for person, _, _ in world.others():
         for value in (person.words, person.bsuid):

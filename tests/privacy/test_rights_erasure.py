@@ -43,6 +43,7 @@ def _hers() -> list[bytes]:
         w.CAPTION.encode(),
         w.REPLY.encode(),
         w.ATTRIBUTE[1].encode(),
+        w.NOTE.encode(),
         b"zara-photo-of-receipt",
     ]
 
