@@ -51,10 +51,11 @@ async def test_upload_lookup_download_and_expiry(sim: Sim) -> None:
     # a tampered url is unknown
     assert (await sim.client.get(url.replace("&hash=", "&hash=0"), headers=AUTH)).status_code == 404
 
-    # still good just before 5 minutes, gone after
-    await sim.clock(advance_s=299)
+    # still good before 5 minutes, gone after (the simulator's clock also moves with real time:
+    # 10 s of slack for a loaded machine between issuing the url and this request)
+    await sim.clock(advance_s=290)
     assert (await sim.client.get(url, headers=AUTH)).status_code == 200
-    await sim.clock(advance_s=2)
+    await sim.clock(advance_s=11)
     r = await sim.client.get(url, headers=AUTH)
     assert r.status_code == 404
 
