@@ -175,3 +175,23 @@ async def test_the_admin_listing_is_scoped_to_the_workspace_newest_first() -> No
     assert [e.id for e in page + list(rest)] == sorted(
         (e.id for e in page + list(rest)), reverse=True
     )
+
+
+async def test_entries_of_one_transaction_chain_across_an_undone_savepoint() -> None:
+    """A transaction reads the chain's head once and chains its own entries after it; an entry
+    undone with its savepoint is not the head the next one chains to."""
+    async with unit_of_work() as db:
+        await audit.record(db, actor="user:1", action="account.updated", data={"n": 1})
+        with pytest.raises(RuntimeError):
+            async with db.begin_nested():
+                await audit.record(db, actor="user:1", action="account.updated", data={"n": 2})
+                raise RuntimeError("undo")
+        await audit.record(db, actor="user:1", action="account.updated", data={"n": 3})
+    async with unit_of_work() as db:  # a new transaction reads the head again
+        await audit.record(db, actor="user:1", action="account.updated", data={"n": 4})
+    async with unit_of_work() as db:
+        rows = list((await db.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars())
+    assert [r.data["n"] for r in rows] == [1, 3, 4]
+    assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
+    code, out = await _verify()
+    assert code == 0, out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import select
@@ -93,3 +94,58 @@ async def test_another_workspace_finds_nothing_of_ours(app: Any) -> None:
     assert await ids(stranger, q="jose") == []
     assert await ids(stranger, q="+16505550001") == []
     assert await ids(stranger) == []
+
+
+async def test_contacts_named_before_name_search_are_backfilled(app: Any, monkeypatch: Any) -> None:
+    """Contacts whose names were stored before name search existed have no tokens; the
+    ``inbox.backfill_name_tokens`` job (enqueued by migration 0004ip) writes them, a batch per
+    job, and leaves contacts that have tokens alone."""
+    from sqlalchemy import delete
+
+    from connectx.jobs import runner
+    from connectx.jobs.queue import enqueue
+    from connectx.models.job import Job
+
+    owner, _ = await owner_of(app)
+    await workspace_with_number(owner)
+    jose, ann, annie = await customers_write(
+        owner,
+        ("José O'Brien", "16505550001"),
+        ("Ann Lee", "16505550002"),
+        ("Annie Leeds", "16505550003"),
+    )
+    ann_contact = (await owner.get(f"/api/v1/conversations/{ann}")).json()["contact"]["id"]
+    async with unit_of_work() as db:
+        before = sorted((await db.execute(select(ContactNameToken.token_index))).scalars().all())
+        # Ann keeps hers; José's and Annie's are gone, as for contacts named before the change.
+        await db.execute(delete(ContactNameToken).where(ContactNameToken.contact_id != ann_contact))
+    assert await ids(owner, q="ann") == [ann]
+    assert await ids(owner, q="jose") == []
+
+    monkeypatch.setattr(name_search, "BACKFILL_BATCH", 1)  # one contact per job: jobs chain
+    async with unit_of_work() as db:
+        await enqueue(db, "inbox.backfill_name_tokens", {"after": 0})
+    # The app's own job runtime runs them too; whoever claims a job first runs it.
+    for _ in range(200):
+        async with unit_of_work() as db:
+            rows = (
+                await db.execute(
+                    select(Job.id, Job.status).where(Job.name == "inbox.backfill_name_tokens")
+                )
+            ).all()
+        waiting = [job_id for job_id, status in rows if status not in ("done", "failed")]
+        if not waiting:
+            break
+        for job_id in waiting:
+            await runner.run_job(job_id)
+        await asyncio.sleep(0.05)
+    statuses = [status for _, status in rows]
+    # A job per contact without tokens (Ann is skipped), and the one that finds no more.
+    assert statuses == ["done"] * 3, statuses
+
+    assert await ids(owner, q="jose") == [jose]
+    assert await ids(owner, q="ann") == [annie, ann]
+    assert await ids(owner, q="ann leeds") == [annie]
+    async with unit_of_work() as db:
+        after = sorted((await db.execute(select(ContactNameToken.token_index))).scalars().all())
+    assert after == before  # the same keyed hashes intake wrote

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.kit.tenancy import scoped
@@ -30,9 +30,32 @@ async def head(db: AsyncSession) -> AuditEvent | None:
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
+_HEAD = "audit_chain_head"
+
+
+async def chain_head(db: AsyncSession) -> str | None:
+    """The newest entry's hash, the chain locked until the transaction ends. Read once per
+    transaction: after this transaction appended an entry, that entry is the head (nobody else
+    can append while the lock is held), so a page that records three entries locks and reads
+    the head once. An entry undone by a savepoint's rollback, a commit (the lock is gone) or a
+    removal of entries (:func:`forget_head`) sends the next append back to the database."""
+    cached = db.info.get(_HEAD)
+    if cached is not None:
+        transaction, event = cached
+        if transaction is db.sync_session.get_transaction() and inspect(event).persistent:
+            return str(event.hash)
+    await lock_chain(db)
+    return await last_hash(db)
+
+
+def forget_head(db: AsyncSession) -> None:
+    db.info.pop(_HEAD, None)
+
+
 async def add(db: AsyncSession, event: AuditEvent) -> None:
     db.add(event)
     await db.flush()
+    db.info[_HEAD] = (db.sync_session.get_transaction(), event)
 
 
 async def stream(db: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEvent]:

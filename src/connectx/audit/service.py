@@ -119,8 +119,7 @@ async def record(
     if reason is not None:  # typed by a person: keep the why, mask what identifies anyone
         reason = redact(reason).strip()[:200] or None
     key = await audit_chain_key()
-    await repo.lock_chain(db)
-    prev = await repo.last_hash(db) or GENESIS
+    prev = await repo.chain_head(db) or GENESIS
     event = AuditEvent(
         workspace_id=workspace_id,
         actor=actor,

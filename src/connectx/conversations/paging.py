@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy import literal, tuple_
 
 from connectx.kit.errors import InvalidInput
 
@@ -56,3 +59,14 @@ def check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}.", field="limit")
     return limit
+
+
+def before(time_column: Any, id_column: Any, after: tuple[datetime, int]) -> Any:
+    """The rows after ``after`` in a newest-first (time, id) order, as one row-value comparison
+    ``(time, id) < (at, id)``: both databases use it as the range of a ``(…, time, id)`` index,
+    so a deep page starts where the previous one ended (the ``OR`` form was a filter, read
+    from the top of the index on every page)."""
+    at, ident = after
+    return tuple_(time_column, id_column) < tuple_(
+        literal(at, time_column.type), literal(ident, id_column.type)
+    )

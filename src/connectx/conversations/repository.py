@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectx.conversations import paging
 from connectx.kit.tenancy import get_in_workspace, scoped
 from connectx.models.conversation import Conversation
 
@@ -75,12 +76,6 @@ async def page(
     if contact_id is not None:
         stmt = stmt.where(Conversation.contact_id == contact_id)
     if after is not None:
-        at, ident = after
-        stmt = stmt.where(
-            or_(
-                Conversation.last_message_at < at,
-                and_(Conversation.last_message_at == at, Conversation.id < ident),
-            )
-        )
+        stmt = stmt.where(paging.before(Conversation.last_message_at, Conversation.id, after))
     stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()).limit(limit)
     return list((await db.execute(stmt)).scalars())

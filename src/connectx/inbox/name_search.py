@@ -88,3 +88,31 @@ async def matching_contacts(db: AsyncSession, workspace_id: int, query: str) -> 
     vault = Vault(db)
     hashes = sorted({await _hash(vault, workspace_id, w) for w in wanted})
     return repo.contacts_with_tokens(workspace_id, hashes)
+
+
+BACKFILL_BATCH = 500
+
+
+async def backfill(db: AsyncSession, after_id: int = 0, batch: int = BACKFILL_BATCH) -> int | None:
+    """Write the name tokens of up to ``batch`` contacts (any workspace, ids above
+    ``after_id``) that have a name but no tokens: contacts named before name search existed.
+    Returns the last contact id looked at, or None when there are no more. Idempotent: a
+    contact that has tokens is skipped, and the tokens are written as intake writes them."""
+    from connectx.contacts.service import subject_of
+
+    found = await repo.contacts_without_name_tokens(db, after_id, batch)
+    if not found:
+        return None
+    vault = Vault(db)
+    by_workspace: dict[int, list[Contact]] = {}
+    for contact in found:
+        by_workspace.setdefault(contact.workspace_id, []).append(contact)
+    for workspace_id, contacts in by_workspace.items():
+        await vault.warm(workspace_id, [subject_of(c.id) for c in contacts])
+        for contact in contacts:
+            name = await vault.decrypt_or_none(
+                workspace_id, subject_of(contact.id), "contacts.name", contact.name_enc
+            )
+            if name:  # an erased contact's name cannot be read: it stays unsearchable
+                await index(db, vault, contact, name)
+    return found[-1].id

@@ -11,8 +11,10 @@ from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from connectx.conversations import paging
 from connectx.kit.tenancy import get_in_workspace, scoped, scoped_update
 from connectx.kit.upsert import insert_ignore
+from connectx.models.contact import Contact
 from connectx.models.conversation import Conversation
 from connectx.models.inbox import (
     CannedResponse,
@@ -398,6 +400,21 @@ def write_name_tokens(session: Session, pending: dict[int, tuple[int, list[bytes
         session.execute(insert(ContactNameToken), rows[start : start + 1000])
 
 
+async def contacts_without_name_tokens(
+    db: AsyncSession, after_id: int, limit: int
+) -> list[Contact]:
+    """Contacts of any workspace (the backfill sweep) with a sealed name and no name tokens,
+    by id, above ``after_id``."""
+    has_tokens = select(ContactNameToken.id).where(ContactNameToken.contact_id == Contact.id)
+    stmt = (
+        select(Contact)
+        .where(Contact.id > after_id, Contact.name_enc.is_not(None), ~has_tokens.exists())
+        .order_by(Contact.id)
+        .limit(limit)
+    )
+    return list((await db.execute(stmt)).scalars())
+
+
 def contacts_with_tokens(workspace_id: int, hashes: list[bytes]) -> Any:
     """Subquery: the workspace's contact ids holding every one of ``hashes``."""
     return (
@@ -409,16 +426,20 @@ def contacts_with_tokens(workspace_id: int, hashes: list[bytes]) -> Any:
 
 
 # -- the inbox list ---------------------------------------------------------------------------
-def _unread(workspace_id: int, user_id: int) -> Any:
-    """Condition: the conversation has an inbound message newer than ``user_id``'s marker."""
-    marker = (
-        scoped(ReadMarker, workspace_id, ReadMarker.read_upto)
-        .where(ReadMarker.conversation_id == Conversation.id, ReadMarker.user_id == user_id)
-        .scalar_subquery()
-    )
-    return and_(
+def _with_unread(stmt: Any, workspace_id: int, user_id: int) -> Any:
+    """``stmt`` narrowed to conversations with an inbound message newer than ``user_id``'s
+    marker: an outer join on the member's markers (one covering-index probe per conversation,
+    ``ix_conversation_reads_member``), not two correlated subqueries per row."""
+    return stmt.outerjoin(
+        ReadMarker,
+        and_(
+            ReadMarker.user_id == user_id,
+            ReadMarker.workspace_id == workspace_id,
+            ReadMarker.conversation_id == Conversation.id,
+        ),
+    ).where(
         Conversation.last_inbound_at.is_not(None),
-        or_(marker.is_(None), Conversation.last_inbound_at > marker),
+        or_(ReadMarker.read_upto.is_(None), Conversation.last_inbound_at > ReadMarker.read_upto),
     )
 
 
@@ -460,27 +481,24 @@ async def inbox_page(
     if contact_ids is not None:
         stmt = stmt.where(Conversation.contact_id.in_(contact_ids))
     if unread_only and user_id is not None:
-        stmt = stmt.where(_unread(workspace_id, user_id))
+        stmt = _with_unread(stmt, workspace_id, user_id)
     if after is not None:
-        at, ident = after
-        stmt = stmt.where(
-            or_(
-                Conversation.last_message_at < at,
-                and_(Conversation.last_message_at == at, Conversation.id < ident),
-            )
-        )
+        stmt = stmt.where(paging.before(Conversation.last_message_at, Conversation.id, after))
     stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()).limit(limit)
     return list((await db.execute(stmt)).scalars())
 
 
 async def unread_counts(db: AsyncSession, workspace_id: int, user_id: int) -> dict[str, int]:
     """Unresolved conversations with unread customer messages: assigned to ``user_id``,
-    unassigned, and all."""
+    unassigned, and all. Reads the partial index of unresolved conversations
+    (``ix_conversations_unresolved_inbound``) and the member's markers, both index-only: never
+    messages, never resolved conversations."""
     mine = case((Conversation.assignee_user_id == user_id, 1), else_=0)
     nobody = case((Conversation.assignee_user_id.is_(None), 1), else_=0)
     stmt = scoped(Conversation, workspace_id, func.count(), func.sum(mine), func.sum(nobody)).where(
-        Conversation.status.in_(("open", "pending")), _unread(workspace_id, user_id)
+        Conversation.status != "resolved"  # the partial index's own condition, word for word
     )
+    stmt = _with_unread(stmt, workspace_id, user_id)
     total, mine_n, nobody_n = (await db.execute(stmt)).one()
     return {"mine": int(mine_n or 0), "unassigned": int(nobody_n or 0), "all": int(total or 0)}
 

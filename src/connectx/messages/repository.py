@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectx.conversations import paging
 from connectx.kit.upsert import insert_ignore, insert_ignore_many
 from connectx.models.message import Message, MessageStatusEvent
 
@@ -179,9 +180,6 @@ async def page(
         Message.workspace_id == workspace_id, Message.conversation_id == conversation_id
     )
     if before is not None:
-        at, ident = before
-        stmt = stmt.where(
-            or_(Message.sent_at < at, and_(Message.sent_at == at, Message.id < ident))
-        )
+        stmt = stmt.where(paging.before(Message.sent_at, Message.id, before))
     stmt = stmt.order_by(Message.sent_at.desc(), Message.id.desc()).limit(limit)
     return list((await db.execute(stmt)).scalars())

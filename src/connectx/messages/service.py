@@ -343,7 +343,24 @@ class MessageView:
     created_at: datetime
 
 
-async def view(db: AsyncSession, message: Message) -> MessageView:
+async def views(db: AsyncSession, rows: list[Message]) -> list[MessageView]:
+    """:func:`view` of many messages, their media states read in one query (a thread page)."""
+    from connectx.media import repository as media_files
+
+    inbound_media = [m for m in rows if m.media_id and m.direction == "in"]
+    states: dict[int, str] = {}
+    if inbound_media:
+        states = await media_files.states_of(
+            db, inbound_media[0].workspace_id, [m.id for m in inbound_media]
+        )
+    return [await view(db, m, media_states=states) for m in rows]
+
+
+async def view(
+    db: AsyncSession, message: Message, *, media_states: dict[int, str] | None = None
+) -> MessageView:
+    """A message as people see it; ``media_states`` are the media states already read for a
+    page of messages (else this message's is read here)."""
     vault = Vault(db)
 
     async def opened(column: str, blob: bytes | None) -> str | None:
@@ -354,10 +371,11 @@ async def view(db: AsyncSession, message: Message) -> MessageView:
     details = await opened(CONTENT, message.content_enc)
     media_state: str | None = None
     if message.media_id and message.direction == "in":
-        from connectx.media import repository as media_files
+        if media_states is None:
+            from connectx.media import repository as media_files
 
-        states = await media_files.states_of(db, message.workspace_id, [message.id])
-        media_state = states.get(message.id)
+            media_states = await media_files.states_of(db, message.workspace_id, [message.id])
+        media_state = media_states.get(message.id)
     return MessageView(
         id=message.id,
         wamid=message.wamid,
@@ -414,7 +432,7 @@ async def list_for(
     rows = await repo.page(db, ws, conversation.id, before, paging.check_limit(limit) + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    views = [await view(db, m) for m in rows]
+    shown = await views(db, rows)
     await audit.record(
         db,
         actor=principal.actor,
@@ -422,6 +440,6 @@ async def list_for(
         subject=f"contact:{conversation.contact_id}",
         workspace_id=ws,
         ip=principal.ip,
-        data={"conversation": conversation.id, "messages": len(views)},
+        data={"conversation": conversation.id, "messages": len(shown)},
     )
-    return views, paging.encode(rows[-1].sent_at, rows[-1].id) if more else None
+    return shown, paging.encode(rows[-1].sent_at, rows[-1].id) if more else None

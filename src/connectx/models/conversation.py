@@ -49,6 +49,17 @@ class Conversation(Base):
         ),
         Index("ix_conversations_channel_activity", "channel_id", "last_message_at", "id"),
         Index("ix_conversations_snoozed", "snoozed_until"),
+        # Unread counts: the unresolved conversations only, covering what the count reads.
+        Index(
+            "ix_conversations_unresolved_inbound",
+            "workspace_id",
+            "last_inbound_at",
+            "assignee_user_id",
+            "status",
+            "id",
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
     )
 
     id: Mapped[int] = column(BigId, primary_key=True, data=CV)

@@ -85,6 +85,9 @@ class ConversationLabel(Base):
     __table_args__ = (
         UniqueConstraint("conversation_id", "label_id"),
         Index("ix_conversation_labels_label", "label_id", "conversation_id"),
+        # A page's labels (workspace, conversation IN …): without it SQLite's planner reads
+        # every labelled conversation of the workspace through the workspace_id index.
+        Index("ix_conversation_labels_conversation", "workspace_id", "conversation_id", "label_id"),
     )
 
     id: Mapped[int] = column(BigId, primary_key=True, data=INBOX)
@@ -145,7 +148,15 @@ class ReadMarker(Base):
     __tablename__ = "conversation_reads"
     __table_args__ = (
         UniqueConstraint("conversation_id", "user_id"),
-        Index("ix_conversation_reads_user", "user_id", "workspace_id"),
+        # A page's markers (member, workspace, conversation IN …), covering read_upto: the
+        # (user, workspace) prefix alone made SQLite read all of a member's markers per page.
+        Index(
+            "ix_conversation_reads_member",
+            "user_id",
+            "workspace_id",
+            "conversation_id",
+            "read_upto",
+        ),
     )
 
     id: Mapped[int] = column(BigId, primary_key=True, data=INBOX)

@@ -86,6 +86,9 @@ async def audit_oldest(db: AsyncSession, stop: int | None, limit: int) -> list[t
 
 
 async def delete_audit(db: AsyncSession, first_id: int, last_id: int) -> int:
+    from connectx.audit.repository import forget_head
+
+    forget_head(db)  # the transaction's cached chain head may be among them
     result = await db.execute(
         delete(AuditEvent)
         .where(AuditEvent.id >= first_id, AuditEvent.id <= last_id)

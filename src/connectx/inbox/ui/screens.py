@@ -83,12 +83,6 @@ def display_name(contact: ContactView | None) -> str:
 
 
 async def _preview_text(vault: Vault, message: Any) -> str:
-    body = await vault.decrypt_or_none(
-        message.workspace_id,
-        messages.subject_of(message.contact_id),
-        messages.BODY,
-        message.body_enc,
-    )
     if message.type == "reaction":
         emoji = await vault.decrypt_or_none(
             message.workspace_id,
@@ -99,6 +93,12 @@ async def _preview_text(vault: Vault, message: Any) -> str:
         return f"Reacted {emoji}" if emoji else "Removed a reaction"
     if message.revoked_at is not None:
         return "Deleted message"
+    body = await vault.decrypt_or_none(
+        message.workspace_id,
+        messages.subject_of(message.contact_id),
+        messages.BODY,
+        message.body_enc,
+    )
     if message.type == "template":
         return f"Template: {body}" if body else "Template"
     return body[:140] if body else presenter.preview(None) or message.type.capitalize()
@@ -239,7 +239,7 @@ async def _quoted(
     missing = sorted({v.reply_to_wamid for v in views if v.reply_to_wamid} - on_page)
     assert principal.workspace_id is not None
     rows = await repo.by_wamids(db, principal.workspace_id, conversation.id, missing)
-    return {m.wamid: await messages.view(db, m) for m in rows}
+    return {v.wamid: v for v in await messages.views(db, rows)}
 
 
 async def one_message(
@@ -272,7 +272,7 @@ async def one_message(
     channel = await channels_repo.get(db, ws, conversation.channel_id)
     earlier = await _quoted(db, principal, conversation, [view])
     ours = await repo.our_reactions_to(db, ws, conversation.id, message.wamid)
-    effects = [await messages.view(db, r) for r in ours]
+    effects = await messages.views(db, ours)
     found = presenter.bubbles([view, *effects], _known(await _templates_of(db, channel)), earlier)
     return found[0] if found else None
 
