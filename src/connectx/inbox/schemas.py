@@ -186,6 +186,8 @@ class ContactPanelOut(BaseModel):
     attributes: dict[str, str]
     conversations: list[ConversationBrief]
     consent: list[ConsentOut]
-    requests: list[dict[str, str | int | None]] | None = Field(
+    # Small dicts from the requests hook (id, reference, kind, status, received/due times, the
+    # clock in words, closed): ids and words only, no personal data.
+    requests: list[dict[str, str | bool | int | datetime | None]] | None = Field(
         description="The contact's data requests; null until that feature exists."
     )
