@@ -237,6 +237,22 @@ async def test_inbox_at_phone_width(world: World, open_page: OpenPage) -> None:
     assert os.path.getsize(ARTIFACTS / "inbox-thread-360.png") > 0
 
 
+# The inbox's form controls and buttons without an accessible name (label, aria-label,
+# aria-labelledby, title, or a button's own text).
+UNLABELLED = """() => Array.from(document.querySelectorAll(
+  '#inbox input:not([type=hidden]), #inbox select, #inbox textarea, #inbox button, #inbox summary'
+)).filter((el) => {
+  const text = (s) => (s || '').trim();
+  const by = el.getAttribute('aria-labelledby');
+  const name = text(el.getAttribute('aria-label'))
+    || (el.labels ? Array.from(el.labels).map((l) => text(l.textContent)).join('') : '')
+    || (by && document.getElementById(by) ? text(document.getElementById(by).textContent) : '')
+    || (['BUTTON', 'SUMMARY'].includes(el.tagName) ? text(el.textContent) : '')
+    || text(el.getAttribute('title'));
+  return !name;
+}).map((el) => el.outerHTML.slice(0, 160))"""
+
+
 async def _api_as(world: World, email: str) -> httpx.AsyncClient:
     client = httpx.AsyncClient(base_url=world.server.url)
     r = await client.post("/api/v1/auth/signin", json={"email": email, "password": world.password})
@@ -264,6 +280,8 @@ async def test_assigning_to_a_second_agent_reaches_them_live(
     row = owner.locator("#rows .row").filter(has_text="Who will look after me?")
     await row.get_by_role("link").click()
     await expect(owner.locator("#thread-assignee")).to_have_text("Unassigned")
+    await owner.keyboard.press("a")  # triage shortcut: assign to me
+    await expect(owner.locator("#thread-assignee")).to_have_text("Assigned to you")
     await owner.locator("#assign-menu > summary").click()
     await owner.locator("#assign-menu").get_by_label("Agent").select_option(label="Alex Agent")
     await owner.locator("#assign-menu").get_by_role("button", name="Assign").click()
@@ -338,4 +356,5 @@ async def test_notes_canned_replies_labels_and_snooze_from_the_thread(
     await expect(agent.locator("#thread-status")).to_have_text("pending")
     await expect(colleague.locator("#thread-status")).to_have_text("pending")
     await expect(colleague.locator("#thread-snoozed")).to_be_visible()
+    assert await agent.evaluate(UNLABELLED) == []  # every control of the inbox has a name
     assert errors_of(agent) == [] and errors_of(colleague) == []

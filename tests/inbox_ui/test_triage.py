@@ -225,14 +225,25 @@ async def test_contact_panel_attributes_consent_requests_and_restriction(app: An
     assert "Nothing can be sent" in composer.text
 
 
-async def test_opening_a_conversation_reads_it(app: Any, client: Any) -> None:
+async def _counts(who: Caller) -> dict[str, str]:
+    r = await who.get("/inbox/counts", headers=HTMX)
+    assert r.status_code == 200, r.text
+    shown = parse(r.text).find("p", id="unread-counts")
+    return {a.attrs["data-count"]: a.find("strong").text for a in shown.find_all("a")}
+
+
+async def test_opening_a_conversation_reads_it_and_the_counts_follow(app: Any) -> None:
     owner, _ = await owner_of(app)
     cid = (await inbound_for(owner))["conversation_id"]
+    page = parse((await owner.get("/inbox", headers={"accept": "text/html"})).text)
+    assert page.find("p", id="unread-counts").attrs["hx-trigger"] == "load"  # after the page
+    assert await _counts(owner) == {"mine": "0", "unassigned": "1", "all": "1"}
     rows = parse((await owner.get("/inbox/list?status=all&unread=true", headers=HTMX)).text)
     assert rows.find_all("li", **{"data-conversation": str(cid)})
     assert (await owner.get(f"/inbox/c/{cid}", headers=HTMX)).status_code == 200
     rows = parse((await owner.get("/inbox/list?status=all&unread=true", headers=HTMX)).text)
     assert not rows.find_all("li", **{"data-conversation": str(cid)})
+    assert await _counts(owner) == {"mine": "0", "unassigned": "0", "all": "0"}
 
 
 async def test_settings_page_sets_round_robin_teams_labels_and_canned_replies(app: Any) -> None:

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.accounts.principal import Principal
-from connectx.inbox import notifications
+from connectx.inbox import notifications, reads
 from connectx.inbox.ui import screens, triage
 from connectx.inbox.ui.views import DB, fragment, reader, writer
 from connectx.kit.csrf import csrf_protect
@@ -17,9 +17,11 @@ from connectx.kit.csrf import csrf_protect
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 
 
-async def _head(request: Request, db: AsyncSession, principal: Principal, cid: int) -> HTMLResponse:
+async def _head(
+    request: Request, db: AsyncSession, principal: Principal, cid: int, opened: str = ""
+) -> HTMLResponse:
     thread = await screens.thread(db, principal, cid, with_messages=False)
-    return fragment(request, "inbox/_thread_head.html", thread=thread)
+    return fragment(request, "inbox/_thread_head.html", thread=thread, opened=opened)
 
 
 @router.post("/inbox/c/{conversation_id}/assign", response_class=HTMLResponse)
@@ -58,7 +60,8 @@ async def label(
     db: AsyncSession = DB,
 ) -> HTMLResponse:
     await triage.set_label(db, principal, conversation_id, label_id, bool(on))
-    return await _head(request, db, principal, conversation_id)
+    # The labels menu stays open: agents often set more than one.
+    return await _head(request, db, principal, conversation_id, opened="label-menu")
 
 
 @router.post("/inbox/c/{conversation_id}/notes", response_class=HTMLResponse)
@@ -103,6 +106,16 @@ async def bell(
     request: Request, principal: Principal = Depends(reader), db: AsyncSession = DB
 ) -> HTMLResponse:
     return fragment(request, "inbox/_bell.html", bell=await triage.bell(db, principal))
+
+
+@router.get("/inbox/counts", response_class=HTMLResponse)
+async def counts(
+    request: Request, principal: Principal = Depends(reader), db: AsyncSession = DB
+) -> HTMLResponse:
+    """Unread conversations: mine, unassigned, all (loaded after the page, refreshed on events,
+    so the list itself never waits for the count)."""
+    found = await reads.counts(db, principal) if principal.user_id is not None else None
+    return fragment(request, "inbox/_counts.html", counts=found, placeholder=False)
 
 
 @router.post("/inbox/notifications/read", response_class=HTMLResponse)

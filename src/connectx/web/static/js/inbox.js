@@ -172,13 +172,70 @@
     });
   }
 
+  // A live change to the open conversation's header waits while the agent works in it (a menu
+  // open with a choice half made), and comes when they leave it; our own actions' answers bring
+  // the fresh header anyway. Menus open before a refresh stay open after it.
+  var staleHead = null;
+  var headVersion = 0; // bumped by every swap of the header: an older answer is dropped
   function refreshHead(conversationId) {
+    var current = $(".thread-head");
+    if (current && current.contains(document.activeElement)) {
+      staleHead = conversationId;
+      return Promise.resolve();
+    }
+    var version = ++headVersion;
     return fragment("/inbox/c/" + conversationId + "/head").then(function (html) {
       var head = $(".thread-head");
       if (!html || !head || openConversation() !== String(conversationId)) return;
+      if (version !== headVersion) return;
+      var open = $all("details[open][id]", head).map(function (d) {
+        return d.id;
+      });
       var element = toElement(html);
       head.replaceWith(element);
+      open.forEach(function (id) {
+        var details = document.getElementById(id);
+        if (details) details.open = true;
+      });
       activate(element);
+    });
+  }
+  document.addEventListener("focusout", function (event) {
+    var head = $(".thread-head");
+    if (staleHead === null || !head || !head.contains(event.target)) return;
+    if (event.relatedTarget && head.contains(event.relatedTarget)) return;
+    var conversationId = staleHead;
+    staleHead = null;
+    window.setTimeout(function () {
+      refreshHead(conversationId);
+    }, 0);
+  });
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.classList && target.classList.contains("thread-head")) headVersion++;
+  });
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    var elt = event.detail.elt;
+    if (staleHead === null || !elt || !elt.closest || !elt.closest(".thread-head")) return;
+    var conversationId = staleHead; // a change came while the agent acted: fetch it now
+    staleHead = null;
+    window.setTimeout(function () {
+      refreshHead(conversationId);
+    }, 0);
+  });
+
+  function refreshCounts() {
+    var counts = $("#unread-counts");
+    if (counts && window.htmx) window.htmx.trigger(counts, "refresh");
+  }
+
+  // A customer's message arriving in the thread the agent has open is read: move the marker.
+  function markRead(conversationId) {
+    var token = $('meta[name="csrf-token"]');
+    return fetch("/api/v1/conversations/" + conversationId + "/read", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": token ? token.getAttribute("content") : "" },
     });
   }
 
@@ -228,15 +285,21 @@
     var cid = data.conversation_id ? String(data.conversation_id) : null;
     var isOpen = cid !== null && cid === openConversation();
     var work = [];
-    if (kind === "reset") work.push(reloadAll());
+    if (kind === "reset") {
+      work.push(reloadAll());
+      refreshCounts();
+    }
     else if (kind === "message.new") {
       work.push(upsertRow(cid, true));
       if (isOpen) work.push(upsertMessage(cid, data.message_id));
+      if (isOpen && data.direction === "in" && !document.hidden) work.push(markRead(cid));
+      refreshCounts();
     } else if (kind === "message.status") {
       if (isOpen) work.push(upsertMessage(cid, data.message_id));
     } else if (kind.indexOf("conversation.") === 0) {
       work.push(upsertRow(cid, false));
       if (isOpen && kind !== "conversation.read") work.push(refreshHead(cid));
+      refreshCounts();
     } else if (kind === "note.new") {
       if (isOpen) work.push(upsertNote(cid, data.note_id));
     } else if (kind === "contact.updated") {
