@@ -188,6 +188,10 @@
       var head = $(".thread-head");
       if (!html || !head || openConversation() !== String(conversationId)) return;
       if (version !== headVersion) return;
+      if (head.contains(document.activeElement)) {
+        staleHead = conversationId; // the agent started working in it meanwhile: later
+        return;
+      }
       var open = $all("details[open][id]", head).map(function (d) {
         return d.id;
       });
