@@ -273,16 +273,44 @@ async def stats(http: aiohttp.ClientSession, sim: str) -> dict[str, Any]:
         return dict(await r.json())
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """Sample ``pid`` with py-spy (PyPI) into collapsed stacks, without pausing it."""
+    spy = [str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--pid", str(pid), "--format", "raw"]
+    spy += ["--rate", "200", "--nonblocking", "--threads", "-o", str(out)]
+    return subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def watch(
-    http: aiohttp.ClientSession, sim: str, total: int, base: int, limit_s: float
+    http: aiohttp.ClientSession,
+    sim: str,
+    total: int,
+    base: int,
+    limit_s: float,
+    pids: dict[str, int],
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """Sample the simulator's accepted count until ``total`` more were accepted; the steady rate
-    between 10 % and 90 % of them."""
-    samples: list[tuple[float, int]] = []
+    between 10 % and 90 % of them, and the CPU each process in ``pids`` used per accepted
+    message over the same window (load-independent, unlike the rate). With ``profile``, py-spy
+    samples the worker over that window."""
+    samples: list[tuple[float, int, dict[str, float]]] = []
     deadline = time.monotonic() + limit_s
+    spy: subprocess.Popen[bytes] | None = None
     while time.monotonic() < deadline:
         n = int((await stats(http, sim))["accepted"]) - base
-        samples.append((time.monotonic(), n))
+        samples.append((time.monotonic(), n, {k: cpu_s(p) for k, p in pids.items()}))
+        if profile is not None and spy is None and n >= 0.1 * total:
+            spy = py_spy(pids["worker"], profile)
+        if profile is not None and spy is not None and n >= 0.9 * total:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
+            profile = None
         if n >= total:
             break
         await asyncio.sleep(0.25)
@@ -291,11 +319,16 @@ async def watch(
     hi = next((s for s in samples if s[1] >= 0.9 * total), samples[-1])
     rate = (hi[1] - lo[1]) / (hi[0] - lo[0]) if hi[0] > lo[0] else 0.0
     first = next((s for s in samples if s[1] > 0), samples[0])
-    return {"accepted": done, "rate": rate, "seconds": samples[-1][0] - first[0]}
+    sent = max(1, hi[1] - lo[1])
+    cpu = {f"{k}_cpu_ms_per_msg": 1000 * (hi[2][k] - lo[2][k]) / sent for k in pids}
+    return {"accepted": done, "rate": rate, "seconds": samples[-1][0] - first[0], **cpu}
 
 
-async def bare_client(sim: str, pnids: list[str], total: int, concurrency: int = 64) -> float:
-    """The ceiling: the same bodies posted by a bare aiohttp client, ``concurrency`` in flight."""
+async def bare_client(
+    sim: str, pnids: list[str], total: int, concurrency: int = 64
+) -> tuple[float, float]:
+    """The ceiling: the same bodies posted by a bare aiohttp client, ``concurrency`` in flight.
+    Messages/s, and the client's CPU milliseconds per message."""
     from connectx.simulator import settings as simcfg
 
     headers = {"Authorization": f"Bearer {simcfg.DEMO_ACCESS_TOKEN}"}
@@ -312,9 +345,10 @@ async def bare_client(sim: str, pnids: list[str], total: int, concurrency: int =
                 ok += r.status == 200
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         await asyncio.gather(*(one(http) for _ in range(concurrency)))
-        return ok / (time.monotonic() - started)
+        cpu_ms = 1000 * (time.process_time() - cpu) / max(1, ok)
+        return ok / (time.monotonic() - started), cpu_ms
 
 
 async def phases(run: Run) -> dict[str, Any]:
@@ -336,22 +370,33 @@ async def phases(run: Run) -> dict[str, Any]:
         out["queue_s"] = time.monotonic() - t
         base = int((await stats(http, sim))["accepted"])
         worker = run.start("worker-one", ["worker", "--concurrency", "1"])
-        out["one"] = await watch(http, sim, a.one, base, a.timeout)
+        pids = {"worker": worker.pid, "simulator": run.sim_proc.pid}
+        prof = a.profile / "one.txt" if a.profile else None
+        out["one"] = await watch(http, sim, a.one, base, a.timeout, pids, prof)
         run.stop(worker)
         out["one"]["left"] = await outbox_left()
+        out["one"]["repeated"] = (await stats(http, sim))["repeated_callback_data"]
         # 2. ceilings (the worker is stopped: the simulator serves the bare client alone)
         await asyncio.sleep(6.5)  # let the pair/throughput buckets of the simulator refill
-        out["ceiling_one"] = await bare_client(sim, PNIDS[:1], min(a.one, 20000))
-        out["ceiling_ten"] = await bare_client(sim, PNIDS, min(10 * a.ten, 50000))
+        out["ceiling_one"], out["bare_cpu_one"] = await bare_client(
+            sim, PNIDS[:1], min(a.one, 20000)
+        )
+        out["ceiling_ten"], out["bare_cpu_ten"] = await bare_client(
+            sim, PNIDS, min(10 * a.ten, 50000)
+        )
         # 3. ten numbers
         await queue(channels, a.ten, "ten")
         before = await stats(http, sim)
         base = int(before["accepted"])
         worker = run.start("worker-ten", ["worker", "--concurrency", "1"])
-        out["ten"] = await watch(http, sim, 10 * a.ten, base, a.timeout)
+        pids = {"worker": worker.pid, "simulator": run.sim_proc.pid}
+        prof = a.profile / "ten.txt" if a.profile else None
+        out["ten"] = await watch(http, sim, 10 * a.ten, base, a.timeout, pids, prof)
         run.stop(worker)
         out["ten"]["left"] = await outbox_left()
-        after = (await stats(http, sim))["accepted_by_number"]
+        final = await stats(http, sim)
+        out["ten"]["repeated"] = final["repeated_callback_data"] - out["one"]["repeated"]
+        after = final["accepted_by_number"]
         out["ten"]["by_number"] = sorted(
             after[p] - before["accepted_by_number"].get(p, 0) for p in after
         )
@@ -413,9 +458,20 @@ def markdown(r: dict[str, Any], args: argparse.Namespace) -> str:
         f"{kill['accepted']:,} accepted for {kill['queued']:,} queued, "
         f"{kill['repeated_callback_data']} repeated | — | {verdict} | exactly once |",
         "",
-        f"Rows left unsent: one {one['left']}, ten {ten['left']}, kill {kill['left']}. "
+        f"Rows left unsent: one {one['left']}, ten {ten['left']}, kill {kill['left']}; "
+        f"sent twice (repeated callback data): one {one['repeated']}, ten {ten['repeated']}. "
         f"Queueing {args.one:,} outbox rows took {r['queue_s']:.1f} s. "
         f"Ten numbers, accepted per number: {ten['by_number']}.",
+        "",
+        "CPU per accepted message over the same 10-90 % window (user + system, all threads; "
+        "independent of the load, unlike the rates):",
+        "",
+        "| phase | sender worker | simulator | bare client |",
+        "|---|---|---|---|",
+        f"| one number | {one['worker_cpu_ms_per_msg']:.3f} ms | "
+        f"{one['simulator_cpu_ms_per_msg']:.3f} ms | {r['bare_cpu_one']:.3f} ms |",
+        f"| ten numbers | {ten['worker_cpu_ms_per_msg']:.3f} ms | "
+        f"{ten['simulator_cpu_ms_per_msg']:.3f} ms | {r['bare_cpu_ten']:.3f} ms |",
     ]
     return "\n".join(lines) + "\n"
 
@@ -428,6 +484,9 @@ def main() -> None:
     parser.add_argument("--kill", type=int, default=5_000, help="messages in the SIGKILL phase")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the worker's steady window into DIR/{one,ten}.txt"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the children on the way out

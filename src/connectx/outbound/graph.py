@@ -63,9 +63,18 @@ def _error(status: int, body: Any) -> GraphError:
 
 
 async def call(
-    method: str, path: str, token: str, *, json: Any = None, data: Any = None, params: Any = None
+    method: str,
+    path: str,
+    token: str,
+    *,
+    json: Any = None,
+    data: Any = None,
+    params: Any = None,
+    content_type: str | None = None,
 ) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
+    if content_type:
+        headers["Content-Type"] = content_type
     try:
         async with session().request(
             method, url(path), json=json, data=data, params=params, headers=headers
@@ -82,7 +91,14 @@ async def call(
         raise GraphError(131016, type(exc).__name__, 0) from exc
 
 
-async def send_message(phone_number_id: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+async def send_message(
+    phone_number_id: str, token: str, body: dict[str, Any] | bytes
+) -> dict[str, Any]:
+    """Send one message; ``body`` is the request as a dict, or already as JSON bytes (the
+    outbox stores it serialised: sent as is, without parsing and serialising it again)."""
+    if isinstance(body, bytes):
+        path = f"{phone_number_id}/messages"
+        return await call("POST", path, token, data=body, content_type="application/json")
     return await call("POST", f"{phone_number_id}/messages", token, json=body)
 
 

@@ -1,10 +1,14 @@
-"""The per-number pacer: claim outbox rows in batches, send them at the number's rate through
-the shared aiohttp pool, record each outcome (fenced on the claim).
+"""The per-number pacer: claim outbox rows ahead, send them at the number's rate through the
+shared aiohttp pool, record each outcome (fenced on the claim) in bulk.
 
+* A pipeline per number: claiming (one ``UPDATE … RETURNING``), sending and recording overlap, so
+  the pool never waits on the database; one recorder writes every number's answers together.
 * Pacing, never raise-and-retry: a GCRA schedule per number (``rate_per_s``, 80 by default, up
-  to 1,000) decides when each request may leave; across processes the schedule lives in Redis
-  when ``CONNECTX_REDIS_URL`` is set (one Lua call per send), otherwise in this process.
-* The per-recipient pair rate (burst 5, then one per 6 s) defers a row instead of sending it.
+  to 1,000) decides when each request may leave, every slot due taken per tick; across processes
+  the schedule and the pair rates live in Redis when ``CONNECTX_REDIS_URL`` is set (one Lua call
+  per tick and number), otherwise in this process.
+* The per-recipient pair rate (burst 5, then one per 6 s, per number) defers a row instead of
+  sending it.
 * Retries by Meta's error class (``classify``); 190 pauses the number and tells its owners.
 * Runs as a thread of ``connectx serve`` (embedded) and of every ``connectx worker``; two
   claimers never take the same row (``FOR UPDATE SKIP LOCKED`` / SQLite's write lock). The claim
@@ -16,12 +20,12 @@ the shared aiohttp pool, record each outcome (fenced on the claim).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,12 +39,11 @@ from connectx.kit import clock
 from connectx.messages import repository as messages_repo
 from connectx.messages import service as messages
 from connectx.models.message import STATUS_RANK
-from connectx.models.outbox import OutboxMessage
 from connectx.outbound import graph, wakeup
 from connectx.outbound import repository as repo
 from connectx.outbound.service import DEFAULT_RATE, PAYLOAD
 from connectx.privacy import consent
-from connectx.privacy.vault import Vault
+from connectx.privacy.vault import KeyDestroyed, Vault
 from connectx.realtime import sent as realtime_hooks
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,19 @@ BACKOFF_MAX_S = 300.0
 PAIR_BURST = 5
 PAIR_INTERVAL_S = 6.0
 POLL_S = 0.25
+MAX_INFLIGHT = 256  # requests in flight per process (the size of the shared pool)
+BURST_S = 0.05  # a number's schedule lets a sender that fell this far behind catch up
+TICK_S = 0.005  # the sender wakes at most this often and takes every slot due
+# Claimed rows kept ready per number: this many seconds of what it actually sends (its rate at
+# most, claim again at half), at most a quarter of the lease; a claimed row not sent half its
+# lease (at most LEASE_MARGIN_S) before the lease ends is put back unsent.
+AHEAD_S = 1.0
+CLAIM_MIN = 16
+CLAIM_MAX = 1000
+LEASE_MARGIN_S = 30.0
+FLUSH_S = 0.05  # answers are recorded at most once per this interval (or per FLUSH_MAX)
+FLUSH_MAX = 1000
+SCAN_BUSY_S = 1.0  # while numbers are sending, look for other numbers' rows this often
 
 RETRY = {4, 80007, 130429, 131056, 131057, 131016, 131000, 2}
 TOKEN_INVALID = {190, 104}
@@ -70,70 +86,112 @@ def backoff(attempt: int) -> float:
     return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1)
 
 
-class Gcra:
-    """When may the next request leave? Virtual scheduling with a small burst allowance."""
+class Schedule:
+    """One number's pacing in this process: a GCRA schedule for the number (virtual scheduling:
+    the next slot is ``tat``; a sender that fell behind may catch up by ``BURST_S``) and the
+    pair rate per recipient (burst 5, then one per 6 s), decided together for a few rows at a
+    time so that the sender wakes once per tick, not once per message."""
 
-    def __init__(self, rate: float, burst_s: float = 0.01) -> None:
+    def __init__(self, rate: int) -> None:
         self.rate = rate
-        self.burst_s = burst_s
+        self.step = 1.0 / rate
         self.tat = 0.0
+        self.pairs: dict[str, float] = {}
 
-    async def take(self) -> None:
+    async def admit(self, recipients: list[str]) -> tuple[list[float], float]:
+        """Decide, in order, for the rows going to ``recipients`` until the number has no slot
+        left now: 0.0 = send now (takes a slot), > 0 = the pair rate defers it that many seconds
+        (takes no slot). Rows past the returned decisions wait; the second value is how long
+        until the number's next slot (<= 0: free now)."""
         now = time.monotonic()
-        at = max(now - self.burst_s, self.tat)
-        self.tat = at + 1.0 / self.rate
-        if at > now:
-            await asyncio.sleep(at - now)
+        at = max(now - BURST_S, self.tat)
+        allowance = (PAIR_BURST - 1) * PAIR_INTERVAL_S
+        out: list[float] = []
+        for key in recipients:
+            if at > now:
+                break
+            pair = max(now, self.pairs.get(key, now))
+            if pair - now > allowance:
+                out.append(pair - now - allowance)
+                continue
+            self.pairs[key] = pair + PAIR_INTERVAL_S
+            out.append(0.0)
+            at += self.step
+        self.tat = at
+        if len(self.pairs) > 100_000:
+            self.pairs = {k: v for k, v in self.pairs.items() if v > now}
+        return out, at - now
 
 
+# The same decisions in Redis, shared by every process: KEYS[1] is the number's schedule,
+# KEYS[2..] the pair keys of the candidate rows in order (ARGV: now, step, burst, pair interval,
+# pair allowance). Returns the wait until the number's next slot, then one decision per row
+# decided ("0" send now, else the pair rate's deferral in seconds).
 _LUA = """
 local now = tonumber(ARGV[1])
 local step = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local at = math.max(now - burst, tat)
-redis.call('SET', KEYS[1], tostring(at + step), 'PX', 60000)
-return tostring(at - now)
+local interval = tonumber(ARGV[4])
+local allowance = tonumber(ARGV[5])
+local at = math.max(now - tonumber(ARGV[3]), tonumber(redis.call('GET', KEYS[1]) or '0'))
+local out = {}
+for i = 2, #KEYS do
+  if at > now then break end
+  local pair = math.max(now, tonumber(redis.call('GET', KEYS[i]) or '0'))
+  if pair - now > allowance then
+    out[#out + 1] = tostring(pair - now - allowance)
+  else
+    local ttl = math.ceil((pair + interval - now) * 1000) + 1000
+    redis.call('SET', KEYS[i], tostring(pair + interval), 'PX', ttl)
+    out[#out + 1] = '0'
+    at = at + step
+  end
+end
+redis.call('SET', KEYS[1], tostring(at), 'PX', 60000)
+table.insert(out, 1, tostring(at - now))
+return out
 """
 
 
-class RedisGcra(Gcra):
-    """The same schedule shared by every process through Redis (one number, one bucket)."""
+class RedisSchedule(Schedule):
+    """The same schedule and pair rates shared by every process through Redis (one Lua call
+    per tick and number): one number's pacing and each recipient's pair rate hold across
+    workers."""
 
-    def __init__(self, client: Any, key: str, rate: float) -> None:
+    def __init__(self, client: Any, prefix: str, channel_id: int, rate: int) -> None:
         super().__init__(rate)
-        self.client = client
-        self.key = key
+        self.script = client.register_script(_LUA)
+        self.key = f"{prefix}:pace:{channel_id}"
+        self.pair_prefix = f"{prefix}:pair:{channel_id}:"
 
-    async def take(self) -> None:
-        wait = float(
-            await self.client.eval(_LUA, 1, self.key, time.time(), 1.0 / self.rate, self.burst_s)
-        )
-        if wait > 0:
-            await asyncio.sleep(wait)
-
-
-class PairRate:
-    """Per recipient: a burst of 5, then one message per 6 s (Meta's pair rate, 131056)."""
-
-    def __init__(self) -> None:
-        self.tat: dict[str, float] = {}
-
-    def wait_for(self, key: str) -> float:
-        now = time.monotonic()
-        tat = max(now, self.tat.get(key, now))
+    async def admit(self, recipients: list[str]) -> tuple[list[float], float]:
+        keys = [self.key, *(self.pair_prefix + r for r in recipients)]
         allowance = (PAIR_BURST - 1) * PAIR_INTERVAL_S
-        if tat - now > allowance:
-            return tat - now - allowance
-        self.tat[key] = tat + PAIR_INTERVAL_S
-        if len(self.tat) > 100_000:
-            self.tat = {k: v for k, v in self.tat.items() if v > now}
-        return 0.0
+        args = [time.time(), self.step, BURST_S, PAIR_INTERVAL_S, allowance]
+        answer = await self.script(keys=keys, args=args)
+        return [float(v) for v in answer[1:]], float(answer[0])
 
 
-@dataclass
+@dataclass(slots=True)
+class Claimed:
+    """A claimed outbox row (see ``repository.CLAIMED``) and its decrypted Graph body."""
+
+    id: int
+    workspace_id: int
+    channel_id: int
+    contact_id: int
+    message_id: int | None
+    kind: str
+    recipient_key: str
+    payload_enc: bytes | None
+    attempts: int
+    lease_until: datetime
+    claim: str
+    body: bytes | None
+
+
+@dataclass(slots=True)
 class Outcome:
-    row: OutboxMessage
+    row: Claimed
     wamid: str | None = None
     code: int | None = None
     title: str | None = None
@@ -141,40 +199,68 @@ class Outcome:
     defer_s: float = 0.0
 
 
-class Pacer:
-    """One process's sender (one event loop)."""
+@dataclass
+class Lane:
+    """What one number's sender knows from its latest claim."""
 
-    def __init__(self, batch_max: int = 250) -> None:
-        self.batch_max = batch_max
+    channel_id: int
+    pnid: str = ""
+    token: str = ""
+    rate: int = DEFAULT_RATE
+    schedule: Schedule | None = None
+    stopped: bool = False  # Meta refused the token: send nothing more from what is claimed
+    started: int = 0  # requests started since the last claim
+    since: float = 0.0  # when the last claim started (monotonic)
+
+
+class Pacer:
+    """One process's sender (one event loop): per number, a pipeline that keeps claimed rows
+    ready ahead of the schedule, releases them at the number's rate into the shared aiohttp
+    pool, and hands the answers to one recorder that writes them in bulk. Claiming and recording
+    run beside sending, so the pool never waits on the database."""
+
+    def __init__(self, max_inflight: int = MAX_INFLIGHT) -> None:
+        self.max_inflight = max_inflight
         self.claimer = secrets.token_hex(4)
-        self.schedules: dict[int, Gcra] = {}
-        self.pairs = PairRate()
+        self.schedules: dict[int, Schedule] = {}
         self.channel_tasks: dict[int, asyncio.Task[None]] = {}
         self._redis: Any = None
         self.sent = 0
+        self.inflight: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Event()
+        self._room.set()
+        self.outcomes: list[Outcome] = []
+        self._recorder: asyncio.Task[None] | None = None
+        self._flushed = 0.0
+        self.closing = False
+        self._scanned = 0.0
+        self.margin = timedelta(seconds=min(LEASE_MARGIN_S, get_settings().outbox_lease_s / 2))
         # A claim whose lease ended before this moment is sent again: every webhook received up
         # to ``outbox_settle_s`` after its lease was processed, and none named its callback data.
         self.stale = datetime.min.replace(tzinfo=UTC)
 
-    def _schedule(self, channel_id: int, rate: int) -> Gcra:
+    def _schedule(self, channel_id: int, rate: int) -> Schedule:
         found = self.schedules.get(channel_id)
         if found is not None and found.rate == rate:
             return found
-        url = get_settings().redis_url
-        if url:
+        settings = get_settings()
+        if settings.redis_url:
             if self._redis is None:
                 import redis.asyncio as aioredis
 
-                self._redis = aioredis.from_url(url)
-            key = f"{get_settings().redis_prefix}:pace:{channel_id}"
-            found = RedisGcra(self._redis, key, rate)
+                self._redis = aioredis.from_url(settings.redis_url)
+            found = RedisSchedule(self._redis, settings.redis_prefix, channel_id, rate)
         else:
-            found = Gcra(rate)
+            found = Schedule(rate)
         self.schedules[channel_id] = found
         return found
 
     async def tick(self) -> int:
         """Start a sender for every number with due rows; how many numbers are busy."""
+        busy = [t for t in self.channel_tasks.values() if not t.done()]
+        if busy and time.monotonic() - self._scanned < SCAN_BUSY_S:
+            return len(busy)  # running senders claim on their own; look for new numbers less often
+        self._scanned = time.monotonic()
         await self.reconcile()
         now = clock.now()
         async with unit_of_work() as db:
@@ -206,7 +292,7 @@ class Pacer:
                 {"p_id": r.message_id, "wamid": r.wamid, "at": now} for r in found if r.message_id
             ]
             await repo.messages_accepted(db, accepted)
-            await _apply_early_statuses(db, [a["p_id"] for a in accepted])
+            await _apply_early_statuses(db, accepted)
             await realtime_hooks.outbound_recorded(
                 db, [(r.workspace_id, r.message_id) for r in found if r.message_id]
             )
@@ -214,131 +300,231 @@ class Pacer:
         return len(found)
 
     async def run_channel(self, channel_id: int) -> None:
-        """Claim and send this number's due rows, two batches in flight, until none is due."""
-        inflight: set[asyncio.Task[None]] = set()
+        """Send this number's due rows until none is due: claims run beside sending (the next
+        one starts while half a second of rows is still ready), sends leave at the schedule's
+        pace, each tick taking every slot due."""
+        lane = Lane(channel_id)
+        ahead_s = min(AHEAD_S, get_settings().outbox_lease_s / 4)
+        ready: deque[Claimed] = deque()
+        claiming: asyncio.Task[list[Claimed]] | None = None
+        drained = False  # the last claim found nothing due
+        target = CLAIM_MIN
         try:
-            while True:
-                rows: list[tuple[OutboxMessage, dict[str, Any]]] = []
-                token: str | None = None
-                if len(inflight) < 2:
-                    rows, token, schedule = await self._claim(channel_id)
-                    if rows and token is not None:
-                        inflight.add(asyncio.create_task(self._send_batch(rows, token, schedule)))
-                if not inflight:
-                    return
-                if rows and len(inflight) < 2:
+            while not self.closing and not lane.stopped:
+                if claiming is None and not drained and len(ready) <= target // 2:
+                    # Sized on what left since the last claim: a number slower than its rate
+                    # (a busy machine, a slow Graph) does not hold rows it cannot send in time.
+                    now_s = time.monotonic()
+                    pace = lane.started / max(now_s - lane.since, 0.05)
+                    lane.started, lane.since = 0, now_s
+                    nominal = max(1, min(CLAIM_MAX, int(lane.rate * ahead_s)))
+                    target = max(min(nominal, CLAIM_MIN), min(nominal, int(2 * pace * ahead_s)))
+                    if target > len(ready):
+                        claiming = asyncio.create_task(self._claim(lane, target - len(ready)))
+                if claiming is not None and (claiming.done() or not ready):
+                    rows = await claiming
+                    claiming = None
+                    ready.extend(rows)
+                    drained = not rows
                     continue
-                done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    task.result()
+                if not ready:
+                    return
+                await self._admit(lane, ready)
         except Exception as exc:
             log.warning("sender for channel %s stopped: %s", channel_id, type(exc).__name__)
-            for task in inflight:
-                task.cancel()
+        finally:
+            if claiming is not None:
+                try:
+                    ready.extend(await claiming)
+                except Exception as exc:
+                    log.warning("claim for channel %s failed: %s", channel_id, type(exc).__name__)
+            # Claimed but not sent (stopping, token refused, an error): pending again at once.
+            for row in ready:
+                self._add(Outcome(row, kind="deferred"))
 
-    async def _claim(
-        self, channel_id: int
-    ) -> tuple[list[tuple[OutboxMessage, dict[str, Any]]], str | None, Gcra]:
+    async def _admit(self, lane: Lane, ready: deque[Claimed]) -> None:
+        """Release the rows at the head of ``ready`` whose time has come; sleep until the next
+        slot when none has."""
+        while len(self.inflight) >= self.max_inflight:
+            self._room.clear()
+            await self._room.wait()
+        room = self.max_inflight - len(self.inflight)
+        now = clock.now()
+        while ready and (ready[0].kind != "message" or ready[0].body is None):
+            row = ready.popleft()  # reads (not paced) and erased content (nothing to send)
+            self._start(lane, row, now)
+        head: list[Claimed] = []
+        cap = min(room, 1 + int(lane.rate * (BURST_S + TICK_S)))
+        for row in ready:
+            if len(head) >= cap or row.kind != "message" or row.body is None:
+                break
+            head.append(row)
+        if not head:
+            return
+        assert lane.schedule is not None
+        decisions, wait = await lane.schedule.admit([r.recipient_key for r in head])
+        for row, defer_s in zip(head, decisions, strict=False):
+            ready.popleft()
+            if defer_s > 0:
+                self._add(Outcome(row, kind="deferred", defer_s=defer_s))
+            else:
+                self._start(lane, row, now)
+        if wait > 0 or len(decisions) < len(head):
+            await asyncio.sleep(max(wait, TICK_S))
+
+    def _start(self, lane: Lane, row: Claimed, now: datetime) -> None:
+        if row.lease_until - now < self.margin:
+            # Its lease ends before an answer could be recorded: put it back unsent.
+            self._add(Outcome(row, kind="deferred"))
+            return
+        task = asyncio.create_task(self._send_one(lane, row))
+        lane.started += 1
+        self.inflight.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self.inflight.discard(task)
+        self._room.set()
+
+    async def _claim(self, lane: Lane, limit: int) -> list[Claimed]:
         async with unit_of_work() as db:
-            state = await repo.sending_state(db, channel_id)
-            rate = state.rate_per_s if state else DEFAULT_RATE
-            schedule = self._schedule(channel_id, rate)
+            state = await repo.sending_state(db, lane.channel_id)
+            lane.rate = state.rate_per_s if state else DEFAULT_RATE
+            lane.schedule = self._schedule(lane.channel_id, lane.rate)
             if state is not None and state.paused_at is not None:
-                return [], None, schedule
+                return []
             from connectx.models.channel import Channel
 
-            channel = await db.get(Channel, channel_id)
+            channel = await db.get(Channel, lane.channel_id)
             if channel is None or channel.disconnected_at is not None:
-                return [], None, schedule
+                return []
             token = await channels.access_token(db, channel)
             if not token:
-                return [], None, schedule
+                return []
+            lane.pnid, lane.token = channel.phone_number_id, token
             now = clock.now()
             claim = f"{self.claimer}{secrets.token_hex(4)}"
-            limit = max(1, min(self.batch_max, rate // 2))
             lease = timedelta(seconds=get_settings().outbox_lease_s)
-            rows = await repo.claim(db, channel_id, now, self.stale, now + lease, claim, limit)
+            rows = await repo.claim(db, lane.channel_id, now, self.stale, now + lease, claim, limit)
             vault = Vault(db)
             out = []
-            for row in rows:
-                plain = await vault.decrypt_or_none(
-                    row.workspace_id, messages.subject_of(row.contact_id), PAYLOAD, row.payload_enc
+            for r in rows:
+                subject = messages.subject_of(r.contact_id)
+                body = None
+                try:
+                    if r.payload_enc is not None:
+                        body = await vault.decrypt_bytes(
+                            r.workspace_id, subject, PAYLOAD, r.payload_enc
+                        )
+                except KeyDestroyed:  # the contact was erased meanwhile: nothing to send
+                    pass
+                out.append(
+                    Claimed(
+                        r.id,
+                        r.workspace_id,
+                        r.channel_id,
+                        r.contact_id,
+                        r.message_id,
+                        r.kind,
+                        r.recipient_key,
+                        r.payload_enc,
+                        r.attempts,
+                        r.lease_until,
+                        claim,
+                        body,
+                    )
                 )
-                body = json.loads(plain) if plain else {}
-                out.append((row, {"pnid": channel.phone_number_id, "token": token, "body": body}))
-        return out, claim, schedule
+        return out
 
-    async def _send_one(self, row: OutboxMessage, spec: dict[str, Any], schedule: Gcra) -> Outcome:
-        if not spec["body"]:  # the contact was erased meanwhile: nothing to send
-            return Outcome(row, kind="final", code=None, title="content erased")
-        if row.kind == "message":
-            wait = self.pairs.wait_for(row.recipient_key)
-            if wait > 0:
-                return Outcome(row, kind="deferred", defer_s=wait)
-            await schedule.take()
+    async def _send_one(self, lane: Lane, row: Claimed) -> None:
+        if row.body is None:
+            self._add(Outcome(row, kind="final", code=None, title="content erased"))
+            return
         try:
-            answer = await graph.send_message(spec["pnid"], spec["token"], spec["body"])
+            answer = await graph.send_message(lane.pnid, lane.token, row.body)
         except graph.GraphError as exc:
-            return Outcome(
-                row, code=exc.code, title=exc.title, kind=classify(exc.code, exc.http_status)
-            )
+            kind = classify(exc.code, exc.http_status)
+            if kind == "token":
+                lane.stopped = True
+            self._add(Outcome(row, code=exc.code, title=exc.title, kind=kind))
+            return
         wamid = ((answer.get("messages") or [{}])[0]).get("id")
-        return Outcome(row, wamid=str(wamid) if wamid else None)
+        self._add(Outcome(row, wamid=str(wamid) if wamid else None))
 
-    async def _send_batch(
-        self, rows: list[tuple[OutboxMessage, dict[str, Any]]], claim: str, schedule: Gcra
-    ) -> None:
-        outcomes = await asyncio.gather(*(self._send_one(r, s, schedule) for r, s in rows))
-        await self._record(list(outcomes), claim)
+    # -- recording: one transaction for every answer of the last FLUSH_S, all numbers ---------
+    def _add(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_loop())
 
-    async def _record(self, outcomes: list[Outcome], claim: str) -> None:
+    async def _record_loop(self) -> None:
+        """Record what has answered: at once after a quiet spell (so a status callback rarely
+        beats the wamid), then at most every FLUSH_S while answers keep coming (bulk)."""
+        while self.outcomes:
+            wait = self._flushed + FLUSH_S - time.monotonic()
+            if wait > 0 and len(self.outcomes) < FLUSH_MAX and not self.closing:
+                await asyncio.sleep(wait)
+            self._flushed = time.monotonic()
+            batch, self.outcomes = self.outcomes, []
+            for attempt in range(3):
+                try:
+                    await self._record(batch)
+                    break
+                except Exception as exc:  # the rows stay claimed: in doubt after their lease
+                    log.warning("outbox: recording outcomes failed: %s", type(exc).__name__)
+                    await asyncio.sleep(0.5 * (attempt + 1))
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Stop sending, let the requests in flight answer, record everything."""
+        self.closing = True
+        tasks = [t for t in self.channel_tasks.values() if not t.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
+        if self.inflight:
+            await asyncio.wait(list(self.inflight), timeout=timeout_s)
+        if self._recorder is not None:
+            await asyncio.wait([self._recorder], timeout=timeout_s)
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
         now = clock.now()
-        finish: list[dict[str, Any]] = []
+        finish: dict[str, list[dict[str, Any]]] = {"sent": [], "pending": [], "failed": []}
         accepted: list[dict[str, Any]] = []
         failed: list[Outcome] = []
         paused: dict[int, Outcome] = {}
-        opted_out: list[OutboxMessage] = []
+        opted_out: list[Claimed] = []
         for o in outcomes:
             row = o.row
-            p: dict[str, Any] = {
-                "p_id": row.id,
-                "p_token": claim,
-                "attempts": row.attempts,
-                "next_attempt_at": row.next_attempt_at,
-                "wamid": row.wamid,
-                "error_code": o.code,
-                "error_title": o.title,
-                "sent_at": row.sent_at,
-                "payload_enc": row.payload_enc,
-                "updated_at": now,
-            }
+            p: dict[str, Any] = {"p_id": row.id, "p_token": row.claim, "updated_at": now}
             if o.kind == "sent":
-                p.update(status="sent", wamid=o.wamid, sent_at=now, payload_enc=None)
+                p["wamid"] = o.wamid
+                finish["sent"].append(p)
                 if row.message_id is not None and o.wamid:
                     accepted.append({"p_id": row.message_id, "wamid": o.wamid, "at": now})
-            elif o.kind == "deferred" or o.kind == "token":
-                p.update(
-                    status="pending",
-                    attempts=row.attempts - 1,
-                    next_attempt_at=now + timedelta(seconds=o.defer_s),
-                )
+                continue
+            p.update(error_code=o.code, error_title=o.title)
+            if o.kind == "deferred" or o.kind == "token":
+                again = now + timedelta(seconds=o.defer_s)
+                p.update(attempts=row.attempts - 1, next_attempt_at=again)
+                finish["pending"].append(p)
                 if o.kind == "token":
                     paused[row.channel_id] = o
             elif o.kind == "retry" and row.attempts < MAX_ATTEMPTS:
                 p.update(
-                    status="pending", next_attempt_at=now + timedelta(seconds=backoff(row.attempts))
+                    attempts=row.attempts,
+                    next_attempt_at=now + timedelta(seconds=backoff(row.attempts)),
                 )
+                finish["pending"].append(p)
             else:
-                p.update(status="failed", payload_enc=None)
+                finish["failed"].append(p)
                 failed.append(o)
                 if o.code == OPTED_OUT:
                     opted_out.append(row)
-            finish.append(p)
         async with unit_of_work() as db:
-            await repo.finish(db, finish)
+            concurrent = db.get_bind().dialect.name == "postgresql"
+            for status, params in finish.items():
+                await repo.finish(db, status, params)
             await repo.messages_accepted(db, accepted)
-            if accepted:
-                await _apply_early_statuses(db, [a["p_id"] for a in accepted])
+            await _apply_early_statuses(db, accepted)
             for o in failed:
                 if o.row.message_id is None:
                     continue
@@ -377,15 +563,27 @@ class Pacer:
                     if o.row.message_id is not None and (o.kind == "sent" or o in failed)
                 ],
             )
+        if accepted and concurrent:
+            # On PostgreSQL a callback stored by a processor transaction that overlapped ours
+            # saw neither our wamid nor was seen by us: look again now that ours is committed.
+            async with unit_of_work() as db:
+                await _apply_early_statuses(db, accepted)
         self.sent += len(accepted)
         if paused:
             for channel_id in paused:
                 self.schedules.pop(channel_id, None)
 
 
-async def _apply_early_statuses(db: Any, message_ids: list[int]) -> None:
-    """Status callbacks can beat the API answer: apply what was recorded before the wamid."""
-    for message in await repo.messages_by_ids(db, message_ids):
+async def _apply_early_statuses(db: Any, accepted: list[dict[str, Any]]) -> None:
+    """Status callbacks can beat the API answer: apply what was recorded before the wamid (one
+    query finds the few messages concerned)."""
+    if not accepted:
+        return
+    early = await repo.wamids_with_statuses(db, [a["wamid"] for a in accepted])
+    if not early:
+        return
+    ids = [a["p_id"] for a in accepted if a["wamid"] in early]
+    for message in await repo.messages_by_ids(db, ids):
         await messages.apply_recorded_statuses(db, message)
 
 
@@ -449,11 +647,7 @@ async def run_forever(stopping: threading.Event, poll_s: float = POLL_S) -> None
                 log.warning("outbox pass failed: %s", type(exc).__name__)
                 await asyncio.sleep(1.0)
             await asyncio.to_thread(wakeup.wait, poll_s)
-        for task in pacer.channel_tasks.values():
-            try:
-                await asyncio.wait_for(task, 10)
-            except (TimeoutError, Exception):
-                task.cancel()
+        await pacer.drain()
     finally:
         await graph.close()
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.kit.upsert import insert_ignore
@@ -124,6 +124,22 @@ async def confirmed_in_doubt(db: AsyncSession, now: datetime, limit: int) -> lis
     return list((await db.execute(q)).all())
 
 
+_T = cast(Table, OutboxMessage.__table__)
+# What the sender needs of a claimed row (read back by the claiming statement itself).
+CLAIMED = (
+    _T.c.id,
+    _T.c.workspace_id,
+    _T.c.channel_id,
+    _T.c.contact_id,
+    _T.c.message_id,
+    _T.c.kind,
+    _T.c.recipient_key,
+    _T.c.payload_enc,
+    _T.c.attempts,
+    _T.c.lease_until,
+)
+
+
 async def claim(
     db: AsyncSession,
     channel_id: int,
@@ -132,67 +148,85 @@ async def claim(
     lease_until: datetime,
     token: str,
     limit: int,
-) -> list[OutboxMessage]:
-    """Take up to ``limit`` due rows of one number (``FOR UPDATE SKIP LOCKED`` on PostgreSQL;
-    SQLite's write lock serialises claimers): they become ``sending`` under ``token``."""
+) -> list[Any]:
+    """Take up to ``limit`` due rows of one number in one statement (``FOR UPDATE SKIP LOCKED``
+    on PostgreSQL; SQLite's write lock serialises claimers): they become ``sending`` under
+    ``token``. Rows of :data:`CLAIMED` (attempts already counting this one), oldest first."""
     due = _due(now, stale)
-    q = (
+    pick = (
         select(OutboxMessage.id)
         .where(OutboxMessage.channel_id == channel_id, due)
         .order_by(OutboxMessage.id)
         .limit(limit)
     )
     if db.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True)
-    else:  # take SQLite's write lock first, so the read below is the claimer's alone
-        await db.execute(
-            update(OutboxMessage).where(OutboxMessage.id == -1).values(status="pending")
-        )
-    ids = list((await db.execute(q)).scalars())
-    if not ids:
-        return []
-    await db.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), due)
+        pick = pick.with_for_update(skip_locked=True)
+    taken = (
+        update(_T)
+        .where(_T.c.id.in_(pick.scalar_subquery()), due)
         .values(
             status="sending",
             claim_token=token,
             lease_until=lease_until,
-            attempts=OutboxMessage.attempts + 1,
+            attempts=_T.c.attempts + 1,
             updated_at=now,
         )
-        .execution_options(synchronize_session=False)
+        .returning(*CLAIMED)
     )
-    rows = await db.execute(
-        select(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), OutboxMessage.claim_token == token)
-        .order_by(OutboxMessage.id)
-        .execution_options(populate_existing=True)
-    )
-    return list(rows.scalars())
+    rows = list((await (await db.connection()).execute(taken)).all())
+    rows.sort(key=lambda r: r.id)
+    return rows
 
 
-_FINISH = (
-    update(OutboxMessage)
-    .where(
-        OutboxMessage.id == bindparam("p_id"),
-        OutboxMessage.claim_token == bindparam("p_token"),
-        OutboxMessage.status == "sending",
-    )
+_FENCE = (
+    (_T.c.id == bindparam("p_id"))
+    & (_T.c.claim_token == bindparam("p_token"))
+    & (_T.c.status == "sending")
+)
+# Sent: the row's content is cleared (Meta has it).
+_SENT = (
+    update(_T)
+    .where(_FENCE)
     .values(
-        status=bindparam("status"),
+        status="sent",
+        lease_until=None,
+        claim_token=None,
+        wamid=bindparam("wamid"),
+        error_code=None,
+        error_title=None,
+        sent_at=bindparam("updated_at"),
+        payload_enc=None,
+        updated_at=bindparam("updated_at"),
+    )
+)
+_AGAIN = (  # back to pending (retry, deferred, paused): the content stays
+    update(_T)
+    .where(_FENCE)
+    .values(
+        status="pending",
         attempts=bindparam("attempts"),
         next_attempt_at=bindparam("next_attempt_at"),
         lease_until=None,
         claim_token=None,
-        wamid=bindparam("wamid"),
         error_code=bindparam("error_code"),
         error_title=bindparam("error_title"),
-        sent_at=bindparam("sent_at"),
-        payload_enc=bindparam("payload_enc"),
         updated_at=bindparam("updated_at"),
     )
 )
+_FAILED = (
+    update(_T)
+    .where(_FENCE)
+    .values(
+        status="failed",
+        lease_until=None,
+        claim_token=None,
+        error_code=bindparam("error_code"),
+        error_title=bindparam("error_title"),
+        payload_enc=None,
+        updated_at=bindparam("updated_at"),
+    )
+)
+FINISH = {"sent": _SENT, "pending": _AGAIN, "failed": _FAILED}
 
 
 _RECONCILED = (
@@ -225,13 +259,14 @@ async def reconciled(db: AsyncSession, params: list[dict[str, Any]]) -> int:
     return int(done.rowcount or 0)
 
 
-async def finish(db: AsyncSession, params: list[dict[str, Any]]) -> int:
-    """Record outcomes, fenced on the claim token (a row taken over by another worker after
-    its lease ran out is left to that worker)."""
+async def finish(db: AsyncSession, status: str, params: list[dict[str, Any]]) -> int:
+    """Record outcomes that end in ``status`` (sent | pending | failed), fenced on the claim
+    token (a row taken over by another worker after its lease ran out is left to that worker).
+    Parameters: ``p_id``, ``p_token``, ``updated_at`` and, per status, ``wamid`` (sent) or
+    ``error_code``, ``error_title`` (and ``attempts``, ``next_attempt_at`` for pending)."""
     if not params:
         return 0
-    result = await db.connection()
-    done = await result.execute(_FINISH, params)
+    done = await (await db.connection()).execute(FINISH[status], params)
     return int(done.rowcount or 0)
 
 
@@ -249,6 +284,16 @@ _MESSAGE_SENT = (
 async def messages_accepted(db: AsyncSession, params: list[dict[str, Any]]) -> None:
     if params:
         await (await db.connection()).execute(_MESSAGE_SENT, params)
+
+
+async def wamids_with_statuses(db: AsyncSession, wamids: list[str]) -> set[str]:
+    """Which of these wamids already have status callbacks recorded (usually none)."""
+    found: set[str] = set()
+    for start in range(0, len(wamids), 500):
+        chunk = wamids[start : start + 500]
+        q = select(MessageStatusEvent.wamid).where(MessageStatusEvent.wamid.in_(chunk)).distinct()
+        found.update((await db.execute(q)).scalars())
+    return found
 
 
 async def messages_by_ids(db: AsyncSession, ids: list[int]) -> list[Message]:
