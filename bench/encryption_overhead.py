@@ -88,7 +88,14 @@ def instrument() -> Timer:
     from connectx.privacy import vault
 
     timer = Timer()
-    for name in ("encrypt", "decrypt_bytes", "blind_index", "subject_key", "warm"):
+    for name in (
+        "encrypt",
+        "decrypt_bytes",
+        "blind_index",
+        "subject_key",
+        "warm",
+        "create_subject_keys",
+    ):
         setattr(vault.Vault, name, timer.wrap_method(getattr(vault.Vault, name)))
     vault.unwrap = timer.wrap_unwrap(vault.unwrap)  # type: ignore[assignment]
     return timer

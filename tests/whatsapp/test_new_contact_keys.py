@@ -111,3 +111,22 @@ async def test_one_person_seen_twice_is_one_reservation_and_unused_ids_are_never
     assert later.id > reserved[1]
     info = await Vault().key_info(ws, subject_of(reserved[0]))
     assert info is not None and info.version == 1
+
+
+async def test_a_batch_continued_over_many_transactions_makes_each_key_once(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor.stop_embedded()
+    await delivered(client, _first_messages(1, start=100))
+    await drain()
+    before = await _subject_keys()
+    # every transaction stops after one update: twelve transactions for the batch, each
+    # reserving for the people not created yet; ids left over are used by the next ones
+    monkeypatch.setattr(dispatch.BatchProcessor, "_time_to_stop", lambda self, elapsed: True)
+    await delivered(client, _first_messages(12))
+    with key_store_transactions() as opened:
+        await drain()
+    contacts = await rows(Contact, order_by=Contact.id)
+    assert len(contacts) == 13
+    assert await _subject_keys() == before + 12
+    assert opened[0] <= 3, opened[0]  # the first transaction made them all

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, delete, or_, text, update
+from sqlalchemy import Select, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.kit.tenancy import get_in_workspace, scoped
@@ -61,6 +61,23 @@ async def reserve_ids(db: AsyncSession, n: int) -> list[int]:
             {"last": last},
         )
     return list(range(first, last + 1))
+
+
+async def still_reserved(db: AsyncSession, ids: list[int]) -> list[int]:
+    """Those of ``ids`` (reserved earlier by this process) that no row has and that the id
+    counter is still past (a restored backup or an emptied table may have moved it back)."""
+    if not ids:
+        return []
+    if db.get_bind().dialect.name == "postgresql":
+        stmt = text(
+            "SELECT pg_sequence_last_value("
+            "CAST(pg_get_serial_sequence('contacts', 'id') AS regclass))"
+        )
+    else:
+        stmt = text("SELECT seq FROM sqlite_sequence WHERE name = 'contacts'")
+    top = int((await db.execute(stmt)).scalar_one_or_none() or 0)
+    taken = set((await db.execute(select(Contact.id).where(Contact.id.in_(ids)))).scalars())
+    return [i for i in ids if i <= top and i not in taken]
 
 
 async def get(db: AsyncSession, workspace_id: int, contact_id: int) -> Contact:
