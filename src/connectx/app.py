@@ -41,6 +41,7 @@ from connectx.policies import views as policy_views
 from connectx.policies.gate import PolicyGate
 from connectx.privacy import consent_endpoints as consent_api
 from connectx.privacy import consent_views, unsubscribe_views
+from connectx.privacy import ropa_endpoints as ropa_api
 from connectx.privacy.requests import endpoints as privacy_request_api
 from connectx.privacy.requests import views as privacy_request_views
 from connectx.privacy.rights import downloads as privacy_downloads
@@ -122,6 +123,7 @@ def create_app() -> FastAPI:
         audit_api.router,
         privacy_request_api.router,
         inbox_api.router,
+        ropa_api.router,
     ):
         app.include_router(router)
     for router in (

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import connectx.models  # noqa: F401
 from connectx.db.base import Base
 from connectx.kit.inventory import Basis, Retention, declaration_of
 from connectx.models.crypto_key import KeyStoreBase
-from connectx.privacy import processors
+from connectx.privacy import processors, ropa
 from connectx.privacy.retention_schedule import SCHEDULE
 from tests.privacy.support import cli_here
 
@@ -115,3 +116,19 @@ def test_the_record_refuses_an_undeclared_column() -> None:
             ropa.build()
     finally:
         ropa._stores = original  # type: ignore[method-assign]
+
+
+async def test_workspace_admins_read_the_record_and_agents_do_not(app: Any) -> None:
+    from tests.workspaces.helpers import join, owner_of
+
+    owner, _ = await owner_of(app)
+    agent = await join(app, owner, "agent")
+    r = await owner.get("/api/v1/workspace/record-of-processing")
+    assert r.status_code == 200, r.text
+    assert r.json() == ropa.build()
+    r = await owner.get("/api/v1/workspace/record-of-processing", params={"format": "markdown"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/markdown")
+    assert "## Recipients and processors" in r.text
+    bad = await owner.get("/api/v1/workspace/record-of-processing", params={"format": "xml"})
+    assert bad.status_code == 422
+    assert (await agent.get("/api/v1/workspace/record-of-processing")).status_code == 403
