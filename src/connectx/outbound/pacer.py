@@ -55,7 +55,7 @@ PAIR_BURST = 5
 PAIR_INTERVAL_S = 6.0
 POLL_S = 0.25
 MAX_INFLIGHT = 256  # requests in flight per process (the size of the shared pool)
-BURST_S = 0.05  # a number's schedule lets a sender that fell this far behind catch up
+BURST_S = 0.1  # a number's schedule lets a sender that fell this far behind catch up
 TICK_S = 0.005  # the sender wakes at most this often and takes every slot due
 # Claimed rows kept ready per number: this many seconds of what it actually sends (its rate at
 # most, claim again at half), at most a quarter of the lease; a claimed row not sent half its
