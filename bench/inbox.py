@@ -243,8 +243,8 @@ async def seed(conversations: int, messages: int, contacts_n: int) -> dict[str, 
     has one, some have an older resolved one too; open, pending and resolved; some assigned,
     some labelled, some read), and ``messages`` messages spread over them with a long tail
     (text mostly, media, templates, reactions, locations; in and out; ticks and failures),
-    every body sealed under its contact's key like intake seals it. Bulk Core inserts (COPY on
-    PostgreSQL), one transaction per chunk."""
+    every body sealed under its contact's key like intake seals it; internal notes on some.
+    Bulk Core inserts (COPY on PostgreSQL), one transaction per chunk."""
     import json
     import random
 
@@ -256,7 +256,13 @@ async def seed(conversations: int, messages: int, contacts_n: int) -> dict[str, 
     from connectx.kit import crypto
     from connectx.models.contact import Contact
     from connectx.models.conversation import Conversation
-    from connectx.models.inbox import ContactNameToken, ConversationLabel, Label, ReadMarker
+    from connectx.models.inbox import (
+        ContactNameToken,
+        ConversationLabel,
+        Label,
+        Note,
+        ReadMarker,
+    )
     from connectx.models.message import Message
     from connectx.privacy import vault as vault_mod
     from connectx.privacy.vault import Vault
@@ -431,6 +437,20 @@ async def seed(conversations: int, messages: int, contacts_n: int) -> dict[str, 
             if rng.random() < 0.6
         ]
         await conn.execute(insert(ReadMarker.__table__), reads)
+        notes = [
+            {
+                "workspace_id": ws,
+                "conversation_id": cv,
+                "contact_id": row["contact_id"],
+                "author_user_id": owner_id,
+                "body_enc": seal(row["contact_id"], "notes.body", "Called back, waiting on stock."),
+                "created_at": row["last_message_at"] - timedelta(minutes=7 * k),
+            }
+            for cv, row in zip(conversation_ids, conv_rows, strict=True)
+            if rng.random() < 0.05
+            for k in range(rng.randint(1, 4))
+        ]
+        await conn.execute(insert(Note.__table__), notes)
     timings["conversations_s"] = time.perf_counter() - phase
 
     # -- messages -------------------------------------------------------------------------------

@@ -68,14 +68,23 @@ async def add(db: AsyncSession, principal: Principal, conversation_id: int, body
     return NoteView(note.id, note.conversation_id, note.author_user_id, text, note.created_at)
 
 
-async def list_for(db: AsyncSession, principal: Principal, conversation_id: int) -> list[NoteView]:
+async def list_for(
+    db: AsyncSession,
+    principal: Principal,
+    conversation_id: int,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[NoteView]:
+    """The conversation's notes, oldest first; with ``start``/``end`` only those written in
+    [start, end) (a thread page's stretch of time), chosen in SQL before anything is opened."""
     assert principal.workspace_id is not None
     ws = principal.workspace_id
     conversation = await repo.conversation(db, ws, conversation_id)
     vault = Vault(db)
     subject = f"contact:{conversation.contact_id}"
     out = []
-    for note in await repo.notes(db, ws, conversation.id):
+    for note in await repo.notes(db, ws, conversation.id, start=start, end=end):
         body = await vault.decrypt_or_none(ws, f"contact:{note.contact_id}", COLUMN, note.body_enc)
         out.append(
             NoteView(note.id, note.conversation_id, note.author_user_id, body, note.created_at)

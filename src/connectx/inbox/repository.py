@@ -264,8 +264,19 @@ async def labels_of(
 
 
 # -- notes ------------------------------------------------------------------------------------
-async def notes(db: AsyncSession, workspace_id: int, conversation_id: int) -> list[Note]:
+async def notes(
+    db: AsyncSession,
+    workspace_id: int,
+    conversation_id: int,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[Note]:
     stmt = scoped(Note, workspace_id).where(Note.conversation_id == conversation_id)
+    if start is not None:
+        stmt = stmt.where(Note.created_at >= start)
+    if end is not None:
+        stmt = stmt.where(Note.created_at < end)
     return list((await db.execute(stmt.order_by(Note.id))).scalars())
 
 

@@ -33,12 +33,11 @@ def scoped(model: type[T], workspace_id: int, *columns: Any) -> Select[Any]:
 async def get_in_workspace(
     db: AsyncSession, model: type[T], object_id: int, workspace_id: int, what: str | None = None
 ) -> T:
-    row = (
-        await db.execute(
-            scoped(model, workspace_id).where(model.id == object_id)  # type: ignore[attr-defined]
-        )
-    ).scalar_one_or_none()
-    if row is None:
+    """The object by primary key, if it belongs to the workspace. An object this transaction
+    already loaded comes from the session's identity map without a query (a thread page asks
+    for its conversation in four services); a SELECT would have returned that same object."""
+    row = await db.get(model, object_id)
+    if row is None or row.workspace_id != workspace_id:  # type: ignore[attr-defined]
         raise NotFound(f"No {what or model.__name__.lower()} {object_id} in this workspace.")
     return row
 

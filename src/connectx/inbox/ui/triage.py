@@ -185,12 +185,7 @@ async def notes_between(
     """The conversation's notes written in [start, end) (None: unbounded), oldest first: a
     thread page shows the notes of its stretch of time among its messages."""
     assert principal.workspace_id is not None
-    views = await notes.list_for(db, principal, conversation_id)
-    views = [
-        v
-        for v in views
-        if (start is None or v.created_at >= start) and (end is None or v.created_at < end)
-    ]
+    views = await notes.list_for(db, principal, conversation_id, start=start, end=end)
     return await _bubbles(db, principal.workspace_id, views)
 
 
