@@ -40,7 +40,7 @@ from connectx.policies import endpoints as policy_api
 from connectx.policies import views as policy_views
 from connectx.policies.gate import PolicyGate
 from connectx.privacy import consent_endpoints as consent_api
-from connectx.privacy import consent_views, unsubscribe_views
+from connectx.privacy import consent_views, ropa_views, unsubscribe_views
 from connectx.privacy import ropa_endpoints as ropa_api
 from connectx.privacy.requests import endpoints as privacy_request_api
 from connectx.privacy.requests import views as privacy_request_views
@@ -132,6 +132,7 @@ def create_app() -> FastAPI:
         workspace_views.router,
         channel_views.router,
         retention_views.router,
+        ropa_views.router,
         security_views.router,
         policy_views.router,
         cookie_views.router,

@@ -132,3 +132,22 @@ async def test_workspace_admins_read_the_record_and_agents_do_not(app: Any) -> N
     bad = await owner.get("/api/v1/workspace/record-of-processing", params={"format": "xml"})
     assert bad.status_code == 422
     assert (await agent.get("/api/v1/workspace/record-of-processing")).status_code == 403
+
+
+async def test_workspace_admins_see_the_record_as_a_page(app: Any) -> None:
+    from tests.workspaces.helpers import join, owner_of
+
+    owner, _ = await owner_of(app)
+    agent = await join(app, owner, "agent")
+    doc = ropa.build()
+    r = await owner.client.get("/workspace/record-of-processing")
+    assert r.status_code == 200, r.text
+    assert 'aria-current="page">Record of processing</a>' in r.text
+    for cat in doc["categories"]:
+        assert f"<code>{cat['category']}</code>" in r.text
+    for recipient in doc["recipients"]:
+        assert f'id="recipient-{recipient["id"]}"' in r.text
+    assert 'href="/workspace/record-of-processing"' in (await owner.client.get("/workspace")).text
+    assert (await agent.client.get("/workspace/record-of-processing")).status_code == 403
+    agents_overview = (await agent.client.get("/workspace")).text
+    assert 'href="/workspace/record-of-processing"' not in agents_overview
