@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from connectx.config import get_settings
+from connectx.db import sqlite_driver
 
 _engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = (
     weakref.WeakKeyDictionary()
@@ -31,8 +32,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+READ_ONLY = "connectx_read_only"  # execution option: a read-only unit of work (db.session)
+
+
 def _begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read-only unit of work begins DEFERRED: in WAL mode it reads a snapshot and never takes
+    # the write lock, so it neither waits for writers nor makes them wait.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str | None = None) -> AsyncEngine:
@@ -41,7 +50,11 @@ def make_engine(url: str | None = None) -> AsyncEngine:
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            url, poolclass=NullPool if ":memory:" in url else None, hide_parameters=True
+            url,
+            poolclass=NullPool if ":memory:" in url else None,
+            hide_parameters=True,
+            # one trip to aiosqlite's thread per statement instead of four (db/sqlite_driver)
+            module=sqlite_driver.dbapi() if "+aiosqlite" in url else None,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         # Writers take the lock at BEGIN so concurrent transactions queue instead of failing

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from connectx.db.engine import get_engine
+from connectx.db.engine import READ_ONLY, get_engine
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,20 @@ async def unit_of_work() -> AsyncIterator[AsyncSession]:
             db.info.pop("after_commit", None)
             raise
     await _run_after_commit(db)
+
+
+@asynccontextmanager
+async def read_only() -> AsyncIterator[AsyncSession]:
+    """A transaction that only reads (rolled back at the end, so nothing it did is kept). On
+    SQLite it begins ``DEFERRED`` instead of ``IMMEDIATE``: it takes no write lock, so a check
+    made after a commit ("is there anything to do?") does not queue behind or hold up writers.
+    Do not write in it: on SQLite a write would have to upgrade the lock and could fail."""
+    async with session_factory()() as db:
+        try:
+            await db.connection(execution_options={READ_ONLY: True})
+            yield db
+        finally:
+            await db.rollback()
 
 
 async def db_session() -> AsyncIterator[AsyncSession]:

@@ -171,6 +171,15 @@ def next_in_turn(members: list[int], last: int | None) -> int:
     return members[0]
 
 
+async def auto_assign_due(db: AsyncSession, workspace_id: int, conversation_ids: list[int]) -> bool:
+    """Whether :func:`auto_assign` would have anything to do (reads only): some of these
+    conversations are unassigned and on a round-robin number."""
+    candidates = await repo.unassigned_open(db, workspace_id, conversation_ids)
+    if not candidates:
+        return False
+    return bool(await repo.round_robin_channels(db, sorted({c.channel_id for c in candidates})))
+
+
 async def auto_assign(db: AsyncSession, workspace_id: int, conversation_ids: list[int]) -> int:
     """Give these conversations, where still unassigned and their number is round-robin, to the
     next members in turn. How many were assigned."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.db.session import unit_of_work
+from connectx.db.session import read_only, unit_of_work
 from connectx.inbox import assignment, name_search
 from connectx.intake import processor
 from connectx.jobs import periodic
@@ -53,6 +53,16 @@ async def assign_new_conversations(outcome: Outcome) -> None:
     """Round-robin the batch's conversations that are still unassigned (their numbers' rule)."""
     if not outcome.conversation_ids:
         return
+    # Mostly there is nothing to assign (conversations already assigned, numbers not
+    # round-robin): find out with a read that takes no write lock (SQLite) before writing.
+    async with read_only() as db:
+        due = [
+            (ws, sorted(ids))
+            for ws, ids in outcome.conversation_ids.items()
+            if await assignment.auto_assign_due(db, ws, sorted(ids))
+        ]
+    if not due:
+        return
     async with unit_of_work() as db:
-        for ws, ids in outcome.conversation_ids.items():
-            await assignment.auto_assign(db, ws, sorted(ids))
+        for ws, ids in due:
+            await assignment.auto_assign(db, ws, ids)

@@ -119,13 +119,22 @@ class Plan:
     held_for: int | None = None  # a suspended workspace this event has updates for
 
 
+Ref = tuple[int, int, str]  # (message id, conversation id, direction or status)
+
+
 @dataclass
 class Outcome:
-    """What a batch changed, for after-commit listeners (ids only)."""
+    """What a batch changed, for after-commit listeners (ids only), with what real-time
+    listeners publish, so that none of them needs a query (or, on SQLite, the write lock) after
+    the commit: per workspace, the messages stored as (message id, conversation id, direction)
+    and the messages that got status callbacks as (message id, conversation id, their status
+    after this batch)."""
 
     message_ids: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     conversation_ids: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
     status_wamids: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    messages: dict[int, list[Ref]] = field(default_factory=lambda: defaultdict(list))
+    statuses: dict[int, list[Ref]] = field(default_factory=lambda: defaultdict(list))
 
 
 def lock_key(workspace_id: int, kind: str, value: str) -> int:
@@ -247,7 +256,11 @@ class BatchProcessor:
         await self.keywords.apply()
         for channel, statuses in self._statuses.values():
             await self.messages.record_statuses(channel, statuses)
-            self.outcome.status_wamids[channel.workspace_id].extend(s.wamid for s in statuses)
+            wamids = [s.wamid for s in statuses]
+            self.outcome.status_wamids[channel.workspace_id].extend(wamids)
+            self.outcome.statuses[channel.workspace_id].extend(
+                await self.messages.status_refs(channel, wamids)
+            )
             self._stats[channel.workspace_id]["statuses"] += len(statuses)
             ITEMS.labels("status").inc(len(statuses))
         await self.db.flush()
@@ -428,6 +441,7 @@ class BatchProcessor:
     async def _flush_messages(self) -> None:
         for ws, conversation_id, message_id in await self.messages.flush_inbound():
             self.outcome.message_ids[ws].append(message_id)
+            self.outcome.messages[ws].append((message_id, conversation_id, "in"))
             self.outcome.conversation_ids[ws].add(conversation_id)
             self._stats[ws]["messages"] += 1
             ITEMS.labels("message").inc()

@@ -98,6 +98,7 @@ async def _run(db: AsyncSession, events: list[WebhookEvent]) -> BatchProcessor:
     batch = BatchProcessor(db)
     await batch.run(events)
     now = clock.now()
+    finished: list[dict[str, object]] = []
     for plan in batch.plans:
         event = plan.event
         if plan.held_for is not None:
@@ -109,17 +110,19 @@ async def _run(db: AsyncSession, events: list[WebhookEvent]) -> BatchProcessor:
                 await repo.set_progress(db, event.id, plan.done_upto)
             continue
         status = batch.status_of(plan)
-        await repo.finish(
-            db,
-            event.id,
-            status,
-            now,
-            items=plan.tally.items,
-            unrouted=plan.tally.unrouted,
-            ignored=plan.tally.ignored,
-            progress=plan.done_upto,
+        finished.append(
+            {
+                "event_id": event.id,
+                "status": status,
+                "processed_at": now,
+                "items": plan.tally.items,
+                "unrouted": plan.tally.unrouted,
+                "ignored": plan.tally.ignored,
+                "progress": plan.done_upto,
+            }
         )
         PROCESSED.labels(status).inc()
+    await repo.finish_many(db, finished)
     received = [
         p.event.received_at for p in batch.plans if p.held_for is None and batch.finished(p)
     ]

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.models.security import WorkspaceSuspension
@@ -71,31 +82,32 @@ async def claim_one(db: AsyncSession, event_id: int) -> WebhookEvent | None:
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
-async def finish(
-    db: AsyncSession,
-    event_id: int,
-    status: str,
-    at: datetime,
-    *,
-    items: int = 0,
-    unrouted: int = 0,
-    ignored: int = 0,
-    progress: int = 0,
-) -> None:
-    await db.execute(
-        update(WebhookEvent)
-        .where(WebhookEvent.id == event_id)
+@functools.cache
+def _finish_statement() -> Any:
+    """``UPDATE webhook_events SET ... WHERE id = :event_id``, built once: executed with one
+    parameter set per event (an executemany), its SQL is compiled once and cached."""
+    table: Table = WebhookEvent.__table__  # type: ignore[assignment]
+    return (
+        update(table)
+        .where(table.c.id == bindparam("event_id"))
         .values(
-            status=status,
-            processed_at=at,
-            items=items,
-            unrouted=unrouted,
-            ignored=ignored,
-            progress=progress,
+            status=bindparam("status"),
+            processed_at=bindparam("processed_at"),
+            items=bindparam("items"),
+            unrouted=bindparam("unrouted"),
+            ignored=bindparam("ignored"),
+            progress=bindparam("progress"),
             held_for=None,
         )
-        .execution_options(synchronize_session=False)
     )
+
+
+async def finish_many(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Mark events done, one statement for all of them. Each row: ``event_id``, ``status``,
+    ``processed_at``, ``items``, ``unrouted``, ``ignored``, ``progress``. (A per-event ORM
+    UPDATE cost a third of processing's CPU, bench/results/intake-2026-12-03b.md.)"""
+    if rows:
+        await db.execute(_finish_statement(), rows)
 
 
 async def set_progress(db: AsyncSession, event_id: int, progress: int) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.conversations import paging
+from connectx.kit.tenancy import scoped
 from connectx.kit.upsert import insert_ignore, insert_ignore_many
 from connectx.models.message import Message, MessageStatusEvent
 
@@ -141,6 +142,20 @@ async def advance_statuses(db: AsyncSession, params: list[dict[str, Any]]) -> No
         return
     conn = await db.connection()
     await conn.execute(_ADVANCE, sorted(params, key=lambda p: (p["p_number"], p["p_wamid"])))
+
+
+async def status_refs(
+    db: AsyncSession, workspace_id: int, phone_number_id: str, wamids: list[str]
+) -> list[tuple[int, int, str]]:
+    """(id, conversation id, status) of the number's messages with these wamids."""
+    wanted = sorted(set(wamids))
+    found: list[tuple[int, int, str]] = []
+    for i in range(0, len(wanted), 500):
+        stmt = scoped(
+            Message, workspace_id, Message.id, Message.conversation_id, Message.status
+        ).where(Message.phone_number_id == phone_number_id, Message.wamid.in_(wanted[i : i + 500]))
+        found += [(r[0], r[1], r[2]) for r in (await db.execute(stmt)).all()]
+    return found
 
 
 async def add_status_events(db: AsyncSession, values: list[dict[str, Any]]) -> None:

@@ -277,6 +277,11 @@ class Messages:
         )
         self.statuses += len(statuses)
 
+    async def status_refs(self, channel: Channel, wamids: list[str]) -> list[tuple[int, int, str]]:
+        """(id, conversation id, status) of the channel's stored messages with these wamids."""
+        ws, number = channel.workspace_id, channel.phone_number_id
+        return await repo.status_refs(self.db, ws, number, wamids)
+
 
 async def apply_recorded_statuses(db: AsyncSession, message: Message) -> None:
     """For the sender: after storing an outbound message, apply statuses that arrived before

@@ -89,11 +89,20 @@ async def on_inbound(
     if not key:
         return
     try:
+        if not await _may_concern(db, channel.workspace_id, key):
+            return  # most messages: no savepoint (it flushes and snapshots the session)
         async with db.begin_nested():
             await _handle(db, channel, contact, key)
     except Exception as exc:
         # A privacy dialog never fails the customer's message: it is stored either way.
         log.error("privacy dialog failed: %s", type(exc).__name__)
+
+
+async def _may_concern(db: AsyncSession, workspace_id: int, key: str) -> bool:
+    """Whether ``key`` is a code, a keyword or a dialog answer (what :func:`_handle` acts on)."""
+    if _CODE.match(key) or _DIGIT.match(key) or key in YES or key in NO:
+        return True
+    return any(key == keyword["key"] for keyword in await settings.keywords_of(db, workspace_id))
 
 
 async def _handle(db: AsyncSession, channel: Channel, contact: Contact, key: str) -> None:

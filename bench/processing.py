@@ -1,0 +1,170 @@
+"""Webhook processing cost per event, in this process, without HTTP (issue 3, "Speed").
+
+    .venv/bin/python bench/processing.py --db sqlite --events 2000 --claim 50
+    .venv/bin/python bench/processing.py --db postgres --events 2000 --claim 1 --profile p.out
+
+Stores ``--events`` raw webhook events the way intake does (bench/intake.py's bodies: one inbound
+text message then the sent/delivered/read callbacks of an outbound message, ``--batch`` updates
+per event), then runs the processor over them with claims of ``--claim`` events, as the
+embedded processor or a ``connectx worker`` does, with the after-commit listeners a server
+registers (real-time events, round-robin assignment). It reports what does not depend on the
+machine's load: **CPU seconds of this process per event** (``time.process_time``; SQLite runs
+in this process, PostgreSQL's own CPU is not counted), **SQL statements per event** and
+**transactions (COMMITs) per event**, beside wall time. ``--profile`` writes a cProfile file.
+
+A claim of 1 or 4 is what a processor gets when intake keeps interrupting it (SQLite turns,
+``intake/turns.py``); 50 is a whole batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+class Counts:
+    def __init__(self) -> None:
+        self.statements = 0
+        self.commits = 0
+
+    def attach(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        def on_execute(*_: Any) -> None:
+            self.statements += 1
+
+        def on_commit(*_: Any) -> None:
+            self.commits += 1
+
+        event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+        event.listen(engine.sync_engine, "commit", on_commit)
+
+
+async def store(lines: list[tuple[str, bytes]]) -> None:
+    """Store bodies as the webhook endpoint does (group commits of 256), not measured."""
+    from sqlalchemy import select
+
+    from connectx.db.session import unit_of_work
+    from connectx.intake.batcher import GroupCommitBatcher
+    from connectx.models.channel import MetaApp
+
+    async with unit_of_work() as db:
+        app_id = (await db.execute(select(MetaApp.id))).scalars().first()
+    assert app_id is not None
+    batcher = GroupCommitBatcher()
+    await asyncio.gather(*(batcher.submit(app_id, body) for _, body in lines))
+    await batcher.close()
+
+
+async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    import intake as bench_intake  # bench/intake.py
+
+    from connectx.db.engine import get_engine
+    from connectx.inbox import tasks as _inbox_tasks  # noqa: F401 (registers the listeners)
+    from connectx.intake import processor
+
+    counts = Counts()
+    counts.attach(get_engine())
+
+    async def process_all() -> int:
+        total = 0
+        while n := await processor.process_available(limit=args.claim):
+            total += n
+        return total
+
+    warm = work / "warm.txt"
+    bench_intake.build_bodies(warm, args.contacts * 4, 1, args.contacts, 0)
+    await store(bench_intake.read_bodies(warm))
+    await process_all()  # new contacts, compiled statements, warm caches: not measured
+
+    bodies = work / "bodies.txt"
+    updates = args.events * args.batch
+    posts = bench_intake.build_bodies(bodies, updates, args.batch, args.contacts, 7)
+    await store(bench_intake.read_bodies(bodies))
+    counts.statements = counts.commits = 0
+    profiler = cProfile.Profile() if args.profile else None
+    cpu, wall = time.process_time(), time.perf_counter()
+    if profiler:
+        profiler.enable()
+    done = await process_all()
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return {
+        "events": posts,
+        "processed": done,
+        "updates": posts * args.batch,
+        "cpu_ms_per_event": 1000 * cpu / posts,
+        "wall_ms_per_event": 1000 * wall / posts,
+        "cpu_us_per_update": 1e6 * cpu / (posts * args.batch),
+        "statements_per_event": counts.statements / posts,
+        "commits_per_event": counts.commits / posts,
+        "updates_per_cpu_s": posts * args.batch / cpu if cpu else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--events", type=int, default=2000, help="events (POSTs) to process")
+    parser.add_argument("--batch", type=int, default=1, help="updates per event")
+    parser.add_argument("--claim", type=int, default=50, help="events claimed per transaction")
+    parser.add_argument("--contacts", type=int, default=200)
+    parser.add_argument("--profile", help="write a cProfile file here")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="connectx-proc-bench-"))
+    os.environ.update(
+        {
+            "CONNECTX_DATA_DIR": str(work / "data"),
+            "CONNECTX_BACKUP_SCHEDULE": "false",
+            "CONNECTX_LOG_LEVEL": "WARNING",
+        }
+    )
+    os.environ.pop("CONNECTX_BROKER_URL", None)
+    os.environ.pop("CONNECTX_REDIS_URL", None)
+    dbname = None
+    if args.db == "postgres":
+        dbname = f"connectx_pbench_{os.getpid()}"
+        subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {dbname}"], check=True)
+        os.environ["CONNECTX_DATABASE_URL"] = (
+            f"postgresql+asyncpg://postgres@127.0.0.1:5432/{dbname}"
+        )
+    try:
+        connectx = str(VENV_BIN / "connectx")
+        subprocess.run([connectx, "migrate"], check=True, capture_output=True)
+        subprocess.run([connectx, "demo"], check=True, capture_output=True)
+        import uvloop
+
+        result = uvloop.run(main_async(args, work))
+        label = f"{args.db} batch {args.batch} claim {args.claim}"
+        print(
+            label,
+            " ".join(
+                f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()
+            ),
+        )
+    finally:
+        if dbname:
+            subprocess.run(
+                ["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"],
+                check=False,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""SQLite for asyncio with one trip to the database thread per statement.
+
+SQLAlchemy's ``aiosqlite`` adapter runs every statement as four trips between the event loop
+and aiosqlite's thread: open a cursor, execute, fetch the rows, close the cursor. Each trip is
+a queue hand-off, a thread wake-up, a GIL hand-over and a wake-up of the loop through its
+self-pipe; on a busy 2-core machine the trips cost more than SQLite's own work for the small
+statements the hot paths run (bench/results/intake-2026-12-03b.md). This adapter does the four
+steps in one function on aiosqlite's thread: same driver, same connection, same SQL, same
+errors (raised by ``sqlite3`` in that thread and mapped by SQLAlchemy as before); only the
+cursor's results (rows, ``description``, ``rowcount``, ``lastrowid``) come back at once.
+
+Server-side cursors (streaming results) keep SQLAlchemy's own adapter. Used by
+:func:`connectx.db.engine.make_engine` as the engine's DBAPI module (``module=``).
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
+from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
+
+Result = tuple[Any, int, int | None, list[Any] | None]
+
+
+def _run(conn: sqlite3.Connection, many: bool, operation: str, parameters: Any) -> Result:
+    """On aiosqlite's thread: the whole life of a cursor."""
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else None
+        return description, cursor.rowcount, cursor.lastrowid, rows
+    finally:
+        cursor.close()
+
+
+class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    __slots__ = ("_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: Any) -> None:  # no cursor is opened ahead
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> Any:
+        return self._lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return 1  # sqlite3's default (rows are fetched whole anyway)
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        return
+
+    async def _trip(self, many: bool, operation: Any, parameters: Any) -> None:
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        async with self._adapt_connection._execute_mutex:
+            result: Result = await connection._execute(
+                _run,
+                connection._conn,
+                many,
+                operation,
+                parameters,
+            )
+        self._description, self._rowcount, self._lastrowid, rows = result
+        self._rows = collections.deque(rows or ())
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        await self._trip(False, operation, parameters)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
+        await self._trip(True, operation, seq_of_parameters)
+
+    async def _async_soft_close(self) -> None:
+        return  # the cursor was closed on the database thread already
+
+    def close(self) -> None:
+        self._rows.clear()
+
+
+class OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = OneTripCursor
+
+
+class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
+        connection = self.aiosqlite.connect(*arg, **kw)
+        connection._thread.daemon = True  # as SQLAlchemy's adapter does
+        return OneTripConnection(self, await_(connection))
+
+
+def dbapi() -> OneTripDBAPI:
+    return OneTripDBAPI(aiosqlite, sqlite3)

@@ -1,0 +1,68 @@
+"""The database layer under the services: units of work and (on SQLite) the one-trip adapter."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from connectx.config import get_settings
+from connectx.db.session import read_only, unit_of_work
+
+
+async def test_read_only_does_not_wait_for_a_writer() -> None:
+    """A read-only unit of work reads while another transaction holds the write lock (SQLite:
+    it begins DEFERRED, not IMMEDIATE), and what it wrote would not be kept."""
+    async with unit_of_work() as db:
+        await db.execute(text("CREATE TABLE IF NOT EXISTS t_ro (x integer)"))
+    writer_in = asyncio.Event()
+    release = asyncio.Event()
+
+    async def writer() -> None:
+        async with unit_of_work() as db:
+            await db.execute(text("INSERT INTO t_ro VALUES (1)"))
+            writer_in.set()
+            await release.wait()
+
+    task = asyncio.create_task(writer())
+    await writer_in.wait()
+    try:
+        async with asyncio.timeout(5):  # a writer's BEGIN IMMEDIATE would wait 30 s here
+            async with read_only() as db:
+                seen = (await db.execute(text("SELECT count(*) FROM t_ro"))).scalar_one()
+        assert seen == 0  # the writer has not committed
+    finally:
+        release.set()
+        await task
+    async with read_only() as db:
+        assert (await db.execute(text("SELECT count(*) FROM t_ro"))).scalar_one() == 1
+    async with unit_of_work() as db:
+        await db.execute(text("DROP TABLE t_ro"))
+
+
+async def test_statements_return_rows_counts_and_ids() -> None:
+    """Rows, rowcount (also of an executemany) and lastrowid come back whole; an error is the
+    driver's, mapped as before."""
+    from sqlalchemy.exc import IntegrityError
+
+    async with unit_of_work() as db:
+        await db.execute(text("CREATE TABLE t_trip (id integer primary key, v text unique)"))
+        conn = await db.connection()
+        result = await conn.exec_driver_sql("INSERT INTO t_trip (v) VALUES ('a')")
+        if get_settings().is_sqlite:
+            assert result.lastrowid == 1
+        many = await db.execute(
+            text("INSERT INTO t_trip (v) VALUES (:v)"), [{"v": "b"}, {"v": "c"}, {"v": "d"}]
+        )
+        assert many.rowcount == 3
+        updated = await db.execute(text("UPDATE t_trip SET v = v || '!' WHERE v != 'a'"))
+        assert updated.rowcount == 3
+        rows = (await db.execute(text("SELECT id, v FROM t_trip ORDER BY id"))).all()
+        assert [tuple(r) for r in rows] == [(1, "a"), (2, "b!"), (3, "c!"), (4, "d!")]
+        assert (await db.execute(text("SELECT v FROM t_trip WHERE id = 99"))).first() is None
+    with pytest.raises(IntegrityError):
+        async with unit_of_work() as db:
+            await db.execute(text("INSERT INTO t_trip (v) VALUES ('a')"))
+    async with unit_of_work() as db:
+        await db.execute(text("DROP TABLE t_trip"))
