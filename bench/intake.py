@@ -447,7 +447,8 @@ def main() -> None:
     parser.add_argument(
         "--phases",
         default="throughput,fixed",
-        help="which phases after the warm-up: 'throughput', 'fixed' or both (comma-separated)",
+        help="which phases after the warm-up: 'throughput', 'fixed' (or 'low': only its "
+        "--low-rate phase), comma-separated",
     )
     parser.add_argument("--label", default="", help="a name for the run in the report")
     args = parser.parse_args()
@@ -573,8 +574,10 @@ def main() -> None:
                     platform_phase(name, batch, lambda u=url, p=path: wrk(u, p))
                     path = bodies(f"tp{batch}b", cap, batch)  # fresh wamids for what follows
 
-        fixed = ((1, args.low_rate), (1, args.rate), (50, args.rate))
-        for batch, rate in fixed if "fixed" in wanted else ():
+        fixed = [(1, args.low_rate), (1, args.rate), (50, args.rate)] if "fixed" in wanted else []
+        if "low" in wanted and "fixed" not in wanted:  # a short look at the low rate only
+            fixed = [(1, args.low_rate)]
+        for batch, rate in fixed:
             posts = rate / batch
             n = int(rate * dur) + batch
             path = bodies(f"fixed{batch}-{rate:.0f}", min(n, cap), batch)

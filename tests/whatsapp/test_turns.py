@@ -124,3 +124,22 @@ async def test_a_lock_wait_past_the_timeout_backs_off_without_counting_an_attemp
     assert (event.status, event.attempts) == ("pending", 0)
     assert await drain() == {"processed": 1}
     assert await count(Message) == 1
+
+
+async def test_a_transaction_after_a_cut_prepares_only_about_what_fits(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    """After a turn cut short, the next transaction applies at most about twice what fitted
+    (``_item_budget``) and decodes and prefetches only that much; what is left of an event is
+    continued later, and every update is applied exactly once (both databases)."""
+    processor.stop_embedded()
+    await delivered(client, _three_messages())
+    await delivered(client, load("message_image"))
+    processor._item_budget.set(2)
+    assert await processor.process_batch() == 2  # both claimed ...
+    first, second = await rows(WebhookEvent, order_by=WebhookEvent.id)
+    assert (first.status, first.progress) == ("pending", 2)  # ... two updates applied
+    assert (second.status, second.progress) == ("pending", 0)  # not even decoded
+    assert await count(Message) == 2
+    assert await drain() == {"processed": 2}
+    assert await count(Message) == 4

@@ -71,7 +71,7 @@ TEMPLATE_FIELDS = frozenset(
 )
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TX_BUDGET_S = 0.5  # stop starting new updates after applying them this long in a transaction
-MIN_TURN_S = 0.004  # ... or after this long when intake waits for SQLite's write lock
+MIN_TURN_S = 0.010  # ... or after this long when intake waits for SQLite's write lock
 YIELD_EVERY_S = 0.002  # give the event loop a turn this often (it may be the web server's)
 
 
@@ -137,6 +137,16 @@ class Outcome:
     statuses: dict[int, list[Ref]] = field(default_factory=lambda: defaultdict(list))
 
 
+def _count_updates(changes: list[Change]) -> int:
+    """About how many updates ``changes`` hold (messages, statuses, anything else as one)."""
+    total = 0
+    for change in changes:
+        value = change.value
+        found = len(schemas.arr(value.get("messages"))) + len(schemas.arr(value.get("statuses")))
+        total += found or 1
+    return total
+
+
 def lock_key(workspace_id: int, kind: str, value: str) -> int:
     """The PostgreSQL advisory-lock key of a person (per workspace)."""
     digest = hashlib.blake2b(f"{workspace_id}|{kind}|{value}".encode(), digest_size=8).digest()
@@ -170,9 +180,16 @@ async def lock_people(db: AsyncSession, keys: set[int]) -> None:
 class BatchProcessor:
     """Processes claimed events inside the caller's transaction."""
 
-    def __init__(self, db: AsyncSession, budget_s: float = TX_BUDGET_S) -> None:
+    def __init__(
+        self, db: AsyncSession, budget_s: float = TX_BUDGET_S, max_items: int | None = None
+    ) -> None:
         self.db = db
         self.budget_s = budget_s
+        # At most this many updates in this transaction (None: the time budget decides). After
+        # a turn cut short for intake, the processor asks for about what fitted, so it does not
+        # decode, plan and prefetch thousands of updates to apply a few dozen.
+        self.max_items = max_items
+        self.applied = 0
         self.vault = Vault(db)
         self.contacts = Contacts(db, defer_suppression=True)
         self.keywords = KeywordWatcher(db)
@@ -192,7 +209,10 @@ class BatchProcessor:
     async def run(self, events: list[WebhookEvent]) -> None:
         started = time.monotonic()
         decoded: list[tuple[Plan, list[Change]]] = []
+        wanted = 0  # updates decoded so far (about: counted before planning)
         for n, event in enumerate(events):
+            if self.max_items is not None and wanted >= self.max_items:
+                break  # enough for this transaction: the other claimed events stay as they are
             if n % 8 == 7:
                 await asyncio.sleep(0)  # decoding a batch is CPU work: let the loop in
 
@@ -202,7 +222,9 @@ class BatchProcessor:
             if payload is None:
                 plan.malformed = True
             else:
-                decoded.append((plan, schemas.changes(payload)))
+                changes = schemas.changes(payload)
+                decoded.append((plan, changes))
+                wanted += _count_updates(changes) - event.progress
         numbers = {c.phone_number_id for _, cs in decoded for c in cs if c.phone_number_id}
         channels = await channels_repo.live_channels_for_numbers(self.db, numbers)
         wabas = {c.waba_id for _, cs in decoded for c in cs if c.field in TEMPLATE_FIELDS}
@@ -217,17 +239,18 @@ class BatchProcessor:
             for plan in self.plans
             if plan.held_for is None
         ]
+        limit = self.max_items if self.max_items is not None else sum(len(i) for _, i in todo)
+        ahead = [item for _, items in todo for item in items][:limit]  # what may be applied
         await lock_people(
             self.db,
             {
                 key
-                for _, items in todo
-                for item in items
+                for item in ahead
                 if item.channel is not None
                 for key in person_keys(item.channel.workspace_id, item.identity)
             },
         )
-        await self._prefetch([item for _, items in todo for item in items])
+        await self._prefetch(ahead)
         out_of_time = False
         applied = 0
         # The budget counts from here: decoding, planning, locking and prefetching are paid
@@ -241,7 +264,11 @@ class BatchProcessor:
             plan.done_upto = plan.event.progress
             for item in items:
                 now = time.monotonic()
-                if out_of_time or (applied and self._time_to_stop(now - applying)):
+                if (
+                    out_of_time
+                    or applied >= limit
+                    or (applied and self._time_to_stop(now - applying))
+                ):
                     out_of_time = True
                     break
                 await self._handle(item)
@@ -250,7 +277,8 @@ class BatchProcessor:
                 if now - paused > YIELD_EVERY_S:  # let the loop serve requests meanwhile
                     await asyncio.sleep(0)
                     paused = time.monotonic()
-        self.cut_short = out_of_time
+        self.cut_short = out_of_time or len(self.plans) < len(events)
+        self.applied = applied
         await self._flush_messages()
         await self.contacts.check_suppressed()
         await self.keywords.apply()

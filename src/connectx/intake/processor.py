@@ -65,6 +65,13 @@ def waited_too_long(exc: DBAPIError) -> bool:
 # last transaction was cut short for intake (then about twice what it finished, so claimed
 # events are not decoded and planned for nothing).
 _claim_size: contextvars.ContextVar[int] = contextvars.ContextVar("claim_size")
+# ... and how many updates it applies at most (None: as many as the time budget allows): after
+# a cut, about twice what fitted; doubled after every transaction that was not cut.
+_item_budget: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "item_budget", default=None
+)
+MIN_ITEMS = 8
+MAX_ITEMS = 4096  # past this, no limit but time
 
 Listener = Callable[[Outcome], Awaitable[None]]
 _listeners: list[Listener] = []
@@ -85,17 +92,22 @@ async def process_batch(limit: int = EVENTS_PER_BATCH) -> int:
         events = await repo.claim(db, limit)
         if not events:
             return 0
-        batch = await _run(db, events)
+        batch = await _run(db, events, _item_budget.get())
     if batch.cut_short:  # intake wanted the lock: claim about what fits in a turn next time
         _claim_size.set(max(MIN_CLAIM, 2 * sum(1 for p in batch.plans if batch.finished(p))))
+        _item_budget.set(max(MIN_ITEMS, 2 * batch.applied))
     else:
         _claim_size.set(limit)
+        budget = _item_budget.get()
+        _item_budget.set(None if budget is None or budget * 2 > MAX_ITEMS else budget * 2)
     return len(events)
 
 
-async def _run(db: AsyncSession, events: list[WebhookEvent]) -> BatchProcessor:
+async def _run(
+    db: AsyncSession, events: list[WebhookEvent], max_items: int | None = None
+) -> BatchProcessor:
     """Process claimed ``events`` in the caller's transaction and mark them done."""
-    batch = BatchProcessor(db)
+    batch = BatchProcessor(db, max_items=max_items)
     await batch.run(events)
     now = clock.now()
     finished: list[dict[str, object]] = []
