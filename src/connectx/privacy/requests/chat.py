@@ -100,12 +100,13 @@ async def on_inbound(
 
 async def _may_concern(db: AsyncSession, workspace_id: int, key: str) -> bool:
     """Whether ``key`` is a code, a keyword or a dialog answer (what :func:`_handle` acts on)."""
-    if _CODE.match(key) or _DIGIT.match(key) or key in YES or key in NO:
+    if _CODE.match(key) or _WITHDRAW.match(key) or _DIGIT.match(key) or key in YES or key in NO:
         return True
     return any(key == keyword["key"] for keyword in await settings.keywords_of(db, workspace_id))
 
 
 async def _handle(db: AsyncSession, channel: Channel, contact: Contact, key: str) -> None:
+    # Every message this acts on must pass _may_concern first (keep the two in step).
     ws = channel.workspace_id
     if _CODE.match(key):
         await _code(db, ws, contact, key)
