@@ -49,11 +49,12 @@ async def test_statements_return_rows_counts_and_ids() -> None:
     async with unit_of_work() as db:
         await db.execute(text("CREATE TABLE t_trip (id integer primary key, v text unique)"))
         conn = await db.connection()
-        result = await conn.exec_driver_sql("INSERT INTO t_trip (v) VALUES ('a')")
+        result = await conn.exec_driver_sql("INSERT INTO t_trip (id, v) VALUES (1, 'a')")
         if get_settings().is_sqlite:
             assert result.lastrowid == 1
         many = await db.execute(
-            text("INSERT INTO t_trip (v) VALUES (:v)"), [{"v": "b"}, {"v": "c"}, {"v": "d"}]
+            text("INSERT INTO t_trip (id, v) VALUES (:id, :v)"),
+            [{"id": 2, "v": "b"}, {"id": 3, "v": "c"}, {"id": 4, "v": "d"}],
         )
         assert many.rowcount == 3
         updated = await db.execute(text("UPDATE t_trip SET v = v || '!' WHERE v != 'a'"))
@@ -63,6 +64,6 @@ async def test_statements_return_rows_counts_and_ids() -> None:
         assert (await db.execute(text("SELECT v FROM t_trip WHERE id = 99"))).first() is None
     with pytest.raises(IntegrityError):
         async with unit_of_work() as db:
-            await db.execute(text("INSERT INTO t_trip (v) VALUES ('a')"))
+            await db.execute(text("INSERT INTO t_trip (id, v) VALUES (5, 'a')"))
     async with unit_of_work() as db:
         await db.execute(text("DROP TABLE t_trip"))
