@@ -56,7 +56,8 @@ async def test_statements_return_rows_counts_and_ids() -> None:
             text("INSERT INTO t_trip (id, v) VALUES (:id, :v)"),
             [{"id": 2, "v": "b"}, {"id": 3, "v": "c"}, {"id": 4, "v": "d"}],
         )
-        assert many.rowcount == 3
+        if get_settings().is_sqlite:  # (asyncpg reports no rowcount for an executemany)
+            assert many.rowcount == 3
         updated = await db.execute(text("UPDATE t_trip SET v = v || '!' WHERE v != 'a'"))
         assert updated.rowcount == 3
         rows = (await db.execute(text("SELECT id, v FROM t_trip ORDER BY id"))).all()
