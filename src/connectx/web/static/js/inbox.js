@@ -392,9 +392,13 @@
       link.focus();
     }
   }
+  // htmx binds content it swapped in only after its settle delay (20 ms); a key pressed right
+  // after a thread opened would click a button not yet bound, so bind it first (idempotent).
   function clickShortcut(key) {
     var button = $('.thread-head [data-shortcut="' + key + '"]');
-    if (button) button.click();
+    if (!button) return;
+    if (window.htmx) window.htmx.process(button);
+    button.click();
   }
   // Open one of the thread's <details> tools (note, labels, snooze, assign) and focus its field.
   function openTool(selector, field) {
