@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import cProfile
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -159,6 +160,7 @@ def main() -> None:
             ),
         )
     finally:
+        shutil.rmtree(work, ignore_errors=True)
         if dbname:
             subprocess.run(
                 ["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"],
