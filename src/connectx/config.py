@@ -5,8 +5,15 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A database URL as PostgreSQL's and SQLite's own tools write it names no driver; ours are async.
+ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
 
 
 class Settings(BaseSettings):
@@ -92,6 +99,15 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
+
+    @field_validator("database_url", "keystore_url")
+    @classmethod
+    def _async_driver(cls, url: str | None) -> str | None:
+        """``postgresql://…`` means asyncpg and ``sqlite:///…`` aiosqlite."""
+        scheme, sep, rest = (url or "").partition("://")
+        if sep and scheme in ASYNC_DRIVERS:
+            return f"{ASYNC_DRIVERS[scheme]}://{rest}"
+        return url
 
     @property
     def effective_database_url(self) -> str:
