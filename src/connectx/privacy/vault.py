@@ -220,6 +220,31 @@ class KeyInfo:
     destroyed: bool
 
 
+async def _insert_version(
+    db: AsyncSession, scope: str, subject: str, previous: CryptoKey | None
+) -> tuple[CryptoKey, bytes] | None:
+    """A new data key of ``subject`` after ``previous`` (wrapped under the scope's key), or None
+    when another transaction inserted that version first."""
+    parent = await root_key(db, "scope", scope)
+    raw = crypto.new_key()
+    row = CryptoKey(
+        kind="subject",
+        scope=scope,
+        subject=subject,
+        version=(previous.version + 1) if previous else 1,
+        parent_id=parent.id,
+        active=True,
+        created_at=clock.now(),
+    )
+    row.wrapped = crypto.wrap(await unwrap(db, parent), raw, wrap_aad(row))
+    try:
+        async with db.begin_nested():
+            await repo.insert(db, row)
+    except IntegrityError:
+        return None
+    return row, raw
+
+
 class Vault:
     """Seal and open personal values; ``db`` is the caller's data session (for the audit event of
     an erasure). Key-store reads and writes happen in their own short transactions."""
@@ -245,24 +270,10 @@ class Vault:
                 if row is not None and row.wrapped is not None:
                     raw = await unwrap(db, row)
                     break
-                parent = await root_key(db, "scope", scope)
-                raw = crypto.new_key()
-                new = CryptoKey(
-                    kind="subject",
-                    scope=scope,
-                    subject=subject,
-                    version=(row.version + 1) if row else 1,
-                    parent_id=parent.id,
-                    active=True,
-                    created_at=clock.now(),
-                )
-                new.wrapped = crypto.wrap(await unwrap(db, parent), raw, wrap_aad(new))
-                try:
-                    async with db.begin_nested():
-                        await repo.insert(db, new)
-                except IntegrityError:
+                made = await _insert_version(db, scope, subject, row)
+                if made is None:
                     continue  # created concurrently by another transaction: read it back
-                row = new
+                row, raw = made
                 _keys.put(row.id, raw)
                 break
             else:
@@ -454,23 +465,10 @@ class Vault:
         async with keystore.session() as db:
             for _ in range(5):
                 previous = await repo.latest(db, "subject", scope, subject)
-                parent = await root_key(db, "scope", scope)
-                raw = crypto.new_key()
-                row = CryptoKey(
-                    kind="subject",
-                    scope=scope,
-                    subject=subject,
-                    version=(previous.version + 1) if previous else 1,
-                    parent_id=parent.id,
-                    active=True,
-                    created_at=clock.now(),
-                )
-                row.wrapped = crypto.wrap(await unwrap(db, parent), raw, wrap_aad(row))
-                try:
-                    async with db.begin_nested():
-                        await repo.insert(db, row)
-                except IntegrityError:
+                made = await _insert_version(db, scope, subject, previous)
+                if made is None:
                     continue  # another version was added concurrently: add ours after it
+                row, raw = made
                 break
             else:
                 raise CryptoError(f"could not add a key version of {subject}")
