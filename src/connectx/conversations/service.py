@@ -52,6 +52,7 @@ class Conversations:
         self._open: dict[tuple[int, int], Conversation] = {}
         self._absent: set[tuple[int, int]] = set()
         self.touched: dict[int, Conversation] = {}
+        self.opened: list[Conversation] = []  # created by this object (not found, not raced)
 
     async def prefetch(self, contact_ids: list[int], channel_ids: list[int]) -> None:
         """Load the unresolved conversations of these contacts on these numbers in one query."""
@@ -90,10 +91,12 @@ class Conversations:
             )
             if not self.guarded:
                 await repo.add(self.db, conversation)
+                self.opened.append(conversation)
             else:
                 try:
                     async with self.db.begin_nested():
                         await repo.add(self.db, conversation)
+                    self.opened.append(conversation)
                 except IntegrityError:  # opened by a concurrent transaction
                     conversation = await repo.unresolved(self.db, contact_id, channel_id)
                     assert conversation is not None

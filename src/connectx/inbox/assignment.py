@@ -8,9 +8,11 @@ notified (in the app, and by e-mail when they asked for it).
 
 Round-robin (per number, :func:`auto_assign`) gives each new unassigned conversation to the
 next owner/admin/agent (of the number's team, when set) after the last one chosen, in user-id
-order. The routing row is locked while choosing (``FOR UPDATE`` on PostgreSQL; SQLite has one
-writer), and the conversation is assigned only if still unassigned (compare-and-set), so two
-processes never pick twice nor skip anyone.
+order. The webhook processor calls :func:`assign_opened` inside the transaction that opens the
+conversations, so an assignment commits (or rolls back) with them and cannot be lost. The
+routing row is locked while choosing (``FOR UPDATE`` on PostgreSQL; SQLite has one writer), and
+the conversation is assigned only if still unassigned (compare-and-set), so two processes never
+pick twice nor skip anyone.
 """
 
 from __future__ import annotations
@@ -171,13 +173,21 @@ def next_in_turn(members: list[int], last: int | None) -> int:
     return members[0]
 
 
-async def auto_assign_due(db: AsyncSession, workspace_id: int, conversation_ids: list[int]) -> bool:
-    """Whether :func:`auto_assign` would have anything to do (reads only): some of these
-    conversations are unassigned and on a round-robin number."""
-    candidates = await repo.unassigned_open(db, workspace_id, conversation_ids)
-    if not candidates:
-        return False
-    return bool(await repo.round_robin_channels(db, sorted({c.channel_id for c in candidates})))
+async def assign_opened(db: AsyncSession, opened: list[Conversation]) -> int:
+    """Round-robin the conversations just opened in the caller's transaction (the webhook
+    processor's) on numbers whose rule is round-robin; how many were assigned. One query when
+    none of their numbers is round-robin."""
+    if not opened:
+        return 0
+    rr = await repo.round_robin_channels(db, sorted({c.channel_id for c in opened}))
+    due: dict[int, set[int]] = {}
+    for conversation in opened:
+        if conversation.channel_id in rr:
+            due.setdefault(conversation.workspace_id, set()).add(conversation.id)
+    done = 0
+    for workspace_id in sorted(due):
+        done += await auto_assign(db, workspace_id, sorted(due[workspace_id]))
+    return done
 
 
 async def auto_assign(db: AsyncSession, workspace_id: int, conversation_ids: list[int]) -> int:

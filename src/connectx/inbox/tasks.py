@@ -1,7 +1,6 @@
 """Background parts of the inbox, loaded by every process that runs background work:
 
 - the real-time listener of the webhook processor (:mod:`connectx.realtime.hooks`);
-- round-robin assignment of the conversations a processed batch wrote to (after its commit);
 - ``inbox.wake_snoozed``: every minute, snoozed conversations whose time came are reopened;
 - ``inbox.backfill_name_tokens``: name-search tokens for contacts named before name search
   existed (enqueued once by migration 0004ip when there are such contacts; a batch per job,
@@ -12,20 +11,15 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.db.session import read_only, unit_of_work
 from connectx.inbox import assignment, name_search
-from connectx.intake import processor
 from connectx.jobs import periodic
 from connectx.jobs.queue import enqueue
 from connectx.jobs.registry import task
 from connectx.realtime import hooks as _realtime_hooks  # noqa: F401 (registers the listener)
-
-if TYPE_CHECKING:
-    from connectx.intake.dispatch import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +40,3 @@ async def backfill_name_tokens(db: AsyncSession, args: dict[str, Any]) -> None:
         await enqueue(db, "inbox.backfill_name_tokens", {"after": last})
     else:
         log.info("name-search tokens backfilled")
-
-
-@processor.on_stored
-async def assign_new_conversations(outcome: Outcome) -> None:
-    """Round-robin the batch's conversations that are still unassigned (their numbers' rule)."""
-    if not outcome.conversation_ids:
-        return
-    # Mostly there is nothing to assign (conversations already assigned, numbers not
-    # round-robin): find out with a read that takes no write lock (SQLite) before writing.
-    async with read_only() as db:
-        due = [
-            (ws, sorted(ids))
-            for ws, ids in outcome.conversation_ids.items()
-            if await assignment.auto_assign_due(db, ws, sorted(ids))
-        ]
-    if not due:
-        return
-    async with unit_of_work() as db:
-        for ws, ids in due:
-            await assignment.auto_assign(db, ws, ids)

@@ -37,6 +37,7 @@ from connectx.audit import service as audit
 from connectx.channels import repository as channels_repo
 from connectx.contacts.service import Contacts
 from connectx.conversations.service import Conversations
+from connectx.inbox import assignment
 from connectx.intake import templates, turns
 from connectx.intake.batcher import BODY_COLUMN, day_subject
 from connectx.integrations.whatsapp import inbound, schemas
@@ -292,6 +293,9 @@ class BatchProcessor:
             self._stats[channel.workspace_id]["statuses"] += len(statuses)
             ITEMS.labels("status").inc(len(statuses))
         await self.db.flush()
+        # Round-robin for the conversations this transaction opened: committed with them, so
+        # an assignment is never lost (an after-commit step could fail after the commit).
+        await assignment.assign_opened(self.db, self.conversations.opened)
         await self._audit()
 
     async def _hold_suspended(self) -> None:
