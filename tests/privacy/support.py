@@ -63,6 +63,30 @@ def is_postgres() -> bool:
     return not get_settings().is_sqlite
 
 
+def tree_bytes(folder: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+async def backup_bytes(unpacked: Path) -> bytes:
+    """What an unsealed backup (``backups.service._unseal``) holds, as plain bytes: the SQLite
+    file, or the dump as SQL (sealed values as hex), and its media."""
+    if not is_postgres():
+        return tree_bytes(unpacked)
+    proc = await asyncio.create_subprocess_exec(
+        "pg_restore",
+        "--data-only",
+        "-f",
+        "-",
+        str(unpacked / "database.pgdump"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    media = unpacked / "media"
+    return out + (tree_bytes(media) if media.exists() else b"")
+
+
 def _sqlite_path() -> str:
     database = make_url(get_settings().effective_database_url).database
     assert database

@@ -31,7 +31,7 @@ from connectx.models.webhook_event import WebhookEvent
 from connectx.privacy.rights import Outcome, Right, Subject, execute, raw_webhooks
 from connectx.privacy.vault import Vault
 from tests.privacy import rights_world as w
-from tests.privacy.support import database_bytes, is_postgres
+from tests.privacy.support import backup_bytes, database_bytes, tree_bytes
 from tests.retention.support import run_cli
 from tests.support.factories import signed_in
 from tests.whatsapp.support import PNID_A, WABA_A, delivered, drain, rows
@@ -51,29 +51,6 @@ def _hers() -> list[bytes]:
 
 def _readable(blob: bytes) -> list[bytes]:
     return [v for v in _hers() if v in blob]
-
-
-def _tree_bytes(folder: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
-
-
-async def _backup_bytes(unpacked: Path) -> bytes:
-    """What an earlier backup holds, as plain bytes: the SQLite file, or the dump as SQL."""
-    if not is_postgres():
-        return _tree_bytes(unpacked)
-    proc = await asyncio.create_subprocess_exec(
-        "pg_restore",
-        "--data-only",
-        "-f",
-        "-",
-        str(unpacked / "database.pgdump"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    media = unpacked / "media"
-    return out + (_tree_bytes(media) if media.exists() else b"")
 
 
 async def _open_raw(blob: bytes, received_at: datetime) -> str:
@@ -150,7 +127,7 @@ async def test_erasure_leaves_nothing_of_hers_readable_anywhere(
 
     # The live database (files and WAL, or a dump), the key store, the media store.
     assert _readable(await database_bytes()) == []
-    assert _readable(_tree_bytes(store.media_dir())) == []
+    assert _readable(tree_bytes(store.media_dir())) == []
     assert not (store.media_dir() / photo_key).exists()
     row = await _contact(zara)
     assert row.phone_enc is None and row.name_enc is None and row.phone_index is None
@@ -180,7 +157,7 @@ async def test_erasure_leaves_nothing_of_hers_readable_anywhere(
     # The backup taken before: nothing of hers in clear, and her sealed values no longer open.
     unpacked = tmp_path / "unpacked"
     await asyncio.to_thread(_unseal, earlier, unpacked)
-    backup = await _backup_bytes(unpacked)
+    backup = await backup_bytes(unpacked)
     assert _readable(backup) == []
     # ... her raw webhook bodies there (those very bytes) no longer open either,
     for event_id, (blob, _, at) in raw_before.items():

@@ -22,11 +22,16 @@ from connectx.config import get_settings
 from connectx.db.session import unit_of_work
 from connectx.kit import clock
 from connectx.privacy.retention_schedule import period_of
+from connectx.retention import day_keys
 from connectx.retention import repository as repo
 from connectx.retention.ledgers import LEDGERS, Ledger
 from connectx.retention.rules import ANONYMISE, DELETE, Rule, rules
 
 Progress = Callable[[str, int, int], None]  # rule name, rows done, rows expected
+
+# What a run does after the row rules, in order: the day keys of raw webhooks whose rows the
+# rules just deleted, then the append-only tables (the audit log last).
+STEPS: tuple[Ledger, ...] = (day_keys.STEP, *LEDGERS)
 
 
 @dataclass(frozen=True)
@@ -208,7 +213,7 @@ async def run(
                 break
         if not report.complete:
             break
-    for ledger in LEDGERS:
+    for ledger in STEPS:
         if not report.complete:
             break
         if only and ledger.name not in only:
@@ -236,7 +241,7 @@ async def run(
 
 def rule_names() -> list[str]:
     """Every rule a run applies, in order (``--rule`` takes these)."""
-    return [r.name for r in rules()] + [ledger.name for ledger in LEDGERS]
+    return [r.name for r in rules()] + [step.name for step in STEPS]
 
 
 async def _prune_ledger(
@@ -248,8 +253,8 @@ async def _prune_ledger(
     progress: Progress | None,
     deadline: float | None,
 ) -> bool:
-    """Prune an append-only table (:mod:`connectx.retention.ledgers`); False when the deadline
-    stopped it."""
+    """Prune an append-only table (:mod:`connectx.retention.ledgers`) or destroy expired day keys
+    (:mod:`connectx.retention.day_keys`); False when the deadline stopped it."""
     settings = get_settings()
     days = period_of(ledger.retention).days
     assert days is not None

@@ -19,6 +19,8 @@ erased person's and, as the price of a shared key, everyone else's of that day (
 processed into messages sealed under each person's own key, which those backups still open;
 docs/privacy-rights.md, "Decisions"). Days with no live raw body left (retention deleted them)
 lose their key at the same time: nothing live needs it, and backups may still hold the bodies.
+Without any erasure, the retention run destroys the keys of days past the raw-body retention the
+same way (:mod:`connectx.retention.day_keys`).
 """
 
 from __future__ import annotations
@@ -113,24 +115,27 @@ async def finish(db: AsyncSession, subject: str, key_ids: list[int], actor: str)
     await _reseal(db, subject, set(key_ids))
     vault = Vault(db)
     destroyed = len(await vault.destroy_keys(None, subject, key_ids, actor=actor))
-    for day in await _idle_days(db):
+    yesterday = (clock.now() - timedelta(days=1)).strftime("%Y-%m-%d")
+    for day in await idle_days(db, yesterday):
         destroyed += await vault.destroy_subject(None, day, actor=actor)
     return destroyed
 
 
-async def _idle_days(db: AsyncSession) -> list[str]:
-    """Day keys, older than yesterday, whose day has no live raw body any more."""
+async def idle_days(db: AsyncSession, before: str) -> list[str]:
+    """Day keys (``webhook_day:<date>``) still holding material, of days before ``before``
+    (``YYYY-MM-DD``), whose day has no live raw body any more (retention deleted them, or an
+    erasure cleared them): nothing live needs those keys. A day with a body still live (pending,
+    held for a suspended workspace, failed, or processed and not yet past retention) keeps it."""
+    from connectx.intake.batcher import day_subject
     from connectx.privacy import keys_repository as keys
     from connectx.privacy import keystore
 
-    cutoff = (clock.now() - timedelta(days=2)).strftime("%Y-%m-%d")
     async with keystore.session() as ks:
-        days = await keys.live_subjects_like(ks, PREFIX)
-    idle = []
-    for day in days:
-        if day.removeprefix(PREFIX) > cutoff:
-            continue
-        start, end = _day_range(day)
-        if not await repo.webhook_bodies_between(db, start, end, 0, 1):
-            idle.append(day)
-    return idle
+        days = [
+            d for d in await keys.live_subjects_like(ks, PREFIX) if d.removeprefix(PREFIX) < before
+        ]
+    if not days:
+        return []
+    start = datetime.strptime(before, "%Y-%m-%d").replace(tzinfo=UTC)
+    live = {day_subject(at) for at in await repo.webhook_body_times_before(db, start)}
+    return [day for day in days if day not in live]
