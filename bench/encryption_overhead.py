@@ -6,13 +6,15 @@ encryption on, within 10 % of before"), in one run, on SQLite or PostgreSQL.
 
 Encryption cannot be switched off (it is how personal data is stored), so "before" is measured
 as the hot path minus the time spent in the vault. Every vault entry point (``encrypt``,
-``decrypt_bytes``, ``blind_index``, ``subject_key``, ``warm``: AES-GCM sealing and opening, the
-keyed hashes, key look-ups in the key store and key unwrapping) is timed, outermost call only, and
-key unwrapping (``vault.unwrap``) on its own. The figure of merit is the **crypto share**: vault
-time / hot-path time. Removing encryption altogether could make the path at most that much
-faster, so "within 10 % of before" holds when the share is <= 10 % with the decrypted-key cache
-warm (the steady state of a running server). Cold-cache figures (every key unwrapped again, as
-after a restart or the cache TTL) are reported beside them.
+``decrypt_bytes``, ``blind_index(es)``, ``subject_key``, ``warm``, ``create_subject_keys``,
+``prepare_keys``: AES-GCM sealing and opening, the keyed hashes, key look-ups in the key store and
+key unwrapping) is timed, outermost call only, and key unwrapping (``vault.open_key``, outermost
+call only: a subject key with the scope key it needs counts once, key-store reads included) on
+its own. The figure of merit is the **crypto share**: vault time / hot-path time. Removing
+encryption altogether could make the path at most that much faster, so "within 10 % of before"
+holds when the share is <= 10 %. The verdict is the worst share of **every** phase: the first
+message of each new customer (data keys created), the cache warm (the steady state of a running
+server) and the cache cold (every key unwrapped again, as after a restart or the cache TTL).
 
 Hot paths (in this process, against the real database and key store, no HTTP):
 
@@ -51,6 +53,7 @@ class Timer:
         self.unwrap = 0.0
         self.calls = 0
         self.depth = 0
+        self.unwrap_depth = 0
 
     def reset(self) -> None:
         self.vault = self.unwrap = 0.0
@@ -75,11 +78,15 @@ class Timer:
     def wrap_unwrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         async def timed(*args: Any, **kw: Any) -> Any:
+            if self.unwrap_depth:  # the wrapping key unwrapped for a subject key: counted once
+                return await fn(*args, **kw)
+            self.unwrap_depth += 1
             start = time.perf_counter()
             try:
                 return await fn(*args, **kw)
             finally:
                 self.unwrap += time.perf_counter() - start
+                self.unwrap_depth -= 1
 
         return timed
 
@@ -92,12 +99,14 @@ def instrument() -> Timer:
         "encrypt",
         "decrypt_bytes",
         "blind_index",
+        "blind_indexes",
         "subject_key",
         "warm",
         "create_subject_keys",
+        "prepare_keys",
     ):
         setattr(vault.Vault, name, timer.wrap_method(getattr(vault.Vault, name)))
-    vault.unwrap = timer.wrap_unwrap(vault.unwrap)  # type: ignore[assignment]
+    vault.open_key = timer.wrap_unwrap(vault.open_key)  # type: ignore[assignment]
     return timer
 
 
@@ -258,7 +267,7 @@ def report(db: str, args: argparse.Namespace, results: list[tuple[str, dict[str,
         f"`bench/encryption_overhead.py --db {db} --contacts {args.contacts} --messages "
         f"{args.messages} --pages {args.pages} --rounds {args.rounds}`. Crypto share = time in the "
         "vault (AES-GCM, keyed hashes, key look-ups and unwrapping) / time of the hot path. "
-        f"Ceiling: {CEILING_SHARE:.0%} with the cache warm.",
+        f"Ceiling: {CEILING_SHARE:.0%} in every phase (first message, cache warm, cache cold).",
         "",
         "| phase | total s | vault s | unwrap s | vault calls | crypto share | unwrap share |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -268,12 +277,19 @@ def report(db: str, args: argparse.Namespace, results: list[tuple[str, dict[str,
             f"| {name} | {r['total_s']:.3f} | {r['vault_s']:.3f} | {r['unwrap_s']:.4f} | "
             f"{int(r['calls'])} | {r['share']:.1%} | {r['unwrap_share']:.1%} |"
         )
-    warm = [r["share"] for name, r in results if "warm" in name]
-    verdict = max(warm) <= CEILING_SHARE if warm else False
+    worst_name, worst = max(results, key=lambda item: item[1]["share"])
+    verdict = worst["share"] <= CEILING_SHARE
+    by_kind = []
+    for kind in ("first message", "cache warm", "cache cold"):
+        shares = [r["share"] for name, r in results if kind in name]
+        if shares:
+            by_kind.append(f"{kind} {max(shares):.1%}")
     lines += [
         "",
-        f"Worst warm-cache crypto share: {max(warm):.1%} (ceiling {CEILING_SHARE:.0%}): "
-        f"**{'within' if verdict else 'OVER'}**.",
+        f"Worst crypto share of all phases: {worst['share']:.1%} ({worst_name}; ceiling "
+        f"{CEILING_SHARE:.0%}): **{'within' if verdict else 'OVER'}**. Worst per kind: "
+        + ", ".join(by_kind)
+        + ".",
     ]
     return "\n".join(lines) + "\n"
 

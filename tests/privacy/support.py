@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 import connectx.models  # noqa: F401
 from connectx.config import get_settings
 from connectx.db.base import Base
 from connectx.db.engine import dispose_engines, get_engine
+from connectx.privacy import keystore
 
 CONNECTX = str(Path(sys.executable).with_name("connectx"))
 
@@ -251,3 +252,18 @@ async def raw_sql(
                 await conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
         for _, sql in saved:
             await conn.exec_driver_sql(sql)
+
+
+class KeyStoreStatements:
+    """Counts the statements sent to the key store (call ``keystore.ensure_schema()`` first)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.engine = keystore.engine().sync_engine
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *args: object) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)

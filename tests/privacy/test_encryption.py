@@ -3,10 +3,11 @@ store kept out of data backups, the unwrapped-key cache."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from connectx.config import get_settings
 from connectx.db.session import unit_of_work
@@ -20,6 +21,7 @@ from connectx.models.mail import MailMessage
 from connectx.privacy import keystore, vault
 from connectx.privacy.vault import Vault
 from tests.privacy.support import (
+    KeyStoreStatements,
     cli_here,
     database_bytes,
     is_postgres,
@@ -260,27 +262,12 @@ async def test_blind_index_is_keyed_stable_and_not_a_plain_hash() -> None:
     assert a != hashlib.sha256(b"email|ada@example.com").digest()
 
 
-class _Statements:
-    """Counts the statements sent to the key store."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.engine = keystore.engine().sync_engine
-        event.listen(self.engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, *args: object) -> None:
-        self.count += 1
-
-    def close(self) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._seen)
-
-
 async def test_unwrapped_keys_are_cached_and_an_erasure_elsewhere_is_seen_within_the_ttl() -> None:
     async with unit_of_work() as db:
         v = Vault(db)
         blob = await v.encrypt(None, "user:1", "users.name", "Ada")
         await keystore.ensure_schema()
-        counter = _Statements()
+        counter = KeyStoreStatements()
         try:
             for _ in range(200):  # the hot path: no key-store round trip, no unwrapping
                 assert await v.decrypt(None, "user:1", "users.name", blob) == "Ada"
@@ -350,3 +337,28 @@ async def test_the_key_store_is_apart_from_the_data_database() -> None:
         assert keystore.describe().endswith("schema keystore")
     else:
         assert keystore.describe().endswith("keystore.db")
+
+
+def test_cached_key_objects_agree_with_the_primitives_and_nonces_never_repeat() -> None:
+    raw = crypto.new_key()
+    key = crypto.Key(raw)
+    assert key.keyed_hash("phone|+15551234567") == crypto.keyed_hash(raw, "phone|+15551234567")
+    assert key.keyed_hash("phone|+15551234567") == key.keyed_hash("phone|+15551234567")
+    assert crypto.open_sealed(raw, key.seal(7, b"body", b"aad"), b"aad") == b"body"
+    assert key.open(crypto.seal(raw, 7, b"body", b"aad"), b"aad") == b"body"
+    with pytest.raises(CryptoError):
+        key.open(key.seal(7, b"body", b"aad"), b"other aad")
+    nonces = [crypto.new_nonce() for _ in range(5000)]  # many refills of the pool
+    assert len(set(nonces)) == 5000 and all(len(n) == crypto.NONCE_BYTES for n in nonces)
+    # a forked child starts with an empty pool: it never hands out the parent's next nonces
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os.write(write_end, crypto.new_nonce())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(write_end)
+    from_child = os.read(read_end, 64)
+    os.close(read_end)
+    assert len(from_child) == crypto.NONCE_BYTES
+    assert crypto.new_nonce() != from_child

@@ -8,8 +8,10 @@ import pytest
 
 from connectx.db.session import unit_of_work
 from connectx.kit.crypto import KeyDestroyed
+from connectx.privacy import keystore
 from connectx.privacy import vault as vault_module
 from connectx.privacy.vault import Vault, reset_caches
+from tests.privacy.support import KeyStoreStatements
 
 
 async def test_warm_loads_many_keys_at_once_and_never_an_erased_one() -> None:
@@ -42,3 +44,25 @@ async def test_warm_loads_many_keys_at_once_and_never_an_erased_one() -> None:
     assert trips == 0  # opened from the cache the warm-up filled
     with pytest.raises(KeyDestroyed):
         await v.decrypt(7, "contact:3", "contacts.name", sealed["contact:3"])
+
+
+async def test_warming_many_keys_reads_their_scope_key_once() -> None:
+    """What made a cold cache slow: unwrapping each subject key read the row of the scope key
+    that wraps it again, one key-store round trip per person. The scope key is read once."""
+    subjects = [f"contact:{i}" for i in range(1, 31)]
+    async with unit_of_work() as db:
+        v = Vault(db)
+        sealed = [await v.encrypt(8, s, "contacts.name", f"name of {s}") for s in subjects]
+    reset_caches()
+    await keystore.ensure_schema()
+    counter = KeyStoreStatements()
+    try:
+        assert await Vault().warm(8, subjects) == 30
+        warmed = counter.count
+        for subject, blob in zip(subjects, sealed, strict=True):
+            assert await Vault().decrypt(8, subject, "contacts.name", blob) == f"name of {subject}"
+        assert counter.count == warmed  # opened from the cache
+    finally:
+        counter.close()
+    # the subject keys' versions, the scope key's row (and BEGIN where the driver sends one)
+    assert warmed <= 3, warmed

@@ -130,3 +130,38 @@ async def test_a_batch_continued_over_many_transactions_makes_each_key_once(
     assert len(contacts) == 13
     assert await _subject_keys() == before + 12
     assert opened[0] <= 3, opened[0]  # the first transaction made them all
+
+
+async def test_returning_and_new_people_of_a_batch_share_one_key_store_transaction() -> None:
+    """A processing batch with people who wrote before (their keys expired from the cache) and
+    new people: loading the ones and making the others is one key-store transaction."""
+    ws = await make_workspace()
+    sealed: dict[int, bytes] = {}
+    async with unit_of_work() as db:
+        for i in range(3):
+            c = await Contacts(db).resolve(
+                ws, Identity(phone=f"+1650555300{i}"), Profile(name=f"Returning {i}")
+            )
+            assert c is not None and c.name_enc is not None
+            sealed[c.id] = c.name_enc
+    vault_module.reset_caches()  # a restart, or the cache TTL ran out
+    returning = [Identity(phone=f"+1650555300{i}") for i in range(3)]
+    new = [Identity(phone=f"+1650555400{i}") for i in range(4)]
+    async with unit_of_work() as db:
+        contacts = Contacts(db)
+        await contacts.vault.blind_index("phone", "+1")  # the blind-index key: not the point
+        with key_store_transactions() as opened:
+            assert await contacts.prefetch(ws, [*returning, *new]) == sorted(sealed)
+        assert opened[0] == 1
+        reserved = list(contacts._reserved[ws])
+        assert len(reserved) == 4
+        with key_store_transactions() as opened:  # everybody's key is in the cache now
+            for cid, blob in sealed.items():
+                name = await contacts.vault.decrypt(ws, subject_of(cid), "contacts.name", blob)
+                assert name.startswith("Returning")
+            for cid in reserved:
+                await contacts.vault.encrypt(ws, subject_of(cid), "contacts.name", "New")
+        assert opened[0] == 0
+    for cid in reserved:
+        info = await Vault().key_info(ws, subject_of(cid))
+        assert info is not None and info.version == 1

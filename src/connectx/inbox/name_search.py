@@ -63,7 +63,8 @@ async def index(db: AsyncSession, vault: Vault, contact: Contact, name: str | No
     The hashes are computed now; the rows are written when the transaction commits, all
     contacts of the transaction in two statements (intake renames or creates up to a thousand
     contacts in one batch)."""
-    hashes = {await _hash(vault, contact.workspace_id, g) for g in grams(name or "")}
+    values = [f"{contact.workspace_id}|{g}" for g in grams(name or "")]
+    hashes = set(await vault.blind_indexes("contact_name", values))
     pending: dict[int, tuple[int, list[bytes]]] = db.info.setdefault(_PENDING, {})
     pending[contact.id] = (contact.workspace_id, sorted(hashes))
 

@@ -413,8 +413,8 @@ class BatchProcessor:
         for number, wamids in by_number.items():
             await self.messages.prefetch(number, wamids)
         for ws, identities in people.items():
+            # their contacts, and the returning and new people's keys in one key-store trip
             known = await self.contacts.prefetch(ws, identities)
-            await self.vault.warm(ws, [f"contact:{c}" for c in known])  # one key-store trip
             await self.conversations.prefetch(known, sorted(channels[ws]))
 
     # -- applying -----------------------------------------------------------------------------

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 _offset = timedelta(0)
+_offset_s = 0.0
 
 
 def now() -> datetime:
     return datetime.now(UTC) + _offset
 
 
+def seconds() -> float:
+    """:func:`now` as POSIX seconds, without making a datetime (for hot-path expiry checks)."""
+    return time.time() + _offset_s
+
+
 def advance(delta: timedelta) -> None:
     """Move the clock forward for every caller in this process (tests only)."""
-    global _offset
+    global _offset, _offset_s
     _offset += delta
+    _offset_s = _offset.total_seconds()
 
 
 def reset() -> None:
-    global _offset
+    global _offset, _offset_s
     _offset = timedelta(0)
+    _offset_s = 0.0

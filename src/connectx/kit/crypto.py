@@ -11,6 +11,7 @@ import hmac
 import os
 import secrets
 import struct
+import threading
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -20,6 +21,43 @@ from connectx.config import Settings
 FORMAT_V1 = 1
 _HEADER = struct.Struct(">BQ")  # format version, key id
 NONCE_BYTES = 12
+
+
+class _Nonces:
+    """Random 96-bit nonces from the operating system's CSPRNG, read a few kilobytes at a time.
+
+    Each nonce is a fresh slice of ``os.urandom`` output, exactly as random as one
+    ``os.urandom(12)`` call and never handed out twice: slices are taken under a lock, and a
+    forked child starts with an empty pool (``os.register_at_fork``), so a parent and its child
+    never share one. Why a pool: ``os.urandom`` releases the GIL for its system call, and on a
+    busy event loop (aiosqlite's threads want the GIL too) each release can cost a wait far
+    longer than the AES-GCM operation itself; one read serves 341 nonces."""
+
+    _COUNT = 341  # 4,092 bytes
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._at = 0
+
+    def take(self) -> bytes:
+        with self._lock:
+            if self._at + NONCE_BYTES > len(self._pool):
+                self._pool = os.urandom(NONCE_BYTES * self._COUNT)
+                self._at = 0
+            start = self._at
+            self._at += NONCE_BYTES
+            return self._pool[start : self._at]
+
+    def forget(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._at = 0
+
+
+_nonces = _Nonces()
+os.register_at_fork(after_in_child=_nonces.forget)
+new_nonce = _nonces.take
 
 
 class CryptoError(Exception):
@@ -34,10 +72,56 @@ def new_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
 
 
+class Key:
+    """An unwrapped 256-bit key with what using it needs made once (the AES-GCM context, the
+    HMAC state): the vault caches these, so a hot-path seal, open or keyed hash pays for the
+    operation only. The raw bytes stay reachable for wrapping (rotation) and nothing else."""
+
+    __slots__ = ("_aead", "_mac", "raw")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self._aead = AESGCM(raw)
+        self._mac: hmac.HMAC | None = None
+
+    def seal(self, key_id: int, plaintext: bytes, aad: bytes) -> bytes:
+        """:func:`seal` under this key."""
+        nonce = new_nonce()
+        header = _HEADER.pack(FORMAT_V1, key_id)
+        return header + nonce + self._aead.encrypt(nonce, plaintext, header + aad)
+
+    def open(self, blob: bytes, aad: bytes) -> bytes:
+        """:func:`open_sealed` under this key."""
+        header = blob[: _HEADER.size]
+        nonce = blob[_HEADER.size : _HEADER.size + NONCE_BYTES]
+        try:
+            return self._aead.decrypt(nonce, blob[_HEADER.size + NONCE_BYTES :], header + aad)
+        except Exception as exc:  # InvalidTag: wrong key, or swapped/altered ciphertext
+            raise CryptoError("ciphertext does not authenticate") from exc
+
+    def wrap(self, key: bytes, aad: bytes) -> bytes:
+        """:func:`wrap` under this key (a key-encryption key)."""
+        nonce = new_nonce()
+        return nonce + self._aead.encrypt(nonce, key, aad)
+
+    def unwrap(self, wrapped: bytes, aad: bytes) -> bytes:
+        """:func:`unwrap` under this key (a key-encryption key)."""
+        try:
+            return self._aead.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], aad)
+        except Exception as exc:
+            raise CryptoError("key does not unwrap") from exc
+
+    def keyed_hash(self, value: str) -> bytes:
+        """:func:`keyed_hash` under this key (the keyed state is made once, then copied)."""
+        if self._mac is None:
+            self._mac = hmac.new(self.raw, digestmod=hashlib.sha256)
+        mac = self._mac.copy()
+        mac.update(value.encode())
+        return mac.digest()
+
+
 def seal(key: bytes, key_id: int, plaintext: bytes, aad: bytes) -> bytes:
-    nonce = os.urandom(NONCE_BYTES)
-    header = _HEADER.pack(FORMAT_V1, key_id)
-    return header + nonce + AESGCM(key).encrypt(nonce, plaintext, header + aad)
+    return Key(key).seal(key_id, plaintext, aad)
 
 
 def key_id_of(blob: bytes) -> int:
@@ -48,24 +132,15 @@ def key_id_of(blob: bytes) -> int:
 
 
 def open_sealed(key: bytes, blob: bytes, aad: bytes) -> bytes:
-    header = blob[: _HEADER.size]
-    nonce = blob[_HEADER.size : _HEADER.size + NONCE_BYTES]
-    try:
-        return AESGCM(key).decrypt(nonce, blob[_HEADER.size + NONCE_BYTES :], header + aad)
-    except Exception as exc:  # InvalidTag: wrong key, or swapped/altered ciphertext
-        raise CryptoError("ciphertext does not authenticate") from exc
+    return Key(key).open(blob, aad)
 
 
 def wrap(kek: bytes, key: bytes, aad: bytes) -> bytes:
-    nonce = os.urandom(NONCE_BYTES)
-    return nonce + AESGCM(kek).encrypt(nonce, key, aad)
+    return Key(kek).wrap(key, aad)
 
 
 def unwrap(kek: bytes, wrapped: bytes, aad: bytes) -> bytes:
-    try:
-        return AESGCM(kek).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], aad)
-    except Exception as exc:
-        raise CryptoError("key does not unwrap") from exc
+    return Key(kek).unwrap(wrapped, aad)
 
 
 def keyed_hash(key: bytes, value: str) -> bytes:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy import insert as sql_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.kit import clock
@@ -61,10 +63,13 @@ async def insert(db: AsyncSession, key: CryptoKey) -> CryptoKey:
     return key
 
 
-async def insert_many(db: AsyncSession, keys: list[CryptoKey]) -> None:
-    """One multi-row insert (their ids are set afterwards)."""
-    db.add_all(keys)
-    await db.flush()
+async def insert_subject_keys(db: AsyncSession, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """One multi-row insert of subject keys of one scope (column values per row); returns
+    subject -> new key id (matched by subject, whatever order the database returns them in)."""
+    if not rows:
+        return {}
+    stmt = sql_insert(CryptoKey).returning(CryptoKey.id, CryptoKey.subject)
+    return {str(subject): int(key_id) for key_id, subject in (await db.execute(stmt, rows)).all()}
 
 
 async def destroy_subject(db: AsyncSession, scope: str, subject: str) -> list[int]:

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from connectx.config import get_settings
+from connectx.config import Settings, get_settings
 from connectx.db.engine import get_engine
 from connectx.models.crypto_key import KeyStoreBase
 
@@ -31,14 +31,23 @@ _engines: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyD
 _ready: set[str] = set()
 
 
+_url: tuple[Settings, str] | None = None  # the settings it was worked out from, the URL
+
+
 def url() -> str:
+    """The key store's URL, worked out once per settings object (it resolves file paths, and
+    every key-store transaction asks)."""
+    global _url
     settings = get_settings()
+    if _url is not None and _url[0] is settings:
+        return _url[1]
     value = settings.effective_keystore_url
     if settings.is_sqlite and value == settings.effective_database_url:
         raise RuntimeError(
             "CONNECTX_KEYSTORE_URL must not name the SQLite data file: the key store has to live "
             "apart from the data (leave it unset for <data dir>/keystore.db)"
         )
+    _url = (settings, value)
     return value
 
 
@@ -58,10 +67,10 @@ def engine() -> AsyncEngine:
 
 async def ensure_schema() -> None:
     """Create the key store's tables if they are missing (idempotent, safe across processes)."""
-    eng = engine()
     key = url()
     if key in _ready:
         return
+    eng = engine()
     async with eng.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})

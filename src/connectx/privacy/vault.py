@@ -15,10 +15,9 @@ rotation done by another process is seen here within that time; in this process 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,32 +38,34 @@ V = TypeVar("V")
 
 
 class _TtlCache(Generic[K, V]):
-    """A small thread-safe LRU whose entries expire (time from :mod:`connectx.kit.clock`)."""
+    """A small thread-safe cache whose entries expire (time from :mod:`connectx.kit.clock`, as
+    POSIX seconds). A hit is one dictionary lookup and one clock read, without a lock (a dict
+    read is atomic); writes take the lock. When full, the entry loaded longest ago goes first
+    (an entry is re-loaded at least every TTL, so that is close to least recently used)."""
 
     def __init__(self) -> None:
-        self._data: OrderedDict[K, tuple[V, datetime]] = OrderedDict()
+        self._data: dict[K, tuple[V, float]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
-        with self._lock:
-            hit = self._data.get(key)
-            if hit is None:
-                return None
-            value, expires = hit
-            if clock.now() >= expires:
-                del self._data[key]
-                return None
-            self._data.move_to_end(key)
-            return value
+        hit = self._data.get(key)
+        if hit is None:
+            return None
+        if clock.seconds() >= hit[1]:
+            with self._lock:
+                if self._data.get(key) is hit:
+                    del self._data[key]
+            return None
+        return hit[0]
 
     def put(self, key: K, value: V) -> None:
         settings = get_settings()
-        expires = clock.now() + timedelta(seconds=settings.key_cache_ttl_s)
+        expires = clock.seconds() + settings.key_cache_ttl_s
         with self._lock:
+            self._data.pop(key, None)  # re-inserted last: it was loaded last
             self._data[key] = (value, expires)
-            self._data.move_to_end(key)
             while len(self._data) > max(settings.key_cache_size, 1):
-                self._data.popitem(last=False)
+                del self._data[next(iter(self._data))]
 
     def pop(self, key: K) -> None:
         with self._lock:
@@ -78,7 +79,7 @@ class _TtlCache(Generic[K, V]):
         return len(self._data)
 
 
-_keys: _TtlCache[int, bytes] = _TtlCache()  # key id -> unwrapped key
+_keys: _TtlCache[int, crypto.Key] = _TtlCache()  # key id -> unwrapped key
 _current: _TtlCache[tuple[str, str, str], int] = _TtlCache()  # (kind, scope, subject) -> key id
 _master_lock = threading.Lock()
 _master_keys: list[tuple[str, bytes]] = []
@@ -100,8 +101,10 @@ def cached_key_count() -> int:
     return len(_keys)
 
 
-def remember_key(key_id: int, raw: bytes) -> None:
-    _keys.put(key_id, raw)
+def remember_key(key_id: int, raw: bytes) -> crypto.Key:
+    key = crypto.Key(raw)
+    _keys.put(key_id, key)
+    return key
 
 
 def forget_keys(key_ids: list[int]) -> None:
@@ -134,36 +137,56 @@ def _aad(scope: str, subject: str, column: str) -> bytes:
 
 
 def wrap_aad(key: CryptoKey) -> bytes:
-    return f"wrap|{key.kind}|{key.scope}|{key.subject}|{key.version}".encode()
+    return _wrap_aad(key.kind, key.scope, key.subject, key.version)
 
 
-async def unwrap(db: AsyncSession, key: CryptoKey) -> bytes:
-    """The raw key of a key-store row (``db`` is a key-store session), through the cache."""
+def _wrap_aad(kind: str, scope: str, subject: str, version: int) -> bytes:
+    return f"wrap|{kind}|{scope}|{subject}|{version}".encode()
+
+
+async def open_key(db: AsyncSession, key: CryptoKey) -> crypto.Key:
+    """The unwrapped key of a key-store row (``db`` is a key-store session), through the cache.
+
+    The key that wrapped it comes from the cache when this process holds it (a batch of subject
+    keys under one scope key reads that scope key once, not once per subject). A key id's
+    material never changes (rotation re-wraps the same bytes, erasure empties the row), so a
+    cached wrapping key is always the right one for a row that names it; a subject key itself
+    is checked in the row (destroyed or not) whenever it is not cached."""
     cached = _keys.get(key.id)
     if cached is not None:
         return cached
     if key.wrapped is None:
         raise KeyDestroyed(f"key {key.id} was destroyed")
     if key.parent_id is None:
-        kek = master(key.master_id)
+        raw = crypto.unwrap(master(key.master_id), key.wrapped, wrap_aad(key))
     else:
-        parent = await repo.get(db, key.parent_id)
-        if parent is None or parent.wrapped is None:
-            raise CryptoError(f"the key that wrapped key {key.id} is gone")
-        kek = await unwrap(db, parent)
-    raw = crypto.unwrap(kek, key.wrapped, wrap_aad(key))
-    _keys.put(key.id, raw)
-    return raw
+        kek = _keys.get(key.parent_id)
+        if kek is None:
+            parent = await repo.get(db, key.parent_id)
+            if parent is None or parent.wrapped is None:
+                raise CryptoError(f"the key that wrapped key {key.id} is gone")
+            kek = await open_key(db, parent)
+        raw = kek.unwrap(key.wrapped, wrap_aad(key))
+    return remember_key(key.id, raw)
 
 
-async def _read_subject_key(db: AsyncSession, key_id: int) -> CryptoKey | None:
-    """A subject key row; read again when a rotation re-wrapped it under us."""
-    for _ in range(3):
-        row = await repo.get(db, key_id)
+async def unwrap(db: AsyncSession, key: CryptoKey) -> bytes:
+    """The raw key of a key-store row (for re-wrapping), through the cache."""
+    return (await open_key(db, key)).raw
+
+
+async def _read_subject_key(
+    db: AsyncSession, key_id: int, row: CryptoKey | None = None
+) -> CryptoKey | None:
+    """A subject key row (``row`` when the caller has just read it); read again when a rotation
+    re-wrapped it under us."""
+    for attempt in range(3):
+        if row is None or attempt:
+            row = await repo.get(db, key_id)
         if row is None or row.wrapped is None:
             return row
         try:
-            await unwrap(db, row)
+            await open_key(db, row)
         except CryptoError:
             parent = await repo.get(db, row.parent_id) if row.parent_id is not None else None
             if parent is not None and parent.wrapped is None:
@@ -196,21 +219,21 @@ async def root_key(db: AsyncSession, kind: str, scope: str) -> CryptoKey:
                 await repo.insert(db, row)
         except IntegrityError:
             continue  # created concurrently: read it back
-        _keys.put(row.id, raw)
+        remember_key(row.id, raw)
         return row
     raise CryptoError(f"could not create the {kind} key of {scope}")
 
 
-async def _root_raw(kind: str, scope: str) -> tuple[int, bytes]:
+async def _root(kind: str, scope: str) -> crypto.Key:
     cache_key = (kind, scope, "")
     key_id = _current.get(cache_key)
-    if key_id is not None and (raw := _keys.get(key_id)) is not None:
-        return key_id, raw
+    if key_id is not None and (key := _keys.get(key_id)) is not None:
+        return key
     async with keystore.session() as db:
         row = await root_key(db, kind, scope)
-        raw = await unwrap(db, row)
+        key = await open_key(db, row)
     _current.put(cache_key, row.id)
-    return row.id, raw
+    return key
 
 
 @dataclass(frozen=True)
@@ -222,7 +245,7 @@ class KeyInfo:
 
 async def _insert_version(
     db: AsyncSession, scope: str, subject: str, previous: CryptoKey | None
-) -> tuple[CryptoKey, bytes] | None:
+) -> tuple[CryptoKey, crypto.Key] | None:
     """A new data key of ``subject`` after ``previous`` (wrapped under the scope's key), or None
     when another transaction inserted that version first."""
     parent = await root_key(db, "scope", scope)
@@ -236,13 +259,13 @@ async def _insert_version(
         active=True,
         created_at=clock.now(),
     )
-    row.wrapped = crypto.wrap(await unwrap(db, parent), raw, wrap_aad(row))
+    row.wrapped = crypto.wrap((await open_key(db, parent)).raw, raw, wrap_aad(row))
     try:
         async with db.begin_nested():
             await repo.insert(db, row)
     except IntegrityError:
         return None
-    return row, raw
+    return row, remember_key(row.id, raw)
 
 
 class Vault:
@@ -254,61 +277,42 @@ class Vault:
 
     # -- keys ------------------------------------------------------------------------------
     async def subject_key(self, workspace_id: int | None, subject: str) -> tuple[int, bytes]:
-        """The subject's current data key, created on first use. After an erasure a subject that
-        comes back (a new contact with the same id on SQLite, a returning customer) gets a new
-        key version: what was sealed under the destroyed one stays unreadable."""
-        scope = scope_of(workspace_id)
+        """The subject's current data key (id, raw bytes), created on first use. After an
+        erasure a subject that comes back (a new contact with the same id on SQLite, a
+        returning customer) gets a new key version: what was sealed under the destroyed one
+        stays unreadable."""
+        key_id, key = await self._subject_key(scope_of(workspace_id), subject)
+        return key_id, key.raw
+
+    async def _subject_key(self, scope: str, subject: str) -> tuple[int, crypto.Key]:
         cache_key = ("subject", scope, subject)
         key_id = _current.get(cache_key)
-        if key_id is not None and (raw := _keys.get(key_id)) is not None:
-            return key_id, raw
+        if key_id is not None and (key := _keys.get(key_id)) is not None:
+            return key_id, key
         async with keystore.session() as db:
             for _ in range(5):
                 row = await repo.latest(db, "subject", scope, subject)
                 if row is not None and row.wrapped is not None:
-                    row = await _read_subject_key(db, row.id)
+                    row = await _read_subject_key(db, row.id, row)
                 if row is not None and row.wrapped is not None:
-                    raw = await unwrap(db, row)
+                    key = await open_key(db, row)
                     break
                 made = await _insert_version(db, scope, subject, row)
                 if made is None:
                     continue  # created concurrently by another transaction: read it back
-                row, raw = made
-                _keys.put(row.id, raw)
+                row, key = made
                 break
             else:
                 raise CryptoError(f"could not create the key of {subject}")
         _current.put(cache_key, row.id)
-        return row.id, raw
+        return row.id, key
 
     async def warm(self, workspace_id: int | None, subjects: list[str]) -> int:
         """Load the current keys of many subjects in one key-store transaction (a batch's
         people, a page's contacts), so a hot path does not pay one key-store round trip per
         person once the cache has expired. Subjects without a key, erased ones and keys being
         re-wrapped by a rotation are left to the normal path. Returns how many were loaded."""
-        scope = scope_of(workspace_id)
-        missing = []
-        for subject in set(subjects):
-            key_id = _current.get(("subject", scope, subject))
-            if key_id is None or _keys.get(key_id) is None:
-                missing.append(subject)
-        if not missing:
-            return 0
-        loaded = 0
-        async with keystore.session() as db:
-            newest: dict[str, CryptoKey] = {}
-            for row in await repo.subject_versions(db, scope, sorted(missing)):
-                if row.subject not in newest or row.version > newest[row.subject].version:
-                    newest[row.subject] = row
-            for subject, row in newest.items():
-                if row.wrapped is None:
-                    continue
-                try:
-                    await unwrap(db, row)
-                except CryptoError:
-                    continue
-                _current.put(("subject", scope, subject), row.id)
-                loaded += 1
+        loaded, _ = await self.prepare_keys(workspace_id, load=subjects)
         return loaded
 
     async def create_subject_keys(self, workspace_id: int | None, subjects: list[str]) -> int:
@@ -318,54 +322,87 @@ class Vault:
         (it is loaded into the cache); an erased one gets a new version, as in
         :meth:`subject_key`. Keys created concurrently elsewhere, or being re-wrapped by a
         rotation, are left to the normal path. Returns how many keys it created."""
+        _, created = await self.prepare_keys(workspace_id, create=subjects)
+        return created
+
+    async def prepare_keys(
+        self,
+        workspace_id: int | None,
+        *,
+        load: Iterable[str] = (),
+        create: Iterable[str] = (),
+    ) -> tuple[int, int]:
+        """:meth:`warm` for ``load`` and :meth:`create_subject_keys` for ``create`` together, in
+        **one** key-store transaction (a processing batch's returning and new people): one read
+        of their key versions, the scope key read only when something is created, one insert of
+        the new keys. Subjects already cached cost nothing; a batch with nobody to load or
+        create opens no transaction. Returns (keys loaded, keys created)."""
         scope = scope_of(workspace_id)
-        wanted = sorted(
-            s
-            for s in set(subjects)
-            if (key_id := _current.get(("subject", scope, s))) is None or _keys.get(key_id) is None
-        )
-        if not wanted:
-            return 0
+
+        def uncached(subjects: Iterable[str]) -> set[str]:
+            out = set()
+            for s in subjects:
+                key_id = _current.get(("subject", scope, s))
+                if key_id is None or _keys.get(key_id) is None:
+                    out.add(s)
+            return out
+
+        to_create = uncached(create)
+        to_load = uncached(load) - to_create
+        if not to_create and not to_load:
+            return 0, 0
+        loaded = 0
+        fresh: list[tuple[dict[str, Any], bytes]] = []
+        made: dict[str, int] = {}
         async with keystore.session() as db:
             newest: dict[str, CryptoKey] = {}
-            for version in await repo.subject_versions(db, scope, wanted):
-                known = newest.get(version.subject)
-                if known is None or version.version > known.version:
-                    newest[version.subject] = version
-            parent = await root_key(db, "scope", scope)
-            kek = await unwrap(db, parent)
-            fresh: list[tuple[CryptoKey, bytes]] = []
-            for subject in wanted:
-                row = newest.get(subject)
-                if row is not None and row.wrapped is not None:
-                    try:
-                        await unwrap(db, row)
-                    except CryptoError:
-                        continue  # being re-wrapped: the normal path reads it again
-                    _current.put(("subject", scope, subject), row.id)
+            for row in await repo.subject_versions(db, scope, sorted(to_load | to_create)):
+                known = newest.get(row.subject)
+                if known is None or row.version > known.version:
+                    newest[row.subject] = row
+            for subject, row in sorted(newest.items()):
+                if row.wrapped is None:
+                    continue  # erased: loading leaves it erased, creating makes a new version
+                try:
+                    await open_key(db, row)
+                except CryptoError:
+                    to_create.discard(subject)  # being re-wrapped: the normal path reads it
                     continue
-                raw = crypto.new_key()
-                new = CryptoKey(
-                    kind="subject",
-                    scope=scope,
-                    subject=subject,
-                    version=(row.version + 1) if row else 1,
-                    parent_id=parent.id,
-                    active=True,
-                    created_at=clock.now(),
-                )
-                new.wrapped = crypto.wrap(kek, raw, wrap_aad(new))
-                fresh.append((new, raw))
-            if fresh:
+                _current.put(("subject", scope, subject), row.id)
+                to_create.discard(subject)
+                if subject in to_load:
+                    loaded += 1
+            if to_create:
+                parent = await root_key(db, "scope", scope)
+                kek = await open_key(db, parent)
+                now = clock.now()
+                for subject in sorted(to_create):
+                    previous = newest.get(subject)
+                    version = (previous.version + 1) if previous else 1
+                    raw = crypto.new_key()
+                    aad = _wrap_aad("subject", scope, subject, version)
+                    values = {
+                        "kind": "subject",
+                        "scope": scope,
+                        "subject": subject,
+                        "version": version,
+                        "parent_id": parent.id,
+                        "active": True,
+                        "created_at": now,
+                        "wrapped": kek.wrap(raw, aad),
+                    }
+                    fresh.append((values, raw))
                 try:
                     async with db.begin_nested():
-                        await repo.insert_many(db, [new for new, _ in fresh])
+                        made = await repo.insert_subject_keys(db, [v for v, _ in fresh])
                 except IntegrityError:
-                    fresh = []  # one was created concurrently: each goes the normal path
-        for new, raw in fresh:
-            _keys.put(new.id, raw)
-            _current.put(("subject", scope, new.subject), new.id)
-        return len(fresh)
+                    made = {}  # one was created concurrently: each goes the normal path
+        for values, raw in fresh:
+            subject = str(values["subject"])
+            if subject in made:
+                remember_key(made[subject], raw)
+                _current.put(("subject", scope, subject), made[subject])
+        return loaded, len(made)
 
     async def key_info(self, workspace_id: int | None, subject: str) -> KeyInfo | None:
         """The subject's newest key (for operators and tests); ``None`` if it never had one."""
@@ -380,17 +417,19 @@ class Vault:
         self, workspace_id: int | None, subject: str, column: str, value: str | bytes
     ) -> bytes:
         """Seal ``value`` for ``subject``'s ``column`` ("users.name"); the result names its key."""
-        key_id, key = await self.subject_key(workspace_id, subject)
+        scope = scope_of(workspace_id)
+        key_id, key = await self._subject_key(scope, subject)
         data = value.encode() if isinstance(value, str) else value
-        return crypto.seal(key, key_id, data, _aad(scope_of(workspace_id), subject, column))
+        return key.seal(key_id, data, _aad(scope, subject, column))
 
     async def encrypt_many(
         self, workspace_id: int | None, subject: str, column: str, values: list[bytes]
     ) -> list[bytes]:
         """:meth:`encrypt` for many values of one subject and column (one key lookup)."""
-        key_id, key = await self.subject_key(workspace_id, subject)
-        aad = _aad(scope_of(workspace_id), subject, column)
-        return [crypto.seal(key, key_id, value, aad) for value in values]
+        scope = scope_of(workspace_id)
+        key_id, key = await self._subject_key(scope, subject)
+        aad = _aad(scope, subject, column)
+        return [key.seal(key_id, value, aad) for value in values]
 
     async def decrypt_bytes(
         self, workspace_id: int | None, subject: str, column: str, blob: bytes
@@ -412,8 +451,8 @@ class Vault:
                     raise CryptoError("this value was sealed for another subject")
                 if row.wrapped is None:
                     raise KeyDestroyed(f"{subject} was erased")
-                key = await unwrap(db, row)
-        return crypto.open_sealed(key, blob, _aad(scope, subject, column))
+                key = await open_key(db, row)
+        return key.open(blob, _aad(scope, subject, column))
 
     async def decrypt(
         self, workspace_id: int | None, subject: str, column: str, blob: bytes
@@ -468,11 +507,10 @@ class Vault:
                 made = await _insert_version(db, scope, subject, previous)
                 if made is None:
                     continue  # another version was added concurrently: add ours after it
-                row, raw = made
+                row, _ = made
                 break
             else:
                 raise CryptoError(f"could not add a key version of {subject}")
-        _keys.put(row.id, raw)
         _current.put(("subject", scope, subject), row.id)
         return row.id
 
@@ -509,8 +547,12 @@ class Vault:
 
     async def blind_index(self, kind: str, value: str) -> bytes:
         """Keyed HMAC of a normalised value, for equality lookups without plaintext."""
-        _, key = await _root_raw("index", PLATFORM)
-        return crypto.keyed_hash(key, f"{kind}|{value}")
+        return (await _root("index", PLATFORM)).keyed_hash(f"{kind}|{value}")
+
+    async def blind_indexes(self, kind: str, values: Iterable[str]) -> list[bytes]:
+        """:meth:`blind_index` of many values of one kind (one key lookup), in their order."""
+        key = await _root("index", PLATFORM)
+        return [key.keyed_hash(f"{kind}|{value}") for value in values]
 
 
 async def reapply_erasures(db: AsyncSession) -> int:
@@ -533,4 +575,4 @@ async def reapply_erasures(db: AsyncSession) -> int:
 
 async def audit_chain_key() -> bytes:
     """The key of the audit log's HMAC chain (in the key store, wrapped by the master key)."""
-    return (await _root_raw("audit", PLATFORM))[1]
+    return (await _root("audit", PLATFORM)).raw
