@@ -30,8 +30,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import cProfile
 import functools
 import os
+import pstats
 import secrets
 import shutil
 import statistics
@@ -741,6 +743,8 @@ async def run(args: argparse.Namespace, info: dict[str, Any] | None) -> dict[str
                  f"/inbox/c/{longest}", htmx, None),
             ]  # fmt: skip
             for name, url, headers, follow in pages:
+                if args.only and not any(o in name for o in args.only):
+                    continue
                 if follow is not None:
                     url = await _follow(client, url, headers, follow)
                 clock.total, clock.calls = 0.0, 0
@@ -748,8 +752,18 @@ async def run(args: argparse.Namespace, info: dict[str, Any] | None) -> dict[str
                 calls = args.requests + max(3, args.requests // 10)
                 decrypt_ms = clock.total * 1000 / calls
                 queries.statements = []
+                profile = cProfile.Profile()  # Python calls of one request: load-proof
+                profile.enable()
                 await client.get(url, headers=headers)
+                profile.disable()
+                py_calls = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
+                if args.pstats:
+                    args.pstats.mkdir(parents=True, exist_ok=True)
+                    profile.dump_stats(args.pstats / f"{len(results['pages']):02d}.pstats")
                 statements = list(queries.statements)
+                if args.statements:
+                    for statement, _ in statements:
+                        print("   ", " ".join(statement.split())[:160])
                 if args.explain and name != pages[0][0]:
                     results["plans"][name] = await explain(get_engine(), statements)
                 ceiling = Timed(ceiling_app(body))
@@ -765,6 +779,7 @@ async def run(args: argparse.Namespace, info: dict[str, Any] | None) -> dict[str
                         "what": name,
                         "bytes": len(body.encode()),
                         "queries": len(statements),
+                        "py_calls": py_calls,
                         "cpu_ms": cpu_median,
                         "cpu_ratio": cpu_median / max(ceiling_cpu, 1e-6),
                         "median_ms": median,
@@ -777,7 +792,8 @@ async def run(args: argparse.Namespace, info: dict[str, Any] | None) -> dict[str
                 )
                 print(
                     f"{name}: median {median:.1f} ms, p95 {pct(times, 95):.1f} ms, "
-                    f"CPU {cpu_median:.1f} ms, {len(statements)} queries",
+                    f"CPU {cpu_median:.1f} ms, {len(statements)} statements, "
+                    f"{py_calls:,} Python calls",
                     flush=True,
                 )
     return results
@@ -891,6 +907,15 @@ def main() -> None:
     parser.add_argument("--pg-database", help="PostgreSQL database to seed or reuse")
     parser.add_argument("--seed-only", action="store_true", help="seed (or check) and stop")
     parser.add_argument("--explain", action="store_true", help="add each line's query plans")
+    parser.add_argument(
+        "--only", action="append", help="measure only lines whose name contains this (repeatable)"
+    )
+    parser.add_argument(
+        "--pstats", type=Path, help="write a cProfile of one request of each line to this directory"
+    )
+    parser.add_argument(
+        "--statements", action="store_true", help="print each line's SQL statements (one request)"
+    )
     args = parser.parse_args()
     if args.reuse:
         work = args.reuse.resolve()

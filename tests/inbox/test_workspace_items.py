@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from connectx.db.session import unit_of_work
+from connectx.inbox import repository as inbox_repo
 from connectx.models.audit import AuditEvent
-from connectx.models.inbox import Note
+from connectx.models.inbox import Note, ReadMarker
 from connectx.models.outbox import OutboxMessage
 from tests.inbox.support import customer_message, customers_write, workspace_with_number
 from tests.support.mail import outbox
@@ -138,6 +140,23 @@ async def test_unread_per_member(app: Any) -> None:
     assert (await owner.get(f"/api/v1/inbox/conversations/{cid}")).json()["unread"] is True
     only_unread = (await owner.get("/api/v1/inbox/conversations", params={"unread": True})).json()
     assert [c["id"] for c in only_unread["items"]] == [cid]
+    # Reading again moves the marker forward; a marker is never moved back (one upsert).
+    assert (await owner.post(f"/api/v1/conversations/{cid}/read")).status_code == 204
+    assert (await owner.get(f"/api/v1/inbox/conversations/{cid}")).json()["unread"] is False
+    async with unit_of_work() as db:
+        marker = (
+            await db.execute(select(ReadMarker).where(ReadMarker.conversation_id == cid))
+        ).scalar_one()
+        upto, ws, user = marker.read_upto, marker.workspace_id, marker.user_id
+        values = {"workspace_id": ws, "conversation_id": cid, "user_id": user}
+        await inbox_repo.upsert_read_marker(
+            db, {**values, "read_upto": upto - timedelta(hours=1), "updated_at": upto}
+        )
+    async with unit_of_work() as db:
+        found = await db.execute(
+            select(ReadMarker.read_upto).where(ReadMarker.conversation_id == cid)
+        )
+        assert found.scalar_one() == upto
 
 
 async def test_assignment_mail_when_asked_and_without_message_text(app: Any) -> None:

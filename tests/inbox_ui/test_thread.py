@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from tests.web.html import parse
+from tests.inbox.support import customer_message
+from tests.web.html import Element, parse
 from tests.whatsapp.support import batch, corpus, delivered, drain, load, messages_of
 from tests.workspaces.helpers import Caller
 
@@ -128,6 +129,57 @@ async def test_inbox_page_lists_conversations_and_opens_one(
     assert page.find("a", href="/inbox").text == "Inbox"
     # The page carries the PWA manifest.
     assert page.find("link", rel="manifest").attrs["href"] == "/manifest.webmanifest"
+
+
+async def test_a_conversation_opened_directly_loads_the_list_and_bell_after_the_page(
+    client: httpx.AsyncClient, owner: Caller, channel: dict[str, Any]
+) -> None:
+    await delivered(client, now_stamped(load("message_text")))
+    await drain()
+    cid = await conversation_id(owner)
+    r = await owner.get(f"/inbox/c/{cid}?status=all", headers=BROWSER)
+    assert r.status_code == 200, r.text
+    page = parse(r.text)
+    # The thread is in the page; opening it read it.
+    assert page.find("div", id=f"thread-{cid}").find("textarea", id="reply-text")
+    # The list and the bell are fetched by the page once it has loaded (htmx "load").
+    rows = page.find("ul", id="rows")
+    assert rows.attrs["hx-trigger"] == "load" and not _rows(rows)
+    assert rows.attrs["hx-get"] == "/inbox/list?status=all&view=all"
+    listed = parse((await owner.get(rows.attrs["hx-get"], headers=HTMX)).text)
+    (row,) = _rows(listed)
+    assert row.attrs["data-conversation"] == str(cid) and "unread" not in row.attrs["class"]
+    bell = page.find("details", id="bell")
+    assert bell.attrs["hx-trigger"] == "load, refresh"
+    assert not bell.find_all("div", **{"class": "bell-menu"})
+    loaded = parse((await owner.get(bell.attrs["hx-get"], headers=HTMX)).text)
+    assert loaded.find("summary").attrs["aria-label"] == "Notifications, 0 unread"
+    # The inbox page itself still has its rows in it.
+    page = parse((await owner.get("/inbox?status=all", headers=BROWSER)).text)
+    assert [li.attrs["data-conversation"] for li in _rows(page)] == [str(cid)]
+
+
+async def test_load_more_brings_the_next_page_of_the_same_filters(
+    client: httpx.AsyncClient, owner: Caller, channel: dict[str, Any]
+) -> None:
+    people = [customer_message(f"Person {i:02d}", f"1650555{i:04d}") for i in range(32)]
+    await delivered(client, batch(*people))
+    await drain()
+    page = parse((await owner.get("/inbox?status=all", headers=BROWSER)).text)
+    first = _rows(page)
+    assert len(first) == 30
+    more = page.find("li", **{"class": "load-more"}).find("button").attrs["hx-get"]
+    assert "channel=" not in more and "unread=" not in more and "status=all" in more
+    r = await owner.get(more, headers=HTMX)
+    assert r.status_code == 200, r.text
+    rest = _rows(parse(r.text))
+    assert len(rest) == 2
+    seen = [li.attrs["data-conversation"] for li in first + rest]
+    assert len(set(seen)) == 32
+
+
+def _rows(html: Element) -> list[Element]:
+    return [li for li in html.find_all("li") if "data-conversation" in li.attrs]
 
 
 async def test_outside_the_window_the_composer_offers_templates_only(

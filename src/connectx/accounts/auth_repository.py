@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.models.account import UserSession
@@ -17,17 +17,30 @@ async def session_by_token_hash(db: AsyncSession, token_hash: bytes) -> UserSess
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
+async def session_and_role(
+    db: AsyncSession, token_hash: bytes
+) -> tuple[UserSession, str | None] | None:
+    """The session and its person's role in the session's workspace (None when they are not a
+    member of it, or no workspace is chosen), in one statement."""
+    stmt = (
+        select(UserSession, Membership.role)
+        .outerjoin(
+            Membership,
+            and_(
+                Membership.user_id == UserSession.user_id,
+                Membership.workspace_id == UserSession.workspace_id,
+            ),
+        )
+        .where(UserSession.token_hash == token_hash)
+    )
+    row = (await db.execute(stmt)).one_or_none()
+    return (row[0], row[1]) if row is not None else None
+
+
 async def api_key_by_hash(db: AsyncSession, key_hash: bytes) -> ApiKey | None:
     return (
         await db.execute(select(ApiKey).where(ApiKey.key_hash == key_hash))
     ).scalar_one_or_none()
-
-
-async def role_of(db: AsyncSession, user_id: int, workspace_id: int) -> str | None:
-    stmt = select(Membership.role).where(
-        Membership.user_id == user_id, Membership.workspace_id == workspace_id
-    )
-    return (await db.execute(stmt)).scalar_one_or_none()
 
 
 async def touch_session(db: AsyncSession, session_id: int, at: datetime) -> None:

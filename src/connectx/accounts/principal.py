@@ -50,9 +50,12 @@ def truncated_ip(request: Request) -> str | None:
 
 async def _from_session(request: Request, db: AsyncSession, token: str) -> Principal | None:
     settings = get_settings()
-    sess = await repo.session_by_token_hash(db, token_hash(token))
+    found = await repo.session_and_role(db, token_hash(token))
     now = clock.now()
-    if sess is None or sess.revoked_at is not None or sess.mfa_pending:
+    if found is None:
+        return None
+    sess, role = found
+    if sess.revoked_at is not None or sess.mfa_pending:
         return None
     if now >= sess.expires_at or now - sess.last_seen_at > timedelta(
         minutes=settings.session_idle_minutes
@@ -60,9 +63,6 @@ async def _from_session(request: Request, db: AsyncSession, token: str) -> Princ
         return None
     if now - sess.last_seen_at > TOUCH_EVERY:
         await repo.touch_session(db, sess.id, now)
-    role = None
-    if sess.workspace_id is not None:
-        role = await repo.role_of(db, sess.user_id, sess.workspace_id)
     return Principal(
         actor=f"user:{sess.user_id}",
         user_id=sess.user_id,

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from connectx.conversations import paging
 from connectx.kit.tenancy import get_in_workspace, scoped, scoped_update
-from connectx.kit.upsert import insert_ignore
+from connectx.kit.upsert import dialect_insert, insert_ignore
 from connectx.models.contact import Contact
 from connectx.models.conversation import Conversation
 from connectx.models.inbox import (
@@ -312,17 +312,14 @@ async def read_marker(
 
 
 async def upsert_read_marker(db: AsyncSession, values: dict[str, Any]) -> None:
-    """Insert the marker, or move it forward (never back)."""
-    await db.execute(insert_ignore(db, ReadMarker, values))
+    """Insert the marker, or move it forward (never back), in one statement."""
+    stmt = dialect_insert(db, ReadMarker).values(values)
     await db.execute(
-        update(ReadMarker)
-        .where(
-            ReadMarker.conversation_id == values["conversation_id"],
-            ReadMarker.user_id == values["user_id"],
-            ReadMarker.workspace_id == values["workspace_id"],
-            ReadMarker.read_upto < values["read_upto"],
+        stmt.on_conflict_do_update(
+            index_elements=[ReadMarker.conversation_id, ReadMarker.user_id],
+            set_={"read_upto": stmt.excluded.read_upto, "updated_at": stmt.excluded.updated_at},
+            where=ReadMarker.read_upto < stmt.excluded.read_upto,
         )
-        .values(read_upto=values["read_upto"], updated_at=values["updated_at"])
     )
 
 

@@ -11,12 +11,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
+def dialect_insert(db: AsyncSession, model: type[Any] | Any) -> Any:
+    """The database's own ``INSERT`` of ``model`` (a mapped class or a table), which has
+    ``on_conflict_do_nothing`` and ``on_conflict_do_update`` on SQLite and PostgreSQL alike."""
+    module: Any = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(model)
+
+
 def insert_ignore(db: AsyncSession, model: type[Any], values: Any) -> Any:
     """An insert of ``values`` (a dict, or a list of dicts) that skips rows that would violate a
     unique constraint. Add ``.returning(...)`` to learn which rows were new."""
-    dialect = db.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(model).values(values).on_conflict_do_nothing()
+    return dialect_insert(db, model).values(values).on_conflict_do_nothing()
 
 
 def insert_ignore_many(db: AsyncSession, model: type[Any]) -> Any:
@@ -25,6 +30,4 @@ def insert_ignore_many(db: AsyncSession, model: type[Any]) -> Any:
     in it and is compiled again for every call (a fifth of the intake processor's time under
     load), this statement is compiled once and cached; the rows go as executemany parameters
     (with ``.returning(...)``, SQLAlchemy's batched "insertmanyvalues")."""
-    dialect = db.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(model.__table__).on_conflict_do_nothing()
+    return dialect_insert(db, model.__table__).on_conflict_do_nothing()

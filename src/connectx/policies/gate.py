@@ -8,7 +8,8 @@ For a browser's page request (GET, HTML preferred, not htmx, not an API or asset
   published in the last ``CONNECTX_POLICY_BANNER_DAYS`` days (everyone), open security notices
   (workspace owners), a suspended workspace (its members).
 
-The session is looked up here with one query; the pages themselves authenticate as usual.
+The session and the notices are looked up here with one query in a read-only transaction; the
+pages themselves authenticate as usual.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connectx.accounts.principal import SESSION_COOKIE
 from connectx.config import get_settings
-from connectx.db.session import unit_of_work
+from connectx.db.session import read_only
 from connectx.kit import clock
 from connectx.kit.crypto import token_hash
 from connectx.kit.problems import prefers_html
@@ -83,10 +84,8 @@ def _session_token(scope: Scope) -> str | None:
 
 
 async def _look(scope: Scope, token: str | None) -> tuple[str | None, dict[str, Any]]:
-    """(redirect target or None, notices for the page)."""
-    from connectx.security import repository as security_repo
-    from connectx.security import service as security
-
+    """(redirect target or None, notices for the page). Reads only, in a read-only transaction
+    (on SQLite it takes no write lock: a page view does not queue behind writers here)."""
     notices: dict[str, Any] = {}
     change = await service.recent_material_change()
     if change is not None:
@@ -100,12 +99,14 @@ async def _look(scope: Scope, token: str | None) -> tuple[str | None, dict[str, 
     if token is None:
         return None, notices
     settings = get_settings()
-    async with unit_of_work() as db:
-        session = await repo.session_by_token_hash(db, token_hash(token))
+    async with read_only() as db:
+        found = await repo.session_with_notices(db, token_hash(token))
         now = clock.now()
+        if found is None:
+            return None, notices
+        session, open_notices, suspended = found
         if (
-            session is None
-            or session.revoked_at is not None
+            session.revoked_at is not None
             or session.mfa_pending
             or now >= session.expires_at
             or now - session.last_seen_at > timedelta(minutes=settings.session_idle_minutes)
@@ -116,12 +117,9 @@ async def _look(scope: Scope, token: str | None) -> tuple[str | None, dict[str, 
             query = scope.get("query_string", b"").decode("latin-1")
             wanted = path + (f"?{query}" if query else "")
             return f"/policies/accept?next={quote(wanted, safe='')}", notices
-        open_count = await security.open_notice_count(db, session.user_id)
-        if open_count:
-            notices["security_notices"] = open_count
-        if session.workspace_id is not None and await security_repo.active_suspension(
-            db, session.workspace_id
-        ):
+        if open_notices:
+            notices["security_notices"] = open_notices
+        if suspended:
             notices["workspace_suspended"] = True
     return None, notices
 

@@ -5,11 +5,42 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.models.account import User, UserSession
 from connectx.models.policy import PolicyAcceptance, PolicyVersion
+from connectx.models.security import SecurityNotice, WorkspaceSuspension
+from connectx.models.workspace import Membership
+
+
+async def session_with_notices(
+    db: AsyncSession, token_hash: bytes
+) -> tuple[UserSession, int, bool] | None:
+    """For the page gate, in one statement: the session, the open security notices of the
+    workspaces its person owns, and whether the session's workspace is suspended."""
+    owned = (
+        select(Membership.workspace_id)
+        .where(Membership.user_id == UserSession.user_id, Membership.role == "owner")
+        .correlate(UserSession)
+    )
+    notices = (
+        select(func.count(SecurityNotice.id))
+        .where(SecurityNotice.workspace_id.in_(owned), SecurityNotice.resolved_at.is_(None))
+        .correlate(UserSession)
+        .scalar_subquery()
+    )
+    suspended = (
+        exists()
+        .where(
+            WorkspaceSuspension.workspace_id == UserSession.workspace_id,
+            WorkspaceSuspension.lifted_at.is_(None),
+        )
+        .correlate(UserSession)
+    )
+    stmt = select(UserSession, notices, suspended).where(UserSession.token_hash == token_hash)
+    row = (await db.execute(stmt)).one_or_none()
+    return (row[0], int(row[1] or 0), bool(row[2])) if row is not None else None
 
 
 async def versions(db: AsyncSession) -> list[PolicyVersion]:

@@ -106,13 +106,6 @@ async def owners_of(db: AsyncSession, workspace_id: int) -> list[int]:
     return [int(v) for v in (await db.execute(stmt.order_by(Membership.user_id))).scalars()]
 
 
-async def owned_workspaces(db: AsyncSession, user_id: int) -> list[int]:
-    stmt = select(Membership.workspace_id).where(
-        Membership.user_id == user_id, Membership.role == "owner"
-    )
-    return [int(v) for v in (await db.execute(stmt)).scalars()]
-
-
 async def open_notice_since(
     db: AsyncSession, workspace_id: int, kind: str, subject: str, since: datetime
 ) -> bool:
@@ -139,16 +132,6 @@ async def notices(
         stmt = stmt.where(SecurityNotice.resolved_at.is_(None))
     stmt = stmt.order_by(SecurityNotice.created_at.desc(), SecurityNotice.id.desc()).limit(limit)
     return list((await db.execute(stmt)).scalars())
-
-
-async def count_open_notices(db: AsyncSession, workspace_ids: Iterable[int]) -> int:
-    ids = list(workspace_ids)
-    if not ids:
-        return 0
-    stmt = select(func.count()).where(
-        SecurityNotice.workspace_id.in_(ids), SecurityNotice.resolved_at.is_(None)
-    )
-    return int((await db.execute(stmt)).scalar_one())
 
 
 async def resolve_notices(db: AsyncSession, workspace_id: int, by: str, at: datetime) -> int:

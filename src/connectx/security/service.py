@@ -354,8 +354,3 @@ async def resolve_notices(db: AsyncSession, principal: Principal) -> int:
             data={"count": count},
         )
     return count
-
-
-async def open_notice_count(db: AsyncSession, user_id: int) -> int:
-    """Open notices of the workspaces ``user_id`` owns (for the in-app banner)."""
-    return await repo.count_open_notices(db, await repo.owned_workspaces(db, user_id))

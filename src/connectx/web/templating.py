@@ -49,6 +49,9 @@ env = Environment(
     loader=FileSystemLoader(_template_dirs()),
     autoescape=select_autoescape(["html", "xml"]),
     enable_async=False,
+    # Templates ship with the package and change only with a restart: without this, every
+    # include of every page stats its file (a thread page has dozens of includes).
+    auto_reload=False,
 )
 env.filters["mailto_links"] = mailto_links
 env.filters["wait_time"] = wait_time

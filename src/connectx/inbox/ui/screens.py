@@ -22,6 +22,7 @@ from connectx.messages import service as messages
 from connectx.messages.service import MessageView
 from connectx.models.channel import Channel
 from connectx.models.conversation import Conversation
+from connectx.models.inbox import Label
 from connectx.models.template import WaTemplate
 from connectx.outbound import repository as outbound_repo
 from connectx.outbound import service as outbound
@@ -116,9 +117,11 @@ async def list_rows(
     unread: bool = False,
     label_id: int | None = None,
     limit: int = LIST_PAGE,
+    every_label: list[Label] | None = None,
 ) -> tuple[list[Row], str | None]:
     """A page of the inbox list (views, status, number, search, unread; keyset paging) from the
-    inbox domain, with each conversation's newest message as its preview."""
+    inbox domain, with each conversation's newest message as its preview. ``every_label``: the
+    workspace's labels when the caller has read them already."""
     from connectx.inbox import listing
 
     assert principal.workspace_id is not None
@@ -137,7 +140,11 @@ async def list_rows(
     ids = [r.conversation.id for r in found]
     latest = await repo.latest_messages(db, principal.workspace_id, ids)
     vault = Vault(db)
-    every = await _labels_by_id(db, principal.workspace_id) if any(r.labels for r in found) else {}
+    every: dict[int, Label] = {}
+    if any(r.labels for r in found):
+        if every_label is None:
+            every_label = await _all_labels(db, principal.workspace_id)
+        every = {label.id: label for label in every_label}
     rows = []
     for r in found:
         last = latest.get(r.conversation.id)
@@ -147,10 +154,10 @@ async def list_rows(
     return rows, next_cursor
 
 
-async def _labels_by_id(db: AsyncSession, workspace_id: int) -> dict[int, Any]:
+async def _all_labels(db: AsyncSession, workspace_id: int) -> list[Label]:
     from connectx.inbox import labels
 
-    return {label.id: label for label in await labels.list_all(db, workspace_id)}
+    return await labels.list_all(db, workspace_id)
 
 
 async def _row(
@@ -194,9 +201,11 @@ async def thread(
     cursor: str | None = None,
     *,
     with_messages: bool = True,
+    every_label: list[Label] | None = None,
 ) -> Thread:
     """A conversation with its newest page of messages (oldest first on screen); without
-    messages for the header and composer."""
+    messages for the header and composer. ``every_label``: the workspace's labels when the
+    caller has read them already."""
     assert principal.workspace_id is not None
     conversation, contact = await conversations.get_for(db, principal, conversation_id)
     views: list[MessageView] = []
@@ -227,7 +236,7 @@ async def thread(
         window_open=conversations.window_open(conversation),
         window_expires_at=conversations.window_expires_at(conversation),
         templates=[t for t in templates if t.status == "APPROVED"],
-        triage=await triage.triage(db, principal, conversation),
+        triage=await triage.triage(db, principal, conversation, every_label),
         notes=page_notes,
     )
 
@@ -443,7 +452,7 @@ async def row(db: AsyncSession, principal: Principal, conversation_id: int) -> R
     last = latest.get(conversation.id)
     one = await _row(Vault(db), conversation, found.contact, last, found.unread, principal)
     if found.labels:
-        every = await _labels_by_id(db, principal.workspace_id)
+        every = {label.id: label for label in await _all_labels(db, principal.workspace_id)}
         one.labels = [every[i] for i in found.labels if i in every]
     return one
 

@@ -69,14 +69,21 @@ class Triage:
     snooze_choices: tuple[tuple[int, str], ...] = SNOOZE_CHOICES
 
 
-async def triage(db: AsyncSession, principal: Principal, conversation: Conversation) -> Triage:
+async def triage(
+    db: AsyncSession,
+    principal: Principal,
+    conversation: Conversation,
+    every_label: list[Label] | None = None,
+) -> Triage:
+    """``every_label``: the workspace's labels when the caller has read them already."""
     from connectx.privacy.rights.restriction import is_restricted
 
     ws = conversation.workspace_id
     members = await people(db, ws)
     names = {p.user_id: p.name for p in members}
     teams = await inbox_repo.teams(db, ws)
-    every_label = await labels.list_all(db, ws)
+    if every_label is None:
+        every_label = await labels.list_all(db, ws)
     attached = set((await inbox_repo.labels_of(db, ws, [conversation.id]))[conversation.id])
     assignee = conversation.assignee_user_id
     return Triage(

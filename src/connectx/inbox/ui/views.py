@@ -20,7 +20,7 @@ from connectx.accounts.principal import Principal
 from connectx.channels import repository as channels_repo
 from connectx.db.session import db_session
 from connectx.inbox import labels, reads
-from connectx.inbox.ui import presenter, triage
+from connectx.inbox.ui import presenter
 from connectx.inbox.ui import screens as service
 from connectx.kit.csrf import csrf_protect
 from connectx.kit.errors import InvalidInput
@@ -73,18 +73,19 @@ def _filters(
     }
 
 
-def _query(filters: dict[str, Any], cursor: str) -> str:
-    return urlencode(
-        {
-            "status": filters["status"] or "all",
-            "channel": filters["channel"] or "",
-            "view": filters["view"],
-            "q": filters["q"],
-            "unread": "true" if filters["unread"] else "",
-            "label": filters["label"] or "",
-            "cursor": cursor,
-        }
-    )
+def _query(filters: dict[str, Any], cursor: str | None) -> str:
+    """The list's URL query for ``filters`` (and the next page's ``cursor``). Filters that are
+    not set are left out: an empty ``channel=`` or ``unread=`` is refused (422)."""
+    query = {
+        "status": filters["status"] or "all",
+        "channel": filters["channel"],
+        "view": filters["view"],
+        "q": filters["q"],
+        "unread": "true" if filters["unread"] else None,
+        "label": filters["label"],
+        "cursor": cursor,
+    }
+    return urlencode({k: v for k, v in query.items() if v not in (None, "")})
 
 
 async def _page(
@@ -98,11 +99,25 @@ async def _page(
     # rendered is replayed by the stream (at worst shown twice, deduplicated), never lost.
     assert principal.workspace_id is not None
     since = await head_id(request, principal.workspace_id)
-    rows, cursor = await service.list_rows(db, principal, cursor=None, **_list_args(filters))
+    # Read once per page: the labels are handed to the list or the thread and its triage
+    # controls (each would otherwise read them again); the numbers are in the session's identity
+    # map when the thread asks for its own. The bell loads after the page (hx-trigger="load").
+    every_label = await labels.list_all(db, principal.workspace_id)
+    numbers = await channels_repo.list_in_workspace(
+        db, principal.workspace_id, include_disconnected=False
+    )
+    rows: list[service.Row] | None = None
+    cursor = None
     thread = None
     if conversation_id:
-        thread = await service.thread(db, principal, conversation_id)
+        # A conversation opened directly (a link, a reload): the thread is what was asked for;
+        # the list loads right after the page (hx-trigger="load"), as the counts and bell do.
+        thread = await service.thread(db, principal, conversation_id, every_label=every_label)
         await _mark_read(db, principal, conversation_id)
+    else:
+        rows, cursor = await service.list_rows(
+            db, principal, cursor=None, every_label=every_label, **_list_args(filters)
+        )
     return render(
         request,
         "inbox/page.html",
@@ -115,12 +130,11 @@ async def _page(
         statuses=STATUSES,
         events_url=f"/api/v1/events?{urlencode({'since': since})}",
         more_query=_query(filters, cursor) if cursor else "",
-        bell=await triage.bell(db, principal),
+        list_query=_query(filters, None),
+        bell_later=principal.user_id is not None,
         manager=is_manager(principal),
-        labels=await labels.list_all(db, principal.workspace_id),
-        numbers=await channels_repo.list_in_workspace(
-            db, principal.workspace_id, include_disconnected=False
-        ),
+        labels=every_label,
+        numbers=numbers,
     )
 
 
