@@ -279,6 +279,54 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_s(pid: int) -> dict[int, float]:
+    """CPU seconds per thread (by thread id) of a process so far."""
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(task.name)] = cpu_s_of(task / "stat")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return out
+
+
+def cpu_s_of(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """Python thread names by thread id (``py-spy dump``; Python 3.11 does not name OS threads)."""
+    spy = [str(ROOT / ".venv" / "bin" / "py-spy"), "dump", "--pid", str(pid), "--nonblocking"]
+    found = subprocess.run(spy, capture_output=True, text=True, check=False).stdout
+    names: dict[int, str] = {}
+    for line in found.splitlines():
+        # Thread 12345 (idle): "outbox-pacer"
+        if line.startswith("Thread ") and '"' in line:
+            tid = line.split()[1]
+            if tid.isdigit():
+                names[int(tid)] = line.split('"')[1]
+    return names
+
+
+def by_thread(
+    pid: int, before: dict[int, float], after: dict[int, float], n: int
+) -> dict[str, float]:
+    """CPU ms per message of each group of threads between two snapshots (SQLite connection
+    threads, the pacer, the webhook processor, the job runtime, ...)."""
+    names = thread_names(pid)
+    out: dict[str, float] = {}
+    for tid, cpu in after.items():
+        name = names.get(tid, "ended or unnamed")
+        name = "sqlite connections" if "_connection_worker_thread" in name else name
+        name = "job runtime" if name.startswith("Thread-") else name
+        out[name] = out.get(name, 0.0) + 1000 * (cpu - before.get(tid, 0.0)) / max(1, n)
+    # Threads that started after the first snapshot count whole; those that ended before the
+    # second are missing (SQLite connections opened and closed by the pool): count them.
+    out["threads ended (not counted)"] = float(len([t for t in before if t not in after]))
+    return {k: round(v, 4) for k, v in sorted(out.items(), key=lambda kv: -kv[1]) if v > 0.0005}
+
+
 def py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
     """Sample ``pid`` with py-spy (PyPI) into collapsed stacks, without pausing it."""
     spy = [str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--pid", str(pid), "--format", "raw"]
@@ -302,9 +350,14 @@ async def watch(
     samples: list[tuple[float, int, dict[str, float]]] = []
     deadline = time.monotonic() + limit_s
     spy: subprocess.Popen[bytes] | None = None
+    threads: list[tuple[int, dict[int, float]]] = []
     while time.monotonic() < deadline:
         n = int((await stats(http, sim))["accepted"]) - base
         samples.append((time.monotonic(), n, {k: cpu_s(p) for k, p in pids.items()}))
+        if not threads and n >= 0.1 * total:
+            threads.append((n, thread_cpu_s(pids["worker"])))
+        if len(threads) == 1 and n >= 0.9 * total:
+            threads.append((n, thread_cpu_s(pids["worker"])))
         if profile is not None and spy is None and n >= 0.1 * total:
             spy = py_spy(pids["worker"], profile)
         if profile is not None and spy is not None and n >= 0.9 * total:
@@ -320,7 +373,10 @@ async def watch(
     rate = (hi[1] - lo[1]) / (hi[0] - lo[0]) if hi[0] > lo[0] else 0.0
     first = next((s for s in samples if s[1] > 0), samples[0])
     sent = max(1, hi[1] - lo[1])
-    cpu = {f"{k}_cpu_ms_per_msg": 1000 * (hi[2][k] - lo[2][k]) / sent for k in pids}
+    cpu: dict[str, Any] = {f"{k}_cpu_ms_per_msg": 1000 * (hi[2][k] - lo[2][k]) / sent for k in pids}
+    if len(threads) == 2:  # the worker's CPU per message by thread, over (about) the same window
+        (n0, t0), (n1, t1) = threads
+        cpu["worker_threads_ms_per_msg"] = by_thread(pids["worker"], t0, t1, n1 - n0)
     return {"accepted": done, "rate": rate, "seconds": samples[-1][0] - first[0], **cpu}
 
 

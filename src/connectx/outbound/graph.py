@@ -8,10 +8,13 @@ back as :class:`GraphError` with Meta's code and title; tokens never reach logs 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
 
 from connectx.config import get_settings
 
@@ -100,6 +103,35 @@ async def send_message(
         path = f"{phone_number_id}/messages"
         return await call("POST", path, token, data=body, content_type="application/json")
     return await call("POST", f"{phone_number_id}/messages", token, json=body)
+
+
+class Messages:
+    """One number's ``/messages`` endpoint with the URL and headers built once: the sender posts
+    the outbox's stored JSON bytes to it (no URL parsing or header building per message)."""
+
+    def __init__(self, phone_number_id: str, token: str) -> None:
+        self.phone_number_id = phone_number_id
+        self.token = token
+        self.url = URL(url(f"{phone_number_id}/messages"))
+        self.headers = CIMultiDict(
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        )
+
+    async def send(self, body: bytes) -> dict[str, Any]:
+        """Send one message (its Graph request as JSON bytes); errors as in :func:`call`."""
+        try:
+            async with session().post(self.url, data=body, headers=self.headers) as response:
+                raw = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise GraphError(131016, type(exc).__name__, 0) from exc
+        try:
+            answer = json.loads(raw) if raw else None
+        except ValueError:
+            answer = None
+        if status >= 400:
+            raise _error(status, answer)
+        return answer if isinstance(answer, dict) else {}
 
 
 async def upload_media(

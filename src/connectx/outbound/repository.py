@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectx.db.base import UTCDateTime
 from connectx.kit.upsert import insert_ignore
 from connectx.models.channel import Channel
 from connectx.models.message import Message, MessageStatusEvent
@@ -79,10 +82,23 @@ def _due(now: datetime, stale: datetime) -> Any:
     )
 
 
-async def due_channels(db: AsyncSession, now: datetime, stale: datetime) -> list[int]:
-    """Channels with rows ready to send."""
-    q = select(OutboxMessage.channel_id).where(_due(now, stale)).group_by(OutboxMessage.channel_id)
-    return [int(c) for c in (await db.execute(q)).scalars()]
+async def due_channels(
+    db: AsyncSession, now: datetime, stale: datetime, skip: Collection[int] = ()
+) -> list[int]:
+    """Numbers with rows ready to send, other than ``skip`` (those that already have a sender):
+    one probe of the due index per number (not a scan of every due row: a backlog of 100,000
+    rows costs what one row costs)."""
+    o = OutboxMessage
+    pending = exists().where(
+        o.status == "pending", o.channel_id == Channel.id, o.next_attempt_at <= now
+    )
+    in_doubt = exists().where(
+        o.status == "sending", o.channel_id == Channel.id, o.lease_until < stale
+    )
+    q = select(Channel.id).where(pending | in_doubt)
+    if skip:
+        q = q.where(Channel.id.not_in(list(skip)))
+    return [int(c) for c in (await db.execute(q.order_by(Channel.id))).scalars()]
 
 
 async def webhooks_processed_until(db: AsyncSession, now: datetime) -> datetime:
@@ -136,7 +152,6 @@ CLAIMED = (
     _T.c.recipient_key,
     _T.c.payload_enc,
     _T.c.attempts,
-    _T.c.lease_until,
 )
 
 
@@ -151,7 +166,8 @@ async def claim(
 ) -> list[Any]:
     """Take up to ``limit`` due rows of one number in one statement (``FOR UPDATE SKIP LOCKED``
     on PostgreSQL; SQLite's write lock serialises claimers): they become ``sending`` under
-    ``token``. Rows of :data:`CLAIMED` (attempts already counting this one), oldest first."""
+    ``token``. Rows of :data:`CLAIMED` (attempts already counting this one; their lease ends
+    at ``lease_until``), oldest first."""
     due = _due(now, stale)
     pick = (
         select(OutboxMessage.id)
@@ -183,22 +199,6 @@ _FENCE = (
     & (_T.c.claim_token == bindparam("p_token"))
     & (_T.c.status == "sending")
 )
-# Sent: the row's content is cleared (Meta has it).
-_SENT = (
-    update(_T)
-    .where(_FENCE)
-    .values(
-        status="sent",
-        lease_until=None,
-        claim_token=None,
-        wamid=bindparam("wamid"),
-        error_code=None,
-        error_title=None,
-        sent_at=bindparam("updated_at"),
-        payload_enc=None,
-        updated_at=bindparam("updated_at"),
-    )
-)
 _AGAIN = (  # back to pending (retry, deferred, paused): the content stays
     update(_T)
     .where(_FENCE)
@@ -226,7 +226,7 @@ _FAILED = (
         updated_at=bindparam("updated_at"),
     )
 )
-FINISH = {"sent": _SENT, "pending": _AGAIN, "failed": _FAILED}
+FINISH = {"pending": _AGAIN, "failed": _FAILED}
 
 
 _RECONCILED = (
@@ -259,31 +259,84 @@ async def reconciled(db: AsyncSession, params: list[dict[str, Any]]) -> int:
     return int(done.rowcount or 0)
 
 
+# Sent rows and their messages, a whole recorded batch in ONE statement: the rows travel as one
+# parameter (a JSON array on SQLite, arrays on PostgreSQL), so the cost per row is the
+# database's own, not a driver round of parameter processing (or, on PostgreSQL, a statement
+# execution) per row. Fenced on the claim token as in :func:`finish`.
+# (SQLite: the unary ``+`` keeps the status index out of the plan, so the batch drives the
+# join and each row is found by its primary key, never a scan of the sending rows per row.)
+_SENT_BULK = {
+    "sqlite": """UPDATE outbox_messages SET status = 'sent', lease_until = NULL,
+  claim_token = NULL, wamid = v.wamid, error_code = NULL, error_title = NULL, sent_at = :at,
+  payload_enc = NULL, updated_at = :at
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token,
+             json_extract(value, '$[2]') AS wamid FROM json_each(:rows)) AS v
+WHERE outbox_messages.id = v.id AND outbox_messages.claim_token = v.token
+  AND +outbox_messages.status = 'sending'""",
+    "postgresql": """UPDATE outbox_messages SET status = 'sent', lease_until = NULL,
+  claim_token = NULL, wamid = v.wamid, error_code = NULL, error_title = NULL, sent_at = :at,
+  payload_enc = NULL, updated_at = :at
+FROM unnest(CAST(:ids AS BIGINT[]), CAST(:tokens AS VARCHAR[]), CAST(:wamids AS VARCHAR[]))
+  AS v(id, token, wamid)
+WHERE outbox_messages.id = v.id AND outbox_messages.claim_token = v.token
+  AND outbox_messages.status = 'sending'""",
+}
+_ACCEPTED_BULK = {
+    "sqlite": """UPDATE messages SET wamid = v.wamid, status = 'accepted', status_at = :at
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS wamid
+      FROM json_each(:rows)) AS v
+WHERE messages.id = v.id""",
+    "postgresql": """UPDATE messages SET wamid = v.wamid, status = 'accepted', status_at = :at
+FROM unnest(CAST(:ids AS BIGINT[]), CAST(:wamids AS VARCHAR[])) AS v(id, wamid)
+WHERE messages.id = v.id""",
+}
+
+
+def _bulk(db: AsyncSession, sql: dict[str, str]) -> tuple[str, Any]:
+    dialect = db.get_bind().dialect.name
+    statement = text(sql[dialect]).bindparams(bindparam("at", type_=UTCDateTime))
+    return dialect, statement
+
+
+async def finish_sent(
+    db: AsyncSession, at: datetime, rows: list[tuple[int, str, str | None]]
+) -> int:
+    """Record rows Meta accepted: ``(id, claim token, wamid)`` each, sent at ``at``; their
+    content is cleared (Meta has it). How many rows were still this claim's."""
+    if not rows:
+        return 0
+    dialect, statement = _bulk(db, _SENT_BULK)
+    if dialect == "sqlite":
+        params: dict[str, Any] = {"rows": json.dumps(rows), "at": at}
+    else:
+        ids, tokens, wamids = (list(column) for column in zip(*rows, strict=True))
+        params = {"ids": ids, "tokens": tokens, "wamids": wamids, "at": at}
+    done = await (await db.connection()).execute(statement, params)
+    return int(done.rowcount or 0)
+
+
 async def finish(db: AsyncSession, status: str, params: list[dict[str, Any]]) -> int:
-    """Record outcomes that end in ``status`` (sent | pending | failed), fenced on the claim
-    token (a row taken over by another worker after its lease ran out is left to that worker).
-    Parameters: ``p_id``, ``p_token``, ``updated_at`` and, per status, ``wamid`` (sent) or
-    ``error_code``, ``error_title`` (and ``attempts``, ``next_attempt_at`` for pending)."""
+    """Record outcomes that end in ``status`` (pending | failed; sent: :func:`finish_sent`),
+    fenced on the claim token (a row taken over by another worker after its lease ran out is
+    left to that worker). Parameters: ``p_id``, ``p_token``, ``updated_at``, ``error_code``,
+    ``error_title`` (and ``attempts``, ``next_attempt_at`` for pending)."""
     if not params:
         return 0
     done = await (await db.connection()).execute(FINISH[status], params)
     return int(done.rowcount or 0)
 
 
-_MESSAGE_SENT = (
-    update(Message)
-    .where(Message.id == bindparam("p_id"))
-    .values(
-        wamid=bindparam("wamid"),
-        status="accepted",
-        status_at=bindparam("at"),
-    )
-)
-
-
-async def messages_accepted(db: AsyncSession, params: list[dict[str, Any]]) -> None:
-    if params:
-        await (await db.connection()).execute(_MESSAGE_SENT, params)
+async def messages_accepted(db: AsyncSession, at: datetime, rows: list[tuple[int, str]]) -> None:
+    """Meta accepted these messages: ``(message id, wamid)`` each, at ``at`` (one statement)."""
+    if not rows:
+        return
+    dialect, statement = _bulk(db, _ACCEPTED_BULK)
+    if dialect == "sqlite":
+        params: dict[str, Any] = {"rows": json.dumps(rows), "at": at}
+    else:
+        ids, wamids = (list(column) for column in zip(*rows, strict=True))
+        params = {"ids": ids, "wamids": wamids, "at": at}
+    await (await db.connection()).execute(statement, params)
 
 
 async def wamids_with_statuses(db: AsyncSession, wamids: list[str]) -> set[str]:
