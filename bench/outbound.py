@@ -295,6 +295,22 @@ def cpu_s_of(stat: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def database_cpu_s(database: str | None) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL server process serving ``database`` (its backends:
+    the server's share of the work, which the worker's own CPU does not show)."""
+    if not database:
+        return {}
+    q = f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}'"
+    found = subprocess.run(["psql", PG_ADMIN, "-tAc", q], capture_output=True, text=True)
+    out: dict[int, float] = {}
+    for pid in found.stdout.split():
+        try:
+            out[int(pid)] = cpu_s(int(pid))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return out
+
+
 def thread_names(pid: int) -> dict[int, str]:
     """Python thread names by thread id (``py-spy dump``; Python 3.11 does not name OS threads)."""
     spy = [str(ROOT / ".venv" / "bin" / "py-spy"), "dump", "--pid", str(pid), "--nonblocking"]
@@ -342,6 +358,7 @@ async def watch(
     limit_s: float,
     pids: dict[str, int],
     profile: Path | None = None,
+    database: str | None = None,
 ) -> dict[str, Any]:
     """Sample the simulator's accepted count until ``total`` more were accepted; the steady rate
     between 10 % and 90 % of them, and the CPU each process in ``pids`` used per accepted
@@ -351,13 +368,16 @@ async def watch(
     deadline = time.monotonic() + limit_s
     spy: subprocess.Popen[bytes] | None = None
     threads: list[tuple[int, dict[int, float]]] = []
+    server: list[dict[int, float]] = []
     while time.monotonic() < deadline:
         n = int((await stats(http, sim))["accepted"]) - base
         samples.append((time.monotonic(), n, {k: cpu_s(p) for k, p in pids.items()}))
         if not threads and n >= 0.1 * total:
             threads.append((n, thread_cpu_s(pids["worker"])))
+            server.append(database_cpu_s(database))
         if len(threads) == 1 and n >= 0.9 * total:
             threads.append((n, thread_cpu_s(pids["worker"])))
+            server.append(database_cpu_s(database))
         if profile is not None and spy is None and n >= 0.1 * total:
             spy = py_spy(pids["worker"], profile)
         if profile is not None and spy is not None and n >= 0.9 * total:
@@ -377,6 +397,9 @@ async def watch(
     if len(threads) == 2:  # the worker's CPU per message by thread, over (about) the same window
         (n0, t0), (n1, t1) = threads
         cpu["worker_threads_ms_per_msg"] = by_thread(pids["worker"], t0, t1, n1 - n0)
+        if database:
+            used = sum(v - server[0].get(pid, 0.0) for pid, v in server[1].items())
+            cpu["database_cpu_ms_per_msg"] = 1000 * used / max(1, n1 - n0)
     return {"accepted": done, "rate": rate, "seconds": samples[-1][0] - first[0], **cpu}
 
 
@@ -428,7 +451,7 @@ async def phases(run: Run) -> dict[str, Any]:
         worker = run.start("worker-one", ["worker", "--concurrency", "1"])
         pids = {"worker": worker.pid, "simulator": run.sim_proc.pid}
         prof = a.profile / "one.txt" if a.profile else None
-        out["one"] = await watch(http, sim, a.one, base, a.timeout, pids, prof)
+        out["one"] = await watch(http, sim, a.one, base, a.timeout, pids, prof, run.pg_db)
         run.stop(worker)
         out["one"]["left"] = await outbox_left()
         out["one"]["repeated"] = (await stats(http, sim))["repeated_callback_data"]
@@ -447,7 +470,7 @@ async def phases(run: Run) -> dict[str, Any]:
         worker = run.start("worker-ten", ["worker", "--concurrency", "1"])
         pids = {"worker": worker.pid, "simulator": run.sim_proc.pid}
         prof = a.profile / "ten.txt" if a.profile else None
-        out["ten"] = await watch(http, sim, 10 * a.ten, base, a.timeout, pids, prof)
+        out["ten"] = await watch(http, sim, 10 * a.ten, base, a.timeout, pids, prof, run.pg_db)
         run.stop(worker)
         out["ten"]["left"] = await outbox_left()
         final = await stats(http, sim)
@@ -529,7 +552,17 @@ def markdown(r: dict[str, Any], args: argparse.Namespace) -> str:
         f"| ten numbers | {ten['worker_cpu_ms_per_msg']:.3f} ms | "
         f"{ten['simulator_cpu_ms_per_msg']:.3f} ms | {r['bare_cpu_ten']:.3f} ms |",
     ]
-    return "\n".join(lines) + "\n"
+    for name, phase in (("one number", one), ("ten numbers", ten)):
+        if "database_cpu_ms_per_msg" in phase:
+            lines.append(
+                f"\nPostgreSQL server processes of the bench database, {name}: "
+                f"{phase['database_cpu_ms_per_msg']:.3f} ms per message."
+            )
+        if "worker_threads_ms_per_msg" in phase:
+            parts = ", ".join(f"{k} {v:g}" for k, v in phase["worker_threads_ms_per_msg"].items())
+            lines.append(f"\nWorker CPU ms per message by thread, {name}: {parts}.")
+    lines.append("")
+    return "\n".join(lines)
 
 
 def main() -> None:
