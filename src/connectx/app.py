@@ -64,6 +64,7 @@ STATIC = Path(__file__).resolve().parent / "web" / "static"
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from connectx.intake import processor as webhook_processor
     from connectx.jobs.runtime import start_embedded, stop_embedded
+    from connectx.outbound import graph
     from connectx.outbound import pacer as outbound_pacer
     from connectx.realtime import bus as realtime
 
@@ -79,6 +80,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await webhook_processor.close_embedded()
         await stop_embedded()
         await realtime.stop(app)
+        await graph.close()  # this loop's Graph session (requests and the processor used it)
         await dispose_engines()
 
 

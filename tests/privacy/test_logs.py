@@ -183,3 +183,24 @@ def test_the_redaction_filter_leaves_ordinary_text_alone(line: str) -> None:
     from connectx.kit.redaction import redact
 
     assert redact(line) == line
+
+
+def test_a_record_that_cannot_be_redacted_is_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At interpreter shutdown the redaction module's globals may be gone (aiohttp's "unclosed"
+    warnings are logged from finalizers then): such a record keeps only where it came from, and
+    goes to the stderr of the moment, not to one closed since logging was configured."""
+    import logging
+
+    from connectx.kit import logging as cx_logging
+
+    def gone(record: logging.LogRecord) -> logging.LogRecord:
+        raise TypeError("'NoneType' object is not callable")
+
+    record = cx_logging._factory(
+        "aiohttp", logging.ERROR, __file__, 1, "to +14155550123", None, None, _scrub=gone
+    )
+    assert "14155550123" not in record.getMessage() and record.name == "aiohttp"
+    now = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", now)
+    cx_logging._StderrHandler().emit(record)
+    assert "could not be redacted" in now.getvalue()

@@ -98,8 +98,9 @@ async def _run(job_id: int) -> None:
 
 
 class _Reconciler(Middleware):
-    """Starts the reconciler on the worker's event loop at boot; stops it, then disposes that
-    loop's database engine, at shutdown (before the AsyncIO middleware closes the loop)."""
+    """Starts the reconciler on the worker's event loop at boot; stops it, then closes that
+    loop's Graph session and database engine, at shutdown (before the AsyncIO middleware closes
+    the loop)."""
 
     def __init__(self, interval_s: float, wake: queue.Waker) -> None:
         self.interval_s = interval_s
@@ -144,9 +145,18 @@ class _Reconciler(Middleware):
         thread = get_event_loop_thread()
         if thread is not None:
             try:
-                thread.run_coroutine(dispose_engines())
+                thread.run_coroutine(_close_loop_resources())
             except Exception as exc:
                 log.warning("could not close the worker's database engine: %s", type(exc).__name__)
+
+
+async def _close_loop_resources() -> None:
+    """What jobs opened on the worker's loop: its Graph session (media, templates, notices) and
+    its database engine."""
+    from connectx.outbound import graph
+
+    await graph.close()
+    await dispose_engines()
 
 
 class Runtime:

@@ -61,8 +61,30 @@ class RedactionFilter(logging.Filter):
 _base_factory = logging.getLogRecordFactory()
 
 
-def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-    return scrub(_base_factory(*args, **kwargs))
+def _factory(
+    *args: Any, _make: Any = _base_factory, _scrub: Any = scrub, **kwargs: Any
+) -> logging.LogRecord:
+    # (bound as defaults: at interpreter shutdown this module's globals may already be None)
+    record: logging.LogRecord = _make(*args, **kwargs)
+    try:
+        return _scrub(record)
+    except Exception:  # never let an unredacted record through: keep only where it came from
+        record.msg, record.args = "(log record not shown: it could not be redacted)", None
+        record.exc_info = record.exc_text = record.stack_info = None
+        return record
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a record is emitted (not when logging was
+    configured): a stream replaced and closed meanwhile (test runners capture per test) would
+    turn every later record into a logging error."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
 
 
 def install() -> None:
@@ -78,7 +100,7 @@ def configure(level: str = "INFO", json: bool = True) -> None:
     for handler in list(root.handlers):
         if getattr(handler, "_connectx", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler._connectx = True  # type: ignore[attr-defined]
     formatter: logging.Formatter
     if json:
