@@ -33,6 +33,9 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         # Daily retention and scheduled backups would run whenever a test moves the clock a day
         # on; tests of the schedules turn them on themselves (tests/retention/test_periodic.py).
         "CONNECTX_PERIODIC_TASKS": "false",
+        # Webhook events are processed in the app's own loop, where tests drive and stop the
+        # processor (tests/whatsapp/test_processing_process.py tests the child process).
+        "CONNECTX_PROCESSING_PROCESS": "false",
     }
     if TEST_PG:
         from tests.support.databases import fresh_postgres_database

@@ -62,6 +62,7 @@ STATIC = Path(__file__).resolve().parent / "web" / "static"
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from connectx.intake import process as processing_process
     from connectx.intake import processor as webhook_processor
     from connectx.jobs.runtime import start_embedded, stop_embedded
     from connectx.outbound import graph
@@ -71,13 +72,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     await realtime.start(app)
     await start_embedded(settings)
-    webhook_processor.start_embedded(settings)
+    if not await processing_process.start():
+        webhook_processor.start_embedded(settings)
     outbound_pacer.start_embedded()
     try:
         yield
     finally:
         await asyncio.to_thread(outbound_pacer.stop_embedded)
         await webhook_processor.close_embedded()
+        await processing_process.stop()
         await stop_embedded()
         await realtime.stop(app)
         await graph.close()  # this loop's Graph session (requests and the processor used it)

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     task_modules: list[str] = Field(default_factory=list)
     # Run background work inside `connectx serve` (embedded). Off for distributed web nodes.
     embedded_worker: bool = True
+    # ... with stored webhook events processed in a child process of `connectx serve` (the
+    # second core; docs/whatsapp-inbound.md). Off: in the web server's own event loop.
+    processing_process: bool = True
     reconcile_interval_s: float = 5.0
     job_lease_s: float = 60.0
     # Background work (docs/jobs.md): the broker queue carrying wake-ups, threads per worker, and

@@ -143,3 +143,29 @@ async def test_a_transaction_after_a_cut_prepares_only_about_what_fits(
     assert await count(Message) == 2
     assert await drain() == {"processed": 2}
     assert await count(Message) == 4
+
+
+def test_turn_files_order_intake_and_a_processor_of_another_process(tmp_path: Any) -> None:
+    """The lock files behave alike between processes and between open files of one process
+    (flock locks belong to the open file): a processor sees a waiting intake, intake gets the
+    turn once the processor lets go, and a process that closes its files (dies) releases them."""
+    from connectx.intake.turns import _Files
+
+    db = str(tmp_path / "x.db")
+    worker, web = _Files(db), _Files(db)
+    try:
+        assert worker.try_turn()
+        assert not worker.someone_wants()
+        web.want_on()
+        assert worker.someone_wants()
+        assert not web.try_turn()  # the processor's transaction holds it
+        worker.end_turn()  # ... it commits and lets go
+        assert web.try_turn()
+        web.want_off()
+        assert not worker.someone_wants()
+        assert not worker.try_turn()  # intake's group commit holds it now
+        web.close()  # the web process dies holding its turn: released
+        assert worker.try_turn()
+    finally:
+        worker.close()
+        web.close()

@@ -186,11 +186,18 @@ async def _count_failure(event_id: int, exc: BaseException) -> None:
         await repo.record_failure(db, event_id, name, MAX_ATTEMPTS, clock.now())
 
 
-async def process_available(limit: int = EVENTS_PER_BATCH, max_batches: int | None = None) -> int:
-    """Process pending events until none are left (or ``max_batches``). Returns the count."""
+async def process_available(
+    limit: int = EVENTS_PER_BATCH,
+    max_batches: int | None = None,
+    stopping: threading.Event | None = None,
+) -> int:
+    """Process pending events until none are left (or ``max_batches``, or ``stopping`` is set).
+    Returns the count."""
     total = 0
     batches = 0
-    while max_batches is None or batches < max_batches:
+    while (max_batches is None or batches < max_batches) and not (
+        stopping is not None and stopping.is_set()
+    ):
         batches += 1
         try:
             done = await process_batch(min(limit, _claim_size.get(limit)))
@@ -234,7 +241,7 @@ async def run_forever(stopping: threading.Event | None = None, poll_s: float = P
     while stopping is None or not stopping.is_set():
         seen = wakeup.generation()
         try:
-            await process_available()
+            await process_available(stopping=stopping)
             backoff = 0.0
         except (Exception, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and _cancelled():

@@ -3,7 +3,9 @@
 A wake-up is only a hint: processors also sweep on a short interval, so a lost wake-up (or one
 meant for another process) delays an event by at most that interval. Safe across threads and
 event loops: the web server's loop notifies; a processor may wait on another loop. A generation
-counter closes the gap between a processor finding nothing and starting to wait.
+counter closes the gap between a processor finding nothing and starting to wait. Hooks added with
+:func:`also_notify` carry the hint further (to ``connectx serve``'s processing process,
+:mod:`connectx.intake.process`).
 """
 
 from __future__ import annotations
@@ -11,10 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 
 _lock = threading.Lock()
 _waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 _generation = 0
+_hooks: list[Callable[[], None]] = []
+
+
+def also_notify(hook: Callable[[], None]) -> Callable[[], None]:
+    """Call ``hook`` (cheap, never raising) on every :func:`notify`; returns a remover."""
+    _hooks.append(hook)
+    return lambda: _hooks.remove(hook) if hook in _hooks else None
 
 
 def generation() -> int:
@@ -26,6 +36,8 @@ def notify() -> None:
     with _lock:
         _generation += 1
         waiters = list(_waiters)
+    for hook in list(_hooks):
+        hook()
     for loop, event in waiters:
         with contextlib.suppress(RuntimeError):  # that loop has closed
             loop.call_soon_threadsafe(event.set)

@@ -8,6 +8,7 @@ or its own Redis subscription.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,17 @@ Key = tuple[int, int]
 LOCAL_HUB = Hub()
 LOCAL = LocalLog(LOCAL_HUB)
 
+Forward = Callable[[list[Event]], Awaitable[list[Key]]]
+_forward: Forward | None = None
+
+
+def forward_to(forward: Forward | None) -> None:
+    """Publish through ``forward`` instead of this process's own log (without Redis): the
+    webhook processing process hands its events to the web process whose streams read them
+    (:mod:`connectx.intake.process`)."""
+    global _forward
+    _forward = forward
+
 
 async def publish(events: list[Event]) -> list[Key]:
     """Append ``events`` to their workspaces' logs and fan them out. Call only after the
@@ -32,6 +44,8 @@ async def publish(events: list[Event]) -> list[Key]:
         return []
     if get_settings().redis_url:
         return await redis_log.publish(events)
+    if _forward is not None:
+        return await _forward(events)
     return LOCAL.publish(events)
 
 

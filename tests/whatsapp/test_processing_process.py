@@ -1,0 +1,90 @@
+"""Embedded mode's processing process: ``connectx serve`` (here: the app's lifespan) processes
+webhook events in a child process, whose real-time events reach the web process's streams; a
+child killed with SIGKILL is started again and nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from connectx.config import reset_settings
+from connectx.intake import process as processing_process
+from connectx.intake import processor
+from connectx.models.message import Message
+from connectx.realtime import bus
+from tests.whatsapp.support import connect, count, delivered, event_counts, load, rows
+from tests.workspaces.helpers import owner_of
+
+
+@pytest.fixture
+async def serving(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    monkeypatch.setenv("CONNECTX_PROCESSING_PROCESS", "true")
+    reset_settings()
+    from connectx.app import create_app
+
+    application = create_app()
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def _until_processed(n: int, timeout_s: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while await event_counts() != {"processed": n}:
+        assert loop.time() < deadline, await event_counts()
+        await asyncio.sleep(0.05)
+
+
+def _message(n: int) -> dict[str, Any]:
+    payload = load("message_text")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = f"wamid.child.{n}"
+    return payload
+
+
+@pytest.mark.slow
+async def test_events_are_processed_by_the_child_and_its_events_reach_the_web_process(
+    serving: Any,
+) -> None:
+    running = processing_process._running
+    assert running is not None and in_loop_processor_off()
+    child = running._proc
+    assert child is not None and child.pid != os.getpid()
+    owner, workspace = await owner_of(serving)
+    await connect(owner)
+    seen = bus.LOCAL.head(workspace)  # (earlier tests may have used the same workspace id)
+    transport = httpx.ASGITransport(app=serving)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        await delivered(client, _message(1))
+        await _until_processed(1)
+        (message,) = await rows(Message)
+        assert message.workspace_id == workspace
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not [
+            e
+            for _, e in bus.LOCAL.since(workspace, seen) or []
+            if e.type == "message.new" and e.data["message_id"] == message.id
+        ]:
+            assert loop.time() < deadline, "the child's real-time event never arrived"
+            await asyncio.sleep(0.05)
+
+        # SIGKILL the child: the web process starts another, which processes what follows.
+        child.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(child.wait, 10)
+        await delivered(client, _message(2))
+        await delivered(client, _message(1))  # a repeat: stored once
+        await _until_processed(3)
+        assert running._proc is not None and running._proc.pid != child.pid
+    assert await count(Message) == 2
+    await owner.client.aclose()
+
+
+def in_loop_processor_off() -> bool:
+    """The web process runs no processor of its own while the child does."""
+    return processor._embedded is None
