@@ -455,8 +455,8 @@ def main() -> None:
     parser.add_argument(
         "--phases",
         default="throughput,fixed",
-        help="which phases after the warm-up: 'throughput', 'fixed' (or 'low': only its "
-        "--low-rate phase), comma-separated",
+        help="which phases after the warm-up: 'throughput' (or 'throughput1': batch 1 only), "
+        "'fixed' (or 'low': only its --low-rate phase), comma-separated",
     )
     parser.add_argument("--label", default="", help="a name for the run in the report")
     parser.add_argument(
@@ -581,7 +581,8 @@ def main() -> None:
         platform_phase("warm-up (new contacts)", 50, lambda: run_client(platform_url, warm, 20, 60))
 
         wanted = set(args.phases.split(","))
-        for batch in (1, 50) if "throughput" in wanted else ():
+        batches = (1, 50) if "throughput" in wanted else (1,) if "throughput1" in wanted else ()
+        for batch in batches:
             path = bodies(f"tp{batch}", cap, batch)
             for target, url in (("ceiling", ceiling_url), ("platform", platform_url)):
                 name = f"throughput, batch {batch}"
