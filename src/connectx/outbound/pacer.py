@@ -708,6 +708,9 @@ class PacerThread:
             self._thread = None
 
 
+_gc_quiet = False
+
+
 def quiet_garbage_collector() -> None:
     """A sender allocates a few short-lived objects per message, thousands per second: with
     Python's defaults the collector then runs ~180 young collections a second and, every few
@@ -715,7 +718,13 @@ def quiet_garbage_collector() -> None:
     ~100 ms each), 14 % of the worker's CPU in bench/outbound.py's ten-number phase. What exists
     once the process has started lives as long as the process: it is moved out of the
     collector's sight (``gc.freeze``), and young collections run 10x less often. Process-wide,
-    so it helps everything else in the process too; cycles are still collected."""
+    so it helps everything else in the process too; cycles are still collected. Once per
+    process: a process that starts senders again and again (tests) does not keep freezing what
+    became garbage since."""
+    global _gc_quiet
+    if _gc_quiet:
+        return
+    _gc_quiet = True
     gc.freeze()
     gen0, gen1, gen2 = gc.get_threshold()
     if 0 < gen0 < GC_GEN0:
