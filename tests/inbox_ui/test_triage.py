@@ -5,6 +5,7 @@ contact panel's editable attributes, consent and data requests, and the restrict
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -118,6 +119,17 @@ async def test_labels_snooze_and_the_label_filter(app: Any) -> None:
     assert head.find("span", id="thread-snoozed").text.startswith("snoozed until")
     r = await owner.post(f"/inbox/c/{cid}/snooze", data={"minutes": "soon"}, headers=HTMX)
     assert r.status_code == 422 and r.json()["field"] == "minutes"
+    # Until a chosen time (the page sends the agent's choice in UTC); it wins over the preset.
+    at = (datetime.now(UTC) + timedelta(days=2)).replace(second=0, microsecond=0)
+    form = {"minutes": "60", "until": at.isoformat()}
+    head = parse((await _post(owner, f"/inbox/c/{cid}/snooze", form)).text)
+    assert head.find("span", id="thread-snoozed").find("time").attrs["datetime"] == at.isoformat()
+    conversation = (await owner.get(f"/api/v1/inbox/conversations/{cid}")).json()
+    assert datetime.fromisoformat(conversation["snoozed_until"]) == at
+    for bad in ("tomorrow", (at - timedelta(days=3)).isoformat(), "2026-12-24T09:00"):
+        form = {"minutes": "60", "until": bad}
+        r = await owner.post(f"/inbox/c/{cid}/snooze", data=form, headers=HTMX)
+        assert r.status_code == 422 and r.json()["field"] == "until", bad
 
 
 async def test_internal_notes_show_in_the_thread_and_live_by_id(app: Any) -> None:

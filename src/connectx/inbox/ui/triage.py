@@ -137,14 +137,22 @@ async def assign(
 
 
 async def snooze(
-    db: AsyncSession, principal: Principal, conversation_id: int, minutes: str
+    db: AsyncSession, principal: Principal, conversation_id: int, minutes: str, until: str = ""
 ) -> None:
+    """For one of the preset ``minutes``, or ``until`` a chosen time (ISO 8601 with its zone;
+    the page sends the agent's local choice as UTC), which wins when both are given."""
     assert principal.workspace_id is not None
     await inbox_repo.conversation(db, principal.workspace_id, conversation_id)  # 404 first
-    if not minutes.strip().isdigit() or int(minutes) <= 0:
+    if until.strip():
+        try:
+            when = datetime.fromisoformat(until.strip())
+        except ValueError:
+            raise InvalidInput("Choose a date and time to snooze until.", field="until") from None
+    elif not minutes.strip().isdigit() or int(minutes) <= 0:
         raise InvalidInput("Choose how long to snooze for.", field="minutes")
-    until = clock.now() + timedelta(minutes=int(minutes))
-    await assignment.snooze(db, principal, conversation_id, until)
+    else:
+        when = clock.now() + timedelta(minutes=int(minutes))
+    await assignment.snooze(db, principal, conversation_id, when)
 
 
 async def set_label(

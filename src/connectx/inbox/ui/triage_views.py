@@ -43,10 +43,11 @@ async def snooze(
     request: Request,
     conversation_id: int,
     minutes: str = Form(""),
+    until: str = Form("", description="A chosen time, ISO 8601 with its zone."),
     principal: Principal = Depends(writer),
     db: AsyncSession = DB,
 ) -> HTMLResponse:
-    await triage.snooze(db, principal, conversation_id, minutes)
+    await triage.snooze(db, principal, conversation_id, minutes, until)
     return await _head(request, db, principal, conversation_id)
 
 

@@ -106,6 +106,14 @@
     document.title = (title ? title.textContent + " · " : "") + "Inbox · ConnectX";
   }
 
+  // A chosen time (datetime-local: the agent's own clock) goes to the server in UTC.
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    var until = event.detail.parameters.until;
+    if (typeof until !== "string" || !until) return;
+    var at = new Date(until);
+    if (!isNaN(at.getTime())) event.detail.parameters.until = at.toISOString();
+  });
+
   document.body.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target;
     if (!target) return;
