@@ -163,7 +163,9 @@ async def processor_turn() -> AsyncIterator[None]:
         return
     files = turns.files
     while True:
-        while files is not None and files.someone_wants():  # noqa: ASYNC110 (another process)
+        # An intake of this loop is waited for in the lock's queue (first come, first served,
+        # as before the lock files); one of another process by polling its want file.
+        while files is not None and turns.intake_waiting == 0 and files.someone_wants():  # noqa: ASYNC110
             await asyncio.sleep(PROCESSOR_POLL_S)
         await turns.lock.acquire()
         if files is None or files.try_turn():
