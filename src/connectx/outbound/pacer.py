@@ -295,11 +295,13 @@ class Pacer:
         """Settle rows in doubt that Meta's status callbacks prove were sent (their sender died
         between Meta's answer and recording it). How many were settled."""
         now = clock.now()
-        async with read_only() as db:
+        async with read_only() as db:  # usually none: looked for without the write lock
+            if not await repo.confirmed_in_doubt(db, now, 1):
+                return 0
+        async with self._writing() as db:
             found = await repo.confirmed_in_doubt(db, now, 1000)
-        if not found:
-            return 0
-        async with self._writing() as db:  # fenced: a row claimed again meanwhile is left alone
+            if not found:
+                return 0
             await repo.reconciled(
                 db,
                 [
