@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,21 @@ async def test_agent_receives_replies_and_sends_a_template_live(
     await expect(mine).to_have_attribute("data-status", "read", timeout=15_000)
     await expect(mine.get_by_title("Read")).to_be_visible()
     await expect(agent.get_by_label("Reply to")).to_have_value("")
+
+    # React to the customer's message: its picker sends the emoji that was clicked.
+    theirs = thread.locator("article.msg-in").filter(has_text="Are you there?")
+    await theirs.locator("details.react > summary").click()
+    await theirs.get_by_role("button", name="React 👍").click()
+    reacted = thread.locator("article.msg-in").filter(has_text="Are you there?")
+    await expect(reacted.locator("p.reactions")).to_have_text("👍")
+
+    # Snooze until a chosen time (the agent's own clock; the page sends it as UTC).
+    await agent.locator("#snooze-menu > summary").click()
+    local = (datetime.now() + timedelta(days=2)).replace(second=0, microsecond=0)
+    await agent.get_by_label("or until").fill(local.strftime("%Y-%m-%dT%H:%M"))
+    await agent.locator("#snooze-menu").get_by_role("button", name="Snooze").click()
+    snoozed = agent.locator("#thread-snoozed time")
+    await expect(snoozed).to_have_attribute("datetime", local.astimezone(UTC).isoformat())
 
     # Outside the 24-hour window only a template can go: pick one, fill it, see the preview.
     day_ago = str(int(time.time()) - 25 * 3600)
