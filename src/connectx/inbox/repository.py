@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from connectx.conversations import paging
 from connectx.kit.tenancy import get_in_workspace, scoped, scoped_update
 from connectx.kit.upsert import dialect_insert, insert_ignore
+from connectx.models.account import User
 from connectx.models.contact import Contact
 from connectx.models.conversation import Conversation
 from connectx.models.inbox import (
@@ -146,6 +147,17 @@ async def remove_team_member(
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def answering_accounts(db: AsyncSession, workspace_id: int) -> list[User]:
+    """The accounts of the owners, admins and agents (one statement)."""
+    stmt = (
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.workspace_id == workspace_id, Membership.role.in_(ANSWERING_ROLES))
+        .order_by(User.id)
+    )
+    return list((await db.execute(stmt)).scalars())
 
 
 async def answering_members(db: AsyncSession, workspace_id: int, team_id: int | None) -> list[int]:

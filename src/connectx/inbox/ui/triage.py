@@ -41,13 +41,18 @@ class Person:
 
 
 async def people(db: AsyncSession, workspace_id: int) -> list[Person]:
-    """The workspace's owners, admins and agents (who can be assigned), by name."""
-    from connectx.workspaces import repository as workspaces
-    from connectx.workspaces.service import person
+    """The workspace's owners, admins and agents (who can be assigned), by name (their accounts
+    in one statement; only the names are opened)."""
+    from connectx.accounts.service import name_of
+    from connectx.privacy.vault import CryptoError
 
-    ids = await inbox_repo.answering_members(db, workspace_id, None)
-    accounts = await workspaces.users(db, ids)
-    out = [Person(i, (await person(db, accounts[i])).name) for i in ids if i in accounts]
+    out = []
+    for account in await inbox_repo.answering_accounts(db, workspace_id):
+        try:
+            name = await name_of(db, account)
+        except CryptoError:  # the account holder was erased (key destroyed)
+            name = "(erased account)"
+        out.append(Person(account.id, name))
     return sorted(out, key=lambda p: p.name.casefold())
 
 
