@@ -736,6 +736,7 @@ async def run(args: argparse.Namespace, info: dict[str, Any] | None) -> dict[str
                 ("JSON list, next page (cursor)",
                  "/api/v1/inbox/conversations?status=open&limit=30", js, "json"),
                 ("unread counts (GET /api/v1/inbox/counts)", "/api/v1/inbox/counts", js, None),
+                ("bell (GET /inbox/bell, loaded after a page)", "/inbox/bell", htmx, None),
                 ("thread page (GET /inbox/c/{id}, newest)", f"/inbox/c/{newest}", html, None),
                 ("thread page (middle of the list)", f"/inbox/c/{middle}", html, None),
                 ("thread fragment (htmx, middle)", f"/inbox/c/{middle}", htmx, None),
@@ -834,13 +835,14 @@ def markdown(args: argparse.Namespace, results: dict[str, Any], load: str) -> st
         f"Load average before: {load}. {args.requests} requests per line after a warm-up; "
         "server time per request, in process (ASGI, no network).",
         "",
-        "| request | bytes | queries | median ms | p95 ms | CPU ms (median) | ceiling median ms "
-        "| ratio (wall) | ratio (CPU) | decrypt ms (calls) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| request | bytes | statements | Python calls | median ms | p95 ms | CPU ms (median) "
+        "| ceiling median ms | ratio (wall) | ratio (CPU) | decrypt ms (calls) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results["pages"]:
         lines.append(
-            f"| {r['what']} | {r['bytes']:,} | {r['queries']} | {r['median_ms']:.1f} | "
+            f"| {r['what']} | {r['bytes']:,} | {r['queries']} | {r['py_calls']:,} | "
+            f"{r['median_ms']:.1f} | "
             f"{r['p95_ms']:.1f} | {r['cpu_ms']:.1f} | {r['ceiling_median_ms']:.2f} | "
             f"{r['ratio']:.0f}x | {r['cpu_ratio']:.0f}x | "
             f"{r['decrypt_ms']:.1f} ({r['decrypt_calls']}) |"
