@@ -6,13 +6,13 @@ encryption on, within 10 % of before"), in one run, on SQLite or PostgreSQL.
 
 Encryption cannot be switched off (it is how personal data is stored), so "before" is measured
 as the hot path minus the time spent in the vault. Every vault entry point (``encrypt``,
-``decrypt_bytes``, ``blind_index(es)``, ``subject_key``, ``warm``, ``create_subject_keys``,
-``prepare_keys``: AES-GCM sealing and opening, the keyed hashes, key look-ups in the key store and
-key unwrapping) is timed, outermost call only, and key unwrapping (``vault.open_key``, outermost
-call only: a subject key with the scope key it needs counts once, key-store reads included) on
-its own. The figure of merit is the **crypto share**: vault time / hot-path time. Removing
-encryption altogether could make the path at most that much faster, so "within 10 % of before"
-holds when the share is <= 10 %. The verdict is the worst share of **every** phase: the first
+``decrypt_bytes``, ``blind_index(es)``, ``subject_key``, ``warm``, ``prepare_keys``: AES-GCM
+sealing and opening, the keyed hashes, key look-ups in the key store and key unwrapping) is
+timed, outermost call only, and key unwrapping (``vault.open_key``, outermost call only: a
+subject key with the scope key it needs counts once, key-store reads included) on its own.
+The figure of merit is the **crypto share**: vault time / hot-path time. Removing encryption
+altogether could make the path at most that much faster, so "within 10 % of before" holds when
+the share is <= 10 %. The verdict is the worst share of **every** phase: the first
 message of each new customer (data keys created), the cache warm (the steady state of a running
 server) and the cache cold (every key unwrapped again, as after a restart or the cache TTL).
 
@@ -102,7 +102,6 @@ def instrument() -> Timer:
         "blind_indexes",
         "subject_key",
         "warm",
-        "create_subject_keys",
         "prepare_keys",
     ):
         setattr(vault.Vault, name, timer.wrap_method(getattr(vault.Vault, name)))

@@ -315,16 +315,6 @@ class Vault:
         loaded, _ = await self.prepare_keys(workspace_id, load=subjects)
         return loaded
 
-    async def create_subject_keys(self, workspace_id: int | None, subjects: list[str]) -> int:
-        """Give many subjects of one scope their data keys in **one** key-store transaction (a
-        batch's new contacts), instead of one transaction each on first use: one read of their
-        key versions, one insert of the new keys. A subject that already has a live key keeps it
-        (it is loaded into the cache); an erased one gets a new version, as in
-        :meth:`subject_key`. Keys created concurrently elsewhere, or being re-wrapped by a
-        rotation, are left to the normal path. Returns how many keys it created."""
-        _, created = await self.prepare_keys(workspace_id, create=subjects)
-        return created
-
     async def prepare_keys(
         self,
         workspace_id: int | None,
@@ -332,11 +322,15 @@ class Vault:
         load: Iterable[str] = (),
         create: Iterable[str] = (),
     ) -> tuple[int, int]:
-        """:meth:`warm` for ``load`` and :meth:`create_subject_keys` for ``create`` together, in
-        **one** key-store transaction (a processing batch's returning and new people): one read
-        of their key versions, the scope key read only when something is created, one insert of
-        the new keys. Subjects already cached cost nothing; a batch with nobody to load or
-        create opens no transaction. Returns (keys loaded, keys created)."""
+        """Load the current keys of the ``load`` subjects and give the ``create`` subjects theirs,
+        in **one** key-store transaction (a processing batch's returning and new people): one
+        read of their key versions, the scope key read only when something is created, one
+        insert of the new keys. A subject to create that already has a live key keeps it (it is
+        loaded); an erased one gets a new version, as in :meth:`subject_key`; one to load that
+        is erased or has no key is left to the normal path, as are keys being re-wrapped by a
+        rotation or created concurrently elsewhere. Subjects already cached cost nothing; a
+        batch with nobody to load or create opens no transaction. Returns (keys loaded, keys
+        created)."""
         scope = scope_of(workspace_id)
 
         def uncached(subjects: Iterable[str]) -> set[str]:
