@@ -126,7 +126,6 @@ async def idle_days(db: AsyncSession, before: str) -> list[str]:
     (``YYYY-MM-DD``), whose day has no live raw body any more (retention deleted them, or an
     erasure cleared them): nothing live needs those keys. A day with a body still live (pending,
     held for a suspended workspace, failed, or processed and not yet past retention) keeps it."""
-    from connectx.intake.batcher import day_subject
     from connectx.privacy import keys_repository as keys
     from connectx.privacy import keystore
 
@@ -134,8 +133,9 @@ async def idle_days(db: AsyncSession, before: str) -> list[str]:
         days = [
             d for d in await keys.live_subjects_like(ks, PREFIX) if d.removeprefix(PREFIX) < before
         ]
-    if not days:
-        return []
-    start = datetime.strptime(before, "%Y-%m-%d").replace(tzinfo=UTC)
-    live = {day_subject(at) for at in await repo.webhook_body_times_before(db, start)}
-    return [day for day in days if day not in live]
+    idle = []
+    for day in days:  # one indexed probe per live day key (a handful), not every body's time
+        start, end = _day_range(day)
+        if not await repo.webhook_bodies_between(db, start, end, 0, 1):
+            idle.append(day)
+    return idle

@@ -265,19 +265,6 @@ async def count_rows(db: AsyncSession, table: Table, where: ColumnElement[bool])
     )
 
 
-async def webhook_body_times_before(db: AsyncSession, end: datetime) -> list[datetime]:
-    """When the raw webhooks received before ``end`` that still hold a sealed body (any status)
-    were received (distinct times)."""
-    from connectx.models.webhook_event import WebhookEvent
-
-    stmt = (
-        select(WebhookEvent.received_at)
-        .where(WebhookEvent.received_at < end, WebhookEvent.body_enc.is_not(None))
-        .distinct()
-    )
-    return list((await db.execute(stmt)).scalars())
-
-
 async def webhook_bodies_between(
     db: AsyncSession, start: datetime, end: datetime, after_id: int, limit: int
 ) -> list[Any]:
