@@ -30,7 +30,7 @@ from connectx.models.mail import MailMessage
 from connectx.models.media import MediaFile
 from connectx.models.message import Message
 from connectx.models.security import SecurityNotice, SignInEvent
-from connectx.models.webhook_event import WebhookEvent
+from connectx.models.webhook_event import FAILED, MALFORMED, PROCESSED, WebhookEvent
 from connectx.models.workspace import Invitation
 
 DELETE = "delete"
@@ -239,9 +239,12 @@ register(
         "webhook_events",
         WebhookEvent.__table__,
         Retention.JOBS,
+        # Finished one way or another: processed (unrouted updates included), flagged malformed,
+        # or parked as failed; counted from then (a retried event starts again). Pending events,
+        # those held for a suspended workspace too, are still work to do.
         anchor=WebhookEvent.processed_at,
-        ready=WebhookEvent.status.in_(("processed", "malformed")),
-        describe="processed raw webhooks",
+        ready=WebhookEvent.status.in_((PROCESSED, MALFORMED, FAILED)),
+        describe="processed, malformed or failed raw webhooks",
     )
 )
 register(
