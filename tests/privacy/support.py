@@ -10,6 +10,7 @@ import os
 import sqlite3
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +268,20 @@ class KeyStoreStatements:
 
     def close(self) -> None:
         event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+async def retire_webhook_keys() -> None:
+    """Let the key cache TTL pass and run the erasure's ``privacy.retire_webhook_key`` job (or
+    wait for the app's own runner, if it took it already)."""
+    from connectx.jobs import runner
+    from connectx.kit import clock
+    from connectx.models.job import Job
+    from connectx.privacy.rights import raw_webhooks
+    from tests.whatsapp.support import rows
+
+    clock.advance(timedelta(seconds=get_settings().key_cache_ttl_s + 61))
+    [job] = await rows(Job, Job.name == raw_webhooks.TASK)
+    await runner.run_job(job.id)
+    async with asyncio.timeout(20):
+        while (await rows(Job, Job.id == job.id))[0].status != "done":
+            await asyncio.sleep(0.05)

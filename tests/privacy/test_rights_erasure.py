@@ -7,7 +7,7 @@ per-day message counts are untouched."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +15,19 @@ import pytest
 from sqlalchemy import select
 
 from connectx.backups.service import _unseal
-from connectx.config import get_settings
 from connectx.db.engine import dispose_engines
 from connectx.db.session import unit_of_work
-from connectx.jobs import runner
-from connectx.kit import clock as kit_clock
 from connectx.kit.crypto import KeyDestroyed
 from connectx.media import store
 from connectx.models.audit import AuditEvent
 from connectx.models.contact import Contact
-from connectx.models.job import Job
 from connectx.models.media import MediaFile
 from connectx.models.message import Message
 from connectx.models.webhook_event import WebhookEvent
-from connectx.privacy.rights import Outcome, Right, Subject, execute, raw_webhooks
+from connectx.privacy.rights import Outcome, Right, Subject, execute
 from connectx.privacy.vault import Vault
 from tests.privacy import rights_world as w
-from tests.privacy.support import backup_bytes, database_bytes, tree_bytes
+from tests.privacy.support import backup_bytes, database_bytes, retire_webhook_keys, tree_bytes
 from tests.retention.support import run_cli
 from tests.support.factories import signed_in
 from tests.whatsapp.support import PNID_A, WABA_A, delivered, drain, rows
@@ -147,12 +143,7 @@ async def test_erasure_leaves_nothing_of_hers_readable_anywhere(
 
     # Raw webhook bodies: hers are cleared; the keys of their days are retired once no process
     # can still seal under them (a job due after the key cache TTL).
-    kit_clock.advance(timedelta(seconds=get_settings().key_cache_ttl_s + 61))
-    [job] = await rows(Job, Job.name == raw_webhooks.TASK)
-    await runner.run_job(job.id)  # unless the app's own runner has taken it already
-    async with asyncio.timeout(20):
-        while (await rows(Job, Job.id == job.id))[0].status != "done":
-            await asyncio.sleep(0.05)
+    await retire_webhook_keys()
 
     # The backup taken before: nothing of hers in clear, and her sealed values no longer open.
     unpacked = tmp_path / "unpacked"

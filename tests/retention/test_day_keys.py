@@ -17,10 +17,12 @@ from connectx.intake.batcher import BODY_COLUMN, day_subject
 from connectx.kit import clock
 from connectx.kit.crypto import KeyDestroyed
 from connectx.models.webhook_event import WebhookEvent
+from connectx.privacy.rights import Right, Subject, execute
 from connectx.privacy.vault import Vault
 from tests.inbox.support import customer_message, customers_write, workspace_with_number
-from tests.privacy.support import backup_bytes
+from tests.privacy.support import backup_bytes, retire_webhook_keys
 from tests.retention.support import events, run_cli
+from tests.support.factories import signed_in
 from tests.whatsapp.support import delivered, drain
 from tests.workspaces.helpers import Caller, owner_of
 
@@ -165,3 +167,49 @@ async def test_a_dry_run_counts_day_keys_and_destroys_none(app: Any) -> None:
     assert [
         e for e in await events("retention.deleted") if e.data["rule"] == "webhook_day_keys"
     ] == []
+
+
+async def test_the_erasure_job_destroys_no_idle_day_key_under_a_legal_hold(app: Any) -> None:
+    """An erasure's key job also destroys the keys of past days with no live raw body; like the
+    scheduled step, it must not while a legal hold is in force (on anyone)."""
+    owner, workspace_id = await owner_of(app)
+    await workspace_with_number(owner)
+    await customers_write(owner, ("Ann One", "16505550001"))
+    [(_, old_blob, old_at)] = await _raw_bodies()
+    old_day = day_subject(old_at)
+    clock.advance(timedelta(days=16))
+    assert (await run_cli("retention", "run", "--rule", "webhook_events")).exit_code == 0
+    assert await _raw_bodies() == []  # the old day is idle: no live body needs its key
+
+    # Ben writes today; a hold is placed on someone else (Ann), then Ben is erased.
+    owner.csrf = await signed_in(owner.client, owner.email)  # the session idled out
+    [ben_conversation] = await customers_write(owner, ("Ben Two", "16505550002"))
+    ben_day = day_subject(clock.now())
+    conversation = (await owner.get(f"/api/v1/conversations/{ben_conversation}")).json()
+    ben = int(conversation["contact"]["id"])
+    ann = next(
+        c["id"]
+        for c in (await owner.get("/api/v1/contacts")).json()["items"]
+        if c["phone"] == "+16505550001"
+    )
+    placed = await run_cli(
+        "retention", "hold", "place", "--subject", f"contact:{ann}", "--reason", "claim 7"
+    )
+    assert placed.exit_code == 0, placed.output
+    hold_id = placed.output.split()[2]
+    async with unit_of_work() as db:
+        result = await execute(db, Right.ERASURE, Subject.contact(workspace_id, ben))
+    assert result.counts["raw_webhooks"] == 1
+    await retire_webhook_keys()
+
+    # Ben's retired key version went (his erasure is owed); the idle old day's key did not.
+    assert not await _key_destroyed(old_day)
+    assert await _opens(old_blob, old_at)
+    shredded = [e.subject for e in await events("keys.subject_destroyed")]
+    assert [s for s in shredded if s and s.startswith("webhook_day:")] == [ben_day]
+
+    # Released: the scheduled step destroys it.
+    assert (await run_cli("retention", "hold", "release", hold_id)).exit_code == 0
+    assert (await run_cli("retention", "run", "--rule", "webhook_day_keys")).exit_code == 0
+    assert await _key_destroyed(old_day)
+    assert not await _opens(old_blob, old_at)

@@ -21,7 +21,6 @@ from connectx.audit import service as audit
 from connectx.db.session import unit_of_work
 from connectx.kit.inventory import Retention
 from connectx.privacy.rights import raw_webhooks
-from connectx.retention import repository as repo
 from connectx.retention.ledgers import Ledger
 from connectx.retention.rules import destroy_keys
 
@@ -36,17 +35,14 @@ def _before(cutoff: datetime) -> str:
 async def count(cutoff: datetime) -> tuple[int, int]:
     """(day keys due, day keys kept by legal holds)."""
     async with unit_of_work() as db:
-        due = await raw_webhooks.idle_days(db, _before(cutoff))
-        held = bool(await repo.holds(db, active_only=True))
-    return (0, len(due)) if held else (len(due), 0)
+        idle = await raw_webhooks.idle_days(db, _before(cutoff))
+    return len(idle.due), len(idle.held)
 
 
 async def destroy(cutoff: datetime, batch: int, actor: str) -> int:
     """Destroy the keys of up to ``batch`` due days; how many days (0: none left, or held)."""
     async with unit_of_work() as db:
-        if await repo.holds(db, active_only=True):
-            return 0
-        days = (await raw_webhooks.idle_days(db, _before(cutoff)))[:batch]
+        days = (await raw_webhooks.idle_days(db, _before(cutoff))).due[:batch]
         if not days:
             return 0
         destroyed = await destroy_keys(db, [(None, day) for day in days])

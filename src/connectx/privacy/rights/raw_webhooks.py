@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -116,16 +117,27 @@ async def finish(db: AsyncSession, subject: str, key_ids: list[int], actor: str)
     vault = Vault(db)
     destroyed = len(await vault.destroy_keys(None, subject, key_ids, actor=actor))
     yesterday = (clock.now() - timedelta(days=1)).strftime("%Y-%m-%d")
-    for day in await idle_days(db, yesterday):
+    for day in (await idle_days(db, yesterday)).due:
         destroyed += await vault.destroy_subject(None, day, actor=actor)
     return destroyed
 
 
-async def idle_days(db: AsyncSession, before: str) -> list[str]:
+@dataclass(frozen=True)
+class IdleDays:
+    due: list[str]  # day keys nothing needs any more: destroy them
+    held: list[str]  # as idle, but kept while a legal hold is in force
+
+
+async def idle_days(db: AsyncSession, before: str) -> IdleDays:
     """Day keys (``webhook_day:<date>``) still holding material, of days before ``before``
     (``YYYY-MM-DD``), whose day has no live raw body any more (retention deleted them, or an
     erasure cleared them): nothing live needs those keys. A day with a body still live (pending,
-    held for a suspended workspace, failed, or processed and not yet past retention) keeps it."""
+    held for a suspended workspace, failed, or processed and not yet past retention) keeps it.
+
+    Legal holds: a day key is shared by every workspace and person whose webhooks arrived that
+    day and cannot be destroyed for some of them only, so while any hold is in force every idle
+    day is ``held``, none ``due``. Every destroyer of idle day keys (the retention run's step,
+    the erasure job) goes through here."""
     from connectx.privacy import keys_repository as keys
     from connectx.privacy import keystore
 
@@ -138,4 +150,6 @@ async def idle_days(db: AsyncSession, before: str) -> list[str]:
         start, end = _day_range(day)
         if not await repo.webhook_bodies_between(db, start, end, 0, 1):
             idle.append(day)
-    return idle
+    if idle and await repo.any_active_hold(db):
+        return IdleDays([], idle)
+    return IdleDays(idle, [])

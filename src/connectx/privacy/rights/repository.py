@@ -141,6 +141,14 @@ async def active_holds(db: AsyncSession, subject: Subject) -> list[int]:
     return [int(i) for i in (await db.execute(stmt)).scalars()]
 
 
+async def any_active_hold(db: AsyncSession) -> bool:
+    """Whether any legal hold (on anyone, any workspace) is in force."""
+    from connectx.models.retention import LegalHold
+
+    stmt = select(LegalHold.id).where(LegalHold.released_at.is_(None)).limit(1)
+    return (await db.execute(stmt)).first() is not None
+
+
 async def exports_of(db: AsyncSession, subject: Subject) -> list[PrivacyExport]:
     stmt = select(PrivacyExport).where(
         PrivacyExport.subject == subject.ref, PrivacyExport.storage_key.is_not(None)
