@@ -328,6 +328,15 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (/proc/<pid>/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load_average() -> str:
     return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
 
@@ -560,10 +569,18 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+        web0, kids0 = cpu_s(server.pid), sum(cpu_s(c) for c in children(server.pid))
         phase = {"name": name, "target": "platform", "batch": batch, **run()}
+        web1 = cpu_s(server.pid)
         if spy is not None:
             spy.wait(60)
         phase["drain_s"] = round(drain(store), 2)
+        posts = phase.get("requests", phase.get("posts", 0))
+        if posts:  # the web process's CPU per POST during the phase (load hardly moves it)
+            phase["web_cpu_us_per_post"] = round((web1 - web0) / posts * 1e6, 1)
+            kids = sum(cpu_s(c) for c in children(server.pid)) - kids0
+            if kids > 0:  # ... and the processing process's per event, drain included
+                phase["processing_cpu_us_per_post"] = round(kids / posts * 1e6, 1)
         lags, by_status = asyncio.run(store.lags(before))
         phase["events"] = by_status
         phase["lag_p50_ms"] = round(pct(lags, 50) * 1000, 1)
@@ -587,7 +604,11 @@ def main() -> None:
             for target, url in (("ceiling", ceiling_url), ("platform", platform_url)):
                 name = f"throughput, batch {batch}"
                 if target == "ceiling":
+                    cpu0 = cpu_s(ceiling.pid)
                     r = wrk(url, path)
+                    r["cpu_us_per_post"] = round(
+                        (cpu_s(ceiling.pid) - cpu0) / r["requests"] * 1e6, 1
+                    )
                     record({"name": name, "target": target, "batch": batch, **r})
                 else:
                     platform_phase(name, batch, lambda u=url, p=path: wrk(u, p))
@@ -635,8 +656,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"Load average before: {results['load_before']}, after: {results['load_after']}.",
         "",
         "| phase | target | webhooks/s | POSTs/s | p50 ms | p99 ms | non-200 | lag p50 ms "
-        "| lag p99 ms | drain s | peak RSS MB (web + processing) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| lag p99 ms | drain s | peak RSS MB (web + processing) "
+        "| CPU µs per POST (web + processing) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in phases:
         posts = p.get("posts_per_s", p.get("achieved_posts_per_s", 0.0))
@@ -648,6 +670,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {p['p50_ms']:.1f} | {p['p99_ms']:.1f} | {bad} | {p.get('lag_p50_ms', '')} "
             f"| {p.get('lag_p99_ms', '')} | {p.get('drain_s', '')} | {p['peak_rss_mb']}"
             + (f" + {p['processing_peak_rss_mb']}" if "processing_peak_rss_mb" in p else "")
+            + f" | {p.get('web_cpu_us_per_post', p.get('cpu_us_per_post', ''))}"
+            + (f" + {p['processing_cpu_us_per_post']}" if "processing_cpu_us_per_post" in p else "")
             + " |"
         )
     ratios = []
