@@ -169,3 +169,73 @@ def test_turn_files_order_intake_and_a_processor_of_another_process(tmp_path: An
     finally:
         worker.close()
         web.close()
+
+
+async def test_waits_for_another_process_turn_block_instead_of_polling(tmp_path: Any) -> None:
+    """Intake waiting for a turn another process holds, and a processor waiting for an intake
+    of another process, sleep in the kernel (``flock`` on a thread) until the holder lets go:
+    they do not retry every half millisecond (which cost the web process as much CPU as its
+    POSTs). A wait that is cancelled leaves nothing held."""
+    from connectx.intake import turns
+
+    class Counting(turns._Files):
+        tries = probes = 0
+
+        def try_turn(self) -> bool:
+            self.tries += 1
+            return super().try_turn()
+
+        def someone_wants(self) -> bool:
+            self.probes += 1
+            return super().someone_wants()
+
+    db = str(tmp_path / "x.db")
+    child, web = turns._Files(db), Counting(db)
+    loop = asyncio.get_running_loop()
+    turns._turns[loop] = turns._Turns(web)
+    try:
+        assert child.try_turn()  # the processing process's transaction
+
+        async def group_commit() -> float:
+            async with turns.intake_turn():
+                return loop.time()
+
+        waiting = asyncio.create_task(group_commit())
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        assert child.someone_wants()
+        released = loop.time()
+        child.end_turn()
+        assert await asyncio.wait_for(waiting, 5) - released < 0.1  # woken at once
+        assert web.tries <= 2  # not polled (was ~400 tries in 0.2 s)
+
+        # A processor of this loop waits for another process's intake the same way.
+        child.want_on()
+        web.probes = 0
+        processing = asyncio.create_task(_enter(turns.processor_turn()))
+        await asyncio.sleep(0.2)
+        assert not processing.done()
+        child.want_off()
+        await asyncio.wait_for(processing, 5)
+        assert web.probes <= 3
+
+        # A cancelled wait gives back the turn it gets afterwards.
+        assert child.try_turn()
+        cancelled = asyncio.create_task(group_commit())
+        await asyncio.sleep(0.1)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        child.end_turn()
+        await asyncio.sleep(0.2)
+        assert child.try_turn()
+        child.end_turn()
+    finally:
+        del turns._turns[loop]
+        child.close()
+        web.close()
+
+
+async def _enter(cm: Any) -> None:
+    async with cm:
+        pass

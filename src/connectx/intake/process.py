@@ -183,9 +183,12 @@ def _child(fd: int) -> None:
     settings = get_settings()
     cx_logging.configure(settings.log_level, settings.log_json)
     # Below the web process: a POST waiting for the CPU costs Meta a retry, processing a few
-    # milliseconds of lag; the child takes what intake leaves (CONNECTX_PROCESSING_NICE).
-    with contextlib.suppress(OSError):
-        os.nice(settings.processing_nice)
+    # milliseconds of lag; the child takes what intake leaves (CONNECTX_PROCESSING_NICE). Not
+    # on SQLite: there the child holds the write lock intake waits for, and a niced holder is
+    # descheduled while intake waits (priority inversion, bench/results/intake-2026-12-03c.md).
+    if not settings.is_sqlite:
+        with contextlib.suppress(OSError):
+            os.nice(settings.processing_nice)
     load_task_modules(settings)  # registers the after-store listeners (real time, assignment)
     import connectx.realtime.hooks  # noqa: F401
 

@@ -15,6 +15,12 @@ kept a POST waiting well past the processor's commit. Intake and processors now 
   commit in (its events continue from ``webhook_events.progress`` next time), and it starts its
   next transaction only once no intake waits. A process that dies releases its locks.
 
+A wait for a lock file held by another process blocks in ``flock`` on a thread of the waiter's
+own (the kernel wakes it the moment the holder lets go) instead of polling: polling every
+0.5 ms cost the web process about as much CPU as the POSTs themselves while a processing
+process held the turn (bench/results/intake-2026-12-03d.md). The non-blocking attempt comes
+first, so an uncontended turn costs no thread hand-off.
+
 Only SQLite needs this (on PostgreSQL intake's inserts never wait for the processor's rows), and
 it orders only these two: other writers keep SQLite's busy handler.
 """
@@ -27,14 +33,13 @@ import fcntl
 import os
 import weakref
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from connectx.config import get_settings
-
-INTAKE_POLL_S = 0.0005  # intake retries a busy turn this often (the processor yields at once)
-PROCESSOR_POLL_S = 0.001  # a processor waiting for intake retries this often
 
 
 class _Files:
@@ -46,8 +51,12 @@ class _Files:
         self.want = os.open(f"{db_path}-want.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self.probe = os.open(f"{db_path}-want.lock", os.O_RDWR)
         self.wanting = 0
+        # Blocking waits for another process's lock happen here (one at a time per loop: the
+        # loop's asyncio.Lock is taken first).
+        self.waiter = ThreadPoolExecutor(1, thread_name_prefix="sqlite-turn")
 
     def close(self) -> None:
+        self.waiter.shutdown(wait=False)
         for fd in (self.turn, self.want, self.probe):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -61,6 +70,35 @@ class _Files:
 
     def end_turn(self) -> None:
         fcntl.flock(self.turn, fcntl.LOCK_UN)
+
+    async def take_turn(self) -> None:
+        """The turn, waiting for another process's in a thread blocked in ``flock``."""
+        if self.try_turn():
+            return
+        await self._blocking(fcntl.flock, self.turn, fcntl.LOCK_EX, release=self.end_turn)
+
+    async def until_nobody_wants(self) -> None:
+        """Return once no intake waits for its turn (an exclusive lock on the want file is
+        granted only when no intake holds it shared; taken and let go at once)."""
+        if not self.someone_wants():
+            return
+        await self._blocking(self._want_clear)
+
+    def _want_clear(self) -> None:
+        fcntl.flock(self.probe, fcntl.LOCK_EX)
+        fcntl.flock(self.probe, fcntl.LOCK_UN)
+
+    async def _blocking(self, fn: Any, *args: Any, release: Any = None) -> None:
+        done = asyncio.get_running_loop().run_in_executor(self.waiter, fn, *args)
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            # The thread cannot be interrupted: what it acquires later is let go at once.
+            if release is not None:
+                done.add_done_callback(
+                    lambda f: release() if not f.cancelled() and f.exception() is None else None
+                )
+            raise
 
     def want_on(self) -> None:
         self.wanting += 1
@@ -136,9 +174,8 @@ async def intake_turn() -> AsyncIterator[None]:
     try:
         await turns.lock.acquire()
         try:
-            # Polled: the holder is another process (a lock file has no event to wait on).
-            while files is not None and not files.try_turn():  # noqa: ASYNC110
-                await asyncio.sleep(INTAKE_POLL_S)
+            if files is not None:
+                await files.take_turn()
         except BaseException:
             turns.lock.release()
             raise
@@ -164,14 +201,19 @@ async def processor_turn() -> AsyncIterator[None]:
     files = turns.files
     while True:
         # An intake of this loop is waited for in the lock's queue (first come, first served,
-        # as before the lock files); one of another process by polling its want file.
-        while files is not None and turns.intake_waiting == 0 and files.someone_wants():  # noqa: ASYNC110
-            await asyncio.sleep(PROCESSOR_POLL_S)
+        # as before the lock files); one of another process through its want file.
+        if files is not None and turns.intake_waiting == 0:
+            await files.until_nobody_wants()
         await turns.lock.acquire()
         if files is None or files.try_turn():
             break
         turns.lock.release()
-        await asyncio.sleep(PROCESSOR_POLL_S)
+        if files.someone_wants():
+            continue  # an intake is next: it waits for the same turn
+        # Another processor (of another process) holds it: wait for it, then give it back
+        # and go round again, so an intake that came meanwhile goes first.
+        await files.take_turn()
+        files.end_turn()
     try:
         yield
     finally:
