@@ -78,11 +78,13 @@ class GroupCommitBatcher:
 
     async def submit(self, meta_app_id: int, body: bytes) -> None:
         """Return once ``body`` is committed; raise :class:`StoreFailed` if it could not be."""
-        queue = self._start()
+        queue = self._queue or self._start()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue.put_nowait(_Pending(meta_app_id, body, clock.now(), future))
-        # Shielded: a client that hangs up does not cancel the write other requests share.
-        await asyncio.shield(future)
+        # A request cancelled here cancels only its own future: the write it shares with the
+        # other requests runs in the flusher's task, which skips futures already done (so no
+        # asyncio.shield, which cost a future and two callbacks per POST).
+        await future
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -168,10 +170,19 @@ _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommitBatch
 )
 
 
+_last: tuple[asyncio.AbstractEventLoop | None, GroupCommitBatcher | None] = (None, None)
+
+
 def batcher() -> GroupCommitBatcher:
-    """This event loop's batcher."""
+    """This event loop's batcher (the last one asked for is remembered: one loop serves every
+    POST of a web process)."""
+    global _last
     loop = asyncio.get_running_loop()
+    last_loop, last = _last
+    if last_loop is loop and last is not None:
+        return last
     found = _batchers.get(loop)
     if found is None:
         found = _batchers[loop] = GroupCommitBatcher()
+    _last = (loop, found)
     return found
