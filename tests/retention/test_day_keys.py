@@ -9,15 +9,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from connectx.backups.service import _unseal
+from connectx.db.engine import get_engine
 from connectx.db.session import unit_of_work
 from connectx.intake.batcher import BODY_COLUMN, day_subject
 from connectx.kit import clock
 from connectx.kit.crypto import KeyDestroyed
 from connectx.models.webhook_event import WebhookEvent
-from connectx.privacy.rights import Right, Subject, execute
+from connectx.privacy.rights import Right, Subject, execute, raw_webhooks
 from connectx.privacy.vault import Vault
 from tests.inbox.support import customer_message, customers_write, workspace_with_number
 from tests.privacy.support import backup_bytes, retire_webhook_keys
@@ -213,3 +214,35 @@ async def test_the_erasure_job_destroys_no_idle_day_key_under_a_legal_hold(app: 
     assert (await run_cli("retention", "run", "--rule", "webhook_day_keys")).exit_code == 0
     assert await _key_destroyed(old_day)
     assert not await _opens(old_blob, old_at)
+
+
+async def test_the_day_probe_reads_the_received_at_index(app: Any) -> None:
+    """Which day keys are idle is one probe per live day key, answered from
+    ``ix_webhook_events_received_at`` (without it, each probe read the whole table)."""
+    owner, _ = await owner_of(app)
+    await workspace_with_number(owner)
+    await customers_write(owner, ("Ann One", "16505550001"))
+    engine = get_engine()
+    seen: list[tuple[str, Any]] = []
+
+    def _seen(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "webhook_events.received_at >=" in statement:  # the probe, nothing else
+            seen.append((statement, params))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", _seen)
+    try:
+        tomorrow = f"{clock.now() + timedelta(days=1):%Y-%m-%d}"
+        async with unit_of_work() as db:
+            assert (await raw_webhooks.idle_days(db, tomorrow)).due == []  # today's is live
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", _seen)
+    assert seen
+    statement, params = seen[0]
+    pg = engine.dialect.name == "postgresql"
+    async with engine.connect() as conn:
+        if pg:  # a tiny table is read whole whatever the indexes: ask what an index would do
+            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        prefix = "EXPLAIN " if pg else "EXPLAIN QUERY PLAN "
+        plan = " ".join(str(r) for r in (await conn.exec_driver_sql(prefix + statement, params)))
+        await conn.rollback()
+    assert "ix_webhook_events_received_at" in plan, plan

@@ -25,7 +25,12 @@ FAILED = "failed"
 
 class WebhookEvent(Base):
     __tablename__ = "webhook_events"
-    __table_args__ = (Index("ix_webhook_events_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_webhook_events_status_id", "status", "id"),
+        # Which raw bodies of a day are live: the day-key probes of retention and erasure, and
+        # re-sealing a day's bodies after an erasure (pages in this order).
+        Index("ix_webhook_events_received_at", "received_at", "id"),
+    )
 
     id: Mapped[int] = column(BigId, primary_key=True, data=EV)
     source: Mapped[str] = column(String(16), default="whatsapp", data=EV)

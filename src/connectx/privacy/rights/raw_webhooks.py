@@ -86,10 +86,11 @@ async def _reseal(db: AsyncSession, subject: str, key_ids: set[int]) -> int:
 
     vault = Vault(db)
     start, end = _day_range(subject)
-    moved = after = 0
+    moved = 0
+    after: tuple[datetime, int] | None = None
     while page := await repo.webhook_bodies_between(db, start, end, after, PAGE):
-        for event_id, _received_at, blob in page:
-            after = event_id
+        for event_id, received_at, blob in page:
+            after = (received_at, event_id)
             if key_id_of(blob) not in key_ids:
                 continue
             plain = await vault.decrypt_bytes(None, subject, BODY_COLUMN, blob)
@@ -148,7 +149,7 @@ async def idle_days(db: AsyncSession, before: str) -> IdleDays:
     idle = []
     for day in days:  # one indexed probe per live day key (a handful), not every body's time
         start, end = _day_range(day)
-        if not await repo.webhook_bodies_between(db, start, end, 0, 1):
+        if not await repo.webhook_body_between(db, start, end):
             idle.append(day)
     if idle and await repo.any_active_hold(db):
         return IdleDays([], idle)

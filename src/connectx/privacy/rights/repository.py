@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.models.media import STORED, MediaFile
@@ -274,23 +274,51 @@ async def count_rows(db: AsyncSession, table: Table, where: ColumnElement[bool])
 
 
 async def webhook_bodies_between(
-    db: AsyncSession, start: datetime, end: datetime, after_id: int, limit: int
+    db: AsyncSession,
+    start: datetime,
+    end: datetime,
+    after: tuple[datetime, int] | None,
+    limit: int,
 ) -> list[Any]:
-    """Raw webhooks received in [start, end) still holding a sealed body, any status (a page)."""
+    """Raw webhooks received in [start, end) still holding a sealed body, any status: a page in
+    (received_at, id) order after ``after`` (the last row of the previous page), read through
+    ``ix_webhook_events_received_at``."""
     from connectx.models.webhook_event import WebhookEvent
 
-    stmt = (
-        select(WebhookEvent.id, WebhookEvent.received_at, WebhookEvent.body_enc)
+    at = WebhookEvent.received_at
+    stmt = select(WebhookEvent.id, at, WebhookEvent.body_enc).where(
+        at >= (start if after is None else after[0]),  # the index range starts at the cursor
+        at < end,
+        WebhookEvent.body_enc.is_not(None),
+    )
+    if after is not None:
+        stmt = stmt.where(or_(at > after[0], WebhookEvent.id > after[1]))
+    stmt = stmt.order_by(WebhookEvent.received_at, WebhookEvent.id).limit(limit)
+    return list((await db.execute(stmt)).all())
+
+
+def live_body_probe(start: datetime, end: datetime) -> Select[Any]:
+    """The first raw webhook received in [start, end) still holding a sealed body. Ordered by
+    the index's columns: without the ORDER BY, PostgreSQL takes LIMIT 1 as "the first match of
+    a sequential scan" and reads every older event before a live day's first (docs/retention.md)."""
+    from connectx.models.webhook_event import WebhookEvent
+
+    return (
+        select(WebhookEvent.id)
         .where(
-            WebhookEvent.id > after_id,
             WebhookEvent.received_at >= start,
             WebhookEvent.received_at < end,
             WebhookEvent.body_enc.is_not(None),
         )
-        .order_by(WebhookEvent.id)
-        .limit(limit)
+        .order_by(WebhookEvent.received_at, WebhookEvent.id)
+        .limit(1)
     )
-    return list((await db.execute(stmt)).all())
+
+
+async def webhook_body_between(db: AsyncSession, start: datetime, end: datetime) -> bool:
+    """Whether any raw webhook received in [start, end) still holds a sealed body (one probe of
+    ``ix_webhook_events_received_at``)."""
+    return (await db.execute(live_body_probe(start, end))).first() is not None
 
 
 async def set_webhook_body(db: AsyncSession, event_id: int, old: bytes, new: bytes) -> bool:
