@@ -209,7 +209,7 @@ async def test_a_failed_commit_is_a_5xx_and_nothing_is_acknowledged(
     async def refuse(*_: Any, **__: Any) -> None:
         raise ConnectionError("database went away")
 
-    monkeypatch.setattr(repository, "insert_many", refuse)
+    monkeypatch.setattr(repository, "commit_new", refuse)
     r = await deliver(client, load("message_text"))
     assert r.status_code == 503
     assert r.headers["retry-after"]
@@ -217,3 +217,26 @@ async def test_a_failed_commit_is_a_5xx_and_nothing_is_acknowledged(
     assert await count(WebhookEvent) == 0
     assert (await deliver(client, load("message_text"))).status_code == 200
     assert await event_counts() in ({"pending": 1}, {"processed": 1})
+
+
+async def test_a_group_commit_that_fails_inside_its_transaction_stores_nothing(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database itself refuses a row half-way through the group commit's transaction (on
+    SQLite: the one-trip BEGIN / INSERT / COMMIT): the batch is rolled back, the request is a
+    503, and the connection goes back clean, so the next delivery is stored."""
+    from connectx.intake.batcher import GroupCommitBatcher
+
+    real_seal = GroupCommitBatcher._seal
+
+    async def broken(self: GroupCommitBatcher, batch: Any) -> Any:
+        rows = await real_seal(self, batch)
+        return [*rows, {**rows[0], "source": None}]  # NOT NULL: refused after the first row
+
+    monkeypatch.setattr(GroupCommitBatcher, "_seal", broken)
+    r = await deliver(client, load("message_text"))
+    assert r.status_code == 503
+    monkeypatch.undo()
+    assert await count(WebhookEvent) == 0
+    assert (await deliver(client, load("message_text"))).status_code == 200
+    assert await count(WebhookEvent) == 1

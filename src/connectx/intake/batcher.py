@@ -21,7 +21,6 @@ from datetime import date, datetime
 
 from prometheus_client import Counter, Histogram
 
-from connectx.db.session import unit_of_work
 from connectx.intake import repository as repo
 from connectx.intake import turns, wakeup
 from connectx.kit import clock
@@ -121,34 +120,38 @@ class GroupCommitBatcher:
                 wakeup.notify()
 
     async def _flush(self, batch: list[_Pending]) -> None:
+        rows = await self._seal(batch)  # before the turn: no lock is held while sealing
+        async with turns.intake_turn():
+            await repo.commit_new(rows)
+
+    async def _seal(self, batch: list[_Pending]) -> list[dict[str, object]]:
         by_day: dict[date, list[_Pending]] = {}
         for item in batch:
             by_day.setdefault(item.received_at.date(), []).append(item)
-        async with turns.intake_turn(), unit_of_work() as db:
-            vault = Vault(db)
-            rows = []
-            for items in by_day.values():
-                subject = day_subject(items[0].received_at)
-                sealed = await vault.encrypt_many(
-                    None, subject, BODY_COLUMN, [item.body for item in items]
-                )
-                rows += [
-                    {
-                        "source": "whatsapp",
-                        "meta_app_id": item.meta_app_id,
-                        "received_at": item.received_at,
-                        "body_enc": body_enc,
-                        "body_size": len(item.body),
-                        "status": PENDING,
-                        "attempts": 0,
-                        "progress": 0,
-                        "items": 0,
-                        "unrouted": 0,
-                        "ignored": 0,
-                    }
-                    for item, body_enc in zip(items, sealed, strict=True)
-                ]
-            await repo.insert_many(db, rows)
+        vault = Vault()
+        rows: list[dict[str, object]] = []
+        for items in by_day.values():
+            subject = day_subject(items[0].received_at)
+            sealed = await vault.encrypt_many(
+                None, subject, BODY_COLUMN, [item.body for item in items]
+            )
+            rows += [
+                {
+                    "source": "whatsapp",
+                    "meta_app_id": item.meta_app_id,
+                    "received_at": item.received_at,
+                    "body_enc": body_enc,
+                    "body_size": len(item.body),
+                    "status": PENDING,
+                    "attempts": 0,
+                    "progress": 0,
+                    "items": 0,
+                    "unrouted": 0,
+                    "ignored": 0,
+                }
+                for item, body_enc in zip(items, sealed, strict=True)
+            ]
+        return rows
 
     async def close(self) -> None:
         for task in self._tasks:

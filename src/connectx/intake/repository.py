@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,17 +18,71 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectx.db import sqlite_driver
+from connectx.db.engine import get_engine
 from connectx.models.security import WorkspaceSuspension
 from connectx.models.webhook_event import FAILED, PENDING, WebhookEvent
 
 
 async def insert_many(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """The rows of a group commit: one Core executemany (compiled once, cached; the ORM's bulk
-    path cost more than the SQL under load)."""
+    """Rows of raw events in the caller's transaction: one Core executemany (compiled once,
+    cached; the ORM's bulk path cost more than the SQL under load)."""
     table: Table = WebhookEvent.__table__  # type: ignore[assignment]
     await db.execute(insert(table), rows)
+
+
+async def commit_new(rows: list[dict[str, Any]]) -> None:
+    """A group commit: insert the rows of raw events and commit them, in a transaction of their
+    own, with no ORM session (no identity map, no flush, no events to run after it). On SQLite
+    (our driver) the whole transaction is one trip to the database thread, its parameters
+    bound here exactly as SQLAlchemy binds them; elsewhere a Core transaction."""
+    engine = get_engine()
+    if isinstance(engine.dialect.dbapi, sqlite_driver.OneTripDBAPI):
+        operation, binders = _sqlite_insert(engine.dialect)
+        parameters = [tuple(bind(row[name]) for name, bind in binders) for row in rows]
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            await sqlite_driver.commit_many(raw.driver_connection, operation, parameters)
+        return
+    table: Table = WebhookEvent.__table__  # type: ignore[assignment]
+    async with engine.begin() as conn:
+        await conn.execute(insert(table), rows)
+
+
+_NEW_COLUMNS = (
+    "source",
+    "meta_app_id",
+    "received_at",
+    "body_enc",
+    "body_size",
+    "status",
+    "attempts",
+    "progress",
+    "items",
+    "unrouted",
+    "ignored",
+)
+
+
+@functools.cache
+def _sqlite_insert(dialect: Dialect) -> tuple[str, list[tuple[str, Callable[[Any], Any]]]]:
+    """The INSERT of a group commit's rows in SQLite's SQL (``?`` placeholders) and, per
+    placeholder, the row key and the column type's bind processor (how SQLAlchemy stores it)."""
+    table: Table = WebhookEvent.__table__  # type: ignore[assignment]
+    compiled = insert(table).values({name: bindparam(name) for name in _NEW_COLUMNS})
+    sql = compiled.compile(dialect=dialect)
+    binders: list[tuple[str, Callable[[Any], Any]]] = []
+    for name in sql.positiontup or ():
+        process = table.c[name].type._cached_bind_processor(dialect)
+        binders.append((name, process or _same))
+    return str(sql), binders
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 LOCK_TIMEOUT = "10s"  # a processing transaction waits this long for a row or advisory lock
