@@ -147,10 +147,9 @@ async def store(raw: list[bytes]) -> None:
 
     from connectx.db.session import unit_of_work
     from connectx.intake import repository as repo
-    from connectx.intake.batcher import BODY_COLUMN, day_subject
+    from connectx.intake.batcher import BODY_COLUMN, day_subject, new_row
     from connectx.kit import clock
     from connectx.models.channel import MetaApp
-    from connectx.models.webhook_event import PENDING
     from connectx.privacy.vault import Vault
 
     async with unit_of_work() as db:
@@ -158,19 +157,12 @@ async def store(raw: list[bytes]) -> None:
         vault = Vault(db)
         now = clock.now()
         rows = [
-            {
-                "source": "whatsapp",
-                "meta_app_id": app_id,
-                "received_at": now,
-                "body_enc": await vault.encrypt(None, day_subject(now), BODY_COLUMN, body),
-                "body_size": len(body),
-                "status": PENDING,
-                "attempts": 0,
-                "progress": 0,
-                "items": 0,
-                "unrouted": 0,
-                "ignored": 0,
-            }
+            new_row(
+                app_id,
+                now,
+                await vault.encrypt(None, day_subject(now), BODY_COLUMN, body),
+                len(body),
+            )
             for body in raw
         ]
         await repo.insert_many(db, rows)

@@ -50,6 +50,25 @@ def day_subject(at: datetime) -> str:
     return f"webhook_day:{at:%Y-%m-%d}"
 
 
+def new_row(
+    meta_app_id: int, received_at: datetime, body_enc: bytes, size: int
+) -> dict[str, object]:
+    """The ``webhook_events`` row of a raw event just received (its body sealed)."""
+    return {
+        "source": "whatsapp",
+        "meta_app_id": meta_app_id,
+        "received_at": received_at,
+        "body_enc": body_enc,
+        "body_size": size,
+        "status": PENDING,
+        "attempts": 0,
+        "progress": 0,
+        "items": 0,
+        "unrouted": 0,
+        "ignored": 0,
+    }
+
+
 @dataclass
 class _Pending:
     meta_app_id: int
@@ -136,19 +155,7 @@ class GroupCommitBatcher:
                 None, subject, BODY_COLUMN, [item.body for item in items]
             )
             rows += [
-                {
-                    "source": "whatsapp",
-                    "meta_app_id": item.meta_app_id,
-                    "received_at": item.received_at,
-                    "body_enc": body_enc,
-                    "body_size": len(item.body),
-                    "status": PENDING,
-                    "attempts": 0,
-                    "progress": 0,
-                    "items": 0,
-                    "unrouted": 0,
-                    "ignored": 0,
-                }
+                new_row(item.meta_app_id, item.received_at, body_enc, len(item.body))
                 for item, body_enc in zip(items, sealed, strict=True)
             ]
         return rows
