@@ -18,6 +18,7 @@ from connectx.kit import crypto
 from connectx.kit.crypto import CryptoError
 from connectx.models.account import User
 from connectx.models.crypto_key import CryptoKey
+from connectx.privacy import keys_repository as keys_repo
 from connectx.privacy import keystore, vault
 from connectx.privacy.vault import Vault
 from tests.privacy.support import cli, cli_here
@@ -221,3 +222,20 @@ async def test_scope_rotation_alone_moves_every_subject_key_in_batches(
     versions = [(k.version, k.wrapped is not None) for k in await _keys()
                 if k.kind == "scope" and k.scope == "ws:8"]  # fmt: skip
     assert sorted(versions) == [(1, False), (2, False), (3, True)]
+
+
+async def test_index_and_audit_keys_are_read_while_a_rotation_holds_their_rows() -> None:
+    """Blind indexes (every sign-in and contact lookup) and the audit chain's key are read
+    without a lock: a master-key rotation re-wrapping their rows does not make them wait. (On
+    PostgreSQL they were read FOR SHARE, so a cold cache waited for the re-wrap to commit.)"""
+    v = Vault()
+    index = await v.blind_index("email", "ada@example.com")
+    chain = await vault.audit_chain_key()
+    vault.reset_caches()  # a process whose cache is cold (or whose entries' TTL ran out)
+    async with keystore.session() as ks:
+        # What re-wrapping under a new master key does first (rotation.rewrap_roots).
+        locked = await keys_repo.roots_not_under(ks, "a-new-master", 100)
+        assert {k.kind for k in locked} == {"index", "audit"}
+        async with asyncio.timeout(5):
+            assert await v.blind_index("email", "ada@example.com") == index
+            assert await vault.audit_chain_key() == chain

@@ -34,9 +34,12 @@ async def subject_versions(db: AsyncSession, scope: str, subjects: list[str]) ->
     return list((await db.execute(stmt)).scalars())
 
 
-async def active_root(db: AsyncSession, kind: str, scope: str) -> CryptoKey | None:
-    """The key new children are wrapped under, share-locked on PostgreSQL so that a rotation
-    cannot retire it while a child is being created."""
+async def active_root(
+    db: AsyncSession, kind: str, scope: str, *, share: bool = False
+) -> CryptoKey | None:
+    """The active key of ``kind`` for ``scope``. ``share``: share-locked on PostgreSQL, for a
+    scope key a child is about to be wrapped under, so that a rotation cannot retire it before
+    the child commits (docs/privacy-encryption.md, "Locks")."""
     stmt = (
         select(CryptoKey)
         .where(
@@ -48,8 +51,9 @@ async def active_root(db: AsyncSession, kind: str, scope: str) -> CryptoKey | No
         )
         .order_by(CryptoKey.version.desc())
         .limit(1)
-        .with_for_update(read=True)
     )
+    if share:
+        stmt = stmt.with_for_update(read=True)
     return (await db.execute(stmt)).scalar_one_or_none()
 
 

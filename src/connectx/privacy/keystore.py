@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from connectx.config import Settings, get_settings
-from connectx.db.engine import get_engine
+from connectx.db.engine import READ_ONLY, get_engine
 from connectx.models.crypto_key import KeyStoreBase
 
 SCHEMA = "keystore"
@@ -83,10 +83,14 @@ async def ensure_schema() -> None:
 
 
 @asynccontextmanager
-async def session() -> AsyncIterator[AsyncSession]:
-    """One short key-store transaction: commits on success, rolls back on error."""
+async def session(*, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+    """One short key-store transaction: commits on success, rolls back on error. ``read_only``:
+    on SQLite it begins ``DEFERRED`` (a snapshot; no write lock taken or waited for); do not
+    write in it."""
     await ensure_schema()
     async with AsyncSession(engine(), expire_on_commit=False) as db, db.begin():
+        if read_only:
+            await db.connection(execution_options={READ_ONLY: True})
         yield db
 
 

@@ -197,9 +197,16 @@ async def _read_subject_key(
 
 
 async def root_key(db: AsyncSession, kind: str, scope: str) -> CryptoKey:
-    """The active key of ``kind`` for ``scope`` wrapped by the master key, created if missing."""
+    """The active key of ``kind`` for ``scope`` wrapped by the master key, created if missing.
+
+    A scope key is share-locked (PostgreSQL) until the caller's key-store transaction ends: the
+    caller wraps a subject key under it, and a scope rotation must not retire it before that
+    child commits (the rotation's last step locks the old versions, then moves latecomers).
+    Blind-index and audit keys are read without a lock: nothing is wrapped under them, they are
+    never replaced (only re-wrapped under a new master key, the same bytes), so no write depends
+    on the row staying as read (docs/privacy-encryption.md, "Locks")."""
     for _ in range(5):
-        key = await repo.active_root(db, kind, scope)
+        key = await repo.active_root(db, kind, scope, share=kind == "scope")
         if key is not None:
             return key
         previous = await repo.latest(db, kind, scope)
@@ -225,15 +232,22 @@ async def root_key(db: AsyncSession, kind: str, scope: str) -> CryptoKey:
 
 
 async def _root(kind: str, scope: str) -> crypto.Key:
+    """A blind-index or audit key (cached; see :func:`root_key` on why no lock is taken). Read
+    in a read-only key-store transaction (no SQLite write lock per cache TTL); created in a
+    writing one the first time only."""
     cache_key = (kind, scope, "")
     key_id = _current.get(cache_key)
     if key_id is not None and (key := _keys.get(key_id)) is not None:
         return key
-    async with keystore.session() as db:
-        row = await root_key(db, kind, scope)
-        key = await open_key(db, row)
+    async with keystore.session(read_only=True) as db:
+        row = await repo.active_root(db, kind, scope)
+        opened = await open_key(db, row) if row is not None else None
+    if row is None or opened is None:
+        async with keystore.session() as db:
+            row = await root_key(db, kind, scope)
+            opened = await open_key(db, row)
     _current.put(cache_key, row.id)
-    return key
+    return opened
 
 
 @dataclass(frozen=True)
