@@ -480,6 +480,9 @@ async def phases(run: Run) -> dict[str, Any]:
             after[p] - before["accepted_by_number"].get(p, 0) for p in after
         )
     run.stop(run.sim_proc)
+    out["load_after"] = load_average()
+    if not a.kill:  # --kill 0: no kill phase (a quicker run while developing)
+        return out
     # 4. kill -9 halfway, restart; serve takes the status callbacks
     port = free_port()
     serve = run.start("serve", ["serve", "--no-migrate", "--port", str(port)])
@@ -515,7 +518,14 @@ async def phases(run: Run) -> dict[str, Any]:
 
 
 def markdown(r: dict[str, Any], args: argparse.Namespace) -> str:
-    one, ten, kill = r["one"], r["ten"], r["kill"]
+    one, ten = r["one"], r["ten"]
+    kill = r.get("kill") or {  # --kill 0: no kill phase
+        "queued": 0,
+        "accepted_at_kill": 0,
+        "accepted": 0,
+        "repeated_callback_data": 0,
+        "left": 0,
+    }
     once = kill["accepted"] == kill["queued"] and not kill["repeated_callback_data"]
     verdict = "exactly once" if once else "NOT exactly once"
     lines = [

@@ -239,8 +239,15 @@ async def disconnect(db: AsyncSession, principal: Principal, channel_id: int) ->
 
 async def access_token(db: AsyncSession, channel: Channel) -> str | None:
     """The channel's Graph API token, for the sender and the media downloader."""
+    return await open_access_token(db, channel.workspace_id, channel.id, channel.access_token_enc)
+
+
+async def open_access_token(
+    db: AsyncSession, workspace_id: int, channel_id: int, sealed: bytes | None
+) -> str | None:
+    """A channel's sealed Graph API token, opened (``None`` when missing or erased)."""
     return await Vault(db).decrypt_or_none(
-        channel.workspace_id, channel_subject(channel.id), TOKEN_COLUMN, channel.access_token_enc
+        workspace_id, channel_subject(channel_id), TOKEN_COLUMN, sealed
     )
 
 

@@ -9,8 +9,9 @@ request body is sealed under the contact's key (subject ``contact:<id>``, column
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped
 
 from connectx.db.base import Base, BigId, UTCDateTime
@@ -23,12 +24,33 @@ PAYLOAD = OB.of("user.content.message", encrypted=True)
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
 
 
+def _where(condition: str) -> dict[str, Any]:
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
+
+
+# Every claim and every outcome rewrites a row, and on PostgreSQL each rewrite (``status``
+# changes, so never a HOT update) adds an entry to every index the new version belongs to:
+# the queue's indexes hold only the rows still to send (pending: what a claim walks, in id
+# order; sending: what the in-doubt checks walk), and NULL keys (read receipts have no message,
+# keyless sends no idempotency key) are not indexed: a btree holding many equal NULL keys made
+# each such entry several times dearer (docs/outbound.md, "Indexes").
+OUTBOX_INDEXES = (
+    Index("ix_outbox_pending", "channel_id", "id", **_where("status = 'pending'")),
+    Index("ix_outbox_sending", "channel_id", "lease_until", **_where("status = 'sending'")),
+    Index(
+        "uq_outbox_idempotency",
+        "workspace_id",
+        "idempotency_key",
+        unique=True,
+        **_where("idempotency_key IS NOT NULL"),
+    ),
+    Index("ix_outbox_message", "message_id", **_where("message_id IS NOT NULL")),
+)
+
+
 class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
-    __table_args__ = (
-        UniqueConstraint("workspace_id", "idempotency_key"),
-        Index("ix_outbox_due", "status", "channel_id", "next_attempt_at", "id"),
-    )
+    __table_args__ = OUTBOX_INDEXES
 
     id: Mapped[int] = column(BigId, primary_key=True, data=OB)
     workspace_id: Mapped[int] = column(
@@ -40,7 +62,7 @@ class OutboxMessage(Base):
     )
     # The stored outbound message (null for mark-as-read / typing indicators).
     message_id: Mapped[int | None] = column(
-        BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=True, index=True, data=OB
+        BigId, ForeignKey("messages.id", ondelete="CASCADE"), nullable=True, data=OB
     )
     kind: Mapped[str] = column(String(16), data=OB)  # message | read
     # Per-recipient pacing key: a keyed hash of the recipient, never the number itself.

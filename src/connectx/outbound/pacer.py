@@ -407,25 +407,22 @@ class Pacer:
 
     async def _claim(self, lane: Lane, limit: int) -> list[Claimed]:
         async with self._writing() as db:
-            state = await repo.sending_state(db, lane.channel_id)
-            lane.rate = state.rate_per_s if state else DEFAULT_RATE
+            view = await repo.sender_view(db, lane.channel_id)
+            lane.rate = (view.rate_per_s if view else None) or DEFAULT_RATE
             lane.schedule = self._schedule(lane.channel_id, lane.rate)
-            if state is not None and state.paused_at is not None:
+            if view is None or view.paused_at is not None or view.disconnected_at is not None:
                 return []
-            from connectx.models.channel import Channel
-
-            channel = await db.get(Channel, lane.channel_id)
-            if channel is None or channel.disconnected_at is not None:
-                return []
-            token = await channels.access_token(db, channel)
+            token = await channels.open_access_token(
+                db, view.workspace_id, lane.channel_id, view.access_token_enc
+            )
             if not token:
                 return []
             endpoint = lane.endpoint
             if endpoint is None or (endpoint.phone_number_id, endpoint.token) != (
-                channel.phone_number_id,
+                view.phone_number_id,
                 token,
             ):
-                lane.endpoint = graph.Messages(channel.phone_number_id, token)
+                lane.endpoint = graph.Messages(view.phone_number_id, token)
             now = clock.now()
             claim = f"{self.claimer}{secrets.token_hex(4)}"
             lease = timedelta(seconds=get_settings().outbox_lease_s)

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, func, select, text, update
+from sqlalchemy import Table, bindparam, exists, func, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.db.base import UTCDateTime
@@ -43,6 +43,25 @@ async def message(db: AsyncSession, workspace_id: int, message_id: int) -> Messa
 
 async def sending_state(db: AsyncSession, channel_id: int) -> ChannelSending | None:
     return await db.get(ChannelSending, channel_id)
+
+
+async def sender_view(db: AsyncSession, channel_id: int) -> Any | None:
+    """What a claim needs of a number, in one statement: its sending state (``rate_per_s`` and
+    ``paused_at`` are None without one) and its channel's ``workspace_id``, ``phone_number_id``,
+    ``disconnected_at`` and sealed ``access_token_enc``. None for an unknown number."""
+    q = (
+        select(
+            Channel.workspace_id,
+            Channel.phone_number_id,
+            Channel.disconnected_at,
+            Channel.access_token_enc,
+            ChannelSending.rate_per_s,
+            ChannelSending.paused_at,
+        )
+        .outerjoin(ChannelSending, ChannelSending.channel_id == Channel.id)
+        .where(Channel.id == channel_id)
+    )
+    return (await db.execute(q)).one_or_none()
 
 
 async def ensure_sending_state(
@@ -168,15 +187,24 @@ async def claim(
     on PostgreSQL; SQLite's write lock serialises claimers): they become ``sending`` under
     ``token``. Rows of :data:`CLAIMED` (attempts already counting this one; their lease ends
     at ``lease_until``), oldest first."""
+    o = OutboxMessage
+    # Two walks of the queue's partial indexes (rows in doubt, then due rows, each in id
+    # order), the oldest ``limit`` of both taken: one ordered walk per kind of row instead of
+    # an OR that no single index serves (PostgreSQL then walked the primary key past every
+    # sent row). Rows not yet due (backoff, pair rate) are passed over on the way.
+    doubt = select(o.id).where(o.channel_id == channel_id, o.status == "sending")
+    doubt = doubt.where(o.lease_until < stale)
+    pending = select(o.id).where(o.channel_id == channel_id, o.status == "pending")
+    pending = pending.where(o.next_attempt_at <= now)
+    parts = []
+    for part in (doubt, pending):
+        part = part.order_by(o.id).limit(limit)
+        if db.get_bind().dialect.name == "postgresql":
+            part = part.with_for_update(skip_locked=True)
+        parts.append(select(part.subquery().c.id))
+    both = union_all(*parts).subquery()
+    pick = select(both.c.id).order_by(both.c.id).limit(limit)
     due = _due(now, stale)
-    pick = (
-        select(OutboxMessage.id)
-        .where(OutboxMessage.channel_id == channel_id, due)
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    )
-    if db.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
     taken = (
         update(_T)
         .where(_T.c.id.in_(pick.scalar_subquery()), due)
