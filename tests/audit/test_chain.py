@@ -195,3 +195,52 @@ async def test_entries_of_one_transaction_chain_across_an_undone_savepoint() -> 
     assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
     code, out = await _verify()
     assert code == 0, out
+
+
+async def test_views_are_chained_in_order_and_written_together_at_commit() -> None:
+    """Reads of personal data (``record_view``) are written when their transaction commits, in
+    one INSERT for all of them, in the order things happened (an entry recorded in between
+    writes the views before it first); a transaction that rolls back leaves none, and a read of
+    the log in the same transaction sees them."""
+    from sqlalchemy import event
+
+    from connectx.audit import repository as audit_repo
+    from connectx.config import get_settings
+    from connectx.db.engine import get_engine
+
+    inserts: list[str] = []
+
+    def seen(_c: object, _cur: object, sql: str, *_: object) -> None:
+        if sql.lstrip().upper().startswith("INSERT INTO AUDIT_EVENTS"):
+            inserts.append(sql)
+
+    engine = get_engine().sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        async with unit_of_work() as db:
+            for n in (1, 2, 3):
+                await audit.record_view(db, actor="user:1", action="messages.viewed", data={"n": n})
+            assert inserts == []  # nothing written yet
+        # Three views, one flush: one statement on PostgreSQL (SQLite's RETURNING gives no
+        # row order, so SQLAlchemy sends a row per statement there, in-process and cheap).
+        assert len(inserts) == (3 if get_settings().is_sqlite else 1)
+        inserts.clear()
+        async with unit_of_work() as db:
+            await audit.record_view(db, actor="user:1", action="messages.viewed", data={"n": 4})
+            await audit.record(db, actor="user:1", action="account.updated", data={"n": 5})
+            await audit.record_view(db, actor="user:1", action="notes.viewed", data={"n": 6})
+            listed = await audit_repo.for_workspace(db, 0, None, 10)  # sees its own views
+            assert listed == []  # (no workspace's) but the pending view was written first
+            assert [d["n"] for d in await audit_repo.data_of_action(db, "notes.viewed")] == [6]
+        with pytest.raises(RuntimeError):
+            async with unit_of_work() as db:
+                await audit.record_view(db, actor="user:1", action="messages.viewed", data={"n": 7})
+                raise RuntimeError("the page failed")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    async with unit_of_work() as db:
+        rows = list((await db.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars())
+    assert [r.data["n"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
+    code, out = await _verify()
+    assert code == 0, out

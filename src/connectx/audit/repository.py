@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from connectx.kit.tenancy import scoped
 from connectx.models.audit import AuditEvent
@@ -15,9 +16,13 @@ from connectx.models.audit import AuditEvent
 _CHAIN_LOCK = 7_301_001  # PostgreSQL advisory-lock key serialising appends to the chain
 
 
+def _lock_chain(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+
+
 async def lock_chain(db: AsyncSession) -> None:
-    if db.get_bind().dialect.name == "postgresql":
-        await db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+    await db.run_sync(_lock_chain)
 
 
 async def last_hash(db: AsyncSession) -> str | None:
@@ -26,26 +31,33 @@ async def last_hash(db: AsyncSession) -> str | None:
 
 
 async def head(db: AsyncSession) -> AuditEvent | None:
+    await write_pending(db)
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
 _HEAD = "audit_chain_head"
+_PENDING = "audit_pending"
+_LAST_HASH = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
 
 
-async def chain_head(db: AsyncSession) -> str | None:
+def chain_head_sync(session: Session) -> str | None:
     """The newest entry's hash, the chain locked until the transaction ends. Read once per
     transaction: after this transaction appended an entry, that entry is the head (nobody else
     can append while the lock is held), so a page that records three entries locks and reads
     the head once. An entry undone by a savepoint's rollback, a commit (the lock is gone) or a
     removal of entries (:func:`forget_head`) sends the next append back to the database."""
-    cached = db.info.get(_HEAD)
+    cached = session.info.get(_HEAD)
     if cached is not None:
         transaction, event = cached
-        if transaction is db.sync_session.get_transaction() and inspect(event).persistent:
+        if transaction is session.get_transaction() and inspect(event).persistent:
             return str(event.hash)
-    await lock_chain(db)
-    return await last_hash(db)
+    _lock_chain(session)
+    return session.execute(_LAST_HASH).scalar_one_or_none()
+
+
+async def chain_head(db: AsyncSession) -> str | None:
+    return await db.run_sync(chain_head_sync)
 
 
 def forget_head(db: AsyncSession) -> None:
@@ -58,7 +70,34 @@ async def add(db: AsyncSession, event: AuditEvent) -> None:
     db.info[_HEAD] = (db.sync_session.get_transaction(), event)
 
 
+def add_all_sync(session: Session, events: list[AuditEvent]) -> None:
+    """Append ``events`` (already chained, in order) in one flush: one INSERT for all of them
+    (the ORM's multi-row insert keeps their order, so their ids follow the chain)."""
+    session.add_all(events)
+    session.flush()
+    session.info[_HEAD] = (session.get_transaction(), events[-1])
+
+
+def defer(db: AsyncSession, event: AuditEvent, key: bytes) -> None:
+    """Keep ``event`` to be chained and written with this transaction's other deferred entries
+    (:func:`write_pending_sync`, at the latest when the transaction commits)."""
+    db.info.setdefault(_PENDING, []).append((event, key))
+
+
+def pending_events(session: Session) -> list[tuple[AuditEvent, bytes]]:
+    return list(session.info.pop(_PENDING, None) or [])
+
+
+async def write_pending(db: AsyncSession) -> None:
+    """Write the deferred entries now (before reading the log, or before a later entry)."""
+    if db.info.get(_PENDING):
+        from connectx.audit.service import write_pending_sync
+
+        await db.run_sync(write_pending_sync)
+
+
 async def stream(db: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEvent]:
+    await write_pending(db)
     last_id = 0
     while True:
         stmt = (
@@ -73,6 +112,7 @@ async def stream(db: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEven
 
 
 async def data_of_action(db: AsyncSession, action: str) -> list[dict[str, Any]]:
+    await write_pending(db)
     stmt = select(AuditEvent.data).where(AuditEvent.action == action).order_by(AuditEvent.id)
     return [dict(d or {}) for d in (await db.execute(stmt)).scalars()]
 
@@ -80,6 +120,7 @@ async def data_of_action(db: AsyncSession, action: str) -> list[dict[str, Any]]:
 async def for_workspace(
     db: AsyncSession, workspace_id: int, before_id: int | None, limit: int
 ) -> list[AuditEvent]:
+    await write_pending(db)
     stmt = select(AuditEvent).where(AuditEvent.workspace_id == workspace_id)
     if before_id is not None:
         stmt = stmt.where(AuditEvent.id < before_id)
@@ -119,4 +160,5 @@ def search_query(
 
 
 async def search(db: AsyncSession, stmt: Select[Any], limit: int) -> list[AuditEvent]:
+    await write_pending(db)
     return list((await db.execute(stmt.limit(limit))).scalars())

@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from connectx.audit import checkpoint_repository as checkpoints
 from connectx.audit import repository as repo
@@ -98,6 +100,32 @@ def _check_pseudonymous(actor: str, subject: str | None, data: dict[str, Any]) -
     walk(data, "data")
 
 
+def _entry(
+    actor: str,
+    action: str,
+    subject: str | None,
+    workspace_id: int | None,
+    ip: str | None,
+    reason: str | None,
+    data: dict[str, Any] | None,
+) -> AuditEvent:
+    """An entry, not chained yet, with its inputs checked (ids only) and reduced (ip, reason)."""
+    data = data or {}
+    _check_pseudonymous(actor, subject, data)
+    if reason is not None:  # typed by a person: keep the why, mask what identifies anyone
+        reason = redact(reason).strip()[:200] or None
+    return AuditEvent(
+        workspace_id=workspace_id,
+        actor=actor,
+        action=action,
+        subject=subject,
+        ip_truncated=truncate_ip(ip),
+        reason=reason,
+        data=data,
+        created_at=clock.now().replace(microsecond=0),
+    )
+
+
 async def record(
     db: AsyncSession,
     *,
@@ -114,26 +142,52 @@ async def record(
     ``actor`` and ``subject`` are ids ("user:12", "api_key:3"), ``ip`` is truncated here,
     ``data`` holds ids, counts and codes only (anything else is a programming error), and a
     ``reason`` a person typed is kept with e-mail addresses, phone numbers and secrets masked."""
-    data = data or {}
-    _check_pseudonymous(actor, subject, data)
-    if reason is not None:  # typed by a person: keep the why, mask what identifies anyone
-        reason = redact(reason).strip()[:200] or None
+    event = _entry(actor, action, subject, workspace_id, ip, reason, data)
     key = await audit_chain_key()
-    prev = await repo.chain_head(db) or GENESIS
-    event = AuditEvent(
-        workspace_id=workspace_id,
-        actor=actor,
-        action=action,
-        subject=subject,
-        ip_truncated=truncate_ip(ip),
-        reason=reason,
-        data=data,
-        created_at=clock.now().replace(microsecond=0),
-        prev_hash=prev,
-    )
+    await repo.write_pending(db)  # views recorded earlier in this transaction come first
+    event.prev_hash = prev = await repo.chain_head(db) or GENESIS
     event.hash = chain_hash(key, prev, event)
     await repo.add(db, event)
     return event
+
+
+async def record_view(
+    db: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    subject: str | None = None,
+    workspace_id: int | None = None,
+    ip: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Record a read of personal data (``conversation.viewed``, ``messages.viewed``, ...) in the
+    caller's transaction, like :func:`record`, but written when the transaction commits: all the
+    views a page records go to the chain in one INSERT, after one head read (a thread page
+    records three). Nothing is lost: the entries commit with the transaction or not at all, a
+    later :func:`record` in the same transaction writes them first (the chain keeps the order
+    things happened in), and the repository's reads of the log write them before reading."""
+    event = _entry(actor, action, subject, workspace_id, ip, None, data)
+    repo.defer(db, event, await audit_chain_key())
+
+
+def write_pending_sync(session: Session) -> None:
+    """Chain and write the entries :func:`record_view` deferred, in the order they were
+    recorded, after the chain's head (locked and read once per transaction)."""
+    pending = repo.pending_events(session)
+    if not pending:
+        return
+    prev = repo.chain_head_sync(session) or GENESIS
+    for event, key in pending:
+        event.prev_hash = prev
+        event.hash = prev = chain_hash(key, prev, event)
+    repo.add_all_sync(session, [event for event, _ in pending])
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    """Runs inside the async session's commit (greenlet), so the sync API is usable here."""
+    write_pending_sync(session)
 
 
 @dataclass

@@ -569,7 +569,7 @@ async def list_contacts(
     views = [await contacts.view(c) for c in rows]
     await _mark_restricted(db, views)
     if views:
-        await audit.record(
+        await audit.record_view(
             db,
             actor=principal.actor,
             action="contacts.viewed",
@@ -585,7 +585,7 @@ async def get_contact(db: AsyncSession, principal: Principal, contact_id: int) -
     contact = await repo.get(db, principal.workspace_id, contact_id)
     view = await Contacts(db, principal.actor).view(contact)
     await _mark_restricted(db, [view])
-    await audit.record(
+    await audit.record_view(
         db,
         actor=principal.actor,
         action="contact.viewed",

@@ -203,7 +203,7 @@ async def list_for(
     rows = rows[:limit]
     people = await contacts.names(db, ws, sorted({c.contact_id for c in rows}))
     if rows:
-        await audit.record(
+        await audit.record_view(
             db,
             actor=principal.actor,
             action="conversations.viewed",
@@ -223,7 +223,7 @@ async def get_for(
     assert principal.workspace_id is not None
     conversation = await repo.get(db, principal.workspace_id, conversation_id)
     people = await contacts.names(db, principal.workspace_id, [conversation.contact_id])
-    await audit.record(
+    await audit.record_view(
         db,
         actor=principal.actor,
         action="conversation.viewed",

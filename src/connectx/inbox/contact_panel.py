@@ -87,7 +87,7 @@ async def panel(db: AsyncSession, principal: Principal, contact_id: int) -> Pane
         consent=await consent.states(db, subject_of(contact.id)),
         requests=requests,
     )
-    await audit.record(
+    await audit.record_view(
         db,
         actor=principal.actor,
         action="contact.viewed",

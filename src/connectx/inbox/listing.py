@@ -118,7 +118,7 @@ async def page(
         is_unread = c.last_inbound_at is not None and (mark is None or c.last_inbound_at > mark)
         out.append(Row(c, people.get(c.contact_id), labels.get(c.id, []), is_unread))
     if rows:
-        await audit.record(
+        await audit.record_view(
             db,
             actor=principal.actor,
             action="conversations.viewed",
@@ -152,7 +152,7 @@ async def one(db: AsyncSession, principal: Principal, conversation_id: int) -> R
     )
     mark = marks.get(c.id)
     unread = c.last_inbound_at is not None and (mark is None or c.last_inbound_at > mark)
-    await audit.record(
+    await audit.record_view(
         db,
         actor=principal.actor,
         action="conversation.viewed",

@@ -89,7 +89,7 @@ async def list_for(
         out.append(
             NoteView(note.id, note.conversation_id, note.author_user_id, body, note.created_at)
         )
-    await audit.record(
+    await audit.record_view(
         db,
         actor=principal.actor,
         action="conversation.notes_viewed",

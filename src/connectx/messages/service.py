@@ -438,7 +438,7 @@ async def list_for(
     more = len(rows) > limit
     rows = rows[:limit]
     shown = await views(db, rows)
-    await audit.record(
+    await audit.record_view(
         db,
         actor=principal.actor,
         action="messages.viewed",

@@ -220,13 +220,15 @@ async def thread(
     earlier = await _quoted(db, principal, conversation, views)
     from connectx.inbox.ui import triage
 
+    # Who can be assigned, read once: the header's menu and the notes' authors.
+    members = await triage.people(db, principal.workspace_id)
     page_notes = []
     if with_messages:
         # The notes of this page's stretch of time: from its oldest message (all earlier ones
         # when there is no older page) up to where the newer page begins.
         start = views[0].sent_at if views and older else None
         end = paging.decode_time_id(cursor)[0] if cursor else None
-        page_notes = await triage.notes_between(db, principal, conversation.id, start, end)
+        page_notes = await triage.notes_between(db, principal, conversation.id, start, end, members)
     return Thread(
         conversation=conversation,
         contact=contact,
@@ -236,7 +238,7 @@ async def thread(
         window_open=conversations.window_open(conversation),
         window_expires_at=conversations.window_expires_at(conversation),
         templates=[t for t in templates if t.status == "APPROVED"],
-        triage=await triage.triage(db, principal, conversation, every_label),
+        triage=await triage.triage(db, principal, conversation, every_label, members),
         notes=page_notes,
     )
 
@@ -269,7 +271,7 @@ async def one_message(
             return None
         message = target[0]
     view = await messages.view(db, message)
-    await audit.record(
+    await audit.record_view(
         db,
         actor=principal.actor,
         action="messages.viewed",

@@ -79,12 +79,15 @@ async def triage(
     principal: Principal,
     conversation: Conversation,
     every_label: list[Label] | None = None,
+    members: list[Person] | None = None,
 ) -> Triage:
-    """``every_label``: the workspace's labels when the caller has read them already."""
+    """``every_label``, ``members``: the workspace's labels and :func:`people` when the caller
+    has read them already."""
     from connectx.privacy.rights.restriction import is_restricted
 
     ws = conversation.workspace_id
-    members = await people(db, ws)
+    if members is None:
+        members = await people(db, ws)
     names = {p.user_id: p.name for p in members}
     teams = await inbox_repo.teams(db, ws)
     if every_label is None:
@@ -182,8 +185,12 @@ class NoteBubble:
         return f"note-{self.id}"
 
 
-async def _bubbles(db: AsyncSession, ws: int, views: list[notes.NoteView]) -> list[NoteBubble]:
-    names = {p.user_id: p.name for p in await people(db, ws)} if views else {}
+async def _bubbles(
+    db: AsyncSession, ws: int, views: list[notes.NoteView], members: list[Person] | None = None
+) -> list[NoteBubble]:
+    if views and members is None:
+        members = await people(db, ws)
+    names = {p.user_id: p.name for p in members or []}
     return [
         NoteBubble(
             v.id,
@@ -201,12 +208,14 @@ async def notes_between(
     conversation_id: int,
     start: datetime | None,
     end: datetime | None,
+    members: list[Person] | None = None,
 ) -> list[NoteBubble]:
     """The conversation's notes written in [start, end) (None: unbounded), oldest first: a
-    thread page shows the notes of its stretch of time among its messages."""
+    thread page shows the notes of its stretch of time among its messages. ``members``:
+    :func:`people` when the caller has read them already."""
     assert principal.workspace_id is not None
     views = await notes.list_for(db, principal, conversation_id, start=start, end=end)
-    return await _bubbles(db, principal.workspace_id, views)
+    return await _bubbles(db, principal.workspace_id, views, members)
 
 
 async def add_note(
