@@ -68,3 +68,53 @@ async def test_statements_return_rows_counts_and_ids() -> None:
             await db.execute(text("INSERT INTO t_trip (id, v) VALUES (5, 'a')"))
     async with unit_of_work() as db:
         await db.execute(text("DROP TABLE t_trip"))
+
+
+async def test_a_connection_the_server_closed_is_replaced_without_a_ping() -> None:
+    """PostgreSQL: a pooled connection whose backend was terminated (a restart, an idle
+    timeout) is replaced when it is checked out, and the unit of work runs normally; checking
+    out a live one sends nothing (no ``pool_pre_ping`` round trip per unit of work)."""
+    from sqlalchemy import event
+
+    from connectx.db.engine import get_engine
+
+    if get_settings().is_sqlite:
+        pytest.skip("PostgreSQL's pool")
+    import asyncpg
+
+    engine = get_engine()
+    async with unit_of_work() as db:  # the connection goes back to the pool
+        victim = (await db.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    seen: list[str] = []
+
+    def statement(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        seen.append(sql)
+
+    dialect = engine.sync_engine.dialect
+    real_ping = dialect.do_ping
+    pings: list[object] = []
+
+    def ping(conn: object) -> bool:  # a spy: the real ping still runs
+        pings.append(conn)
+        return real_ping(conn)
+
+    dialect.do_ping = ping  # type: ignore[method-assign]
+    event.listen(engine.sync_engine, "before_cursor_execute", statement)
+    try:
+        outside = await asyncpg.connect(
+            engine.url.set(drivername="postgresql").render_as_string(False)
+        )
+        try:
+            assert await outside.fetchval("SELECT pg_terminate_backend($1)", victim)
+        finally:
+            await outside.close()
+        await asyncio.sleep(0.2)  # the closed socket is noticed while the connection is pooled
+        seen.clear()
+        for _ in range(3):  # whichever pooled connection comes out, it works
+            async with unit_of_work() as db:
+                assert (await db.execute(text("SELECT pg_backend_pid()"))).scalar_one() != victim
+        assert seen == ["SELECT pg_backend_pid()"] * 3  # nothing else was sent
+        assert pings == []  # and no ping
+    finally:
+        dialect.do_ping = real_ping  # type: ignore[method-assign]
+        event.remove(engine.sync_engine, "before_cursor_execute", statement)

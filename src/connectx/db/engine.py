@@ -10,7 +10,7 @@ import asyncio
 import weakref
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -67,9 +67,21 @@ def make_engine(url: str | None = None) -> AsyncEngine:
         return engine
     # hide_parameters: a database error's message (logged, sometimes shown) never carries the
     # bound values, which can be tokens, hashes or sealed personal data (house rule 8).
-    return create_async_engine(
-        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
-    )
+    engine = create_async_engine(url, pool_size=10, max_overflow=20, hide_parameters=True)
+    event.listen(engine.sync_engine, "checkout", _closed_by_server)
+    return engine
+
+
+def _closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Replace a pooled PostgreSQL connection the server has closed (a restart, an idle
+    timeout, ``pg_terminate_backend``) before it is handed out. asyncpg notices the closed
+    socket while the connection waits in the pool, so this needs no round trip; SQLAlchemy's
+    ``pool_pre_ping`` sent one (``SELECT 1``) per unit of work, two per inbox page. A server
+    that vanished without closing the socket is still found by the first statement, which
+    then invalidates the whole pool (as a failed ping would have for one connection)."""
+    driver = getattr(dbapi_conn, "_connection", None)
+    if driver is not None and driver.is_closed():
+        raise exc.DisconnectionError("the server closed this pooled connection")
 
 
 def get_engine(url: str | None = None) -> AsyncEngine:
