@@ -820,6 +820,25 @@ async def _follow(client: Any, url: str, headers: dict[str, str], how: str) -> s
     return url
 
 
+GOAL_MS = 50.0
+
+
+def verdict(pages: list[dict[str, Any]]) -> str:
+    """Issue 5's bound over every line measured but the floor: every inbox page and fragment
+    (list, full thread pages opened directly, newest and middle, fragments, JSON list, counts,
+    bell) under ``GOAL_MS`` median server time."""
+    judged = [p for p in pages if not p["what"].startswith("floor")]
+    if not judged:
+        return "**Verdict:** no page measured."
+    worst = max(judged, key=lambda p: p["median_ms"])
+    over = [p["what"] for p in judged if p["median_ms"] >= GOAL_MS]
+    head = (
+        f"**Verdict (under {GOAL_MS:.0f} ms median server time, {len(judged)} lines): "
+        + ("met" if not over else f"NOT met ({len(over)} over: {'; '.join(over)})")
+    )
+    return f"{head}** — slowest: {worst['what']}, {worst['median_ms']:.1f} ms median."
+
+
 def markdown(args: argparse.Namespace, results: dict[str, Any], load: str) -> str:
     seed = results["seed"]
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -847,6 +866,7 @@ def markdown(args: argparse.Namespace, results: dict[str, Any], load: str) -> st
             f"{r['ratio']:.0f}x | {r['cpu_ratio']:.0f}x | "
             f"{r['decrypt_ms']:.1f} ({r['decrypt_calls']}) |"
         )
+    lines += ["", verdict(results["pages"])]
     if results["plans"]:
         lines += ["", f"### Query plans ({args.db}), one request of each line", ""]
         for name, plans in results["plans"].items():
