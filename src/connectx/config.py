@@ -61,10 +61,11 @@ class Settings(BaseSettings):
     # Run background work inside `connectx serve` (embedded). Off for distributed web nodes.
     embedded_worker: bool = True
     # ... with stored webhook events processed in a child process of `connectx serve` (the
-    # second core; docs/whatsapp-inbound.md; opt-in until measured quiet). Off: in the web
-    # server's own event loop.
-    processing_process: bool = False
-    processing_nice: int = 10  # its scheduling priority below the web server's (0: the same)
+    # second core; docs/whatsapp-inbound.md "Where"). Off: in the web server's own event loop.
+    processing_process: bool = True
+    # Its scheduling priority below the web server's (0: the same). Not applied on SQLite,
+    # where the child holds the write lock intake waits for (priority inversion).
+    processing_nice: int = 10
     reconcile_interval_s: float = 5.0
     job_lease_s: float = 60.0
     # Background work (docs/jobs.md): the broker queue carrying wake-ups, threads per worker, and

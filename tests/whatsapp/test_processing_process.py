@@ -88,3 +88,36 @@ async def test_events_are_processed_by_the_child_and_its_events_reach_the_web_pr
 def in_loop_processor_off() -> bool:
     """The web process runs no processor of its own while the child does."""
     return processor._embedded is None
+
+
+@pytest.mark.slow
+async def test_the_child_is_the_default_and_is_not_niced_on_sqlite(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``connectx serve`` with no setting runs processing in the child, not in its loop; on
+    SQLite the child keeps the web server's priority (it holds the write lock intake waits
+    for), on PostgreSQL it runs ``CONNECTX_PROCESSING_NICE`` below."""
+    from connectx.app import create_app
+    from connectx.config import get_settings
+
+    monkeypatch.delenv("CONNECTX_PROCESSING_PROCESS")
+    reset_settings()
+    application = create_app()
+    async with application.router.lifespan_context(application):
+        running = processing_process._running
+        assert running is not None and in_loop_processor_off()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while running._proc is None or running._writer is None:
+            assert loop.time() < deadline
+            await asyncio.sleep(0.05)
+        owner, _ = await owner_of(application)
+        await connect(owner)
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            await delivered(client, _message(1))
+            await _until_processed(1)  # the child is past the point where it would nice itself
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        nice = 0 if get_settings().is_sqlite else get_settings().processing_nice
+        assert os.getpriority(os.PRIO_PROCESS, running._proc.pid) == min(19, ours + nice)
+        await owner.client.aclose()
