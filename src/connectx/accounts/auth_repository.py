@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.models.account import UserSession
@@ -17,23 +17,27 @@ async def session_by_token_hash(db: AsyncSession, token_hash: bytes) -> UserSess
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
+# Built once: every signed-in request runs it, and building a statement and its cache key
+# costs more than running it (the cache key alone ~0.3 ms for this join).
+_SESSION_AND_ROLE = (
+    select(UserSession, Membership.role)
+    .outerjoin(
+        Membership,
+        and_(
+            Membership.user_id == UserSession.user_id,
+            Membership.workspace_id == UserSession.workspace_id,
+        ),
+    )
+    .where(UserSession.token_hash == bindparam("token_hash"))
+)
+
+
 async def session_and_role(
     db: AsyncSession, token_hash: bytes
 ) -> tuple[UserSession, str | None] | None:
     """The session and its person's role in the session's workspace (None when they are not a
     member of it, or no workspace is chosen), in one statement."""
-    stmt = (
-        select(UserSession, Membership.role)
-        .outerjoin(
-            Membership,
-            and_(
-                Membership.user_id == UserSession.user_id,
-                Membership.workspace_id == UserSession.workspace_id,
-            ),
-        )
-        .where(UserSession.token_hash == token_hash)
-    )
-    row = (await db.execute(stmt)).one_or_none()
+    row = (await db.execute(_SESSION_AND_ROLE, {"token_hash": token_hash})).one_or_none()
     return (row[0], row[1]) if row is not None else None
 
 

@@ -323,16 +323,27 @@ async def read_marker(
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
+_upserts: dict[str, Any] = {}
+
+
+def _marker_upsert(db: AsyncSession) -> Any:
+    """The statement, built once per dialect: building ``excluded`` (an alias of the table)
+    made every column's proxy again on every thread page opened."""
+    name = db.get_bind().dialect.name
+    stmt = _upserts.get(name)
+    if stmt is None:
+        base = dialect_insert(db, ReadMarker)  # the values: the parameters given with it
+        stmt = _upserts[name] = base.on_conflict_do_update(
+            index_elements=[ReadMarker.conversation_id, ReadMarker.user_id],
+            set_={"read_upto": base.excluded.read_upto, "updated_at": base.excluded.updated_at},
+            where=ReadMarker.read_upto < base.excluded.read_upto,
+        )
+    return stmt
+
+
 async def upsert_read_marker(db: AsyncSession, values: dict[str, Any]) -> None:
     """Insert the marker, or move it forward (never back), in one statement."""
-    stmt = dialect_insert(db, ReadMarker).values(values)
-    await db.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[ReadMarker.conversation_id, ReadMarker.user_id],
-            set_={"read_upto": stmt.excluded.read_upto, "updated_at": stmt.excluded.updated_at},
-            where=ReadMarker.read_upto < stmt.excluded.read_upto,
-        )
-    )
+    await db.execute(_marker_upsert(db), values)
 
 
 async def read_upto(

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Integer, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.conversations import paging
@@ -191,10 +191,25 @@ async def page(
     limit: int,
 ) -> list[Message]:
     """Newest first; ``before`` is the (sent_at, id) of the previous page's last row."""
+    if before is None:  # the page every thread opens with: its statement is built once
+        params = {"ws": workspace_id, "conversation": conversation_id, "limit": limit}
+        return list((await db.execute(_NEWEST_PAGE, params)).scalars())
     stmt = select(Message).where(
         Message.workspace_id == workspace_id, Message.conversation_id == conversation_id
     )
-    if before is not None:
-        stmt = stmt.where(paging.before(Message.sent_at, Message.id, before))
+    stmt = stmt.where(paging.before(Message.sent_at, Message.id, before))
     stmt = stmt.order_by(Message.sent_at.desc(), Message.id.desc()).limit(limit)
     return list((await db.execute(stmt)).scalars())
+
+
+# Built once (with its cache key): building a select of every message column costs more
+# than running it.
+_NEWEST_PAGE = (
+    select(Message)
+    .where(
+        Message.workspace_id == bindparam("ws"),
+        Message.conversation_id == bindparam("conversation"),
+    )
+    .order_by(Message.sent_at.desc(), Message.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
