@@ -20,7 +20,6 @@ shared aiohttp pool, record each outcome (fenced on the claim) in bulk.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import random
 import secrets
@@ -41,6 +40,7 @@ from connectx.config import get_settings
 from connectx.db.engine import dispose_engines
 from connectx.db.session import read_only, unit_of_work
 from connectx.kit import clock
+from connectx.kit.collector import quiet_garbage_collector
 from connectx.messages import repository as messages_repo
 from connectx.messages import service as messages
 from connectx.models.message import STATUS_RANK
@@ -72,7 +72,6 @@ LEASE_MARGIN_S = 30.0
 FLUSH_S = 0.05  # answers are recorded at most once per this interval (or per FLUSH_MAX)
 FLUSH_MAX = 1000
 SCAN_BUSY_S = 1.0  # while numbers are sending, look for other numbers' rows this often
-GC_GEN0 = 10_000  # allocations between young collections while a sender runs (Python: 700)
 
 RETRY = {4, 80007, 130429, 131056, 131057, 131016, 131000, 2}
 TOKEN_INVALID = {190, 104}
@@ -705,29 +704,6 @@ class PacerThread:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
-
-
-_gc_quiet = False
-
-
-def quiet_garbage_collector() -> None:
-    """A sender allocates a few short-lived objects per message, thousands per second: with
-    Python's defaults the collector then runs ~180 young collections a second and, every few
-    seconds, a full one that walks every object the process imported (~170,000 in a worker:
-    ~100 ms each), 14 % of the worker's CPU in bench/outbound.py's ten-number phase. What exists
-    once the process has started lives as long as the process: it is moved out of the
-    collector's sight (``gc.freeze``), and young collections run 10x less often. Process-wide,
-    so it helps everything else in the process too; cycles are still collected. Once per
-    process: a process that starts senders again and again (tests) does not keep freezing what
-    became garbage since."""
-    global _gc_quiet
-    if _gc_quiet:
-        return
-    _gc_quiet = True
-    gc.freeze()
-    gen0, gen1, gen2 = gc.get_threshold()
-    if 0 < gen0 < GC_GEN0:
-        gc.set_threshold(GC_GEN0, gen1, gen2)
 
 
 _embedded: PacerThread | None = None
