@@ -26,7 +26,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from prometheus_client import Counter
@@ -40,6 +40,7 @@ from connectx.conversations.service import Conversations
 from connectx.inbox import assignment
 from connectx.intake import templates, turns
 from connectx.intake.batcher import BODY_COLUMN, day_subject
+from connectx.intake.repository import Claimed
 from connectx.integrations.whatsapp import inbound, schemas
 from connectx.integrations.whatsapp.inbound import InboundMessage
 from connectx.integrations.whatsapp.schemas import (
@@ -52,7 +53,7 @@ from connectx.integrations.whatsapp.schemas import (
 from connectx.kit import clock
 from connectx.messages.service import Messages
 from connectx.models.channel import Channel
-from connectx.models.webhook_event import MALFORMED, PROCESSED, WebhookEvent
+from connectx.models.webhook_event import MALFORMED, PROCESSED
 from connectx.privacy.keywords import KeywordWatcher
 from connectx.privacy.requests import chat as privacy_chat
 from connectx.privacy.vault import Vault
@@ -112,7 +113,7 @@ class Item:
 class Plan:
     """What one event holds, in the order it is applied."""
 
-    event: WebhookEvent
+    event: Claimed
     items: list[Item] = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
     malformed: bool = False
@@ -204,10 +205,13 @@ class BatchProcessor:
         self._statuses: dict[int, tuple[Channel, list[StatusUpdate]]] = {}
         self._stats: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.cut_short = False  # stopped before the last claimed update (budget or intake)
+        self.interrupted = False  # ... because time ran out or intake waited
+        self.planned = 0  # updates planned (what the claimed events held, about)
         self._budget = budget_s
+        self._days: dict[date, str] = {}  # raw bodies' key subjects by day received
 
     # -- the batch ----------------------------------------------------------------------------
-    async def run(self, events: list[WebhookEvent]) -> None:
+    async def run(self, events: list[Claimed]) -> None:
         started = time.monotonic()
         decoded: list[tuple[Plan, list[Change]]] = []
         wanted = 0  # updates decoded so far (about: counted before planning)
@@ -225,7 +229,9 @@ class BatchProcessor:
             else:
                 changes = schemas.changes(payload)
                 decoded.append((plan, changes))
-                wanted += _count_updates(changes) - event.progress
+                updates = _count_updates(changes)
+                self.planned += updates
+                wanted += updates - event.progress
         numbers = {c.phone_number_id for _, cs in decoded for c in cs if c.phone_number_id}
         channels = await channels_repo.live_channels_for_numbers(self.db, numbers)
         wabas = {c.waba_id for _, cs in decoded for c in cs if c.field in TEMPLATE_FIELDS}
@@ -279,6 +285,7 @@ class BatchProcessor:
                     await asyncio.sleep(0)
                     paused = time.monotonic()
         self.cut_short = out_of_time or len(self.plans) < len(events)
+        self.interrupted = out_of_time and applied < limit
         self.applied = applied
         await self._flush_messages()
         await self.contacts.check_suppressed()
@@ -332,12 +339,14 @@ class BatchProcessor:
         self.conversations.forget_contact(kept)
         self.conversations.forget_contact(absorbed)
 
-    async def _decode(self, event: WebhookEvent) -> Any:
+    async def _decode(self, event: Claimed) -> Any:
         if event.body_enc is None:
             return None
-        body = await self.vault.decrypt_bytes(
-            None, day_subject(event.received_at), BODY_COLUMN, event.body_enc
-        )
+        day = event.received_at.date()
+        subject = self._days.get(day)
+        if subject is None:
+            subject = self._days[day] = day_subject(event.received_at)
+        body = await self.vault.decrypt_bytes(None, subject, BODY_COLUMN, event.body_enc)
         try:
             payload = json.loads(body)
         except (UnicodeDecodeError, ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -115,26 +116,43 @@ def _claimable() -> ColumnElement[bool]:
     )
 
 
-async def claim(db: AsyncSession, limit: int) -> list[WebhookEvent]:
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What processing reads of a claimed event (plain columns: loading ORM objects of the
+    whole row cost more than the rest of the claim)."""
+
+    id: int
+    received_at: datetime
+    body_enc: bytes | None
+    progress: int
+
+
+def _claimed() -> Any:
+    table: Table = WebhookEvent.__table__  # type: ignore[assignment]
+    return select(table.c.id, table.c.received_at, table.c.body_enc, table.c.progress)
+
+
+async def claim(db: AsyncSession, limit: int) -> list[Claimed]:
     """Claimable events, oldest first, locked for this transaction. On PostgreSQL rows locked by
     another processor are skipped; on SQLite the transaction already holds the write lock."""
     stmt = (
-        select(WebhookEvent)
+        _claimed()
         .where(_claimable())
         .order_by(WebhookEvent.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list((await db.execute(stmt)).scalars())
+    return [Claimed(*row) for row in (await db.execute(stmt)).all()]
 
 
-async def claim_one(db: AsyncSession, event_id: int) -> WebhookEvent | None:
+async def claim_one(db: AsyncSession, event_id: int) -> Claimed | None:
     stmt = (
-        select(WebhookEvent)
+        _claimed()
         .where(WebhookEvent.id == event_id, _claimable())
         .with_for_update(skip_locked=True)
     )
-    return (await db.execute(stmt)).scalar_one_or_none()
+    row = (await db.execute(stmt)).first()
+    return Claimed(*row) if row is not None else None
 
 
 @functools.cache

@@ -86,10 +86,13 @@ class InboundMessage:
 
 def messages(value: dict[str, Any]) -> tuple[list[InboundMessage], int]:
     """The messages of a ``messages`` change, and how many had no id and were skipped."""
+    found = arr(value.get("messages"))
+    if not found:  # (a status callback: its contacts[] names the recipient, read elsewhere)
+        return [], 0
     entries = contact_entries(value)
     out: list[InboundMessage] = []
     skipped = 0
-    for raw in arr(value.get("messages")):
+    for raw in found:
         raw = obj(raw)
         message = parse_message(raw, entries)
         if message is None:

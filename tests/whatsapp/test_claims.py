@@ -1,0 +1,67 @@
+"""How much one processing transaction takes on: small (batch-1) events are claimed by the
+hundred, since each transaction pays a fixed part of about fifteen statements; events with many
+updates are decoded and prefetched only up to the update budget, never all of a claim."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import copy
+from typing import Any
+
+import httpx
+
+from connectx.intake import dispatch, processor
+from connectx.models.message import MessageStatusEvent
+from tests.whatsapp.support import count, delivered, drain, event_counts, load
+
+
+def _statuses(event: int, n: int) -> dict[str, Any]:
+    """One POST with ``n`` status callbacks of outbound messages of our own."""
+    payload = copy.deepcopy(load("statuses_out_of_order"))
+    value = payload["entry"][0]["changes"][0]["value"]
+    template = value["statuses"][1]
+    value["statuses"] = [
+        {**template, "id": f"wamid.claims.{event}.{i}", "status": "sent"} for i in range(n)
+    ]
+    return payload
+
+
+async def _in_fresh_context(coro: Any) -> Any:
+    """Run as a fresh processor would (no claim size or update budget learned yet)."""
+    return await asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
+
+
+async def test_small_events_are_claimed_by_the_hundred(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    processor.stop_embedded()  # this test drives processing itself
+    for event in range(120):
+        await delivered(client, _statuses(event, 1))
+    assert await _in_fresh_context(processor.process_batch()) == 120  # one transaction (was 50)
+    assert await event_counts() == {"processed": 120}
+    assert await count(MessageStatusEvent) == 120
+
+
+async def test_large_events_are_decoded_only_up_to_the_update_budget(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: Any
+) -> None:
+    """A claim of 50-update events decodes about ``UPDATES_PER_TX`` updates' worth of them, not
+    every claimed event (which it then left for the next transaction to decode again); every
+    update is still applied exactly once."""
+    processor.stop_embedded()
+    assert processor.UPDATES_PER_TX == 1024
+    for event in range(25):
+        await delivered(client, _statuses(event, 50))
+    decoded: list[int] = []
+    real = dispatch.BatchProcessor._decode
+
+    async def counting(self: dispatch.BatchProcessor, event: Any) -> Any:
+        decoded.append(event.id)
+        return await real(self, event)
+
+    monkeypatch.setattr(dispatch.BatchProcessor, "_decode", counting)
+    assert await _in_fresh_context(processor.process_batch()) == 25  # claimed ...
+    assert len(decoded) == 21  # ... but only about 1,024 updates' worth decoded (was all 25)
+    assert await drain() == {"processed": 25}
+    assert await count(MessageStatusEvent) == 1250
