@@ -66,8 +66,17 @@ DEFAULT = KeywordSet(
 )
 
 
+# ASCII text (most messages) in one translate: NFKC leaves it as it is, casefold is lower(),
+# and the characters of categories P, Z and C become spaces (exactly as the general path).
+_ASCII_SPACES = {
+    i: " " for i in range(128) if unicodedata.category(chr(i)).startswith(("P", "Z", "C"))
+}
+
+
 def normalise(text: str) -> str:
     """The form keywords and messages are compared in."""
+    if text.isascii():
+        return _SPACES.sub(" ", text.lower().translate(_ASCII_SPACES)).strip()
     value = unicodedata.normalize("NFKC", text).casefold()
     value = _ARABIC_MARKS.sub("", value)
     value = "".join(

@@ -36,8 +36,15 @@ CACHE_TTL_S = 30.0
 _cache: dict[int, tuple[float, list[dict[str, Any]]]] = {}
 
 
+# ASCII text (most messages) in one translate: NFKC leaves it as it is, casefold is lower(),
+# and what is neither alphanumeric nor a space becomes a space (exactly as the general path).
+_ASCII_OTHERS = {i: " " for i in range(128) if not (chr(i).isalnum() or chr(i).isspace())}
+
+
 def normalise(text: str) -> str:
     """Case, width, spacing, punctuation and Arabic diacritics/tatweel do not matter."""
+    if text and text.isascii():
+        return " ".join(text.lower().translate(_ASCII_OTHERS).split())
     text = unicodedata.normalize("NFKC", text or "").casefold()
     text = _ARABIC_MARKS.sub("", text)
     text = text.translate(_ALEFS)
