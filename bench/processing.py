@@ -23,6 +23,7 @@ import asyncio
 import cProfile
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,31 @@ async def store(lines: list[tuple[str, bytes]]) -> None:
     await batcher.close()
 
 
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process of this machine (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _server_cpu() -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving this benchmark's database (the
+    server is local; other databases' backends are not counted)."""
+    from sqlalchemy import text
+
+    from connectx.db.session import read_only
+
+    async with read_only() as db:
+        pids = (
+            await db.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            )
+        ).scalars()
+        return {pid: _proc_cpu(pid) for pid in pids}
+
+
 async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import intake as bench_intake  # bench/intake.py
 
@@ -82,10 +108,15 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     async def process_all() -> int:
         total = 0
-        while n := await processor.process_available(limit=args.claim):
+        limit = args.claim or processor.EVENTS_PER_BATCH  # the default: what a server claims
+        while n := await processor.process_available(limit=limit):
             total += n
         return total
 
+    # As in a server: its processor (and its sender) quiet the garbage collector at start.
+    from connectx.kit.collector import quiet_garbage_collector
+
+    quiet_garbage_collector()
     warm = work / "warm.txt"
     bench_intake.build_bodies(warm, args.contacts * 4, 1, args.contacts, 0)
     await store(bench_intake.read_bodies(warm))
@@ -96,8 +127,12 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     posts = bench_intake.build_bodies(bodies, updates, args.batch, args.contacts, 7)
     await store(bench_intake.read_bodies(bodies))
     counts.statements = counts.commits = 0
-    profiler = cProfile.Profile() if args.profile else None
-    cpu, wall = time.process_time(), time.perf_counter()
+    # CPU time of this thread (the event loop: Python, SQLAlchemy, crypto) as the profiler's
+    # clock, so the profile is a CPU breakdown, not wall time on a shared machine.
+    profiler = cProfile.Profile(time.thread_time) if args.profile else None
+    spy = _spy(args.spy) if args.spy else None
+    server = await _server_cpu() if args.db == "postgres" else {}
+    cpu, wall, loop_cpu = time.process_time(), time.perf_counter(), time.thread_time()
     if profiler:
         profiler.enable()
     done = await process_all()
@@ -105,12 +140,22 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         profiler.disable()
         profiler.dump_stats(args.profile)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if spy:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
+    loop_cpu = time.thread_time() - loop_cpu
+    server_cpu = 0.0
+    if args.db == "postgres":
+        after = await _server_cpu()
+        server_cpu = sum(after[pid] - server.get(pid, 0.0) for pid in after)
     return {
         "events": posts,
         "processed": done,
         "updates": posts * args.batch,
         "cpu_ms_per_event": 1000 * cpu / posts,
         "wall_ms_per_event": 1000 * wall / posts,
+        "loop_cpu_ms_per_event": 1000 * loop_cpu / posts,
+        "server_cpu_ms_per_event": 1000 * server_cpu / posts,
         "cpu_us_per_update": 1e6 * cpu / (posts * args.batch),
         "statements_per_event": counts.statements / posts,
         "commits_per_event": counts.commits / posts,
@@ -118,14 +163,48 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     }
 
 
+def _spy(path: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling this process (all threads, on-CPU only) for the measured phase only,
+    as collapsed stacks (``--format raw``): unlike cProfile it does not inflate code that makes
+    many small calls."""
+    spy = subprocess.Popen(
+        [
+            str(VENV_BIN / "py-spy"),
+            "record",
+            "--pid",
+            str(os.getpid()),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "-o",
+            path,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # attached before the clock starts
+    return spy
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--events", type=int, default=2000, help="events (POSTs) to process")
     parser.add_argument("--batch", type=int, default=1, help="updates per event")
-    parser.add_argument("--claim", type=int, default=50, help="events claimed per transaction")
+    parser.add_argument(
+        "--claim",
+        type=int,
+        default=0,
+        help="events claimed per transaction (default: the server's)",
+    )
     parser.add_argument("--contacts", type=int, default=200)
-    parser.add_argument("--profile", help="write a cProfile file here")
+    parser.add_argument("--profile", help="write a cProfile file here (CPU clock of the loop)")
+    parser.add_argument(
+        "--keep-db", action="store_true", help="keep the PostgreSQL database (EXPLAIN it after)"
+    )
+    parser.add_argument("--spy", help="write py-spy's collapsed stacks of the measured phase")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="connectx-proc-bench-"))
@@ -152,7 +231,7 @@ def main() -> None:
         import uvloop
 
         result = uvloop.run(main_async(args, work))
-        label = f"{args.db} batch {args.batch} claim {args.claim}"
+        label = f"{args.db} batch {args.batch} claim {args.claim or 'default'}"
         print(
             label,
             " ".join(
@@ -161,7 +240,9 @@ def main() -> None:
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if dbname:
+        if dbname and args.keep_db:
+            print(f"kept database {dbname}")
+        elif dbname:
             subprocess.run(
                 ["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"],
                 check=False,
