@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, select, update
+from sqlalchemy import Integer, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.conversations import paging
@@ -135,13 +135,50 @@ _ADVANCE = (
 )
 
 
+# PostgreSQL: a batch's moves in ONE statement, the rows travelling as arrays (an executemany
+# is a statement execution per status on the server: ~0.2 ms each, most of a deep backlog's
+# server time). The rows are locked in id order first, so two processors cannot deadlock on
+# them; the UPDATE checks the rank again on the locked (latest) row.
+_ADVANCE_BULK = text(
+    """WITH v AS (
+  SELECT * FROM unnest(CAST(:numbers AS VARCHAR[]), CAST(:wamids AS VARCHAR[]),
+    CAST(:statuses AS VARCHAR[]), CAST(:ranks AS INTEGER[]), CAST(:ats AS TIMESTAMPTZ[]),
+    CAST(:codes AS INTEGER[]), CAST(:titles AS VARCHAR[]))
+    AS v(number, wamid, status, rank, at, code, title)
+), t AS (
+  SELECT m.id, v.status, v.rank, v.at, v.code, v.title
+  FROM messages AS m JOIN v ON m.phone_number_id = v.number AND m.wamid = v.wamid
+  WHERE m.status_rank < v.rank ORDER BY m.id FOR UPDATE OF m
+)
+UPDATE messages SET status = t.status, status_rank = t.rank, status_at = t.at,
+  error_code = t.code, error_title = t.title
+FROM t WHERE messages.id = t.id AND messages.status_rank < t.rank"""
+)
+
+
 async def advance_statuses(db: AsyncSession, params: list[dict[str, Any]]) -> None:
-    """Forward-only status moves for many messages at once (one executemany). Rows are touched
-    in wamid order so two processors cannot deadlock on them."""
+    """Forward-only status moves for many messages at once: one statement on PostgreSQL, one
+    executemany on SQLite (one writer; rows touched in wamid order). At most one move per
+    (number, wamid) in ``params``."""
     if not params:
         return
     conn = await db.connection()
-    await conn.execute(_ADVANCE, sorted(params, key=lambda p: (p["p_number"], p["p_wamid"])))
+    ordered = sorted(params, key=lambda p: (p["p_number"], p["p_wamid"]))
+    if conn.dialect.name != "postgresql":
+        await conn.execute(_ADVANCE, ordered)
+        return
+    await conn.execute(
+        _ADVANCE_BULK,
+        {
+            "numbers": [p["p_number"] for p in ordered],
+            "wamids": [p["p_wamid"] for p in ordered],
+            "statuses": [p["status"] for p in ordered],
+            "ranks": [p["p_rank"] for p in ordered],
+            "ats": [p["status_at"] for p in ordered],
+            "codes": [p["error_code"] for p in ordered],
+            "titles": [p["error_title"] for p in ordered],
+        },
+    )
 
 
 async def status_refs(
