@@ -114,8 +114,10 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         return total
 
     # As in a server: its processor (and its sender) quiet the garbage collector at start.
-    from connectx.kit.collector import quiet_garbage_collector
-
+    try:
+        from connectx.kit.collector import quiet_garbage_collector
+    except ImportError:  # an older tree (before/after runs): its server's sender did it
+        from connectx.outbound.pacer import quiet_garbage_collector
     quiet_garbage_collector()
     warm = work / "warm.txt"
     bench_intake.build_bodies(warm, args.contacts * 4, 1, args.contacts, 0)
