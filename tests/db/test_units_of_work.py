@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -118,3 +119,34 @@ async def test_a_connection_the_server_closed_is_replaced_without_a_ping() -> No
     finally:
         dialect.do_ping = real_ping  # type: ignore[method-assign]
         event.remove(engine.sync_engine, "before_cursor_execute", statement)
+
+
+async def test_plain_reads_need_no_transaction_on_postgresql() -> None:
+    """``read_only(plain_reads=True)`` (the page gate, every page view) runs its SELECTs without
+    BEGIN and ROLLBACK round trips on PostgreSQL; the pooled connection then begins
+    transactions as before. SQLite keeps its DEFERRED transaction."""
+    if get_settings().is_sqlite:
+        async with read_only(plain_reads=True) as db:
+            assert (await db.execute(text("SELECT 1"))).scalar_one() == 1
+        return
+    sent: list[str] = []
+
+    def log(record: Any) -> None:
+        sent.append(record.query.split()[0].rstrip(";"))
+
+    async def traced(plain: bool) -> None:
+        async with read_only(plain_reads=plain) as db:
+            conn = await db.connection()
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            driver.add_query_logger(log)
+            try:
+                assert (await db.execute(text("SELECT 1"))).scalar_one() == 1
+                await db.rollback()  # what read_only() does at the end
+            finally:
+                driver.remove_query_logger(log)
+
+    await traced(True)
+    assert sent == []
+    await traced(False)
+    assert sent == ["BEGIN", "ROLLBACK"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -54,14 +55,22 @@ async def unit_of_work() -> AsyncIterator[AsyncSession]:
 
 
 @asynccontextmanager
-async def read_only() -> AsyncIterator[AsyncSession]:
+async def read_only(plain_reads: bool = False) -> AsyncIterator[AsyncSession]:
     """A transaction that only reads (rolled back at the end, so nothing it did is kept). On
     SQLite it begins ``DEFERRED`` instead of ``IMMEDIATE``: it takes no write lock, so a check
     made after a commit ("is there anything to do?") does not queue behind or hold up writers.
-    Do not write in it: on SQLite a write would have to upgrade the lock and could fail."""
+    Do not write in it: on SQLite a write would have to upgrade the lock and could fail.
+
+    ``plain_reads``: the caller only runs plain SELECTs (no locks, no settings), so on
+    PostgreSQL, where each statement of a READ COMMITTED transaction sees its own snapshot
+    anyway, they run without a transaction: no BEGIN and no ROLLBACK round trip (the page
+    gate, once per page view)."""
     async with session_factory()() as db:
         try:
-            await db.connection(execution_options={READ_ONLY: True})
+            options: dict[str, Any] = {READ_ONLY: True}
+            if plain_reads and db.get_bind().dialect.name == "postgresql":
+                options["isolation_level"] = "AUTOCOMMIT"
+            await db.connection(execution_options=options)
             yield db
         finally:
             await db.rollback()

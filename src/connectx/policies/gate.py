@@ -99,7 +99,7 @@ async def _look(scope: Scope, token: str | None) -> tuple[str | None, dict[str, 
     if token is None:
         return None, notices
     settings = get_settings()
-    async with read_only() as db:
+    async with read_only(plain_reads=True) as db:
         found = await repo.session_with_notices(db, token_hash(token))
         now = clock.now()
         if found is None:
