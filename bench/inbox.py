@@ -713,6 +713,7 @@ async def run(args: argparse.Namespace, info: dict[str, Any] | None) -> dict[str
     queries = Queries()
     results: dict[str, Any] = {"seed": info, "pages": [], "plans": {}}
     async with app.router.lifespan_context(app):
+        await _children_settled()
         queries.install(get_engine())
         transport = httpx.ASGITransport(app=timed)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
@@ -801,6 +802,33 @@ async def run(args: argparse.Namespace, info: dict[str, Any] | None) -> dict[str
                     flush=True,
                 )
     return results
+
+
+def _children_cpu() -> int:
+    """CPU ticks used so far by this process's children (the embedded processing process)."""
+    total, me = 0, str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:  # ppid
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total
+
+
+async def _children_settled(timeout_s: float = 30.0) -> None:
+    """Wait until the app's child processes (the processing process, started by the lifespan)
+    have finished starting: no CPU used for a second. Its start-up (imports, ~2-5 s of CPU)
+    would otherwise share the machine with the first lines measured."""
+    deadline = time.monotonic() + timeout_s
+    last = _children_cpu()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        now = _children_cpu()
+        if now == last:
+            return
+        last = now
 
 
 async def _follow(client: Any, url: str, headers: dict[str, str], how: str) -> str:
