@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectx.kit.errors import DomainError, TooManyRequests, Unauthenticated
@@ -199,6 +200,19 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return out
 
 
+INT64_MAX = 2**63 - 1
+
+
+def _number_out_of_range(exc: BaseException) -> bool:
+    """An integer from the request too big for a database integer column (an id in a path such
+    as ``/api/v1/contacts/99999999999999999999``): SQLite's driver raises ``OverflowError``,
+    asyncpg a data error "value out of int64 range" when binding it. Bad input, not a fault."""
+    if isinstance(exc, OverflowError):
+        return "too large to convert to SQLite INTEGER" in str(exc)
+    orig = getattr(exc, "orig", None)
+    return orig is not None and "out of int64 range" in str(orig)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
@@ -228,6 +242,20 @@ def install(app: FastAPI) -> None:
             if page is not None:
                 return page
         return problem_response(exc.status_code, detail, detail, f"http_{exc.status_code}", headers)
+
+    async def out_of_range(request: Request, exc: Exception) -> Response:
+        if not _number_out_of_range(exc):
+            raise exc  # a real fault: the generic handler below answers 500
+        return respond(
+            request,
+            422,
+            "Invalid input",
+            f"A number in the request (an id, a limit) is out of range: at most {INT64_MAX}.",
+            "number_out_of_range",
+        )
+
+    app.add_exception_handler(OverflowError, out_of_range)
+    app.add_exception_handler(DBAPIError, out_of_range)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
