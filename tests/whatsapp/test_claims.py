@@ -13,7 +13,8 @@ import httpx
 
 from connectx.intake import dispatch, processor
 from connectx.models.message import MessageStatusEvent
-from tests.whatsapp.support import count, delivered, drain, event_counts, load
+from connectx.models.webhook_event import WebhookEvent
+from tests.whatsapp.support import count, delivered, drain, event_counts, load, rows
 
 
 def _statuses(event: int, n: int) -> dict[str, Any]:
@@ -63,5 +64,8 @@ async def test_large_events_are_decoded_only_up_to_the_update_budget(
     monkeypatch.setattr(dispatch.BatchProcessor, "_decode", counting)
     assert await _in_fresh_context(processor.process_batch()) == 25  # claimed ...
     assert len(decoded) == 21  # ... but only about 1,024 updates' worth decoded (was all 25)
+    events = await rows(WebhookEvent, order_by=WebhookEvent.id)
+    assert [e.status for e in events] == ["processed"] * 20 + ["pending"] * 5
+    assert all(e.progress == 0 for e in events[20:])  # whole events: none left half done
     assert await drain() == {"processed": 25}
     assert await count(MessageStatusEvent) == 1250

@@ -222,16 +222,22 @@ class BatchProcessor:
                 await asyncio.sleep(0)  # decoding a batch is CPU work: let the loop in
 
             plan = Plan(event)
-            self.plans.append(plan)
             payload = await self._decode(event)
             if payload is None:
                 plan.malformed = True
             else:
                 changes = schemas.changes(payload)
-                decoded.append((plan, changes))
                 updates = _count_updates(changes)
+                left = updates - event.progress
+                if self.max_items is not None and wanted and wanted + left > self.max_items:
+                    # it would be cut at the budget: left whole for the next transaction (an
+                    # event continued later is decoded and planned again, and its progress
+                    # written; only the first event of a transaction is ever cut by the budget)
+                    break
+                decoded.append((plan, changes))
                 self.planned += updates
-                wanted += updates - event.progress
+                wanted += left
+            self.plans.append(plan)
         numbers = {c.phone_number_id for _, cs in decoded for c in cs if c.phone_number_id}
         channels = await channels_repo.live_channels_for_numbers(self.db, numbers)
         wabas = {c.waba_id for _, cs in decoded for c in cs if c.field in TEMPLATE_FIELDS}
