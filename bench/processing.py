@@ -71,18 +71,10 @@ async def store(lines: list[tuple[str, bytes]]) -> None:
     await batcher.close()
 
 
-def _proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process of this machine (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _server_cpu() -> dict[int, float]:
     """CPU seconds so far of each PostgreSQL backend serving this benchmark's database (the
     server is local; other databases' backends are not counted)."""
+    from intake import cpu_s  # bench/intake.py
     from sqlalchemy import text
 
     from connectx.db.session import read_only
@@ -93,7 +85,7 @@ async def _server_cpu() -> dict[int, float]:
                 text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
             )
         ).scalars()
-        return {pid: _proc_cpu(pid) for pid in pids}
+        return {pid: cpu_s(pid) for pid in pids}
 
 
 async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
