@@ -69,3 +69,45 @@ async def test_large_events_are_decoded_only_up_to_the_update_budget(
     assert all(e.progress == 0 for e in events[20:])  # whole events: none left half done
     assert await drain() == {"processed": 25}
     assert await count(MessageStatusEvent) == 1250
+
+
+async def test_claims_grow_back_after_a_smaller_one(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: Any
+) -> None:
+    """A claim sized down (to the update budget at 50 updates an event, or to what fitted
+    before a turn was cut short) is not a ceiling: once the events are small again and
+    transactions are not cut, claims grow back to ``EVENTS_PER_BATCH``. (They used to stay at
+    the smaller size for good: after a burst of batched webhooks a processor claimed 41
+    batch-1 events a transaction, after a turn cut for intake 4, and paid the transaction's
+    fixed part per 4 events: bench/results/intake-2026-12-04.md.)"""
+    processor.stop_embedded()
+    sizes: list[int] = []
+    real = processor.repo.claim
+
+    async def claim(db: Any, limit: int) -> Any:
+        sizes.append(limit)
+        return await real(db, limit)
+
+    monkeypatch.setattr(processor.repo, "claim", claim)
+
+    async def scenario() -> None:
+        for event in range(10):  # a burst of 50-update events: claims sized to the budget
+            await delivered(client, _statuses(event, 50))
+        await processor.process_available()
+        assert sizes == [200, 41]  # then sized to 2,048 updates at 50 an event
+        for event in range(10, 310):  # then batch-1 events
+            await delivered(client, _statuses(event, 1))
+        del sizes[:]
+        await processor.process_available()
+        assert sizes == [41, 200, 200, 200]  # (was 41 for good: eight transactions)
+        processor._claim_size.set(processor.MIN_CLAIM)  # as a turn cut short for intake leaves
+        processor._item_budget.set(processor.MIN_ITEMS)
+        for event in range(310, 410):
+            await delivered(client, _statuses(event, 1))
+        del sizes[:]
+        await processor.process_available()
+        assert sizes == [4, 17, 33, 65, 129]  # doubling back (was 4 for good: 25 transactions)
+
+    await _in_fresh_context(scenario())
+    assert await event_counts() == {"processed": 410}
+    assert await count(MessageStatusEvent) == 900
