@@ -62,6 +62,7 @@ STATIC = Path(__file__).resolve().parent / "web" / "static"
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from connectx.intake import batcher as intake_batcher
     from connectx.intake import process as processing_process
     from connectx.intake import processor as webhook_processor
     from connectx.jobs.runtime import start_embedded, stop_embedded
@@ -84,6 +85,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await stop_embedded()
         await realtime.stop(app)
         await graph.close()  # this loop's Graph session (requests and the processor used it)
+        await intake_batcher.close()  # its kept connection goes back before the pools close
         await dispose_engines()
 
 

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from prometheus_client import Counter, Histogram
@@ -69,110 +68,120 @@ def new_row(
     }
 
 
-@dataclass
-class _Pending:
-    meta_app_id: int
-    body: bytes
-    received_at: datetime
-    future: asyncio.Future[None]
+# (meta app id, body, received_at, the request's future)
+_Pending = tuple[int, bytes, datetime, "asyncio.Future[None]"]
 
 
 class GroupCommitBatcher:
-    def __init__(self, max_batch: int = 256, linger_s: float = 0.0, flushers: int = 1) -> None:
+    """One loop's group commit: requests append ``(meta_app_id, body, received_at, future)`` to
+    a list and wait on the future; one flusher task writes what is there. (A list and a future
+    to wake the flusher: an ``asyncio.Queue`` cost two of its methods per request.)"""
+
+    def __init__(self, max_batch: int = 256, linger_s: float = 0.0) -> None:
         self.max_batch = max_batch
         self.linger_s = linger_s
-        self.flushers = flushers
-        self._queue: asyncio.Queue[_Pending] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._items: list[_Pending] = []
+        self._wake: asyncio.Future[None] | None = None  # the idle flusher waits on it
+        self._task: asyncio.Task[None] | None = None
+        self._writer = repo.NewEventWriter()
 
-    def _start(self) -> asyncio.Queue[_Pending]:
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-            self._tasks = [
-                asyncio.get_running_loop().create_task(self._run(), name=f"intake-flusher-{i}")
-                for i in range(self.flushers)
-            ]
-        return self._queue
+    def _start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="intake-flusher")
 
     async def submit(self, meta_app_id: int, body: bytes) -> None:
         """Return once ``body`` is committed; raise :class:`StoreFailed` if it could not be."""
-        queue = self._queue or self._start()
+        task = self._task
+        if task is None or task.done():  # (a flusher that died is replaced)
+            self._start()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        queue.put_nowait(_Pending(meta_app_id, body, clock.now(), future))
+        self._items.append((meta_app_id, body, clock.now(), future))
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
         # A request cancelled here cancels only its own future: the write it shares with the
         # other requests runs in the flusher's task, which skips futures already done (so no
         # asyncio.shield, which cost a future and two callbacks per POST).
         await future
 
-    async def _run(self) -> None:
-        assert self._queue is not None
-        queue = self._queue
-        while True:
-            batch = [await queue.get()]
-            while len(batch) < self.max_batch and not queue.empty():
-                batch.append(queue.get_nowait())
-            if self.linger_s and len(batch) < self.max_batch:
-                await asyncio.sleep(self.linger_s)
-                while len(batch) < self.max_batch and not queue.empty():
-                    batch.append(queue.get_nowait())
+    async def _next_batch(self) -> list[_Pending]:
+        while not self._items:
+            wake = self._wake = asyncio.get_running_loop().create_future()
             try:
-                with FLUSH_SECONDS.time():
-                    await self._flush(batch)
-            except asyncio.CancelledError:
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(StoreFailed("intake is shutting down"))
-                raise
-            except Exception as exc:
-                FLUSH_FAILURES.inc()
-                log.error(
-                    "could not commit %d webhook event(s): %s", len(batch), type(exc).__name__
-                )
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(StoreFailed(type(exc).__name__))
-            else:
-                BATCH_SIZE.observe(len(batch))
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_result(None)
-                wakeup.notify()
+                await wake
+            finally:
+                if self._wake is wake:
+                    self._wake = None
+        if self.linger_s and len(self._items) < self.max_batch:
+            await asyncio.sleep(self.linger_s)
+        batch = self._items[: self.max_batch]
+        del self._items[: self.max_batch]
+        return batch
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                batch = await self._next_batch()
+                await self._write(batch)
+        finally:
+            await self._writer.close()
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        try:
+            with FLUSH_SECONDS.time():
+                await self._flush(batch)
+        except asyncio.CancelledError:
+            for item in batch:
+                if not item[3].done():
+                    item[3].set_exception(StoreFailed("intake is shutting down"))
+            raise
+        except Exception as exc:
+            FLUSH_FAILURES.inc()
+            log.error("could not commit %d webhook event(s): %s", len(batch), type(exc).__name__)
+            for item in batch:
+                if not item[3].done():
+                    item[3].set_exception(StoreFailed(type(exc).__name__))
+        else:
+            BATCH_SIZE.observe(len(batch))
+            for item in batch:
+                if not item[3].done():
+                    item[3].set_result(None)
+            wakeup.notify()
 
     async def _flush(self, batch: list[_Pending]) -> None:
         rows = await self._seal(batch)  # before the turn: no lock is held while sealing
         async with turns.intake_turn():
-            await repo.commit_new(rows)
+            await repo.commit_new(rows, self._writer)
 
     async def _seal(self, batch: list[_Pending]) -> list[dict[str, object]]:
         by_day: dict[date, list[_Pending]] = {}
         for item in batch:
-            by_day.setdefault(item.received_at.date(), []).append(item)
+            by_day.setdefault(item[2].date(), []).append(item)
         vault = Vault()
         rows: list[dict[str, object]] = []
         for items in by_day.values():
-            subject = day_subject(items[0].received_at)
-            sealed = await vault.encrypt_many(
-                None, subject, BODY_COLUMN, [item.body for item in items]
-            )
+            subject = day_subject(items[0][2])
+            sealed = await vault.encrypt_many(None, subject, BODY_COLUMN, [i[1] for i in items])
             rows += [
-                new_row(item.meta_app_id, item.received_at, body_enc, len(item.body))
-                for item, body_enc in zip(items, sealed, strict=True)
+                new_row(app_id, received_at, body_enc, len(body))
+                for (app_id, body, received_at, _), body_enc in zip(items, sealed, strict=True)
             ]
         return rows
 
     async def close(self) -> None:
-        for task in self._tasks:
+        """Stop the flusher (what waits gets :class:`StoreFailed`) and give its connection
+        back; the next request starts it again."""
+        task, self._task = self._task, None
+        if task is not None:
             task.cancel()
-        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks = []
-        if self._queue is not None:
-            while not self._queue.empty():
-                item = self._queue.get_nowait()
-                if not item.future.done():
-                    item.future.set_exception(StoreFailed("intake is shutting down"))
-        self._queue = None
+        if self._task is not None:
+            return  # a request came meanwhile and started a flusher again: it has the rest
+        items, self._items = self._items, []
+        for item in items:
+            if not item[3].done():
+                item[3].set_exception(StoreFailed("intake is shutting down"))
+        await self._writer.close()
 
 
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommitBatcher] = (
@@ -196,3 +205,10 @@ def batcher() -> GroupCommitBatcher:
         found = _batchers[loop] = GroupCommitBatcher()
     _last = (loop, found)
     return found
+
+
+async def close() -> None:
+    """Stop this loop's batcher (the app's shutdown, before the engines are disposed)."""
+    found = _batchers.get(asyncio.get_running_loop())
+    if found is not None:
+        await found.close()

@@ -1,0 +1,146 @@
+"""The group commit's driver-level write (intake/repository.NewEventWriter): the rows it stores
+are exactly what SQLAlchemy stored, and the flusher keeps one pooled connection instead of
+checking one out per group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, insert, text
+from sqlalchemy.dialects import sqlite
+
+from connectx.db.base import UTCDateTime
+from connectx.db.engine import get_engine
+from connectx.intake import batcher as batcher_module
+from connectx.intake import processor
+from connectx.intake import repository as repo
+from connectx.models.webhook_event import WebhookEvent
+from tests.whatsapp.support import count, deliver, load
+
+COLUMNS = (
+    "source, meta_app_id, received_at, body_enc, body_size, status, attempts, progress, items, "
+    "unrouted, ignored"
+)
+
+
+def _times() -> list[datetime]:
+    rng = random.Random(3)
+    out = [
+        datetime(2026, 12, 4, 2, 51, 7, 0, tzinfo=UTC),  # no microseconds: still written
+        datetime(2026, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2027, 1, 1, 4, 59, 59, 5, tzinfo=timezone(timedelta(hours=5))),  # other zone
+        datetime(2026, 3, 29, 0, 30, tzinfo=timezone(timedelta(hours=-9, minutes=-30))),
+    ]
+    base = datetime(2000, 1, 1, tzinfo=UTC)
+    for _ in range(3000):
+        offset = timedelta(
+            seconds=rng.randrange(0, 60 * 365 * 86400), microseconds=rng.randrange(10**6)
+        )
+        zone = timezone(timedelta(minutes=rng.randrange(-14 * 60, 14 * 60 + 1)))
+        out.append((base + offset).astimezone(zone))
+    return out
+
+
+def test_received_at_is_formatted_as_sqlalchemy_binds_it_on_sqlite() -> None:
+    column = WebhookEvent.__table__.c.received_at
+    assert isinstance(column.type, UTCDateTime)
+    bind = column.type._cached_bind_processor(sqlite.dialect())  # what SQLAlchemy binds with
+    assert bind is not None
+    for value in _times():
+        assert repo.sqlite_datetime(value) == bind(value), value
+    with pytest.raises(ValueError, match="naive"):
+        repo.sqlite_datetime(datetime(2026, 12, 4))
+
+
+def _rows(times: list[datetime]) -> list[dict[str, Any]]:
+    rows = []
+    for i, at in enumerate(times):
+        row = batcher_module.new_row(None, at, bytes([i % 256]) * (i % 7 + 1), 10 + i)  # type: ignore[arg-type]
+        if i % 3 == 1:
+            row.update(status="malformed", attempts=2, progress=5, items=7, unrouted=1, ignored=3)
+        rows.append(row)
+    return rows
+
+
+async def _stored(after: int, upto: int) -> list[tuple[Any, ...]]:
+    engine = get_engine()
+    if engine.dialect.name == "sqlite":  # the stored values and their storage classes
+        columns = ", ".join(f"{c}, typeof({c})" for c in COLUMNS.split(", "))
+    else:  # the values as the server prints them (timestamptz in UTC)
+        columns = ", ".join(f"{c}::text" for c in COLUMNS.split(", "))
+    async with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text("SET TIME ZONE 'UTC'"))
+        result = await conn.execute(
+            text(
+                f"SELECT {columns} FROM webhook_events "
+                "WHERE id > :after AND id <= :upto ORDER BY id"
+            ),
+            {"after": after, "upto": upto},
+        )
+        return [tuple(r) for r in result.all()]
+
+
+async def _last_id() -> int:
+    async with get_engine().connect() as conn:
+        return int(
+            (
+                await conn.execute(text("SELECT coalesce(max(id), 0) FROM webhook_events"))
+            ).scalar_one()
+        )
+
+
+async def test_the_writer_stores_exactly_what_sqlalchemy_stored(app: Any) -> None:
+    """Identical stored values: the same rows through SQLAlchemy Core (the old path) and
+    through the writer (driver level) read back the same, storage classes included."""
+    processor.stop_embedded()
+    rows = _rows(_times()[:300])
+    start = await _last_id()
+    table = WebhookEvent.__table__
+    async with get_engine().begin() as conn:
+        await conn.execute(insert(table), rows)  # type: ignore[arg-type]
+    middle = await _last_id()
+    writer = repo.NewEventWriter()
+    try:
+        await writer.commit(rows[:1])
+        await writer.commit(rows[1:])
+    finally:
+        await writer.close()
+    through_core = await _stored(start, middle)
+    through_writer = await _stored(middle, await _last_id())
+    assert len(through_core) == len(rows) == len(through_writer)
+    assert through_writer == through_core
+
+
+async def test_the_flusher_keeps_one_connection_and_gives_it_back(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    """Sequential deliveries are separate group commits; they used to check a connection out
+    of the pool each. The flusher's stays checked out and is given back when it stops."""
+    processor.stop_embedded()
+    engine = get_engine()
+    checkouts: list[int] = []
+
+    def counted(*_: Any) -> None:
+        checkouts.append(1)
+
+    await deliver(client, load("message_text"))  # the flusher is running, its connection held
+    event.listen(engine.sync_engine, "checkout", counted)
+    try:
+        for _ in range(5):
+            assert (await deliver(client, load("message_text"))).status_code == 200
+    finally:
+        event.remove(engine.sync_engine, "checkout", counted)
+    assert await count(WebhookEvent) == 6
+    assert checkouts == []
+    held = engine.pool.checkedout()  # type: ignore[attr-defined]
+    await batcher_module.close()
+    assert engine.pool.checkedout() == held - 1  # type: ignore[attr-defined]
+    assert (await deliver(client, load("message_text"))).status_code == 200  # starts again
+    await asyncio.sleep(0)
+    assert await count(WebhookEvent) == 7
