@@ -92,6 +92,10 @@ async def accept(
         body = await _read(chunks)
     except _TooLarge:
         return _too_large()
+    return await _verify_and_store(body, signature)
+
+
+async def _verify_and_store(body: bytes, signature: str | None) -> Response:
     try:
         app_id = await app_secrets.cache.verify(body, signature)
     except app_secrets.SecretsUnavailable:
@@ -128,14 +132,28 @@ async def accept(
     return _OK
 
 
-async def _body_of(receive: Receive) -> AsyncIterator[bytes]:
+async def _receive_body(receive: Receive, content_length: str | None) -> Response | bytes:
+    """The body straight from the ASGI messages (most arrive whole, in one), or the 413."""
+    if content_length is not None and content_length.isdigit() and int(content_length) > MAX_BODY:
+        return _too_large()
+    message = await receive()
+    if message["type"] != "http.request":  # http.disconnect: the client went away
+        raise _Disconnected
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return _too_large() if len(body) > MAX_BODY else body
+    parts, size = [body], len(body)
     while True:
         message = await receive()
-        if message["type"] != "http.request":  # http.disconnect: the client went away
+        if message["type"] != "http.request":
             raise _Disconnected
-        yield message.get("body", b"")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return _too_large()
+        parts.append(chunk)
         if not message.get("more_body", False):
-            return
+            return b"".join(parts)
 
 
 def is_webhook_post(scope: Scope) -> bool:
@@ -154,14 +172,14 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
     """Answer one ``POST /webhooks/whatsapp`` (see the module doc), as a bare ASGI app."""
     started = time.perf_counter()
     length = signature = None
-    for raw_name, value in scope["headers"]:
-        name = raw_name.lower()
+    for name, value in scope["headers"]:  # lower-case names (the ASGI specification)
         if name == b"content-length":
             length = value.decode("latin-1")
         elif name == b"x-hub-signature-256":
             signature = value.decode("latin-1")
     try:
-        response = await accept(_body_of(receive), length, signature)
+        body = await _receive_body(receive, length)
+        response = body if isinstance(body, Response) else await _verify_and_store(body, signature)
     except _Disconnected:
         return  # nobody to answer; nothing was stored
     except Exception as exc:  # never a traceback to Meta; logged by type only (house rule 8)
