@@ -7,7 +7,18 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, func, select, text, union_all, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    bindparam,
+    exists,
+    func,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.db.base import UTCDateTime
@@ -45,23 +56,27 @@ async def sending_state(db: AsyncSession, channel_id: int) -> ChannelSending | N
     return await db.get(ChannelSending, channel_id)
 
 
+# Built once (as are the claim and the sent update below): the sender runs these several
+# times a second per number, and building a statement costs more Python than executing it.
+_SENDER_VIEW = (
+    select(
+        Channel.workspace_id,
+        Channel.phone_number_id,
+        Channel.disconnected_at,
+        Channel.access_token_enc,
+        ChannelSending.rate_per_s,
+        ChannelSending.paused_at,
+    )
+    .outerjoin(ChannelSending, ChannelSending.channel_id == Channel.id)
+    .where(Channel.id == bindparam("channel_id"))
+)
+
+
 async def sender_view(db: AsyncSession, channel_id: int) -> Any | None:
     """What a claim needs of a number, in one statement: its sending state (``rate_per_s`` and
     ``paused_at`` are None without one) and its channel's ``workspace_id``, ``phone_number_id``,
     ``disconnected_at`` and sealed ``access_token_enc``. None for an unknown number."""
-    q = (
-        select(
-            Channel.workspace_id,
-            Channel.phone_number_id,
-            Channel.disconnected_at,
-            Channel.access_token_enc,
-            ChannelSending.rate_per_s,
-            ChannelSending.paused_at,
-        )
-        .outerjoin(ChannelSending, ChannelSending.channel_id == Channel.id)
-        .where(Channel.id == channel_id)
-    )
-    return (await db.execute(q)).one_or_none()
+    return (await db.execute(_SENDER_VIEW, {"channel_id": channel_id})).one_or_none()
 
 
 async def ensure_sending_state(
@@ -93,7 +108,7 @@ async def sending_states(db: AsyncSession, channel_ids: list[int]) -> dict[int, 
     return {s.channel_id: s for s in (await db.execute(q)).scalars()}
 
 
-def _due(now: datetime, stale: datetime) -> Any:
+def _due(now: Any, stale: Any) -> Any:
     """Pending and due, or claimed by a sender whose lease ended before ``stale`` (in doubt
     for the whole settle time without a status callback proving Meta has the message)."""
     return ((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now)) | (
@@ -174,6 +189,47 @@ CLAIMED = (
 )
 
 
+def _claim_statement(dialect: str) -> Any:
+    """The claim of :func:`claim` as one statement with parameters (``p_channel``, ``now``,
+    ``stale``, ``p_lease_until``, ``token``, ``limit``), built once per dialect.
+
+    Two walks of the queue's partial indexes (rows in doubt, then due rows, each in id order),
+    the oldest ``limit`` of both taken: one ordered walk per kind of row instead of an OR that
+    no single index serves (PostgreSQL then walked the primary key past every sent row). Rows
+    not yet due (backoff, pair rate) are passed over on the way."""
+    o = OutboxMessage
+    now = bindparam("now", type_=UTCDateTime)
+    stale = bindparam("stale", type_=UTCDateTime)
+    limit = bindparam("limit", type_=Integer)
+    doubt = select(o.id).where(o.channel_id == bindparam("p_channel"), o.status == "sending")
+    doubt = doubt.where(o.lease_until < stale)
+    pending = select(o.id).where(o.channel_id == bindparam("p_channel"), o.status == "pending")
+    pending = pending.where(o.next_attempt_at <= now)
+    parts = []
+    for part in (doubt, pending):
+        part = part.order_by(o.id).limit(limit)
+        if dialect == "postgresql":
+            part = part.with_for_update(skip_locked=True)
+        parts.append(select(part.subquery().c.id))
+    both = union_all(*parts).subquery()
+    pick = select(both.c.id).order_by(both.c.id).limit(limit)
+    return (
+        update(_T)
+        .where(_T.c.id.in_(pick.scalar_subquery()), _due(now, stale))
+        .values(
+            status="sending",
+            claim_token=bindparam("token", type_=String),
+            lease_until=bindparam("p_lease_until", type_=UTCDateTime),
+            attempts=_T.c.attempts + 1,
+            updated_at=now,
+        )
+        .returning(*CLAIMED)
+    )
+
+
+_CLAIM = {dialect: _claim_statement(dialect) for dialect in ("sqlite", "postgresql")}
+
+
 async def claim(
     db: AsyncSession,
     channel_id: int,
@@ -187,37 +243,16 @@ async def claim(
     on PostgreSQL; SQLite's write lock serialises claimers): they become ``sending`` under
     ``token``. Rows of :data:`CLAIMED` (attempts already counting this one; their lease ends
     at ``lease_until``), oldest first."""
-    o = OutboxMessage
-    # Two walks of the queue's partial indexes (rows in doubt, then due rows, each in id
-    # order), the oldest ``limit`` of both taken: one ordered walk per kind of row instead of
-    # an OR that no single index serves (PostgreSQL then walked the primary key past every
-    # sent row). Rows not yet due (backoff, pair rate) are passed over on the way.
-    doubt = select(o.id).where(o.channel_id == channel_id, o.status == "sending")
-    doubt = doubt.where(o.lease_until < stale)
-    pending = select(o.id).where(o.channel_id == channel_id, o.status == "pending")
-    pending = pending.where(o.next_attempt_at <= now)
-    parts = []
-    for part in (doubt, pending):
-        part = part.order_by(o.id).limit(limit)
-        if db.get_bind().dialect.name == "postgresql":
-            part = part.with_for_update(skip_locked=True)
-        parts.append(select(part.subquery().c.id))
-    both = union_all(*parts).subquery()
-    pick = select(both.c.id).order_by(both.c.id).limit(limit)
-    due = _due(now, stale)
-    taken = (
-        update(_T)
-        .where(_T.c.id.in_(pick.scalar_subquery()), due)
-        .values(
-            status="sending",
-            claim_token=token,
-            lease_until=lease_until,
-            attempts=_T.c.attempts + 1,
-            updated_at=now,
-        )
-        .returning(*CLAIMED)
-    )
-    rows = list((await (await db.connection()).execute(taken)).all())
+    params = {
+        "p_channel": channel_id,
+        "now": now,
+        "stale": stale,
+        "p_lease_until": lease_until,
+        "token": token,
+        "limit": limit,
+    }
+    statement = _CLAIM[db.get_bind().dialect.name]
+    rows = list((await (await db.connection()).execute(statement, params)).all())
     rows.sort(key=lambda r: r.id)
     return rows
 
@@ -320,10 +355,18 @@ WHERE messages.id = v.id""",
 }
 
 
-def _bulk(db: AsyncSession, sql: dict[str, str]) -> tuple[str, Any]:
+def _prepared(sql: dict[str, str]) -> dict[str, Any]:
+    at = bindparam("at", type_=UTCDateTime)
+    return {dialect: text(statement).bindparams(at) for dialect, statement in sql.items()}
+
+
+_SENT_STATEMENT = _prepared(_SENT_BULK)
+_ACCEPTED_STATEMENT = _prepared(_ACCEPTED_BULK)
+
+
+def _bulk(db: AsyncSession, prepared: dict[str, Any]) -> tuple[str, Any]:
     dialect = db.get_bind().dialect.name
-    statement = text(sql[dialect]).bindparams(bindparam("at", type_=UTCDateTime))
-    return dialect, statement
+    return dialect, prepared[dialect]
 
 
 async def finish_sent(
@@ -333,7 +376,7 @@ async def finish_sent(
     content is cleared (Meta has it). How many rows were still this claim's."""
     if not rows:
         return 0
-    dialect, statement = _bulk(db, _SENT_BULK)
+    dialect, statement = _bulk(db, _SENT_STATEMENT)
     if dialect == "sqlite":
         params: dict[str, Any] = {"rows": json.dumps(rows), "at": at}
     else:
@@ -358,7 +401,7 @@ async def messages_accepted(db: AsyncSession, at: datetime, rows: list[tuple[int
     """Meta accepted these messages: ``(message id, wamid)`` each, at ``at`` (one statement)."""
     if not rows:
         return
-    dialect, statement = _bulk(db, _ACCEPTED_BULK)
+    dialect, statement = _bulk(db, _ACCEPTED_STATEMENT)
     if dialect == "sqlite":
         params: dict[str, Any] = {"rows": json.dumps(rows), "at": at}
     else:
