@@ -178,3 +178,20 @@ async def test_a_material_change_mails_everyone_shows_a_banner_and_gates_sign_in
 
         service.forget_cache()
         assert "policy-change-banner" not in (await anon.get("/", headers=BROWSER)).text
+
+
+async def test_the_documents_in_force_read_without_waiting_for_the_callers_transaction(
+    app: Any,
+) -> None:
+    """``GET /api/v1/policies`` signed in, with nothing cached: the versions are read beside the
+    request's own transaction (which holds SQLite's write lock once the session is read), never
+    behind it (it waited out the 30 s busy timeout, then answered 500)."""
+    from connectx.policies import service
+
+    await make_user(email="reader@example.com")
+    client = new_client(app)
+    await signed_in(client, "reader@example.com")
+    service.forget_cache()
+    r = await asyncio.wait_for(client.get("/api/v1/policies"), 10)
+    assert r.status_code == 200, r.text
+    assert [v["kind"] for v in r.json()] == ["privacy", "terms"]

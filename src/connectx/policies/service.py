@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.audit import service as audit
 from connectx.config import get_settings
-from connectx.db.session import unit_of_work
+from connectx.db.session import read_only
 from connectx.jobs.queue import enqueue
 from connectx.kit import clock
 from connectx.kit.errors import Conflict, InvalidInput, NotFound
@@ -125,14 +125,16 @@ async def _all(db: AsyncSession | None = None) -> dict[str, list[Version]]:
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
     if db is None:
-        async with unit_of_work() as own:
-            rows = await repo.versions(own)
+        # Read-only: on SQLite a unit of work would take the write lock, and wait for the
+        # caller's own request transaction when it holds it (GET /api/v1/policies signed in).
+        async with read_only(plain_reads=True) as own:
+            rows = [_of(r) for r in await repo.versions(own)]  # before the rollback expires them
     else:
-        rows = await repo.versions(db)
+        rows = [_of(r) for r in await repo.versions(db)]
     out: dict[str, list[Version]] = {}
     for name in KINDS:
         first = baseline(name)
-        published = [_of(r) for r in rows if r.kind == name]
+        published = [v for v in rows if v.kind == name]
         out[name] = [first, *[v for v in published if v.effective_on > first.effective_on]]
     with _cache_lock:
         _cache = (time.monotonic() + _CACHE_S, out)
