@@ -144,3 +144,21 @@ async def test_the_flusher_keeps_one_connection_and_gives_it_back(
     assert (await deliver(client, load("message_text"))).status_code == 200  # starts again
     await asyncio.sleep(0)
     assert await count(WebhookEvent) == 7
+
+
+async def test_the_first_group_commit_quiets_the_garbage_collector(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A web process that only receives (distributed serve: no sender or processor beside it)
+    quiets the collector too, once its batcher starts."""
+    import gc
+
+    from connectx.kit import collector
+
+    await batcher_module.close()  # the next delivery starts the flusher again
+    frozen: list[int] = []
+    monkeypatch.setattr(collector, "_gc_quiet", False)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    monkeypatch.setattr(gc, "set_threshold", lambda *_: None)  # the test process's stays as is
+    assert (await deliver(client, load("message_text"))).status_code == 200
+    assert frozen == [1]

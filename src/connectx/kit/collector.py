@@ -1,4 +1,4 @@
-"""The garbage collector, quieted for processes that run hot loops (sender, processor).
+"""The garbage collector, quieted for processes that run hot loops (sender, processor, intake).
 
 A sender or a webhook processor allocates short-lived objects by the thousand per second: with
 Python's defaults the collector then runs ~180 young collections a second and, every few
