@@ -185,6 +185,22 @@ def test_the_redaction_filter_leaves_ordinary_text_alone(line: str) -> None:
     assert redact(line) == line
 
 
+@pytest.mark.parametrize("word", ["x" * 60_000, "a_" * 30_000, "1-" * 30_000])
+def test_redaction_takes_linear_time_on_long_words(word: str) -> None:
+    """A log line may carry what a caller sent (a 60 KB query value): each pattern is tried at
+    every position, so one that scans to the end of the word from each took quadratic time
+    (the e-mail and key=value patterns: ~10 s here for 60 KB; now a few ms)."""
+    import time
+
+    from connectx.kit.redaction import redact
+
+    began = time.process_time()
+    redact(f"GET /x?q={word} from ada@example.com")
+    assert time.process_time() - began < 1.0
+    assert redact("a" * 70 + "@example.com").endswith("[email]")
+    assert "hunter2" not in redact("x " + "a_" * 20 + "password=hunter2")
+
+
 def test_a_record_that_cannot_be_redacted_is_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     """At interpreter shutdown the redaction module's globals may be gone (aiohttp's "unclosed"
     warnings are logged from finalizers then): such a record keeps only where it came from, and

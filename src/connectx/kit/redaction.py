@@ -10,17 +10,22 @@ _KEYWORDS = (
     r"|session[_-]?id|totp|otp|recovery[_-]?code"
 )
 
+# Every unbounded run is bounded ({1,64}, not +) where a match may start anywhere inside it: a
+# pattern such as ``[A-Za-z0-9.]+@`` tried at each of a 20 KB word's positions scanned the rest
+# of it each time (1 s per log line carrying one, 25 s at 100 KB). An e-mail address's local part
+# has at most 64 characters, its domain 255.
+#
 # Replacements are literal text or functions, never templates with back-references: re resolves
 # those by importing at call time, which fails for a late log line during interpreter shutdown.
 _PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
-    (re.compile(r"[A-Za-z0-9._%+-]+%40[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),  # URL-encoded
+    (re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}\.[A-Za-z]{2,}"), "[email]"),
+    (re.compile(r"[A-Za-z0-9._%+-]{1,64}%40[A-Za-z0-9.-]{1,255}\.[A-Za-z]{2,}"), "[email]"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), lambda m: f"{m[1]} [redacted]"),
     # key=value, key: value, "key": "value", 'key': 'value', also as part of a longer name
     # (new_password, access_token, X-CSRF-Token).
     (
         re.compile(
-            rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]+[_-])*(?:{_KEYWORDS}))"
+            rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]{{1,32}}[_-]){{0,8}}(?:{_KEYWORDS}))"
             r"([\"']?\s*[=:]\s*|\s+)(\"[^\"]*\"|'[^']*'|[^\s,;&}\])]+)"
         ),
         lambda m: f"{m[1]}{m[2]}[redacted]",
