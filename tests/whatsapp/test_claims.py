@@ -55,13 +55,13 @@ async def test_large_events_are_decoded_only_up_to_the_update_budget(
     for event in range(25):
         await delivered(client, _statuses(event, 50))
     decoded: list[int] = []
-    real = dispatch.BatchProcessor._decode
+    real = dispatch.Decoder.decode
 
-    async def counting(self: dispatch.BatchProcessor, event: Any) -> Any:
+    async def counting(self: dispatch.Decoder, event: Any) -> Any:
         decoded.append(event.id)
         return await real(self, event)
 
-    monkeypatch.setattr(dispatch.BatchProcessor, "_decode", counting)
+    monkeypatch.setattr(dispatch.Decoder, "decode", counting)
     assert await _in_fresh_context(processor.process_batch()) == 25  # claimed ...
     assert len(decoded) == 21  # ... but only about 1,024 updates' worth decoded (was all 25)
     events = await rows(WebhookEvent, order_by=WebhookEvent.id)

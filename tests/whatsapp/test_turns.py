@@ -239,3 +239,75 @@ async def test_waits_for_another_process_turn_block_instead_of_polling(tmp_path:
 async def _enter(cm: Any) -> None:
     async with cm:
         pass
+
+
+async def test_a_claim_is_decoded_before_the_write_lock_is_taken(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: a processor claims and decodes in a read transaction, before its turn at the
+    write lock, so a group commit of webhook events does not wait for the decoding (it waited
+    for the whole transaction: claim, decode, plan, prefetch, apply, commit)."""
+    if not get_settings().is_sqlite:
+        pytest.skip("turns at the write lock are SQLite's (PostgreSQL intake never waits)")
+    processor.stop_embedded()
+    await delivered(client, load("message_text"))
+    real = dispatch.Decoder.decode
+    stored_meanwhile: list[bool] = []
+    deliveries: list[asyncio.Task[None]] = []
+
+    async def decode(self: dispatch.Decoder, event: Any) -> Any:
+        if not deliveries:  # a webhook arrives while the processor decodes
+            deliveries.append(asyncio.create_task(delivered(client, load("message_image"))))
+            done, _ = await asyncio.wait(deliveries, timeout=3)
+            stored_meanwhile.append(bool(done))
+        return await real(self, event)
+
+    monkeypatch.setattr(dispatch.Decoder, "decode", decode)
+    assert await processor.process_batch() == 1
+    await deliveries[0]
+    assert stored_meanwhile == [True]  # (was False: the group commit waited for the processor)
+    assert await event_counts() == {"processed": 1, "pending": 1}
+    monkeypatch.undo()
+    assert await drain() == {"processed": 2}
+    assert await count(Message) == 2
+
+
+async def test_events_processed_between_the_claim_and_the_turn_are_not_applied_again(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: what a processor claimed before its turn is claimed again under the write lock:
+    events another processor finished meanwhile are left alone, and an event continued
+    meanwhile is continued from where it is now."""
+    if not get_settings().is_sqlite:
+        pytest.skip("claims before the turn are SQLite's (PostgreSQL claims FOR UPDATE)")
+    processor.stop_embedded()
+    await delivered(client, _three_messages())  # three updates in one event
+    await delivered(client, load("message_image"))
+    real = dispatch.Decoder.decode
+    others: list[asyncio.Task[int]] = []
+
+    async def decode(self: dispatch.Decoder, event: Any) -> Any:
+        if not others:  # another processor (in another task) gets its turn first
+            others.append(asyncio.create_task(_other_processor()))
+            await asyncio.wait(others, timeout=3)
+        return await real(self, event)
+
+    async def _other_processor() -> int:
+        processor._item_budget.set(2)  # (its own context) two of the first event's updates
+        return await processor.process_batch()
+
+    monkeypatch.setattr(dispatch.Decoder, "decode", decode)
+    processed = dispatch.BatchProcessor._handle
+    handled: list[str] = []
+
+    async def handle(self: dispatch.BatchProcessor, item: dispatch.Item) -> None:
+        handled.append(getattr(item.payload, "wamid", ""))
+        await processed(self, item)
+
+    monkeypatch.setattr(dispatch.BatchProcessor, "_handle", handle)
+    assert await processor.process_batch() == 2
+    assert others[0].done() and others[0].result() == 2  # it claimed both, applied two updates
+    await others[0]
+    assert await event_counts() == {"processed": 2}
+    assert len(handled) == len(set(handled)) == 4  # each update applied once
+    assert await count(Message) == 4

@@ -149,6 +149,98 @@ def _count_updates(changes: list[Change]) -> int:
     return total
 
 
+@dataclass(slots=True)
+class Parsed:
+    """One change of an event, parsed: pure work (no database, no channel), so on SQLite it is
+    done before the write lock is taken (:func:`pick`)."""
+
+    change: Change
+    messages: list[InboundMessage] = field(default_factory=list)
+    skipped: int = 0
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    preferences: list[PreferenceUpdate] = field(default_factory=list)
+    errors: list[Any] = field(default_factory=list)
+
+
+def parse(change: Change) -> Parsed:
+    if change.field not in ("messages", "user_preferences"):
+        return Parsed(change)  # template updates and fields we ignore: the change is enough
+    value = change.value
+    messages, skipped = inbound.messages(value)
+    return Parsed(
+        change,
+        messages,
+        skipped,
+        schemas.statuses(value),
+        schemas.preferences(value),
+        schemas.arr(value.get("errors")),
+    )
+
+
+@dataclass(slots=True)
+class Decoded:
+    """An event's raw body opened, decoded and parsed (``changes`` None: malformed), with about
+    how many updates it holds."""
+
+    changes: list[Parsed] | None
+    updates: int = 0
+
+
+class Decoder:
+    """Opens and parses raw events (AES-GCM, JSON, the tolerant parser)."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+        self._days: dict[date, str] = {}  # raw bodies' key subjects by day received
+
+    async def decode(self, event: Claimed) -> Decoded:
+        if event.body_enc is None:
+            return Decoded(None)
+        day = event.received_at.date()
+        subject = self._days.get(day)
+        if subject is None:
+            subject = self._days[day] = day_subject(event.received_at)
+        body = await self.vault.decrypt_bytes(None, subject, BODY_COLUMN, event.body_enc)
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            return Decoded(None)
+        if not isinstance(payload, dict):
+            return Decoded(None)
+        changes = schemas.changes(payload)
+        return Decoded([parse(c) for c in changes], _count_updates(changes))
+
+
+async def pick(
+    decoder: Decoder,
+    events: list[Claimed],
+    max_items: int | None,
+    known: dict[int, Decoded] | None = None,
+) -> list[tuple[Claimed, Decoded]]:
+    """The claimed events a transaction takes on, in order, decoded (or taken from ``known``,
+    decoded before the transaction): as many as ``max_items`` updates hold (None: all)."""
+    picked: list[tuple[Claimed, Decoded]] = []
+    wanted = 0  # updates decoded so far (about: counted before planning)
+    for n, event in enumerate(events):
+        if max_items is not None and wanted >= max_items:
+            break  # enough for this transaction: the other claimed events stay as they are
+        decoded = known.get(event.id) if known is not None else None
+        if decoded is None:
+            if n % 8 == 7:
+                await asyncio.sleep(0)  # decoding a batch is CPU work: let the loop in
+            decoded = await decoder.decode(event)
+        if decoded.changes is not None:
+            left = decoded.updates - event.progress
+            if max_items is not None and wanted and wanted + left > max_items:
+                # it would be cut at the budget: left whole for the next transaction (an
+                # event continued later is decoded and planned again, and its progress
+                # written; only the first event of a transaction is ever cut by the budget)
+                break
+            wanted += left
+        picked.append((event, decoded))
+    return picked
+
+
 def lock_key(workspace_id: int, kind: str, value: str) -> int:
     """The PostgreSQL advisory-lock key of a person (per workspace)."""
     digest = hashlib.blake2b(f"{workspace_id}|{kind}|{value}".encode(), digest_size=8).digest()
@@ -208,43 +300,33 @@ class BatchProcessor:
         self.interrupted = False  # ... because time ran out or intake waited
         self.planned = 0  # updates planned (what the claimed events held, about)
         self._budget = budget_s
-        self._days: dict[date, str] = {}  # raw bodies' key subjects by day received
+        self.decoder = Decoder(self.vault)
 
     # -- the batch ----------------------------------------------------------------------------
-    async def run(self, events: list[Claimed]) -> None:
+    async def run(self, events: list[Claimed], known: dict[int, Decoded] | None = None) -> None:
+        """Apply ``events`` (decoded here, or taken from ``known``: decoded before the
+        transaction) in the caller's transaction."""
         started = time.monotonic()
-        decoded: list[tuple[Plan, list[Change]]] = []
-        wanted = 0  # updates decoded so far (about: counted before planning)
-        for n, event in enumerate(events):
-            if self.max_items is not None and wanted >= self.max_items:
-                break  # enough for this transaction: the other claimed events stay as they are
-            if n % 8 == 7:
-                await asyncio.sleep(0)  # decoding a batch is CPU work: let the loop in
-
+        decoded: list[tuple[Plan, list[Parsed]]] = []
+        for event, found in await pick(self.decoder, events, self.max_items, known):
             plan = Plan(event)
-            payload = await self._decode(event)
-            if payload is None:
+            if found.changes is None:
                 plan.malformed = True
             else:
-                changes = schemas.changes(payload)
-                updates = _count_updates(changes)
-                left = updates - event.progress
-                if self.max_items is not None and wanted and wanted + left > self.max_items:
-                    # it would be cut at the budget: left whole for the next transaction (an
-                    # event continued later is decoded and planned again, and its progress
-                    # written; only the first event of a transaction is ever cut by the budget)
-                    break
-                decoded.append((plan, changes))
-                self.planned += updates
-                wanted += left
+                decoded.append((plan, found.changes))
+                self.planned += found.updates
             self.plans.append(plan)
-        numbers = {c.phone_number_id for _, cs in decoded for c in cs if c.phone_number_id}
+        numbers = {
+            p.change.phone_number_id for _, ps in decoded for p in ps if p.change.phone_number_id
+        }
         channels = await channels_repo.live_channels_for_numbers(self.db, numbers)
-        wabas = {c.waba_id for _, cs in decoded for c in cs if c.field in TEMPLATE_FIELDS}
+        wabas = {
+            p.change.waba_id for _, ps in decoded for p in ps if p.change.field in TEMPLATE_FIELDS
+        }
         waba_workspaces = await channels_repo.workspaces_for_wabas(self.db, [w for w in wabas if w])
-        for plan, changes in decoded:
-            for change in changes:
-                self._plan(plan, change, channels, waba_workspaces)
+        for plan, parsed in decoded:
+            for one in parsed:
+                self._plan(plan, one, channels, waba_workspaces)
             plan.items.sort(key=lambda i: (i.at, i.seq))
         await self._hold_suspended()
         todo = [
@@ -345,22 +427,6 @@ class BatchProcessor:
         self.conversations.forget_contact(kept)
         self.conversations.forget_contact(absorbed)
 
-    async def _decode(self, event: Claimed) -> Any:
-        if event.body_enc is None:
-            return None
-        day = event.received_at.date()
-        subject = self._days.get(day)
-        if subject is None:
-            subject = self._days[day] = day_subject(event.received_at)
-        body = await self.vault.decrypt_bytes(None, subject, BODY_COLUMN, event.body_enc)
-        try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
-            return None
-        if not isinstance(payload, dict):
-            return None
-        return payload
-
     # -- planning -----------------------------------------------------------------------------
     def _add(
         self,
@@ -377,10 +443,11 @@ class BatchProcessor:
     def _plan(
         self,
         plan: Plan,
-        change: Change,
+        parsed: Parsed,
         channels: dict[str, Channel],
         waba_workspaces: dict[str, int],
     ) -> None:
+        change = parsed.change
         tally = plan.tally
         if change.field in TEMPLATE_FIELDS:
             workspace_id = waba_workspaces.get(change.waba_id or "")
@@ -397,16 +464,14 @@ class BatchProcessor:
             tally.unrouted += 1
             ITEMS.labels("unrouted").inc()
             return
-        value = change.value
-        messages, skipped = inbound.messages(value)
-        tally.ignored += skipped
-        for message in messages:
+        tally.ignored += parsed.skipped
+        for message in parsed.messages:
             self._add(plan, channel, message.sender, message)
-        for status in schemas.statuses(value):
+        for status in parsed.statuses:
             self._add(plan, channel, status.recipient, status)
-        for preference in schemas.preferences(value):
+        for preference in parsed.preferences:
             self._add(plan, channel, preference.identity, preference)
-        for error in schemas.arr(value.get("errors")):
+        for error in parsed.errors:
             code, _ = schemas.first_error([error])
             ERRORS.labels(str(code)).inc()
             tally.items += 1

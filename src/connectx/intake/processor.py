@@ -4,7 +4,8 @@ A batch is claimed, processed and marked processed in ONE transaction: if the pr
 the transaction fails half-way, nothing of it is kept and the events are still pending for the
 next claim. On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets several processors (threads or
 ``connectx worker`` processes) work side by side; on SQLite the database's single write lock
-serialises them.
+serialises them, and the claim is read and decoded before that lock is taken (a read
+transaction) and claimed again under it: only what is still pending is applied.
 
 A batch that fails is retried one event at a time, so one bad event cannot hold up the others;
 an event that fails on its own ``MAX_ATTEMPTS`` times is parked as ``failed`` for inspection.
@@ -27,15 +28,16 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.config import Settings
+from connectx.config import Settings, get_settings
 from connectx.db.engine import dispose_engines
-from connectx.db.session import after_commit, unit_of_work
+from connectx.db.session import after_commit, read_only, unit_of_work
 from connectx.intake import repository as repo
 from connectx.intake import turns, wakeup
-from connectx.intake.dispatch import BatchProcessor, Outcome
+from connectx.intake.dispatch import BatchProcessor, Decoded, Decoder, Outcome, pick
 from connectx.intake.repository import Claimed
 from connectx.kit import clock
 from connectx.kit.collector import quiet_garbage_collector
+from connectx.privacy.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 # hundred; events with many updates are claimed by the update budget below instead.
 EVENTS_PER_BATCH = 200
 MIN_CLAIM = 4  # the smallest claim after a turn cut short by intake
+# SQLite: claim and decode in a read transaction before taking the write lock (intake's group
+# commits wait for that lock); PostgreSQL claims with FOR UPDATE SKIP LOCKED in the transaction.
+PREPARE_BEFORE_TURN = True
 MAX_ATTEMPTS = 5
 POLL_S = 0.2
 MAX_BACKOFF_S = 30.0
@@ -101,12 +106,29 @@ async def process_batch(limit: int = EVENTS_PER_BATCH) -> int:
     fit) and process them in one transaction. Returns how many were claimed (0: nothing
     pending). Raises if the batch failed (nothing is kept)."""
     size = min(limit, _claim_size.get(limit))
+    budget = _item_budget.get()
+    known: dict[int, Decoded] | None = None
+    claimed = 0
+    if get_settings().is_sqlite and PREPARE_BEFORE_TURN:
+        # Claim and decode before the turn, in a read transaction (WAL: no write lock), so the
+        # write lock is held only to plan, look up and write; checked again under the lock.
+        async with read_only() as db:
+            ahead = await repo.claim(db, size)
+            if not ahead:
+                return 0
+            picked = await pick(Decoder(Vault(db)), ahead, budget)
+        known = {event.id: decoded for event, decoded in picked}
+        claimed = len(ahead)
     async with turns.processor_turn(), unit_of_work() as db:
         await repo.bound_waits(db)
-        events = await repo.claim(db, size)
+        if known is None:
+            events = await repo.claim(db, size)
+            claimed = len(events)
+        else:  # still pending (another processor may have been first), progress as it is now
+            events = await repo.claim_again(db, [event for event, _ in picked])
         if not events:
-            return 0
-        batch = await _run(db, events, _item_budget.get())
+            return claimed  # (nothing left of a claim made before the turn: claim again)
+        batch = await _run(db, events, budget, known)
     if batch.interrupted:  # intake wanted the lock, or time ran out: about what fits next time
         _claim_size.set(max(MIN_CLAIM, 2 * sum(1 for p in batch.plans if batch.finished(p))))
         _item_budget.set(max(MIN_ITEMS, 2 * batch.applied))
@@ -115,15 +137,18 @@ async def process_batch(limit: int = EVENTS_PER_BATCH) -> int:
         _item_budget.set(budget)
         per_event = batch.planned / max(1, len(batch.plans))  # updates per event seen
         _claim_size.set(max(MIN_CLAIM, min(limit, int(budget / max(1.0, per_event)) + 1)))
-    return len(events)
+    return claimed
 
 
 async def _run(
-    db: AsyncSession, events: list[Claimed], max_items: int | None = None
+    db: AsyncSession,
+    events: list[Claimed],
+    max_items: int | None = None,
+    known: dict[int, Decoded] | None = None,
 ) -> BatchProcessor:
     """Process claimed ``events`` in the caller's transaction and mark them done."""
     batch = BatchProcessor(db, max_items=max_items)
-    await batch.run(events)
+    await batch.run(events, known)
     now = clock.now()
     finished: list[dict[str, object]] = []
     for plan in batch.plans:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -263,6 +264,25 @@ async def claim_one(db: AsyncSession, event_id: int) -> Claimed | None:
     )
     row = (await db.execute(stmt)).first()
     return Claimed(*row) if row is not None else None
+
+
+async def claim_again(db: AsyncSession, events: list[Claimed]) -> list[Claimed]:
+    """Of ``events`` claimed before this transaction (SQLite: read before the write lock was
+    taken), those still claimable, with their progress as it is now; in id order."""
+    if not events:
+        return []
+    table: Table = WebhookEvent.__table__  # type: ignore[assignment]
+    stmt = (
+        select(table.c.id, table.c.progress)
+        .where(table.c.id.in_([e.id for e in events]), _claimable())
+        .with_for_update(skip_locked=True)
+    )
+    now = dict((await db.execute(stmt)).tuples().all())
+    return [
+        e if e.progress == now[e.id] else dataclasses.replace(e, progress=now[e.id])
+        for e in events
+        if e.id in now
+    ]
 
 
 @functools.cache
