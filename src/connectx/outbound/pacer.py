@@ -20,6 +20,7 @@ shared aiohttp pool, record each outcome (fenced on the claim) in bulk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -230,7 +231,12 @@ class Pacer:
         self.channel_tasks: dict[int, asyncio.Task[None]] = {}
         self._redis: Any = None
         self.sent = 0
-        self.inflight: set[asyncio.Task[None]] = set()
+        # Admitted rows wait here for one of this process's sender coroutines (at most
+        # ``max_inflight``, started as needed): a message costs no task of its own.
+        self.queued: deque[tuple[Lane, Claimed]] = deque()
+        self.busy = 0  # requests in flight
+        self._senders: list[asyncio.Task[None]] = []
+        self._idle: deque[asyncio.Future[None]] = deque()  # senders waiting for a row
         self._room = asyncio.Event()
         self._room.set()
         self.outcomes: list[Outcome] = []
@@ -363,10 +369,10 @@ class Pacer:
     async def _admit(self, lane: Lane, ready: deque[Claimed]) -> None:
         """Release the rows at the head of ``ready`` whose time has come; sleep until the next
         slot when none has."""
-        while len(self.inflight) >= self.max_inflight:
+        while self.inflight >= self.max_inflight:
             self._room.clear()
             await self._room.wait()
-        room = self.max_inflight - len(self.inflight)
+        room = self.max_inflight - self.inflight
         now = clock.now()
         while ready and (ready[0].kind != "message" or ready[0].body is None):
             row = ready.popleft()  # reads (not paced) and erased content (nothing to send)
@@ -390,19 +396,47 @@ class Pacer:
         if wait > 0 or len(decisions) < len(head):
             await asyncio.sleep(max(wait, TICK_S))
 
+    @property
+    def inflight(self) -> int:
+        """Requests started or waiting for a sender (what ``max_inflight`` bounds)."""
+        return self.busy + len(self.queued)
+
     def _start(self, lane: Lane, row: Claimed, now: datetime) -> None:
         if row.lease_until - now < self.margin:
             # Its lease ends before an answer could be recorded: put it back unsent.
             self._add(Outcome(row, kind="deferred"))
             return
-        task = asyncio.create_task(self._send_one(lane, row))
         lane.started += 1
-        self.inflight.add(task)
-        task.add_done_callback(self._sent)
+        self.queued.append((lane, row))
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        if len(self._senders) < self.max_inflight:
+            self._senders.append(asyncio.create_task(self._sender()))
 
-    def _sent(self, task: asyncio.Task[None]) -> None:
-        self.inflight.discard(task)
-        self._room.set()
+    async def _sender(self) -> None:
+        """One of this process's sender coroutines: sends admitted rows one at a time."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self.queued:
+                waiter = loop.create_future()
+                self._idle.append(waiter)
+                await waiter
+                continue
+            lane, row = self.queued.popleft()
+            self.busy += 1
+            try:
+                if lane.stopped:  # Meta refused the number's token meanwhile: not sent
+                    self._add(Outcome(row, kind="deferred"))
+                else:
+                    await self._send_one(lane, row)
+            except Exception as exc:  # never lose a row: it stays claimed (in doubt)
+                log.warning("outbox: sending a row failed: %s", type(exc).__name__)
+            finally:
+                self.busy -= 1
+                self._room.set()
 
     async def _claim(self, lane: Lane, limit: int) -> list[Claimed]:
         async with self._writing() as db:
@@ -502,8 +536,13 @@ class Pacer:
         tasks = [t for t in self.channel_tasks.values() if not t.done()]
         if tasks:
             await asyncio.wait(tasks, timeout=timeout_s)
-        if self.inflight:
-            await asyncio.wait(list(self.inflight), timeout=timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while self.inflight and time.monotonic() < deadline:
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), deadline - time.monotonic())
+        for task in self._senders:
+            task.cancel()
         if self._recorder is not None:
             await asyncio.wait([self._recorder], timeout=timeout_s)
 
