@@ -162,3 +162,11 @@ async def test_the_first_group_commit_quiets_the_garbage_collector(
     monkeypatch.setattr(gc, "set_threshold", lambda *_: None)  # the test process's stays as is
     assert (await deliver(client, load("message_text"))).status_code == 200
     assert frozen == [1]
+
+
+def test_a_group_commit_seals_under_the_day_subject_of_its_requests() -> None:
+    """The subject formatted once per day (batcher._subject_of_day) is day_subject's."""
+    start = datetime(2026, 12, 31, 22, 30, tzinfo=UTC)
+    for hours in range(0, 24 * 40, 7):
+        at = start + timedelta(hours=hours)
+        assert batcher_module._subject_of_day(at.date()) == batcher_module.day_subject(at)

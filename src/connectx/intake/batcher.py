@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import weakref
 from datetime import date, datetime
@@ -48,6 +49,12 @@ class StoreFailed(Exception):
 def day_subject(at: datetime) -> str:
     """The key subject of raw bodies received on ``at``'s (UTC) day."""
     return f"webhook_day:{at:%Y-%m-%d}"
+
+
+@functools.lru_cache(maxsize=4)
+def _subject_of_day(day: date) -> str:
+    """:func:`day_subject` of a day, formatted once (strftime per group commit was ~2 µs)."""
+    return f"webhook_day:{day:%Y-%m-%d}"
 
 
 def new_row(
@@ -163,8 +170,8 @@ class GroupCommitBatcher:
             by_day.setdefault(item[2].date(), []).append(item)
         vault = Vault()
         rows: list[dict[str, object]] = []
-        for items in by_day.values():
-            subject = day_subject(items[0][2])
+        for day, items in by_day.items():
+            subject = _subject_of_day(day)
             sealed = await vault.encrypt_many(None, subject, BODY_COLUMN, [i[1] for i in items])
             rows += [
                 new_row(app_id, received_at, body_enc, len(body))

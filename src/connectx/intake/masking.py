@@ -78,17 +78,41 @@ _KEYED = re.compile(
 # Only these fields carry text people typed (Meta's own texts, in statuses, errors, preferences
 # and template updates, hold no card numbers).
 _CARRIERS = re.compile(rb'"(?:messages|message_echoes|history)"\s*:')
+_CARRIER_KEYS = (b'"messages"', b'"message_echoes"', b'"history"')
+
+# Every byte a run can hold (digits, space, hyphen) as "0", any other as ".": a run lies inside
+# a stretch of 13 or more "0"s of this shape, which bytes.find finds at C speed.
+_SHAPE = bytes(0x30 if c in b"0123456789 -" else 0x2E for c in range(256))
+_STRETCH = b"0" * 13
 
 
 def might_hold_a_card(body: bytes) -> bool:
     """Cheap pre-check on the raw bytes: people's text, with a long digit run outside identifier
     fields. Status callbacks, and messages whose only long runs are ids, are answered here
-    without parsing."""
-    if not _CARRIERS.search(body):
+    without parsing.
+
+    The same answer as scanning the whole body with ``_CARRIERS`` and ``_RUN``, found faster
+    (a 50-update body: ~230 -> ~25 µs, session 6): the carrier keys by ``bytes.find`` first, and
+    ``_RUN`` only over the stretches of digits, spaces and hyphens that are long enough to hold a
+    run (a regular expression tried at every digit of a body full of ids and timestamps cost
+    ~15 µs per kilobyte). tests/whatsapp/test_masking.py compares the two."""
+    first = -1
+    for key in _CARRIER_KEYS:
+        at = body.find(key)
+        if at >= 0 and (first < 0 or at < first):
+            first = at
+    if first < 0 or not _CARRIERS.search(body, first):  # a match starts at one of the keys
         return False
-    for match in _RUN.finditer(body):
-        if not _KEYED.search(body, max(0, match.start() - 40), match.start()):
-            return True
+    shape = body.translate(_SHAPE)
+    at = shape.find(_STRETCH)
+    while at >= 0:
+        end = shape.find(b".", at)
+        if end < 0:
+            end = len(body)
+        for match in _RUN.finditer(body, at, end):  # (the look-behind sees before ``at``)
+            if not _KEYED.search(body, max(0, match.start() - 40), match.start()):
+                return True
+        at = shape.find(_STRETCH, end)
     return False
 
 
