@@ -34,6 +34,7 @@ from connectx.intake import receiver as webhook_receiver
 from connectx.kit import logging as cx_logging
 from connectx.kit import problems
 from connectx.kit.middleware import RequestContext
+from connectx.kit.text_guard import TextGuard
 from connectx.media import endpoints as media_api
 from connectx.outbound import endpoints as outbound_api
 from connectx.policies import endpoints as policy_api
@@ -162,5 +163,6 @@ def create_app() -> FastAPI:
     app.add_middleware(CookieChoices)
     app.add_middleware(PolicyGate)
     app.add_middleware(SecuritySignals)
+    app.add_middleware(TextGuard)  # NUL / unpaired surrogates: a 422 before anything reads them
     app.add_middleware(RequestContext, https=settings.secure_cookies)
     return app

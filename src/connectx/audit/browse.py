@@ -18,6 +18,7 @@ from connectx.audit import repository as repo
 from connectx.audit import service as audit
 from connectx.kit import clock
 from connectx.kit.errors import InvalidInput
+from connectx.kit.numbers import is_digits
 from connectx.models.audit import AuditEvent
 from connectx.privacy import purpose
 
@@ -139,7 +140,7 @@ async def page(
         raise InvalidInput(f"limit is 1 to {MAX_PAGE}.", field="limit")
     before = None
     if cursor:
-        if not cursor.isdigit():
+        if not is_digits(cursor):
             raise InvalidInput("cursor is the next_cursor of the previous page.", field="cursor")
         before = int(cursor)
     rows = await repo.search(db, _query(principal.workspace_id, f, before), limit + 1)

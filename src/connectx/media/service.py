@@ -31,6 +31,7 @@ from connectx.jobs.queue import enqueue
 from connectx.kit import clock
 from connectx.kit.crypto import CryptoError, KeyDestroyed
 from connectx.kit.errors import Gone, NotFound
+from connectx.kit.numbers import is_digits
 from connectx.media import repository as repo
 from connectx.media import sniff, store
 from connectx.models.media import FAILED, PENDING, REJECTED, STORED
@@ -196,7 +197,7 @@ def check_lookup(job: Job, info: dict[str, Any]) -> tuple[str, str, int | None, 
         raise Rejected(f"the message says {declared} but Meta's media lookup says {mime}")
     limit = size_limit(job.kind, job.animated)
     size = info.get("file_size")
-    file_size = int(size) if isinstance(size, int | str) and str(size).isdigit() else None
+    file_size = int(size) if isinstance(size, int | str) and is_digits(str(size)) else None
     if file_size is not None and file_size > limit:
         raise Rejected(f"{job.kind} of {file_size} bytes is over the {limit}-byte limit")
     expected = _digest(str(info.get("sha256") or "")) or _digest(job.declared_sha256)

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectx.kit.numbers import is_digits
+
 TYPES = frozenset(
     {
         "message.new",
@@ -76,7 +78,7 @@ def parse_id(event_id: str | None) -> tuple[int, int] | None:
     if not event_id:
         return None
     ms, sep, seq = event_id.strip().partition("-")
-    if not sep or not ms.isdigit() or not seq.isdigit() or len(event_id) > 40:
+    if not sep or not is_digits(ms) or not is_digits(seq) or len(event_id) > 40:
         return None
     return int(ms), int(seq)
 

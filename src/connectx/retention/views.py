@@ -12,6 +12,7 @@ from connectx.accounts.principal import Principal, optional_principal
 from connectx.db.session import db_session
 from connectx.kit.csrf import csrf_protect
 from connectx.kit.errors import DomainError, InvalidInput
+from connectx.kit.numbers import is_digits
 from connectx.retention import holds, schedule
 from connectx.web.flash import set_flash
 from connectx.web.navigation import redirect
@@ -77,7 +78,7 @@ async def save_period(
 ) -> Response:
     try:
         text = days.strip()
-        if text and not text.isdigit():
+        if text and not is_digits(text):
             raise InvalidInput("Enter a whole number of days, or leave it empty.", field="days")
         await schedule.set_workspace_period(
             db, principal, retention_class, int(text) if text else None
@@ -102,7 +103,7 @@ async def place_hold(
 ) -> Response:
     try:
         text = contact_id.strip()
-        if text and not text.isdigit():
+        if text and not is_digits(text):
             raise InvalidInput(
                 "Enter the contact's number (its id), or leave it empty to hold the workspace.",
                 field="contact_id",

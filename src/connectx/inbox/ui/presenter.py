@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from markupsafe import Markup
 
 from connectx.inbox.ui.linkify import linkify
+from connectx.kit.numbers import is_digits
 from connectx.messages.service import MessageView
 
 MEDIA_LABELS = {
@@ -200,7 +201,7 @@ def fill_template(text: str, params: list[str] | dict[str, str]) -> str:
         if isinstance(params, dict):
             value = params.get(key)
         else:
-            index = int(key) - 1 if key.isdigit() else -1
+            index = int(key) - 1 if is_digits(key) else -1
             value = params[index] if 0 <= index < len(params) else None
         return value if value else match.group(0)
 

@@ -18,6 +18,7 @@ from connectx.inbox import assignment, canned, contact_panel, labels, notes, not
 from connectx.inbox import repository as inbox_repo
 from connectx.kit import clock
 from connectx.kit.errors import InvalidInput, NotFound
+from connectx.kit.numbers import is_digits
 from connectx.models.conversation import Conversation
 from connectx.models.inbox import CannedResponse, Label, Notification
 
@@ -114,7 +115,7 @@ def optional_id(raw: str, name: str) -> int | None:
     raw = raw.strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    if not is_digits(raw):
         raise InvalidInput(f"Choose a {name.removesuffix('_id')} from the list.", field=name)
     return int(raw)
 
@@ -156,7 +157,7 @@ async def snooze(
             when = datetime.fromisoformat(until.strip())
         except ValueError:
             raise InvalidInput("Choose a date and time to snooze until.", field="until") from None
-    elif not minutes.strip().isdigit() or int(minutes) <= 0:
+    elif not is_digits(minutes.strip()) or int(minutes) <= 0:
         raise InvalidInput("Choose how long to snooze for.", field="minutes")
     else:
         when = clock.now() + timedelta(minutes=int(minutes))

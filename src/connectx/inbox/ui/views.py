@@ -25,6 +25,7 @@ from connectx.inbox.ui import presenter
 from connectx.inbox.ui import screens as service
 from connectx.kit.csrf import csrf_protect
 from connectx.kit.errors import InvalidInput
+from connectx.kit.numbers import is_digits
 from connectx.models.conversation import STATUSES
 from connectx.outbound.service import MEDIA_LIMITS
 from connectx.realtime.endpoints import head_id
@@ -390,7 +391,7 @@ async def template_preview(
     if not key:
         return HTMLResponse("")
     form = await service.template_for(db, principal, conversation_id, key)
-    buttons = {int(k): v for k, v in _params(data, "button.").items() if k.isdigit()}
+    buttons = {int(k): v for k, v in _params(data, "button.").items() if is_digits(k)}
     shown = presenter.template_preview(
         form, _params(data, "header."), _params(data, "body."), buttons
     )
@@ -405,7 +406,7 @@ async def send_template(
     db: AsyncSession = DB,
 ) -> HTMLResponse:
     data = await request.form()
-    buttons = {int(k): v for k, v in _params(data, "button.").items() if k.isdigit()}
+    buttons = {int(k): v for k, v in _params(data, "button.").items() if is_digits(k)}
     sent = await service.send_template(
         db,
         principal,

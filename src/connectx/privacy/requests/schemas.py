@@ -110,10 +110,11 @@ class SettingsIn(BaseModel):
     keywords: list[KeywordIn] | None = None
     code_template: str | None = Field(
         None,
+        max_length=512,
         description="An approved template (body {{1}} = the code) for codes outside the "
         "24-hour window; empty to remove.",
     )
-    code_template_language: str | None = None
+    code_template_language: str | None = Field(None, max_length=16)
 
 
 class SettingsOut(BaseModel):

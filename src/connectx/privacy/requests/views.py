@@ -19,6 +19,7 @@ from connectx.kit.errors import (
     NotFound,
     TooManyRequests,
 )
+from connectx.kit.numbers import is_digits
 from connectx.models.data_request import DataRequest
 from connectx.privacy import consent
 from connectx.privacy.requests import intake, service, settings, verification
@@ -630,7 +631,7 @@ async def _decide(
             message = f"Request {req.reference} refused; the person is told the reasons."
         elif action == "extend":
             text = days.strip()
-            if not text.isdigit():
+            if not is_digits(text):
                 raise InvalidInput("Enter the extension in whole days (1 to 30).", field="days")
             await service.extend(
                 db, req, actor=principal.actor, days=int(text), reason=reason, ip=principal.ip
