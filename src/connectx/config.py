@@ -16,6 +16,14 @@ ASYNC_DRIVERS = {
 }
 
 
+def async_url(url: str) -> str:
+    """``postgresql://…`` means asyncpg and ``sqlite:///…`` aiosqlite (the drivers installed)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ASYNC_DRIVERS:
+        return f"{ASYNC_DRIVERS[scheme]}://{rest}"
+    return url
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONNECTX_", extra="ignore")
 
@@ -109,11 +117,7 @@ class Settings(BaseSettings):
     @field_validator("database_url", "keystore_url")
     @classmethod
     def _async_driver(cls, url: str | None) -> str | None:
-        """``postgresql://…`` means asyncpg and ``sqlite:///…`` aiosqlite."""
-        scheme, sep, rest = (url or "").partition("://")
-        if sep and scheme in ASYNC_DRIVERS:
-            return f"{ASYNC_DRIVERS[scheme]}://{rest}"
-        return url
+        return async_url(url) if url else url
 
     @property
     def effective_database_url(self) -> str:

@@ -150,3 +150,26 @@ async def test_plain_reads_need_no_transaction_on_postgresql() -> None:
     assert sent == []
     await traced(False)
     assert sent == ["BEGIN", "ROLLBACK"]
+
+
+def test_migrations_run_on_a_plain_database_url(tmp_path: Any) -> None:
+    """``connectx.db.migrate.upgrade("postgresql://…")`` (or ``sqlite:///…``) uses the installed
+    async drivers, as the settings do: SQLAlchemy's defaults for those schemes (psycopg,
+    pysqlite) are not async, or not installed."""
+    from sqlalchemy import make_url
+
+    from connectx.db.migrate import upgrade
+    from tests.conftest import PG_NAME, TEST_PG
+
+    if TEST_PG:
+        from tests.support.databases import drop_postgres_database, fresh_postgres_database
+
+        name = f"{PG_NAME}_plain"
+        url = make_url(fresh_postgres_database(TEST_PG, name)).set(drivername="postgresql")
+        try:
+            upgrade(url.render_as_string(hide_password=False))
+        finally:
+            drop_postgres_database(TEST_PG, name)
+    else:
+        upgrade(f"sqlite:///{tmp_path / 'plain.db'}")
+        assert (tmp_path / "plain.db").stat().st_size > 0

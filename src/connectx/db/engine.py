@@ -14,7 +14,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from connectx.config import get_settings
+from connectx.config import async_url, get_settings
 from connectx.db import sqlite_driver
 
 _engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = (
@@ -50,7 +50,9 @@ def _begin_immediate(conn: Any) -> None:
 
 def make_engine(url: str | None = None) -> AsyncEngine:
     settings = get_settings()
-    url = url or settings.effective_database_url
+    # A URL passed in (``connectx.db.migrate.upgrade(url)``, the key store's) gets the same
+    # drivers as the configured one: a plain ``postgresql://`` would make SQLAlchemy pick psycopg.
+    url = async_url(url or settings.effective_database_url)
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
