@@ -66,3 +66,37 @@ async def test_warming_many_keys_reads_their_scope_key_once() -> None:
         counter.close()
     # the subject keys' versions, the scope key's row (and BEGIN where the driver sends one)
     assert warmed <= 3, warmed
+
+
+async def test_reading_keys_that_exist_takes_no_write_lock() -> None:
+    """Opening a value and finding a subject's existing key read the key store in a read-only
+    transaction: on SQLite they go on while another transaction holds the key store's write
+    lock (they took it themselves, and so waited up to the 30 s busy timeout behind it)."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    v = Vault()
+    sealed = await v.encrypt(7, "contact:1", "contacts.name", "Ada")
+    reset_caches()
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def writer() -> None:
+        async with keystore.session() as db:
+            await db.execute(text("SELECT 1"))  # BEGIN IMMEDIATE on SQLite
+            holding.set()
+            await release.wait()
+
+    task = asyncio.create_task(writer())
+    await holding.wait()
+    try:
+        async with asyncio.timeout(5):
+            assert await v.decrypt(7, "contact:1", "contacts.name", sealed) == "Ada"
+            reset_caches()
+            key_id, _ = await v.subject_key(7, "contact:1")
+            info = await v.key_info(7, "contact:1")
+        assert info is not None and info.id == key_id
+    finally:
+        release.set()
+        await task

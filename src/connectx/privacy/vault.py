@@ -303,6 +303,17 @@ class Vault:
         key_id = _current.get(cache_key)
         if key_id is not None and (key := _keys.get(key_id)) is not None:
             return key_id, key
+        # A key that exists is read without the write lock (SQLite: a DEFERRED snapshot, so a
+        # page that opens values does not queue behind every writer of the key store); only a
+        # subject without a live key goes on to the writing transaction that creates one.
+        async with keystore.session(read_only=True) as db:
+            row = await repo.latest(db, "subject", scope, subject)
+            if row is not None and row.wrapped is not None:
+                row = await _read_subject_key(db, row.id, row)
+            if row is not None and row.wrapped is not None:
+                key = await open_key(db, row)
+                _current.put(cache_key, row.id)
+                return row.id, key
         async with keystore.session() as db:
             for _ in range(5):
                 row = await repo.latest(db, "subject", scope, subject)
@@ -414,7 +425,7 @@ class Vault:
 
     async def key_info(self, workspace_id: int | None, subject: str) -> KeyInfo | None:
         """The subject's newest key (for operators and tests); ``None`` if it never had one."""
-        async with keystore.session() as db:
+        async with keystore.session(read_only=True) as db:
             row = await repo.latest(db, "subject", scope_of(workspace_id), subject)
         if row is None:
             return None
@@ -451,7 +462,7 @@ class Vault:
         key_id = crypto.key_id_of(blob)
         key = _keys.get(key_id)
         if key is None:
-            async with keystore.session() as db:
+            async with keystore.session(read_only=True) as db:
                 row = await _read_subject_key(db, key_id)
                 if row is None:
                     raise CryptoError("the key that sealed this value is unknown")
