@@ -170,3 +170,31 @@ def test_a_group_commit_seals_under_the_day_subject_of_its_requests() -> None:
     for hours in range(0, 24 * 40, 7):
         at = start + timedelta(hours=hours)
         assert batcher_module._subject_of_day(at.date()) == batcher_module.day_subject(at)
+
+
+async def test_a_kept_connection_the_server_closed_is_replaced_before_use(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    """PostgreSQL closes the flusher's connection while it waits (a restart,
+    pg_terminate_backend): the next delivery is stored on a new one, not answered 503."""
+    if get_engine().dialect.name != "postgresql":
+        pytest.skip("a server that closes connections (PostgreSQL)")
+    import asyncpg
+
+    processor.stop_embedded()
+    assert (await deliver(client, load("message_text"))).status_code == 200
+    kept = batcher_module.batcher()._writer._driver
+    outside = await asyncpg.connect(
+        get_engine().url.set(drivername="postgresql").render_as_string(False)
+    )
+    try:
+        assert await outside.fetchval("SELECT pg_terminate_backend($1)", kept.get_server_pid())
+    finally:
+        await outside.close()
+    for _ in range(100):  # until the driver has seen its socket close
+        if kept.is_closed():
+            break
+        await asyncio.sleep(0.01)
+    assert kept.is_closed()
+    assert (await deliver(client, load("message_text"))).status_code == 200
+    assert await count(WebhookEvent) == 2

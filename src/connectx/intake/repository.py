@@ -83,6 +83,11 @@ class NewEventWriter:
     async def commit(self, rows: list[dict[str, Any]]) -> None:
         """Insert the rows and commit them, or raise with nothing stored."""
         driver = self._driver if self._conn is not None else await self._connect()
+        if self._kind == "asyncpg" and driver.is_closed():
+            # The server closed it while it waited (a restart, pg_terminate_backend): replaced
+            # before use, as the pool's checkout did (engine._closed_by_server), not a 503.
+            await self.close()
+            driver = await self._connect()
         try:
             if self._kind == "sqlite":
                 await sqlite_driver.commit_many(driver, self._sql, [_sqlite_row(r) for r in rows])
