@@ -111,3 +111,38 @@ async def test_claims_grow_back_after_a_smaller_one(
     await _in_fresh_context(scenario())
     assert await event_counts() == {"processed": 410}
     assert await count(MessageStatusEvent) == 900
+
+
+async def test_a_transactions_events_are_marked_done_in_one_statement_execution(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    """PostgreSQL: the claimed events are marked processed by one statement execution (rows as
+    arrays), not an executemany (a statement execution per event on the server)."""
+    from sqlalchemy import event
+
+    from connectx.config import get_settings
+    from connectx.db.engine import get_engine
+
+    if get_settings().is_sqlite:
+        import pytest
+
+        pytest.skip("SQLite runs in-process: its executemany is one call")
+    processor.stop_embedded()
+    for n in range(30):
+        await delivered(client, _statuses(n, 1))
+    marks: list[bool] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith("UPDATE WEBHOOK_EVENTS"):
+            marks.append(many)
+
+    engine = get_engine().sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert await _in_fresh_context(processor.process_batch()) == 30
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert marks == [False]  # one execution (was an executemany of 30)
+    assert await event_counts() == {"processed": 30}
+    (first, *_) = await rows(WebhookEvent, order_by=WebhookEvent.id)
+    assert (first.items, first.progress, first.processed_at is not None) == (1, 1, True)
