@@ -76,7 +76,8 @@ async def sender_view(db: AsyncSession, channel_id: int) -> Any | None:
     """What a claim needs of a number, in one statement: its sending state (``rate_per_s`` and
     ``paused_at`` are None without one) and its channel's ``workspace_id``, ``phone_number_id``,
     ``disconnected_at`` and sealed ``access_token_enc``. None for an unknown number."""
-    return (await db.execute(_SENDER_VIEW, {"channel_id": channel_id})).one_or_none()
+    connection = await db.connection()  # a Core statement: no ORM execution around it
+    return (await connection.execute(_SENDER_VIEW, {"channel_id": channel_id})).one_or_none()
 
 
 async def ensure_sending_state(
