@@ -11,12 +11,6 @@ from connectx.models.account import UserSession
 from connectx.models.api_key import ApiKey
 from connectx.models.workspace import Membership
 
-
-async def session_by_token_hash(db: AsyncSession, token_hash: bytes) -> UserSession | None:
-    stmt = select(UserSession).where(UserSession.token_hash == token_hash)
-    return (await db.execute(stmt)).scalar_one_or_none()
-
-
 # Built once: every signed-in request runs it, and building a statement and its cache key
 # costs more than running it (the cache key alone ~0.3 ms for this join).
 _SESSION_AND_ROLE = (

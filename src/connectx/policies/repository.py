@@ -124,8 +124,3 @@ async def user_created_at(db: AsyncSession, user_id: int) -> datetime | None:
 async def user_ids_after(db: AsyncSession, after_id: int, limit: int) -> list[int]:
     stmt = select(User.id).where(User.id > after_id).order_by(User.id).limit(limit)
     return [int(v) for v in (await db.execute(stmt)).scalars()]
-
-
-async def session_by_token_hash(db: AsyncSession, token_hash: bytes) -> UserSession | None:
-    stmt = select(UserSession).where(UserSession.token_hash == token_hash)
-    return (await db.execute(stmt)).scalar_one_or_none()
