@@ -39,12 +39,26 @@ def started(marker: Path) -> int:
     return len(marker.read_text().splitlines()) if marker.exists() else 0
 
 
+async def _lease_ran_out(job_id: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from connectx.db.session import unit_of_work
+    from connectx.models.job import Job
+
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    async with unit_of_work() as db:
+        await db.execute(update(Job).where(Job.id == job_id).values(lease_until=past))
+
+
 async def test_a_worker_killed_mid_job_completes_it_exactly_once_after_restart(
     workers: Workers, publisher: Runtime | None, tmp_path: Path
 ) -> None:
     gate, marker = tmp_path / "gate", tmp_path / "marker"
-    # A short lease, so the restarted worker may take the job over soon after the kill.
-    first = workers.start(CONNECTX_JOB_LEASE_S="3")
+    # A long lease: the handler may not outlive it, and a kill that comes late on a loaded
+    # machine must still find attempt 1 running (a 3 s lease timed it out first, then retried).
+    first = workers.start(CONNECTX_JOB_LEASE_S="300")
     # The job writes its effect, then waits mid-way (effect written, not yet committed).
     job_id = await enqueue(
         "testjobs.record",
@@ -65,6 +79,8 @@ async def test_a_worker_killed_mid_job_completes_it_exactly_once_after_restart(
     assert await job_state(job_id) == ("running", 1)
     assert await effects() == []
 
+    # The dead worker's lease runs out (set in the row rather than waited for).
+    await _lease_ran_out(job_id)
     gate.touch()
     second = workers.start()
     try:
