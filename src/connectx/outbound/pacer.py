@@ -70,7 +70,7 @@ AHEAD_S = 1.0
 CLAIM_MIN = 16
 CLAIM_MAX = 1000
 LEASE_MARGIN_S = 30.0
-FLUSH_S = 0.05  # answers are recorded at most once per this interval (or per FLUSH_MAX)
+FLUSH_S = 0.1  # answers are recorded at most once per this interval (or per FLUSH_MAX)
 FLUSH_MAX = 1000
 SCAN_BUSY_S = 1.0  # while numbers are sending, look for other numbers' rows this often
 
