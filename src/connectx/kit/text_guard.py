@@ -102,8 +102,15 @@ class TextGuard:
         field, what = hit
         detail = f"{field}: {what}; remove it and send again."
         errors = [{"field": field, "message": what}]
+        # ``field`` as domain errors give it, ``errors`` as validation errors do.
         response = respond(
-            Request(scope), 422, "Invalid input", detail, "invalid_input", errors=errors
+            Request(scope),
+            422,
+            "Invalid input",
+            detail,
+            "invalid_input",
+            field=field,
+            errors=errors,
         )
         await response(scope, receive, send)
 
