@@ -150,3 +150,34 @@ async def test_api_reference_uses_npm_assets_without_inline_script(client: Any) 
     ]:
         assert (await client.get(asset)).status_code == 200, asset
     assert "cdn." not in resp.text
+
+
+async def test_a_page_reads_the_session_row_once(app: Any) -> None:
+    """A full page view reads its session once: the page gate's statement also gives the role,
+    and the page's authentication uses what the gate read (it read the row again before). An
+    API call, which the gate does not see, still reads it itself."""
+    from sqlalchemy import event
+
+    from connectx.db.engine import get_engine
+    from tests.workspaces.helpers import owner_of
+
+    owner, _ = await owner_of(app)
+    reads: list[str] = []
+
+    def statement(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        if "FROM user_sessions" in sql and not sql.lstrip().upper().startswith("UPDATE"):
+            reads.append(sql)
+
+    engine = get_engine().sync_engine
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        for path in ("/inbox", "/workspace/members"):
+            reads.clear()
+            r = await owner.get(path, headers=BROWSER)
+            assert r.status_code == 200, (path, r.status_code)
+            assert len(reads) == 1, (path, reads)
+        reads.clear()
+        assert (await owner.get("/api/v1/me")).status_code == 200
+        assert len(reads) == 1, reads
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +14,7 @@ from connectx.db.session import db_session
 from connectx.kit import clock
 from connectx.kit.crypto import token_hash
 from connectx.kit.errors import Forbidden, Unauthenticated
+from connectx.models.account import UserSession
 
 SESSION_COOKIE = "cx_session"
 API_KEY_PREFIX = "cx_"
@@ -48,13 +49,39 @@ def truncated_ip(request: Request) -> str | None:
     return ".".join(parts[:3]) + ".0/24" if len(parts) == 4 else None
 
 
+SEEN_SESSION = "cx_session_seen"  # request state: the session the page gate has just read
+
+
+@dataclass(frozen=True)
+class SeenSession:
+    """A session row as the page gate read it (with the role), so a page's authentication does
+    not read the same row again (``connectx.policies.gate``)."""
+
+    token_hash: bytes
+    id: int
+    user_id: int
+    workspace_id: int | None
+    role: str | None
+    revoked_at: datetime | None
+    mfa_pending: bool
+    expires_at: datetime
+    last_seen_at: datetime
+    csrf_token: str | None
+
+
 async def _from_session(request: Request, db: AsyncSession, token: str) -> Principal | None:
     settings = get_settings()
-    found = await repo.session_and_role(db, token_hash(token))
+    hashed = token_hash(token)
+    seen = request.scope.get("state", {}).get(SEEN_SESSION)
+    sess: UserSession | SeenSession
+    if isinstance(seen, SeenSession) and seen.token_hash == hashed:
+        sess, role = seen, seen.role
+    else:
+        found = await repo.session_and_role(db, hashed)
+        if found is None:
+            return None
+        sess, role = found
     now = clock.now()
-    if found is None:
-        return None
-    sess, role = found
     if sess.revoked_at is not None or sess.mfa_pending:
         return None
     if now >= sess.expires_at or now - sess.last_seen_at > timedelta(

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connectx.accounts.principal import SESSION_COOKIE
+from connectx.accounts.principal import SEEN_SESSION, SESSION_COOKIE, SeenSession
 from connectx.config import get_settings
 from connectx.db.session import read_only
 from connectx.kit import clock
@@ -99,12 +99,13 @@ async def _look(scope: Scope, token: str | None) -> tuple[str | None, dict[str, 
     if token is None:
         return None, notices
     settings = get_settings()
+    hashed = token_hash(token)
     async with read_only(plain_reads=True) as db:
-        found = await repo.session_with_notices(db, token_hash(token))
+        found = await repo.session_with_notices(db, hashed)
         now = clock.now()
         if found is None:
             return None, notices
-        session, open_notices, suspended = found
+        session, open_notices, suspended, role = found
         if (
             session.revoked_at is not None
             or session.mfa_pending
@@ -112,6 +113,18 @@ async def _look(scope: Scope, token: str | None) -> tuple[str | None, dict[str, 
             or now - session.last_seen_at > timedelta(minutes=settings.session_idle_minutes)
         ):
             return None, notices
+        notices[SEEN_SESSION] = SeenSession(
+            hashed,
+            session.id,
+            session.user_id,
+            session.workspace_id,
+            role,
+            session.revoked_at,
+            session.mfa_pending,
+            session.expires_at,
+            session.last_seen_at,
+            session.csrf_token,
+        )
         if _gated(scope) and await service.due_for(db, session.user_id):
             path = str(scope.get("path", "/"))
             query = scope.get("query_string", b"").decode("latin-1")

@@ -35,7 +35,16 @@ def _session_with_notices() -> Any:
         )
         .correlate(UserSession)
     )
-    return select(UserSession, notices, suspended).where(
+    role = (
+        select(Membership.role)
+        .where(
+            Membership.user_id == UserSession.user_id,
+            Membership.workspace_id == UserSession.workspace_id,
+        )
+        .correlate(UserSession)
+        .scalar_subquery()
+    )
+    return select(UserSession, notices, suspended, role).where(
         UserSession.token_hash == bindparam("token_hash")
     )
 
@@ -47,12 +56,13 @@ _SESSION_WITH_NOTICES = _session_with_notices()
 
 async def session_with_notices(
     db: AsyncSession, token_hash: bytes
-) -> tuple[UserSession, int, bool] | None:
+) -> tuple[UserSession, int, bool, str | None] | None:
     """For the page gate, in one statement: the session, the open security notices of the
-    workspaces its person owns, and whether the session's workspace is suspended."""
+    workspaces its person owns, whether the session's workspace is suspended, and the person's
+    role in it (what the page's own authentication then needs: it reads no session again)."""
     params = {"token_hash": token_hash}
     row = (await db.execute(_SESSION_WITH_NOTICES, params)).one_or_none()
-    return (row[0], int(row[1] or 0), bool(row[2])) if row is not None else None
+    return (row[0], int(row[1] or 0), bool(row[2]), row[3]) if row is not None else None
 
 
 async def versions(db: AsyncSession) -> list[PolicyVersion]:
