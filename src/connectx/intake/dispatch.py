@@ -50,7 +50,7 @@ from connectx.integrations.whatsapp.schemas import (
     StatusUpdate,
     text,
 )
-from connectx.kit import clock
+from connectx.kit import clock, text_guard
 from connectx.messages.service import Messages
 from connectx.models.channel import Channel
 from connectx.models.webhook_event import MALFORMED, PROCESSED
@@ -202,7 +202,7 @@ class Decoder:
             subject = self._days[day] = day_subject(event.received_at)
         body = await self.vault.decrypt_bytes(None, subject, BODY_COLUMN, event.body_enc)
         try:
-            payload = json.loads(body)
+            payload = text_guard.repaired(json.loads(body), body)
         except (UnicodeDecodeError, ValueError):
             return Decoded(None)
         if not isinstance(payload, dict):

@@ -133,4 +133,9 @@ def mask_body(body: bytes) -> bytes:
     masked, changed = _walk(payload, None)
     if not changed:
         return body
-    return json.dumps(masked, ensure_ascii=False, separators=(",", ":")).encode()
+    # (ASCII escapes where a string holds an unpaired surrogate, which UTF-8 cannot hold)
+    dumped = json.dumps(masked, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return dumped.encode()
+    except UnicodeEncodeError:
+        return json.dumps(masked, separators=(",", ":")).encode()

@@ -22,6 +22,29 @@ MAX_INSPECTED = 8 * 1024 * 1024
 _JSON_ESCAPES = re.compile(rb"\\u(?:0000|[dD][89abcdefABCDEF])")
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def repaired(payload: Any, body: bytes) -> Any:
+    """``payload`` (parsed from the JSON ``body``) with every unpaired surrogate in its strings
+    replaced by U+FFFD, as UTF-8 decoders do: JSON may escape one (``"\\ud800"``), UTF-8 cannot
+    hold it. For text we accepted and must keep (webhooks), not refuse. The walk runs only when
+    ``body`` holds such an escape."""
+    if _SURROGATE_ESCAPE.search(body) is None:
+        return payload
+    return _repair(payload)
+
+
+def _repair(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_repair(k): _repair(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_repair(v) for v in value]
+    return value
+
+
 def problem(text: str) -> str | None:
     """What is wrong with ``text`` for storage, or None."""
     if "\x00" in text:
