@@ -282,7 +282,7 @@ async def claim_again(db: AsyncSession, events: list[Claimed]) -> list[Claimed]:
         .where(table.c.id.in_([e.id for e in events]), _claimable())
         .with_for_update(skip_locked=True)
     )
-    now = dict((await db.execute(stmt)).tuples().all())
+    now: dict[int, int] = {event_id: progress for event_id, progress in await db.execute(stmt)}
     return [
         e if e.progress == now[e.id] else dataclasses.replace(e, progress=now[e.id])
         for e in events
