@@ -71,9 +71,11 @@ class Settings(BaseSettings):
     # ... with stored webhook events processed in a child process of `connectx serve` (the
     # second core; docs/whatsapp-inbound.md "Where"). Off: in the web server's own event loop.
     processing_process: bool = True
-    # Its scheduling priority below the web server's (0: the same). Not applied on SQLite,
-    # where the child holds the write lock intake waits for (priority inversion).
-    processing_nice: int = 10
+    # Its scheduling priority below the web server's (0, the default: the same). Not applied
+    # on SQLite, where the child holds the write lock intake waits for (priority inversion).
+    # Was 10 on PostgreSQL until session 7: 0 was better on every figure in three quiet or
+    # near-quiet same-run pairs (docs/whatsapp-inbound.md "Where").
+    processing_nice: int = 0
     reconcile_interval_s: float = 5.0
     job_lease_s: float = 60.0
     # Background work (docs/jobs.md): the broker queue carrying wake-ups, threads per worker, and

@@ -96,11 +96,13 @@ async def test_the_child_is_the_default_and_is_not_niced_on_sqlite(
 ) -> None:
     """``connectx serve`` with no setting runs processing in the child, not in its loop; on
     SQLite the child keeps the web server's priority (it holds the write lock intake waits
-    for), on PostgreSQL it runs ``CONNECTX_PROCESSING_NICE`` below."""
+    for), on PostgreSQL it runs ``CONNECTX_PROCESSING_NICE`` below (by default 0: beside it)."""
     from connectx.app import create_app
-    from connectx.config import get_settings
+    from connectx.config import Settings, get_settings
 
+    assert Settings.model_fields["processing_nice"].default == 0
     monkeypatch.delenv("CONNECTX_PROCESSING_PROCESS")
+    monkeypatch.setenv("CONNECTX_PROCESSING_NICE", "3")
     reset_settings()
     application = create_app()
     async with application.router.lifespan_context(application):
@@ -118,6 +120,6 @@ async def test_the_child_is_the_default_and_is_not_niced_on_sqlite(
             await delivered(client, _message(1))
             await _until_processed(1)  # the child is past the point where it would nice itself
         ours = os.getpriority(os.PRIO_PROCESS, 0)
-        nice = 0 if get_settings().is_sqlite else get_settings().processing_nice
+        nice = 0 if get_settings().is_sqlite else 3
         assert os.getpriority(os.PRIO_PROCESS, running._proc.pid) == min(19, ours + nice)
         await owner.client.aclose()

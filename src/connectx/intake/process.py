@@ -182,11 +182,12 @@ def _child(fd: int) -> None:
 
     settings = get_settings()
     cx_logging.configure(settings.log_level, settings.log_json)
-    # Below the web process: a POST waiting for the CPU costs Meta a retry, processing a few
-    # milliseconds of lag; the child takes what intake leaves (CONNECTX_PROCESSING_NICE). Not
-    # on SQLite: there the child holds the write lock intake waits for, and a niced holder is
-    # descheduled while intake waits (priority inversion, bench/results/intake-2026-12-03c.md).
-    if not settings.is_sqlite:
+    # CONNECTX_PROCESSING_NICE puts the child below the web process (default 0: beside it; a
+    # niced child fell behind and the backlog it left cost POSTs more than it gave them,
+    # docs/whatsapp-inbound.md). Never on SQLite: there the child holds the write lock intake
+    # waits for, and a niced holder is descheduled while intake waits (priority inversion,
+    # bench/results/intake-2026-12-03c.md).
+    if not settings.is_sqlite and settings.processing_nice:
         with contextlib.suppress(OSError):
             os.nice(settings.processing_nice)
     load_task_modules(settings)  # registers the after-store listeners (real time, assignment)
