@@ -70,6 +70,9 @@ class ProcessingProcess:
         if loop is None or self._poke_pending or loop.is_closed():
             return
         self._poke_pending = True
+        if loop is wakeup.running_loop():  # (intake's group commit: the loop's own thread)
+            loop.call_soon(self._poke)  # no self-pipe write to wake a loop that is awake
+            return
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._poke)
 

@@ -3,7 +3,9 @@
 A wake-up is only a hint: processors also sweep on a short interval, so a lost wake-up (or one
 meant for another process) delays an event by at most that interval. Safe across threads and
 event loops: the web server's loop notifies; a processor may wait on another loop. A generation
-counter closes the gap between a processor finding nothing and starting to wait. Hooks added with
+counter closes the gap between a processor finding nothing and starting to wait. A waiter on the
+notifying thread's own loop is woken directly (``call_soon_threadsafe`` writes to the loop's
+self-pipe, a system call per wake-up, needed only from another thread). Hooks added with
 :func:`also_notify` carry the hint further (to ``connectx serve``'s processing process,
 :mod:`connectx.intake.process`).
 """
@@ -38,9 +40,23 @@ def notify() -> None:
         waiters = list(_waiters)
     for hook in list(_hooks):
         hook()
+    if not waiters:
+        return
+    here = running_loop()
     for loop, event in waiters:
+        if loop is here:  # this thread's own loop: no self-pipe write to wake it
+            event.set()
+            continue
         with contextlib.suppress(RuntimeError):  # that loop has closed
             loop.call_soon_threadsafe(event.set)
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def wait(timeout_s: float, seen: int | None = None) -> bool:
