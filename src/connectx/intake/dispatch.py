@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -202,13 +203,28 @@ class Decoder:
             subject = self._days[day] = day_subject(event.received_at)
         body = await self.vault.decrypt_bytes(None, subject, BODY_COLUMN, event.body_enc)
         try:
-            payload = text_guard.repaired(json.loads(body), body)
+            payload = text_guard.repaired(
+                json.loads(body, parse_float=_finite, parse_constant=_no_number), body
+            )
         except (UnicodeDecodeError, ValueError):
             return Decoded(None)
         if not isinstance(payload, dict):
             return Decoded(None)
         changes = schemas.changes(payload)
         return Decoded([parse(c) for c in changes], _count_updates(changes))
+
+
+def _finite(literal: str) -> float | None:
+    """A JSON number with a fraction or exponent; None where it is out of a float's range
+    (``1e400`` reads as infinity, which no JSON column, integer or PostgreSQL accepts: one such
+    value failed its whole event, every message of it parked)."""
+    value = float(literal)
+    return value if math.isfinite(value) else None
+
+
+def _no_number(_literal: str) -> None:
+    """``NaN``, ``Infinity``, ``-Infinity`` (not JSON; Python's parser accepts them): absent."""
+    return None
 
 
 async def pick(

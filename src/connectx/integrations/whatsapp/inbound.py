@@ -16,12 +16,15 @@ from datetime import datetime
 from typing import Any
 
 from connectx.integrations.whatsapp.schemas import (
+    MEDIA_REF_SIZE,
+    WAMID_SIZE,
     ContactEntry,
     Identity,
     Profile,
     arr,
     contact_entries,
     first_error,
+    ident,
     match_contact,
     merge_identity,
     obj,
@@ -103,8 +106,8 @@ def messages(value: dict[str, Any]) -> tuple[list[InboundMessage], int]:
 
 
 def parse_message(raw: dict[str, Any], entries: list[ContactEntry]) -> InboundMessage | None:
-    wamid = text(raw.get("id"))
-    if wamid is None:
+    wamid = ident(raw.get("id"), WAMID_SIZE)
+    if wamid is None:  # (none, or too long for any stored id)
         return None
     sender = Identity(phone_of(raw.get("from")), text(raw.get("from_user_id")))
     entry = match_contact(entries, sender)
@@ -120,7 +123,7 @@ def parse_message(raw: dict[str, Any], entries: list[ContactEntry]) -> InboundMe
         raw=raw,
     )
     context = obj(raw.get("context"))
-    message.reply_to_wamid = text(context.get("id"))
+    message.reply_to_wamid = ident(context.get("id"), WAMID_SIZE)
     message.forwarded = context.get("forwarded") is True
     message.frequently_forwarded = context.get("frequently_forwarded") is True
     if message.frequently_forwarded:
@@ -131,11 +134,11 @@ def parse_message(raw: dict[str, Any], entries: list[ContactEntry]) -> InboundMe
         message.content.details["referral"] = obj(raw.get("referral"))
     if kind == "reaction":
         reaction = obj(raw.get("reaction"))
-        message.target_wamid = text(reaction.get("message_id"))
+        message.target_wamid = ident(reaction.get("message_id"), WAMID_SIZE)
         message.reaction = text(reaction.get("emoji"))
     elif kind == "edit":
         edit = obj(raw.get("edit"))
-        message.target_wamid = text(edit.get("original_message_id"))
+        message.target_wamid = ident(edit.get("original_message_id"), WAMID_SIZE)
         inner = obj(edit.get("message"))
         inner_type = text(inner.get("type")) or "text"
         message.edit = read_content(
@@ -144,7 +147,8 @@ def parse_message(raw: dict[str, Any], entries: list[ContactEntry]) -> InboundMe
         message.content = message.edit
         message.content.type = "edit"
     elif kind == "revoke":
-        message.target_wamid = text(obj(raw.get("revoke")).get("original_message_id"))
+        revoke = obj(raw.get("revoke"))
+        message.target_wamid = ident(revoke.get("original_message_id"), WAMID_SIZE)
     elif kind == "system":
         message.system = obj(raw.get("system"))
     return message
@@ -157,9 +161,9 @@ def read_content(raw: dict[str, Any], kind: str, original_type: str) -> Content:
     if kind == "text":
         content.body = _str(payload.get("body"))
     elif kind in MEDIA_TYPES:
-        content.media_id = text(payload.get("id"))
-        content.media_mime_type = text(payload.get("mime_type"))
-        content.media_sha256 = text(payload.get("sha256"))
+        content.media_id = ident(payload.get("id"), MEDIA_REF_SIZE)
+        content.media_mime_type = ident(payload.get("mime_type"), MEDIA_REF_SIZE)
+        content.media_sha256 = ident(payload.get("sha256"), MEDIA_REF_SIZE)
         content.body = _str(payload.get("caption"))
         for key in ("filename", "voice", "animated"):
             if key in payload:

@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 OBJECT = "whatsapp_business_account"
+WAMID_SIZE = 255  # messages.wamid, reply_to_wamid, target_wamid, message_status_events.wamid
+MEDIA_REF_SIZE = 128  # messages.media_id, media_mime_type, media_sha256
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # an Integer column (error codes)
 
 
 def text(value: Any) -> str | None:
@@ -27,6 +30,14 @@ def text(value: Any) -> str | None:
         return None
     value = value.strip()
     return value or None
+
+
+def ident(value: Any, size: int) -> str | None:
+    """:func:`text` of an identifier stored in a column of ``size`` characters; None when it is
+    longer (no id of Meta's is: a longer one cannot be stored, and cutting it would make it
+    another id)."""
+    found = text(value)
+    return found if found is None or len(found) <= size else None
 
 
 def obj(value: Any) -> dict[str, Any]:
@@ -224,8 +235,10 @@ def first_error(errors: Any) -> tuple[int | None, str | None]:
         code = err.get("code")
         try:
             number = int(code) if code is not None and not isinstance(code, bool) else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             number = None
+        if number is not None and not INT32_MIN <= number <= INT32_MAX:
+            number = None  # no code of Meta's; the column (an integer) could not hold it
         title = text(err.get("title")) or text(err.get("message"))
         return number, title[:200] if title else None
     return None, None
@@ -235,7 +248,7 @@ def statuses(value: dict[str, Any]) -> list[StatusUpdate]:
     out = []
     for raw in arr(value.get("statuses")):
         raw = obj(raw)
-        wamid, status = text(raw.get("id")), text(raw.get("status"))
+        wamid, status = ident(raw.get("id"), WAMID_SIZE), text(raw.get("status"))
         if wamid is None or status is None:
             continue
         code, title = first_error(raw.get("errors"))
