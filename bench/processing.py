@@ -97,6 +97,8 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     counts = Counts()
     counts.attach(get_engine())
+    if args.max_items:  # the update budget's ceiling (memory: what one claim decodes at most)
+        processor.MAX_ITEMS = args.max_items
 
     async def process_all() -> int:
         total = 0
@@ -121,6 +123,8 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     posts = bench_intake.build_bodies(bodies, updates, args.batch, args.contacts, 7)
     await store(bench_intake.read_bodies(bodies))
     counts.statements = counts.commits = 0
+    rss_before = _vm("VmRSS")
+    _reset_peak()  # peak RSS from here
     # CPU time of this thread (the event loop: Python, SQLAlchemy, crypto) as the profiler's
     # clock, so the profile is a CPU breakdown, not wall time on a shared machine.
     profiler = cProfile.Profile(time.thread_time) if args.profile else None
@@ -154,7 +158,23 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "statements_per_event": counts.statements / posts,
         "commits_per_event": counts.commits / posts,
         "updates_per_cpu_s": posts * args.batch / cpu if cpu else 0.0,
+        "rss_mb_before": rss_before,
+        "peak_rss_mb": _vm("VmHWM"),
     }
+
+
+def _reset_peak() -> None:
+    """Reset this process's VmHWM to its current RSS (Linux)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def _vm(field: str) -> float:
+    """This process's /proc status field (VmRSS, VmHWM) in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _spy(path: str) -> subprocess.Popen[bytes]:
@@ -194,6 +214,9 @@ def main() -> None:
         help="events claimed per transaction (default: the server's)",
     )
     parser.add_argument("--contacts", type=int, default=200)
+    parser.add_argument(
+        "--max-items", type=int, default=0, help="the processor's MAX_ITEMS (default: its own)"
+    )
     parser.add_argument("--profile", help="write a cProfile file here (CPU clock of the loop)")
     parser.add_argument(
         "--keep-db", action="store_true", help="keep the PostgreSQL database (EXPLAIN it after)"
