@@ -26,6 +26,53 @@ def test_luhn_valid_card_numbers_keep_only_their_last_four_digits(text: str, mas
     assert mask_pans(masked) == masked  # idempotent
 
 
+def digits(text: str, zero: str) -> str:
+    """``text`` with its ASCII digits written in the script whose zero is ``zero``."""
+    return text.translate({48 + d: chr(ord(zero) + d) for d in range(10)})
+
+
+ARABIC_INDIC, PERSIAN, DEVANAGARI, FULLWIDTH, MATH_BOLD = (
+    "\u0660",
+    "\u06f0",
+    "\u0966",
+    "\uff10",
+    "\U0001d7ce",
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked", "zero"),
+    [
+        ("my card 4111 1111 1111 1111 thanks", "my card **** **** **** 1111 thanks", ARABIC_INDIC),
+        ("5500-0000-0000-0004", "****-****-****-0004", PERSIAN),
+        ("4111111111111111", "************1111", FULLWIDTH),
+        ("4111 1111 1111 1111", "**** **** **** 1111", DEVANAGARI),
+        ("4111111111111111", "************1111", MATH_BOLD),
+    ],
+)
+def test_card_numbers_in_other_scripts_digits_are_masked(text: str, masked: str, zero: str) -> None:
+    """A card typed on an Arabic (or Persian, Hindi, CJK...) keyboard is a card: the Luhn check
+    read such digits' code points as if they were ASCII's, so nearly all were kept whole."""
+    text, masked = digits(text, zero), digits(masked, zero)
+    assert mask_pans(text) == masked
+    assert contains_pan(text)
+    assert mask_pans(masked) == masked
+    mixed = digits("4111 ", zero) + "1111 " + digits("1111 ", zero) + "1111"
+    assert mask_pans(mixed) == "**** **** **** 1111"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        digits("4111 1111 1111 1112", ARABIC_INDIC),  # fails the Luhn check
+        digits("+971501234567890", ARABIC_INDIC),  # a phone number
+        "\u00b2\u00b3" * 8,  # superscripts: digits, but no decimal ones
+    ],
+)
+def test_other_scripts_numbers_that_are_no_card_are_left_alone(text: str) -> None:
+    assert mask_pans(text) == text
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -50,3 +97,6 @@ def test_luhn() -> None:
     assert luhn_valid("79927398713")
     assert not luhn_valid("79927398710")
     assert not luhn_valid("4111a111")
+    assert luhn_valid(digits("79927398713", ARABIC_INDIC))
+    assert not luhn_valid(digits("79927398710", ARABIC_INDIC))
+    assert not luhn_valid("\u00b2")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from connectx.db.session import unit_of_work
 from connectx.intake.batcher import BODY_COLUMN, day_subject
@@ -12,10 +13,24 @@ from connectx.messages.service import RAW
 from connectx.models.message import Message
 from connectx.models.webhook_event import WebhookEvent
 from connectx.privacy.vault import Vault
+from tests.privacy.test_pan import ARABIC_INDIC, FULLWIDTH, MATH_BOLD, PERSIAN, digits
 from tests.whatsapp.support import delivered, drain, load, rows
 from tests.workspaces.helpers import Caller
 
 CARD = "4111 1111 1111 1111"
+
+
+async def kept() -> tuple[str, str]:
+    """The one message's raw JSON and the one raw webhook body, as stored (opened)."""
+    (row,) = await rows(Message)
+    (event,) = await rows(WebhookEvent)
+    async with unit_of_work() as db:
+        vault = Vault(db)
+        raw = await vault.decrypt(row.workspace_id, f"contact:{row.contact_id}", RAW, row.raw_enc)
+        body = await vault.decrypt(
+            None, day_subject(event.received_at), BODY_COLUMN, event.body_enc
+        )
+    return raw, body
 
 
 async def test_a_card_number_in_a_message_is_masked_everywhere_it_is_kept(
@@ -35,14 +50,7 @@ async def test_a_card_number_in_a_message_is_masked_everywhere_it_is_kept(
     # Identifiers that look like long numbers are left alone.
     assert shown["media"]["id"] == "1003383421387256"
 
-    (row,) = await rows(Message)
-    (event,) = await rows(WebhookEvent)
-    async with unit_of_work() as db:
-        vault = Vault(db)
-        raw = await vault.decrypt(row.workspace_id, f"contact:{row.contact_id}", RAW, row.raw_enc)
-        body = await vault.decrypt(
-            None, day_subject(event.received_at), BODY_COLUMN, event.body_enc
-        )
+    raw, body = await kept()
     for stored in (raw, body):
         assert CARD not in stored and "**** **** **** 1111" in stored
     assert '"phone_number_id":"106540352242922"' in body  # routing ids untouched
@@ -102,3 +110,62 @@ def test_the_fast_pre_check_answers_as_the_whole_body_scan() -> None:
     payload = load("message_text")
     payload["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = f"pay {CARD}"
     assert might_hold_a_card(json.dumps(payload).encode())
+
+
+ARABIC_CARD = digits(CARD, ARABIC_INDIC)  # typed on an Arabic keyboard
+
+
+@pytest.mark.parametrize("escaped", [True, False], ids=["json-escapes", "utf-8"])
+async def test_a_card_number_in_arabic_indic_digits_is_masked_everywhere_it_is_kept(
+    client: httpx.AsyncClient, owner: Caller, channel: dict[str, Any], escaped: bool
+) -> None:
+    """Meta may send text as JSON escapes ("\\u0664") or as UTF-8: neither is a digit to a scan of
+    the bytes, and the Luhn check read the digits' code points as ASCII's."""
+    import json
+
+    payload = load("message_text")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["text"]["body"] = f"بطاقتي {ARABIC_CARD} شكرا"
+    await delivered(client, json.dumps(payload, ensure_ascii=escaped).encode())
+    await drain()
+
+    (conversation,) = (await owner.get("/api/v1/conversations")).json()["items"]
+    (shown,) = (await owner.get(f"/api/v1/conversations/{conversation['id']}/messages")).json()[
+        "items"
+    ]
+    assert shown["body"] == f"بطاقتي {digits('**** **** **** 1111', ARABIC_INDIC)} شكرا"
+    raw, body = await kept()
+    for stored in (raw, body):
+        text = json.dumps(json.loads(stored), ensure_ascii=False)
+        assert ARABIC_CARD not in text
+        assert digits("**** **** **** 1111", ARABIC_INDIC) in text
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        (ARABIC_CARD, True),
+        (digits("1", ARABIC_INDIC), True),
+        (digits("4", PERSIAN), True),
+        (digits("4", FULLWIDTH), True),
+        (digits("4", MATH_BOLD), True),  # outside the BMP: a surrogate pair when escaped
+        ("مرحبا كيف حالك", False),
+        ("😀🤔🧠👍🏽", False),
+        ("\\u0664 typed as text", False),  # an escaped backslash, then "u0664"
+        ("4111 1111 1111 1111", False),  # ASCII digits: might_hold_a_card's part
+    ],
+)
+def test_the_pre_check_finds_digits_of_other_scripts_raw_and_escaped(
+    text: str, found: bool
+) -> None:
+    import json
+
+    from connectx.intake.masking import might_hold_other_digits
+
+    payload = load("message_text")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = text
+    for escaped in (True, False):
+        assert might_hold_other_digits(json.dumps(payload, ensure_ascii=escaped).encode()) is found
+    status = load("statuses_out_of_order")  # no text of people's: never parsed
+    status["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] = text
+    assert not might_hold_other_digits(json.dumps(status).encode())

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import unicodedata
 from typing import Any
 
 from connectx.privacy.pan import contains_pan, mask_pans
@@ -86,6 +88,53 @@ _SHAPE = bytes(0x30 if c in b"0123456789 -" else 0x2E for c in range(256))
 _STRETCH = b"0" * 13
 
 
+# A decimal digit outside ASCII (Arabic-Indic, Persian, Devanagari, fullwidth, ...: what ``\d``
+# matches and privacy/pan.py reads as digits).
+_OTHER_DIGIT = re.compile(r"[^\D0-9]")
+
+
+def _surrogate_digits() -> re.Pattern[str]:
+    """A decimal digit outside the BMP (mathematical bold, ...) as the two lone surrogates that
+    ``raw_unicode_escape`` decodes its JSON escape to (a few other pairs match too: they only
+    cost a parse)."""
+    highs, lows = set(), set()
+    for cp in range(0x10000, sys.maxunicode + 1):
+        if unicodedata.category(chr(cp)) == "Nd":
+            highs.add(chr(0xD800 + ((cp - 0x10000) >> 10)))
+            lows.add(chr(0xDC00 + ((cp - 0x10000) & 0x3FF)))
+    return re.compile(f"[{''.join(sorted(highs))}][{''.join(sorted(lows))}]")
+
+
+_SURROGATE_DIGIT = _surrogate_digits()
+
+
+def _carries_text(body: bytes) -> bool:
+    """Whether ``body`` has one of the keys under which people's text travels."""
+    first = -1
+    for key in _CARRIER_KEYS:
+        at = body.find(key)
+        if at >= 0 and (first < 0 or at < first):
+            first = at
+    return first >= 0 and _CARRIERS.search(body, first) is not None  # starts at one of them
+
+
+def might_hold_other_digits(body: bytes) -> bool:
+    """People's text with a decimal digit of another script than ASCII in it, raw or as a JSON
+    escape (which no scan of the bytes or of the undecoded text reads as a digit): such a body is
+    parsed and its strings masked (a card typed in Arabic-Indic digits is a card)."""
+    if not _carries_text(body):
+        return False
+    if not body.isascii() and _OTHER_DIGIT.search(body.decode("utf-8", "replace")):
+        return True
+    # JSON escapes (``\\u0664``) decoded, nothing else (raw_unicode_escape leaves other
+    # backslashes and an escaped backslash's "\\u" alone; other bytes read as Latin-1, which
+    # has no decimal digit but ASCII's).
+    if b"\\u" not in body:
+        return False
+    unescaped = body.decode("raw_unicode_escape", "replace")
+    return bool(_OTHER_DIGIT.search(unescaped) or _SURROGATE_DIGIT.search(unescaped))
+
+
 def might_hold_a_card(body: bytes) -> bool:
     """Cheap pre-check on the raw bytes: people's text, with a long digit run outside identifier
     fields. Status callbacks, and messages whose only long runs are ids, are answered here
@@ -96,12 +145,7 @@ def might_hold_a_card(body: bytes) -> bool:
     ``_RUN`` only over the stretches of digits, spaces and hyphens that are long enough to hold a
     run (a regular expression tried at every digit of a body full of ids and timestamps cost
     ~15 µs per kilobyte). tests/whatsapp/test_masking.py compares the two."""
-    first = -1
-    for key in _CARRIER_KEYS:
-        at = body.find(key)
-        if at >= 0 and (first < 0 or at < first):
-            first = at
-    if first < 0 or not _CARRIERS.search(body, first):  # a match starts at one of the keys
+    if not _carries_text(body):
         return False
     shape = body.translate(_SHAPE)
     at = shape.find(_STRETCH)
@@ -118,13 +162,14 @@ def might_hold_a_card(body: bytes) -> bool:
 
 def mask_body(body: bytes) -> bytes:
     """``body`` with card numbers masked (unchanged when it holds none)."""
-    if not might_hold_a_card(body):
+    other_digits = might_hold_other_digits(body)
+    if not other_digits and not might_hold_a_card(body):
         return body
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return body
-    if not contains_pan(text):
+    if not other_digits and not contains_pan(text):  # (escaped digits are no digits in it)
         return body
     try:
         payload = json.loads(text)

@@ -1,7 +1,9 @@
 """Mask payment card numbers (PANs) typed into free text before it is stored or logged.
 
 A card number is a run of 13 to 19 digits, optionally grouped by single spaces or hyphens, that
-passes the Luhn check. Such a run keeps its last four digits and its grouping; every other digit
+passes the Luhn check. Digits are the decimal digits of any script (Arabic-Indic U+0660-0669,
+Persian, Devanagari, fullwidth...: a card typed on an Arabic keyboard is still one).
+Such a run keeps its last four digits (in their script) and its grouping; every other digit
 becomes ``*`` ("4111 1111 1111 1111" -> "**** **** **** 1111"). A run that is longer than a card
 number is searched for a card number made of whole groups (a card typed with its expiry date).
 A run that starts with ``+`` is a phone number and is left alone; so is a run glued to letters
@@ -22,11 +24,12 @@ _RUN = re.compile(r"(?<![\w+])(?<!\d\.)\d(?:[ -]?\d)+(?!\w|\.\d|[ -]?\d)")
 
 
 def luhn_valid(digits: str) -> bool:
-    if not digits.isdigit():
+    """The Luhn check of decimal digits of any script ("٤١١١…" is checked as "4111…")."""
+    if not digits.isdecimal():  # (not isdigit: "²" is a digit, but no decimal one)
         return False
     total = 0
     for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
+        d = int(ch)
         if i % 2 == 1:
             d *= 2
             if d > 9:
