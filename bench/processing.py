@@ -102,7 +102,7 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     async def process_all() -> int:
         total = 0
-        limit = args.claim or processor.EVENTS_PER_BATCH  # the default: what a server claims
+        limit = args.claim or None  # the default: what a server claims
         while n := await processor.process_available(limit=limit):
             total += n
         return total
