@@ -11,10 +11,13 @@ PostgreSQL with ``--db postgres``):
 1. **one number**: ``--one`` template messages queued on one number (rate 1,000/s); one worker
    sends them. Figure: steady rate (accepted by the simulator between 10 % and 90 % of the run)
    / 1,000.
-2. **ceilings**: a bare aiohttp client (64 requests in flight, the same request bodies) posts to
-   the same simulator on one number and on ten numbers. The simulator's own capacity shows here.
-3. **ten numbers**: ``--ten`` messages on each of ten numbers at once; figure: the platform's
-   aggregate rate / the bare client's ten-number rate.
+2. **ceilings**: a bare aiohttp client posts the sender's requests (the same JSON bytes and
+   headers, fresh recipients) with as many in flight as the sender allows (``MAX_INFLIGHT``,
+   256) to the same simulator, on one number and on ten numbers; the simulator's own capacity
+   shows here. Also with 64 in flight (the ceiling until 2026-12-04), for comparison.
+3. **ten numbers**: ``--ten`` messages on each of ten numbers at once, then the ten-number
+   ceiling again; figure: the platform's aggregate rate / the mean of the two ceilings (the
+   machine's speed drifts over a run: one measurement before was up to 44 % off).
 4. **kill**: ``--kill`` messages on one number, a worker SIGKILLed when about half are accepted,
    then restarted; ``connectx serve`` receives the simulator's status callbacks. Figure: the
    simulator accepted each message exactly once (callback data counted).
@@ -91,13 +94,25 @@ class Run:
             "CONNECTX_OUTBOX_SETTLE_S": "5",
         }
         self.pg_db: str | None = None
+        # Meta's servers do not share our CPUs: with --pin the simulator gets CPUs of its own
+        # in every phase and everything else (this process and its bare client, the worker,
+        # serve, the bench database's PostgreSQL backends) runs on the others.
+        cpus = sorted(os.sched_getaffinity(0))
+        self.sim_cpus: set[int] | None = None
+        self.our_cpus: set[int] | None = None
+        if args.pin and len(cpus) >= 2:
+            half = len(cpus) // 2
+            self.sim_cpus, self.our_cpus = set(cpus[half:]), set(cpus[:half])
+            os.sched_setaffinity(0, self.our_cpus)  # inherited by the children started below
         if args.db == "postgres":
             self.pg_db = f"connectx_bench_out_{os.getpid()}"
             subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {self.pg_db}"], check=True)
             self.env["CONNECTX_DATABASE_URL"] = PG_ADMIN.rsplit("/", 1)[0] + f"/{self.pg_db}"
         os.environ.update(self.env)
 
-    def start(self, name: str, argv: list[str], **env: str) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, argv: list[str], cpus: set[int] | None = None, **env: str
+    ) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"{name}.log").open("ab")
         proc = subprocess.Popen(
             [PY, "-m", "connectx", *argv],
@@ -105,6 +120,7 @@ class Run:
             env={**self.env, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         self.procs.append(proc)
         return proc
@@ -129,7 +145,7 @@ class Run:
         argv = ["simulator", "--config", str(path), "--port", str(port)]
         if callback:
             argv += ["--callback-url", callback]
-        self.sim_proc = self.start(f"simulator-{port}", argv)
+        self.sim_proc = self.start(f"simulator-{port}", argv, cpus=self.sim_cpus)
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/_sim/stats")
         return url
@@ -311,6 +327,19 @@ def database_cpu_s(database: str | None) -> dict[int, float]:
     return out
 
 
+def pin_backends(database: str | None, cpus: set[int] | None) -> None:
+    """Keep the PostgreSQL backends serving ``database`` on ``cpus`` (--pin)."""
+    if not database or not cpus:
+        return
+    q = f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}'"
+    found = subprocess.run(["psql", PG_ADMIN, "-tAc", q], capture_output=True, text=True)
+    for pid in found.stdout.split():
+        try:
+            os.sched_setaffinity(int(pid), cpus)
+        except (OSError, ValueError):
+            continue
+
+
 def thread_names(pid: int) -> dict[int, str]:
     """Python thread names by thread id (``py-spy dump``; Python 3.11 does not name OS threads)."""
     spy = [str(ROOT / ".venv" / "bin" / "py-spy"), "dump", "--pid", str(pid), "--nonblocking"]
@@ -359,6 +388,7 @@ async def watch(
     pids: dict[str, int],
     profile: Path | None = None,
     database: str | None = None,
+    pin: set[int] | None = None,
 ) -> dict[str, Any]:
     """Sample the simulator's accepted count until ``total`` more were accepted; the steady rate
     between 10 % and 90 % of them, and the CPU each process in ``pids`` used per accepted
@@ -367,10 +397,13 @@ async def watch(
     samples: list[tuple[float, int, dict[str, float]]] = []
     deadline = time.monotonic() + limit_s
     spy: subprocess.Popen[bytes] | None = None
+    sim_spy: subprocess.Popen[bytes] | None = None
     threads: list[tuple[int, dict[int, float]]] = []
     server: list[dict[int, float]] = []
     while time.monotonic() < deadline:
         n = int((await stats(http, sim))["accepted"]) - base
+        if pin and len(samples) % 4 == 1:  # the worker's pool may have opened a connection
+            pin_backends(database, pin)
         samples.append((time.monotonic(), n, {k: cpu_s(p) for k, p in pids.items()}))
         if not threads and n >= 0.1 * total:
             threads.append((n, thread_cpu_s(pids["worker"])))
@@ -380,9 +413,12 @@ async def watch(
             server.append(database_cpu_s(database))
         if profile is not None and spy is None and n >= 0.1 * total:
             spy = py_spy(pids["worker"], profile)
+            sim_spy = py_spy(pids["simulator"], profile.with_suffix(".simulator.txt"))
         if profile is not None and spy is not None and n >= 0.9 * total:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(30)
+            for one in (spy, sim_spy):
+                if one is not None:
+                    one.send_signal(signal.SIGINT)
+                    one.wait(30)
             profile = None
         if n >= total:
             break
@@ -404,35 +440,79 @@ async def watch(
 
 
 async def bare_client(
-    sim: str, pnids: list[str], total: int, concurrency: int = 64
-) -> tuple[float, float]:
-    """The ceiling: the same bodies posted by a bare aiohttp client, ``concurrency`` in flight.
-    Messages/s, and the client's CPU milliseconds per message."""
+    sim: str,
+    pnids: list[str],
+    total: int,
+    prefix: str,
+    concurrency: int,
+    sim_pid: int | None = None,
+    profile: Path | None = None,
+) -> dict[str, float]:
+    """The ceiling: the sender's requests posted by a bare aiohttp client, ``concurrency`` in
+    flight. Like the sender's (graph.Messages): the JSON body as bytes (encoded before the clock
+    starts), the URL and headers built once per number, one pool of ``concurrency`` connections;
+    fresh recipients (``prefix`` + the message's number) so that the simulator creates a
+    customer per message as it does for the sender's. Messages/s, and the client's (and the
+    simulator's) CPU milliseconds per message."""
+    from multidict import CIMultiDict
+    from yarl import URL
+
     from connectx.simulator import settings as simcfg
 
-    headers = {"Authorization": f"Bearer {simcfg.DEMO_ACCESS_TOKEN}"}
+    headers = CIMultiDict(
+        {"Authorization": f"Bearer {simcfg.DEMO_ACCESS_TOKEN}", "Content-Type": "application/json"}
+    )
+    urls = [URL(f"{sim}/v25.0/{pnid}/messages") for pnid in pnids]
+    bodies = [
+        json.dumps(graph_body(f"+{prefix}{n:08d}", secrets.token_hex(16))).encode()
+        for n in range(total)
+    ]
     counter = iter(range(total))
     ok = 0
 
     async def one(http: aiohttp.ClientSession) -> None:
         nonlocal ok
         for n in counter:
-            pnid = pnids[n % len(pnids)]
-            body = graph_body(f"+19{n:09d}", secrets.token_hex(16))
-            async with http.post(f"{sim}/v25.0/{pnid}/messages", json=body, headers=headers) as r:
+            async with http.post(urls[n % len(urls)], data=bodies[n], headers=headers) as r:
                 await r.read()
                 ok += r.status == 200
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
         started, cpu = time.monotonic(), time.process_time()
+        sim_cpu = cpu_s(sim_pid) if sim_pid else 0.0
+        spy = py_spy(sim_pid, profile) if sim_pid and profile else None
         await asyncio.gather(*(one(http) for _ in range(concurrency)))
-        cpu_ms = 1000 * (time.process_time() - cpu) / max(1, ok)
-        return ok / (time.monotonic() - started), cpu_ms
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
+        out = {
+            "rate": ok / (time.monotonic() - started),
+            "client_cpu_ms_per_msg": 1000 * (time.process_time() - cpu) / max(1, ok),
+            "accepted": ok,
+        }
+        if sim_pid:
+            out["simulator_cpu_ms_per_msg"] = 1000 * (cpu_s(sim_pid) - sim_cpu) / max(1, ok)
+        return out
+
+
+async def extra_claims() -> int:
+    """Claims beyond one per row of the phase (rows put back unsent and claimed again: a lease
+    too short for how long they waited, the pair rate, retries)."""
+    from sqlalchemy import func, select
+
+    from connectx.db.session import unit_of_work
+    from connectx.models.outbox import OutboxMessage
+
+    async with unit_of_work() as db:
+        q = select(func.coalesce(func.sum(OutboxMessage.attempts - 1), 0))
+        return int((await db.execute(q)).scalar_one())
 
 
 async def phases(run: Run) -> dict[str, Any]:
     a = run.args
     out: dict[str, Any] = {"load_before": load_average(), "db": a.db}
+    out["cpus"] = {"simulator": sorted(run.sim_cpus or []), "others": sorted(run.our_cpus or [])}
     migrate = [PY, "-m", "connectx", "migrate"]
     await asyncio.to_thread(subprocess.run, migrate, cwd=ROOT, env=run.env, check=True)
     sim = run.simulator("none")
@@ -451,18 +531,30 @@ async def phases(run: Run) -> dict[str, Any]:
         worker = run.start("worker-one", ["worker", "--concurrency", "1"])
         pids = {"worker": worker.pid, "simulator": run.sim_proc.pid}
         prof = a.profile / "one.txt" if a.profile else None
-        out["one"] = await watch(http, sim, a.one, base, a.timeout, pids, prof, run.pg_db)
+        out["one"] = await watch(
+            http, sim, a.one, base, a.timeout, pids, prof, run.pg_db, run.our_cpus
+        )
         run.stop(worker)
         out["one"]["left"] = await outbox_left()
         out["one"]["repeated"] = (await stats(http, sim))["repeated_callback_data"]
-        # 2. ceilings (the worker is stopped: the simulator serves the bare client alone)
+        out["one"]["extra_claims"] = await extra_claims()
+        # 2. ceilings (the worker is stopped: the simulator serves the bare client alone), at
+        # the sender's in-flight bound; the ten-number one again after phase 3 (the machine's
+        # speed drifts: the figure is the ten numbers' rate over the mean of both)
         await asyncio.sleep(6.5)  # let the pair/throughput buckets of the simulator refill
-        out["ceiling_one"], out["bare_cpu_one"] = await bare_client(
-            sim, PNIDS[:1], min(a.one, 20000)
+        from connectx.outbound.pacer import MAX_INFLIGHT  # the sender's bound on requests
+
+        sim_pid = run.sim_proc.pid
+        out["bare_one"] = await bare_client(
+            sim, PNIDS[:1], min(a.one, 20000), "190", MAX_INFLIGHT, sim_pid
         )
-        out["ceiling_ten"], out["bare_cpu_ten"] = await bare_client(
-            sim, PNIDS, min(10 * a.ten, 50000)
+        ten_n = min(10 * a.ten, 50000)
+        spied = a.profile / "bare.simulator.txt" if a.profile else None
+        out["bare_ten_before"] = await bare_client(
+            sim, PNIDS, ten_n, "191", MAX_INFLIGHT, sim_pid, spied
         )
+        # the ceiling as measured until 2026-12-04 (64 in flight), for comparison
+        out["bare_ten_64"] = await bare_client(sim, PNIDS, ten_n, "193", 64, sim_pid)
         # 3. ten numbers
         await queue(channels, a.ten, "ten")
         before = await stats(http, sim)
@@ -470,15 +562,24 @@ async def phases(run: Run) -> dict[str, Any]:
         worker = run.start("worker-ten", ["worker", "--concurrency", "1"])
         pids = {"worker": worker.pid, "simulator": run.sim_proc.pid}
         prof = a.profile / "ten.txt" if a.profile else None
-        out["ten"] = await watch(http, sim, 10 * a.ten, base, a.timeout, pids, prof, run.pg_db)
+        out["ten"] = await watch(
+            http, sim, 10 * a.ten, base, a.timeout, pids, prof, run.pg_db, run.our_cpus
+        )
         run.stop(worker)
         out["ten"]["left"] = await outbox_left()
+        out["ten"]["extra_claims"] = await extra_claims() - out["one"]["extra_claims"]
         final = await stats(http, sim)
         out["ten"]["repeated"] = final["repeated_callback_data"] - out["one"]["repeated"]
+        out["ten"]["rejected"] = final["rejected"]
         after = final["accepted_by_number"]
         out["ten"]["by_number"] = sorted(
             after[p] - before["accepted_by_number"].get(p, 0) for p in after
         )
+        await asyncio.sleep(2.0)
+        out["bare_ten_after"] = await bare_client(sim, PNIDS, ten_n, "192", MAX_INFLIGHT, sim_pid)
+        out["in_flight"] = MAX_INFLIGHT
+        out["ceiling_one"] = out["bare_one"]["rate"]
+        out["ceiling_ten"] = (out["bare_ten_before"]["rate"] + out["bare_ten_after"]["rate"]) / 2
     run.stop(run.sim_proc)
     out["load_after"] = load_average()
     if not a.kill:  # --kill 0: no kill phase (a quicker run while developing)
@@ -526,14 +627,22 @@ def markdown(r: dict[str, Any], args: argparse.Namespace) -> str:
         "repeated_callback_data": 0,
         "left": 0,
     }
+    before, after, b64 = r["bare_ten_before"], r["bare_ten_after"], r["bare_ten_64"]
     once = kill["accepted"] == kill["queued"] and not kill["repeated_callback_data"]
     verdict = "exactly once" if once else "NOT exactly once"
     lines = [
         "# Outbound sender benchmark",
         "",
         f"`.venv/bin/python bench/outbound.py --db {args.db} --one {args.one} --ten {args.ten} "
-        f"--kill {args.kill}`; load average {r['load_before']} before, {r['load_after']} after "
-        f"(2 shared cores). Simulator numbers at {RATE} messages/s each.",
+        f"--kill {args.kill}{'' if args.pin else ' --no-pin'}`; load average "
+        f"{r['load_before']} before, {r['load_after']} after. Simulator numbers at {RATE} "
+        f"messages/s each. "
+        + (
+            f"CPUs: the simulator on {r['cpus']['simulator']}, everything else (bench client, "
+            f"worker, serve, the bench database's PostgreSQL backends) on {r['cpus']['others']}."
+            if r["cpus"]["simulator"]
+            else "CPUs: all shared (--no-pin)."
+        ),
         "",
         "| phase | measured | ceiling | ratio | goal |",
         "|---|---|---|---|---|",
@@ -552,16 +661,39 @@ def markdown(r: dict[str, Any], args: argparse.Namespace) -> str:
         f"Queueing {args.one:,} outbox rows took {r['queue_s']:.1f} s. "
         f"Ten numbers, accepted per number: {ten['by_number']}.",
         "",
-        "CPU per accepted message over the same 10-90 % window (user + system, all threads; "
-        "independent of the load, unlike the rates):",
+        f"Ten-number ceiling: the bare client ({r['in_flight']} in flight, as the sender) "
+        f"{before['rate']:.0f}/s before the ten-number phase and {after['rate']:.0f}/s after "
+        f"it (ratios {ten['rate'] / before['rate']:.2f} and {ten['rate'] / after['rate']:.2f}); "
+        f"the figure is against their mean. With 64 in flight (the ceiling until 2026-12-04) "
+        f"{b64['rate']:.0f}/s before the phase (ratio {ten['rate'] / b64['rate']:.2f}). "
+        f"Ten numbers: rows claimed again {ten.get('extra_claims', 0)}, refused by the "
+        f"simulator {ten.get('rejected', {})}.",
         "",
-        "| phase | sender worker | simulator | bare client |",
+        "CPU per accepted message (user + system, all threads; the worker and the simulator over "
+        "the same 10-90 % window; independent of the load, unlike the rates):",
+        "",
+        "| phase | sender worker | simulator | PostgreSQL server |",
         "|---|---|---|---|",
-        f"| one number | {one['worker_cpu_ms_per_msg']:.3f} ms | "
-        f"{one['simulator_cpu_ms_per_msg']:.3f} ms | {r['bare_cpu_one']:.3f} ms |",
-        f"| ten numbers | {ten['worker_cpu_ms_per_msg']:.3f} ms | "
-        f"{ten['simulator_cpu_ms_per_msg']:.3f} ms | {r['bare_cpu_ten']:.3f} ms |",
+        f"| one number, sender | {one['worker_cpu_ms_per_msg']:.3f} ms | "
+        f"{one['simulator_cpu_ms_per_msg']:.3f} ms | "
+        f"{one.get('database_cpu_ms_per_msg', 0):.3f} ms |",
+        f"| ten numbers, sender | {ten['worker_cpu_ms_per_msg']:.3f} ms | "
+        f"{ten['simulator_cpu_ms_per_msg']:.3f} ms | "
+        f"{ten.get('database_cpu_ms_per_msg', 0):.3f} ms |",
+        "",
+        "| ceiling phase | bare client | simulator |",
+        "|---|---|---|",
     ]
+    for label, b in (
+        (f"one number, {r['in_flight']} in flight", r["bare_one"]),
+        (f"ten numbers, {r['in_flight']} in flight, before", before),
+        (f"ten numbers, {r['in_flight']} in flight, after", after),
+        ("ten numbers, 64 in flight, before", b64),
+    ):
+        lines.append(
+            f"| {label} | {b['client_cpu_ms_per_msg']:.3f} ms | "
+            f"{b.get('simulator_cpu_ms_per_msg', 0):.3f} ms |"
+        )
     for name, phase in (("one number", one), ("ten numbers", ten)):
         if "database_cpu_ms_per_msg" in phase:
             lines.append(
@@ -584,7 +716,17 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument(
-        "--profile", type=Path, help="py-spy the worker's steady window into DIR/{one,ten}.txt"
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give the simulator (Meta) half the CPUs and everything else the other half "
+        "(default: on; --no-pin: everything shares every CPU, as until 2026-12-04)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy the worker's steady window into DIR/{one,ten}.txt (and the simulator's "
+        "into DIR/{one,ten,bare}.simulator.txt)",
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
