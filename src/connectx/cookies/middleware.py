@@ -18,11 +18,12 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 from prometheus_client import Counter
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from connectx.config import get_settings
 from connectx.cookies import service
 from connectx.kit import csrf
+from connectx.kit.middleware import HttpMiddleware
 
 PAGE_VIEWS = Counter(
     "connectx_web_page_views_total",
@@ -61,14 +62,8 @@ def set_cookie_header(
     return morsel.OutputString().encode("latin-1")
 
 
-class CookieChoices:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class CookieChoices(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         cookies = _cookies(scope)
         choice = service.effective(cookies, service.gpc_requested(headers))

@@ -21,17 +21,31 @@ CSP = (
 )
 
 
-class RequestContext:
-    """Gives every request an id (``X-Request-ID``), times it and adds security headers."""
+class HttpMiddleware:
+    """A pure-ASGI middleware of HTTP requests: anything else (lifespan, websockets) passes
+    through untouched; a subclass handles requests in :meth:`http`."""
 
-    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.https = https
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestContext(HttpMiddleware):
+    """Gives every request an id (``X-Request-ID``), times it and adds security headers."""
+
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+        super().__init__(app)
+        self.https = https
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = rid  # for the 500 handler (outside us)
         token = request_id.set(rid)

@@ -16,7 +16,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from connectx.kit.middleware import HttpMiddleware
 
 MAX_INSPECTED = 8 * 1024 * 1024
 _JSON_ESCAPES = re.compile(rb"\\u(?:0000|[dD][89abcdefABCDEF])")
@@ -99,14 +101,8 @@ def _in_body(content_type: str, body: bytes) -> tuple[str, str] | None:
     return None
 
 
-class TextGuard:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class TextGuard(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         hit = _in_pairs(scope.get("query_string", b""))
         headers = dict(scope["headers"])
         content_type = headers.get(b"content-type", b"").decode("latin-1").lower()

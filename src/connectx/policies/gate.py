@@ -20,13 +20,14 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import quote
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from connectx.accounts.principal import SEEN_SESSION, SESSION_COOKIE, SeenSession
 from connectx.config import get_settings
 from connectx.db.session import read_only
 from connectx.kit import clock
 from connectx.kit.crypto import token_hash
+from connectx.kit.middleware import HttpMiddleware
 from connectx.kit.problems import prefers_html
 from connectx.policies import repository as repo
 from connectx.policies import service
@@ -137,12 +138,9 @@ async def _look(scope: Scope, token: str | None) -> tuple[str | None, dict[str, 
     return None, notices
 
 
-class PolicyGate:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _page(scope):
+class PolicyGate(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _page(scope):
             await self.app(scope, receive, send)
             return
         try:

@@ -11,41 +11,23 @@ from __future__ import annotations
 
 import logging
 import time
-from http.cookies import SimpleCookie
 from typing import Any
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from connectx.accounts.principal import truncated_ip
 from connectx.config import get_settings
+from connectx.cookies.middleware import set_cookie_header
+from connectx.kit.middleware import HttpMiddleware
 from connectx.security import devices
 from connectx.security.service import STATE_NEW_DEVICE_COOKIE
 
 access = logging.getLogger("connectx.access")
 
 
-def _device_cookie(value: str, secure: bool) -> bytes:
-    cookie: SimpleCookie = SimpleCookie()
-    cookie[devices.DEVICE_COOKIE] = value
-    morsel = cookie[devices.DEVICE_COOKIE]
-    morsel["path"] = "/"
-    morsel["max-age"] = str(devices.DEVICE_COOKIE_DAYS * 86400)
-    morsel["httponly"] = True
-    morsel["samesite"] = "Lax"
-    if secure:
-        morsel["secure"] = True
-    return morsel.OutputString().encode("latin-1")
-
-
-class SecuritySignals:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class SecuritySignals(HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         started = time.perf_counter()
         status = 500
@@ -58,9 +40,9 @@ class SecuritySignals:
                 minted = state.get(STATE_NEW_DEVICE_COOKIE)
                 if minted:
                     headers = message.setdefault("headers", [])
-                    headers.append(
-                        (b"set-cookie", _device_cookie(str(minted), settings.secure_cookies))
-                    )
+                    max_age = devices.DEVICE_COOKIE_DAYS * 86400
+                    cookie = set_cookie_header(devices.DEVICE_COOKIE, str(minted), max_age=max_age)
+                    headers.append((b"set-cookie", cookie))
             await send(message)
 
         try:
