@@ -324,6 +324,21 @@ def vm(pid: int, field: str) -> float:
     return float("nan")
 
 
+def shared_view(pid: int) -> tuple[float, float]:
+    """PSS (each shared page divided among the processes mapping it) and USS (pages of this
+    process only) of ``pid`` now, in MB (/proc/<pid>/smaps_rollup); RSS counts the shared
+    libraries' pages in every process that maps them."""
+    fields: dict[str, int] = {}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+            name, _, rest = line.partition(":")
+            fields[name] = int(rest.split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan"), float("nan")
+    uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return fields.get("Pss", 0) / 1024, uss / 1024
+
+
 def children(pid: int) -> list[int]:
     """The child processes of ``pid`` (``connectx serve``'s processing process)."""
     try:
@@ -563,6 +578,10 @@ def main() -> None:
         kids = children(server.pid)
         if kids:  # the processing process (its own peak, beside the web process's)
             phase["processing_peak_rss_mb"] = round(sum(vm(c, "VmHWM") for c in kids), 1)
+        # now (not peak): PSS and USS of the web process and its processing process, summed
+        views = [shared_view(p) for p in (server.pid, *kids)]
+        phase["pss_mb"] = round(sum(v[0] for v in views), 1)
+        phase["uss_mb"] = round(sum(v[1] for v in views), 1)
         phase["load"] = load_average()
         results["phases"].append(phase)
         print(json.dumps(phase), flush=True)
@@ -678,8 +697,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "| phase | target | webhooks/s | POSTs/s | p50 ms | p99 ms | non-200 | lag p50 ms "
         "| lag p99 ms | drain s | peak RSS MB (web + processing) "
-        "| CPU µs per POST (web + processing) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU µs per POST (web + processing) | PSS / USS MB now (both) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in phases:
         posts = p.get("posts_per_s", p.get("achieved_posts_per_s", 0.0))
@@ -693,7 +712,7 @@ def markdown(results: dict[str, Any]) -> str:
             + (f" + {p['processing_peak_rss_mb']}" if "processing_peak_rss_mb" in p else "")
             + f" | {p.get('web_cpu_us_per_post', p.get('cpu_us_per_post', ''))}"
             + (f" + {p['processing_cpu_us_per_post']}" if "processing_cpu_us_per_post" in p else "")
-            + " |"
+            + f" | {p.get('pss_mb', '')} / {p.get('uss_mb', '')} |"
         )
     ratios = []
     for batch in (1, 50):

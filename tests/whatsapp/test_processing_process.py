@@ -123,3 +123,29 @@ async def test_the_child_is_the_default_and_is_not_niced_on_sqlite(
         nice = 0 if get_settings().is_sqlite else 3
         assert os.getpriority(os.PRIO_PROCESS, running._proc.pid) == min(19, ours + nice)
         await owner.client.aclose()
+
+
+def test_without_redis_neither_process_imports_the_redis_client() -> None:
+    """The Redis client library costs a process ~15-18 MB; without ``CONNECTX_REDIS_URL``
+    neither the web process (the app) nor the processing process (its modules and listeners)
+    imports it (both did through the real-time bus: ~35 MB of the platform's ~300 MB goal)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from connectx.config import get_settings\n"
+        "from connectx.jobs.runtime import load_task_modules\n"
+        "import connectx.intake.process\n"
+        "load_task_modules(get_settings())\n"
+        "import connectx.realtime.hooks\n"
+        "from connectx.app import create_app\n"
+        "create_app()\n"
+        "print(sorted(m for m in sys.modules if m == 'redis' or m.startswith('redis.')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CONNECTX_REDIS_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectx.config import get_settings
-from connectx.realtime import redis_log
 from connectx.realtime.events import Event
 from connectx.realtime.hub import Hub
 from connectx.realtime.local_log import LocalLog
+
+if TYPE_CHECKING:
+    from connectx.realtime.redis_log import RedisFeed
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ async def publish(events: list[Event]) -> list[Key]:
     if not events:
         return []
     if get_settings().redis_url:
-        return await redis_log.publish(events)
+        return await _redis().publish(events)
     if _forward is not None:
         return await _forward(events)
     return LOCAL.publish(events)
@@ -54,23 +56,32 @@ class Feed:
     """Where one web app's streams read from."""
 
     hub: Hub
-    redis: redis_log.RedisFeed | None = None
+    redis: RedisFeed | None = None
 
     async def head(self, workspace_id: int) -> Key:
         if self.redis is not None:
-            return await redis_log.head(workspace_id)
+            return await _redis().head(workspace_id)
         return LOCAL.head(workspace_id)
 
     async def since(self, workspace_id: int, after: Key) -> list[tuple[Key, Event]] | None:
         if self.redis is not None:
-            return await redis_log.since(workspace_id, after)
+            return await _redis().since(workspace_id, after)
         return LOCAL.since(workspace_id, after)
+
+
+def _redis() -> Any:
+    """The Redis log module, imported only when Redis is configured: the client library
+    costs every process ~15-18 MB of memory (the web process and the webhook processing
+    process both; the platform's memory goal is ~300 MB), and without Redis nothing uses it."""
+    from connectx.realtime import redis_log
+
+    return redis_log
 
 
 async def start(app: Any) -> Feed:
     if get_settings().redis_url:
         hub = Hub()
-        feed = Feed(hub, redis_log.RedisFeed(hub))
+        feed = Feed(hub, _redis().RedisFeed(hub))
         assert feed.redis is not None
         await feed.redis.start()
     else:
