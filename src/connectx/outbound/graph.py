@@ -20,12 +20,19 @@ from connectx.config import get_settings
 
 _sessions: dict[int, aiohttp.ClientSession] = {}
 
+# Failures before a request could leave this process (no connection was made): sending it again
+# cannot send it twice. Every other failure without an answer leaves the request in doubt.
+NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+
 
 @dataclass
 class GraphError(Exception):
     code: int | None
     title: str
     http_status: int
+    # No answer to a request that may have reached Meta and been accepted (a timeout, a
+    # connection lost after it was sent): sending it again may send it twice.
+    in_doubt: bool = False
 
     def __str__(self) -> str:  # no token, no request body: code and title only
         return f"Graph error {self.code} ({self.http_status}): {self.title}"
@@ -124,7 +131,8 @@ class Messages:
                 raw = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise GraphError(131016, type(exc).__name__, 0) from exc
+            doubt = not isinstance(exc, NOT_SENT)
+            raise GraphError(131016, type(exc).__name__, 0, in_doubt=doubt) from exc
         try:
             answer = json.loads(raw) if raw else None
         except ValueError:

@@ -499,6 +499,13 @@ class Pacer:
         try:
             answer = await lane.endpoint.send(row.body)
         except graph.GraphError as exc:
+            if exc.in_doubt:
+                # Meta may have accepted it (the answer timed out or the connection dropped):
+                # not retried at once, which would send it twice. The row stays claimed, in
+                # doubt once its lease ends, settled by its status callback or sent again only
+                # after the settle time, as after a crash (docs/outbound.md).
+                log.warning("outbox: no answer to a send (%s): in doubt", exc.title)
+                return
             kind = classify(exc.code, exc.http_status)
             if kind == "token":
                 lane.stopped = True

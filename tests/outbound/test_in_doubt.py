@@ -1,0 +1,120 @@
+"""A send whose answer never comes (a timeout, a connection dropped after the request left) may
+have been accepted by Meta: it is not retried at once, which sent it twice, but left in doubt
+and settled by its status callback, as after a crash (docs/outbound.md, "Exactly once")."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from connectx.config import reset_settings
+from connectx.outbound import graph
+from tests.outbound.conftest import World, free_port
+
+ANA = "16505550101"
+ANA_E164 = "+16505550101"
+
+
+@pytest.fixture
+def short_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leases of 2 s and a settle time of 1 s (set before the app starts its sender)."""
+    monkeypatch.setenv("CONNECTX_OUTBOX_LEASE_S", "2")
+    monkeypatch.setenv("CONNECTX_OUTBOX_SETTLE_S", "1")
+    reset_settings()
+
+
+class _AnswerLost:
+    """The first POST reaches the simulator (it accepts the message and will send its status
+    callbacks), then its answer is lost: a timeout, as aiohttp raises it."""
+
+    def __init__(self, real: aiohttp.ClientSession) -> None:
+        self.real = real
+        self.lost = 0
+
+    def post(self, *args: Any, **kw: Any) -> Any:
+        request = self.real.post(*args, **kw)
+        outer = self
+
+        class Lost:
+            async def __aenter__(self) -> Any:
+                response = await request.__aenter__()
+                if outer.lost:
+                    return response
+                outer.lost += 1
+                await response.read()
+                await request.__aexit__(None, None, None)
+                raise TimeoutError
+
+            async def __aexit__(self, *exc: Any) -> None:
+                await request.__aexit__(*exc)
+
+        return Lost()
+
+
+async def test_a_send_whose_answer_is_lost_is_not_sent_again(
+    short_lease: None, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = graph.session
+    lost: dict[int, _AnswerLost] = {}
+
+    def session() -> Any:
+        found = real()
+        return lost.setdefault(id(found), _AnswerLost(found))
+
+    monkeypatch.setattr(graph, "session", session)
+    await world.customer_says(ANA, "hello")
+    conv = await world.conversation_of(ANA_E164)
+    r = await world.owner.post(
+        f"/api/v1/conversations/{conv}/messages", json={"type": "text", "text": "once"}
+    )
+    assert r.status_code == 202, r.text
+    # settled by the callbacks of the request Meta did accept, once its lease ended
+    m = await world.until(conv, r.json()["id"], "read", timeout=30)
+    assert sum(s.lost for s in lost.values()) == 1
+    assert (await world.stats())["repeated_callback_data"] == 0
+    sent = (await world.sim.get("/_sim/sent", params={"kind": "message"})).json()["data"]
+    assert len(sent) == 1 and m["wamid"] == sent[0]["wamid"]
+
+
+@pytest.fixture
+async def hanging_graph() -> AsyncIterator[str]:
+    """A Graph stand-in that reads the request and never answers."""
+
+    async def hang(request: web.Request) -> web.Response:
+        await request.read()
+        await asyncio.sleep(3600)
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", hang)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+async def test_no_answer_is_in_doubt_no_connection_is_not(
+    hanging_graph: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONNECTX_GRAPH_BASE_URL", hanging_graph)
+    reset_settings()
+    short = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5, connect=0.5))
+    monkeypatch.setattr(graph, "session", lambda: short)
+    try:
+        with pytest.raises(graph.GraphError) as sent:
+            await graph.Messages("106540352242922", "token").send(b"{}")
+        assert sent.value.in_doubt and sent.value.code == 131016
+        monkeypatch.setenv("CONNECTX_GRAPH_BASE_URL", f"http://127.0.0.1:{free_port()}")
+        reset_settings()
+        with pytest.raises(graph.GraphError) as refused:  # nobody listens: nothing was sent
+            await graph.Messages("106540352242922", "token").send(b"{}")
+        assert not refused.value.in_doubt and refused.value.code == 131016
+    finally:
+        await short.close()
