@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any, NoReturn
+
 import typer
+from sqlalchemy.exc import DBAPIError
+from typer.core import TyperGroup
 
 from connectx.backups.cli import backup_app
 from connectx.config import get_settings
 from connectx.intake.cli import app as webhooks_app
 from connectx.jobs.cli import worker
+from connectx.kit import text_guard
+from connectx.kit.errors import DomainError
+from connectx.kit.numbers import INT64_MAX, number_out_of_range
 from connectx.mail.cli import app as mail_app
 from connectx.policies.cli import policy_app
 from connectx.privacy.cli import audit_app, keys_app, privacy_app
@@ -17,7 +24,37 @@ from connectx.security.cli import lift_suspension, suspend_workspace
 from connectx.simulator.cli import simulator
 from connectx.workspaces.cli import admin_app, demo
 
+
+def _refuse(message: str) -> NoReturn:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(2)
+
+
+class Commands(TyperGroup):
+    """Every command: what a person typed that a command cannot take is a one-line error and exit
+    status 2, never a traceback (house rule 5, as for the API): an argument that is not text
+    (bytes that are not UTF-8 arrive as unpaired surrogates), a domain error (an e-mail address
+    that is none, an unknown reference), a number beyond 64 bits (an id)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        for arg in args:
+            if text_guard.problem(arg) is not None:
+                _refuse("an argument is not UTF-8 text (or holds a NUL): type it again")
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DomainError as exc:
+            _refuse(exc.detail)
+        except (OverflowError, DBAPIError) as exc:
+            if not number_out_of_range(exc):
+                raise
+            _refuse(f"a number given is out of range (an id is at most {INT64_MAX})")
+
+
 app = typer.Typer(
+    cls=Commands,
     help="ConnectX: WhatsApp Business customer engagement.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectx.kit.errors import DomainError, TooManyRequests, Unauthenticated
 from connectx.kit.logging import request_id as request_id_var
+from connectx.kit.numbers import INT64_MAX, number_out_of_range
 
 log = logging.getLogger(__name__)
 
@@ -200,19 +201,6 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     return out
 
 
-INT64_MAX = 2**63 - 1
-
-
-def _number_out_of_range(exc: BaseException) -> bool:
-    """An integer from the request too big for a database integer column (an id in a path such
-    as ``/api/v1/contacts/99999999999999999999``): SQLite's driver raises ``OverflowError``,
-    asyncpg a data error "value out of int64 range" when binding it. Bad input, not a fault."""
-    if isinstance(exc, OverflowError):
-        return "too large to convert to SQLite INTEGER" in str(exc)
-    orig = getattr(exc, "orig", None)
-    return orig is not None and "out of int64 range" in str(orig)
-
-
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
@@ -244,7 +232,7 @@ def install(app: FastAPI) -> None:
         return problem_response(exc.status_code, detail, detail, f"http_{exc.status_code}", headers)
 
     async def out_of_range(request: Request, exc: Exception) -> Response:
-        if not _number_out_of_range(exc):
+        if not number_out_of_range(exc):
             raise exc  # a real fault: the generic handler below answers 500
         return respond(
             request,
