@@ -10,6 +10,26 @@ from connectx.outbound import pacer
 from tests.outbound.conftest import World
 
 ANA = "16505550101"
+
+
+@pytest.mark.parametrize(
+    ("code", "http_status", "kind"),
+    [
+        (130429, 400, "retry"),
+        (None, 429, "retry"),  # a bare 429 (a proxy, no Meta body) was final: the message failed
+        (1, 429, "retry"),
+        (None, 503, "retry"),
+        (131016, 0, "retry"),
+        (131047, 400, "final"),
+        (None, 400, "final"),
+        (190, 401, "token"),
+        (190, 429, "token"),
+    ],
+)
+def test_error_classes(code: int | None, http_status: int, kind: str) -> None:
+    assert pacer.classify(code, http_status) == kind
+
+
 ANA_E164 = "+16505550101"
 
 

@@ -83,8 +83,8 @@ def classify(code: int | None, http_status: int) -> str:
     """``retry``, ``token`` (pause the number) or ``final`` for a Graph error."""
     if code in TOKEN_INVALID:
         return "token"
-    if code in RETRY or http_status >= 500 or http_status == 0:
-        return "retry"
+    if code in RETRY or http_status >= 500 or http_status in (0, 429):
+        return "retry"  # (429: too many requests, whatever code came with it: not processed)
     return "final"
 
 
