@@ -149,3 +149,33 @@ def test_without_redis_neither_process_imports_the_redis_client() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_child_that_cannot_be_started_leaves_no_socket_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The supervisor tries again every second: each failed start kept its end of the socket
+    pair open (a file descriptor a second until the process ran out of them)."""
+    import socket
+    import subprocess
+
+    made: list[socket.socket] = []
+    real = socket.socketpair
+
+    def pair() -> tuple[socket.socket, socket.socket]:
+        found = real()
+        made.extend(found)
+        return found
+
+    def no_child(*args: Any, **kw: Any) -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(socket, "socketpair", pair)
+    monkeypatch.setattr(subprocess, "Popen", no_child)
+    supervisor = processing_process.ProcessingProcess()
+    try:
+        with pytest.raises(OSError):
+            supervisor._spawn()
+    finally:
+        supervisor._unhook()
+    assert len(made) == 2 and all(s.fileno() == -1 for s in made)  # both closed

@@ -90,6 +90,9 @@ class ProcessingProcess:
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
             )
+        except BaseException:
+            ours.close()  # (a start that fails is tried again every RESTART_S: no fd per try)
+            raise
         finally:
             theirs.close()
         return proc, ours
