@@ -224,3 +224,19 @@ async def test_bad_files_and_missing_keys_are_refused_cleanly(tmp_path: Path) ->
     assert await _snapshot() == before  # nothing was touched
     async with unit_of_work() as db:
         assert (await db.execute(select(AuditEvent).limit(1))).first() is not None
+
+
+async def test_an_existing_folder_keeps_its_mode_a_new_one_is_private(tmp_path: Path) -> None:
+    """``backup create --dir`` made any folder it was given 0700: given ``/`` (or /tmp, or a
+    shared /var/backups), every service not running as root lost access below it."""
+    import stat
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    result = await run_cli("backup", "create", "--dir", str(shared))
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((shared / "keys").stat().st_mode) == 0o700  # made here: private
+    files = [*shared.glob("*.cxbak"), *(shared / "keys").glob("*.cxbak")]
+    assert len(files) == 2 and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)

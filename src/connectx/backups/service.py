@@ -269,8 +269,12 @@ async def create(
     out_dir = out_dir or settings.effective_backup_dir
     keys_dir = keys_dir or _keys_dir(out_dir)
     for folder in (out_dir, keys_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)
+        # A folder made here is private (0700); one that exists keeps its mode: an operator's
+        # --dir /tmp or /var/backups (or /: a test once gave it) is shared, and taking every
+        # other user's access to it away broke whatever lived below it. The files are 0600.
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)
     if not _one_at_a_time.acquire(blocking=False):
         raise BackupError("another backup is being taken by this process")
     try:
