@@ -186,3 +186,61 @@ async def test_a_processed_batch_is_freed_without_the_garbage_collector(
     finally:
         gc.enable()
     assert await event_counts() == {"processed": 4}
+
+
+def _texts(first: int, n: int) -> dict[str, Any]:
+    """One POST with ``n`` text messages from ``n`` customers."""
+    payload = copy.deepcopy(load("message_text"))
+    value = payload["entry"][0]["changes"][0]["value"]
+    template = value["messages"][0]
+    value["contacts"] = [
+        {"profile": {"name": f"Customer {k}"}, "wa_id": f"1650555{k:04d}"}
+        for k in range(first, first + n)
+    ]
+    value["messages"] = [
+        {**template, "from": f"1650555{k:04d}", "from_user_id": "", "id": f"wamid.claims.t{k}"}
+        for k in range(first, first + n)
+    ]
+    return payload
+
+
+async def test_batch_look_ups_are_one_statement_text_whatever_their_size(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    """PostgreSQL: the batch look-ups (messages known or awaited, people, open conversations,
+    status references) pass their lists as one array parameter, so their SQL is the same for
+    3 and 7 values (one prepared statement); an ``IN`` rendered a placeholder per value, a new
+    statement for the server to parse for every length."""
+    from sqlalchemy import event
+
+    from connectx.config import get_settings
+    from connectx.db.engine import get_engine
+
+    if get_settings().is_sqlite:
+        import pytest
+
+        pytest.skip("SQLite has no arrays: IN stays")
+    processor.stop_embedded()
+    texts: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool) -> None:
+        flat = " ".join(statement.split())
+        where = flat.partition(" WHERE ")[2]
+        looks_up = ("messages.wamid", "target_wamid", "phone_index", "bsuid_index", "contact_id")
+        if flat.startswith("SELECT") and any(column in where for column in looks_up):
+            texts.append(flat)
+
+    engine = get_engine().sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await delivered(client, _texts(0, 3))
+        await _in_fresh_context(processor.process_batch())
+        first, texts[:] = list(texts), []
+        await delivered(client, _texts(3, 7))
+        await _in_fresh_context(processor.process_batch())
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert first and texts
+    assert not [t for t in first + texts if " IN (" in t]
+    assert set(first) == set(texts)
+    assert await event_counts() == {"processed": 2}

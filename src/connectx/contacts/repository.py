@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Select, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from connectx.kit.membership import one_of
 from connectx.kit.tenancy import get_in_workspace, scoped
 from connectx.kit.upsert import insert_ignore
 from connectx.models.contact import Contact, ContactPreferenceEvent
@@ -18,9 +19,9 @@ async def by_indexes(
     """The workspace's contacts holding any of these phone or BSUID keyed hashes."""
     conds = []
     if phone_indexes:
-        conds.append(Contact.phone_index.in_(set(phone_indexes)))
+        conds.append(one_of(db, Contact.phone_index, set(phone_indexes)))
     if bsuid_indexes:
-        conds.append(Contact.bsuid_index.in_(set(bsuid_indexes)))
+        conds.append(one_of(db, Contact.bsuid_index, set(bsuid_indexes)))
     if not conds:
         return []
     return list((await db.execute(scoped(Contact, workspace_id).where(or_(*conds)))).scalars())

@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.conversations import paging
+from connectx.kit.membership import one_of
 from connectx.kit.tenancy import get_in_workspace, scoped
 from connectx.models.conversation import Conversation
 
@@ -25,8 +26,8 @@ async def unresolved_many(
     db: AsyncSession, contact_ids: list[int], channel_ids: list[int]
 ) -> list[Conversation]:
     stmt = select(Conversation).where(
-        Conversation.contact_id.in_(set(contact_ids)),
-        Conversation.channel_id.in_(set(channel_ids)),
+        one_of(db, Conversation.contact_id, set(contact_ids)),
+        one_of(db, Conversation.channel_id, set(channel_ids)),
         Conversation.status != "resolved",
     )
     return list((await db.execute(stmt)).scalars())

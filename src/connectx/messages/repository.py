@@ -10,6 +10,7 @@ from sqlalchemy import Integer, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.conversations import paging
+from connectx.kit.membership import one_of
 from connectx.kit.tenancy import scoped
 from connectx.kit.upsert import insert_ignore, insert_ignore_many
 from connectx.models.message import Message, MessageStatusEvent
@@ -38,7 +39,8 @@ async def existing_wamids(
     found: set[str] = set()
     for i in range(0, len(wanted), 500):
         stmt = select(Message.wamid).where(
-            Message.phone_number_id == phone_number_id, Message.wamid.in_(wanted[i : i + 500])
+            Message.phone_number_id == phone_number_id,
+            one_of(db, Message.wamid, wanted[i : i + 500]),
         )
         found.update((await db.execute(stmt)).scalars())
     return found
@@ -53,7 +55,7 @@ async def awaited_targets(
     for i in range(0, len(wanted), 500):
         stmt = select(Message.target_wamid).where(
             Message.phone_number_id == phone_number_id,
-            Message.target_wamid.in_(wanted[i : i + 500]),
+            one_of(db, Message.target_wamid, wanted[i : i + 500]),
         )
         found.update(w for w in (await db.execute(stmt)).scalars() if w)
     return found
@@ -190,7 +192,10 @@ async def status_refs(
     for i in range(0, len(wanted), 500):
         stmt = scoped(
             Message, workspace_id, Message.id, Message.conversation_id, Message.status
-        ).where(Message.phone_number_id == phone_number_id, Message.wamid.in_(wanted[i : i + 500]))
+        ).where(
+            Message.phone_number_id == phone_number_id,
+            one_of(db, Message.wamid, wanted[i : i + 500]),
+        )
         found += [(r[0], r[1], r[2]) for r in (await db.execute(stmt)).all()]
     return found
 
