@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 import asyncpg
 from sqlalchemy import text
@@ -67,6 +68,12 @@ async def empty_all_tables() -> None:
             await conn.execute(text("DELETE FROM sqlite_sequence"))
             for _, sql in triggers:
                 await conn.exec_driver_sql(sql)
+        # Processing's cache generation (migration 0007p), emptied with the rest: a new one, so
+        # nothing a processor kept from the last test is taken for this test's.
+        await conn.execute(
+            text("INSERT INTO config_generations (name, value) VALUES ('processing', :value)"),
+            {"value": secrets.randbits(62)},
+        )
     await keystore.ensure_schema()
     async with keystore.engine().begin() as conn:
         for table in reversed(keystore.tables()):

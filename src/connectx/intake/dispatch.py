@@ -39,7 +39,7 @@ from connectx.channels import repository as channels_repo
 from connectx.contacts.service import Contacts
 from connectx.conversations.service import Conversations
 from connectx.inbox import assignment
-from connectx.intake import templates, turns
+from connectx.intake import config_cache, templates, turns
 from connectx.intake.batcher import BODY_COLUMN, day_subject
 from connectx.intake.repository import Claimed
 from connectx.integrations.whatsapp import inbound, schemas
@@ -58,7 +58,6 @@ from connectx.models.webhook_event import MALFORMED, PROCESSED
 from connectx.privacy.keywords import KeywordWatcher
 from connectx.privacy.requests import chat as privacy_chat
 from connectx.privacy.vault import Vault
-from connectx.security import suspension
 
 log = logging.getLogger(__name__)
 
@@ -347,10 +346,14 @@ class BatchProcessor:
                 decoded.append((plan, found.changes))
                 self.planned += found.updates
             self.plans.append(plan)
+        # Channels, suspensions and keywords as of this transaction, kept between transactions
+        # (one statement: the configuration's generation; config_cache)
+        config = await config_cache.for_transaction(self.db)
+        self.keywords.matcher_of = config.matcher
         numbers = {
             p.change.phone_number_id for _, ps in decoded for p in ps if p.change.phone_number_id
         }
-        channels = await channels_repo.live_channels_for_numbers(self.db, numbers)
+        channels = await config.live_channels(numbers)
         wabas = {
             p.change.waba_id for _, ps in decoded for p in ps if p.change.field in TEMPLATE_FIELDS
         }
@@ -359,7 +362,7 @@ class BatchProcessor:
             for one in parsed:
                 self._plan(plan, one, channels, waba_workspaces)
             plan.items.sort(key=lambda i: (i.at, i.seq))
-        await self._hold_suspended()
+        await self._hold_suspended(config)
         todo = [
             (plan, plan.items[plan.event.progress :])
             for plan in self.plans
@@ -424,7 +427,7 @@ class BatchProcessor:
         await assignment.assign_opened(self.db, self.conversations.opened)
         await self._audit()
 
-    async def _hold_suspended(self) -> None:
+    async def _hold_suspended(self, config: config_cache.Configuration) -> None:
         """An event with updates for a suspended workspace waits, whole, until the suspension
         is lifted: nothing of it is applied now (its other workspaces' updates wait with it)."""
         wanted = [
@@ -435,8 +438,8 @@ class BatchProcessor:
             for plan in self.plans
             if not plan.malformed
         ]
-        suspended = await suspension.suspended_among(
-            self.db, {ws for _, workspaces in wanted for ws in workspaces}
+        suspended = await config.suspended_among(
+            {ws for _, workspaces in wanted for ws in workspaces}
         )
         for plan, workspaces in wanted:
             if workspaces & suspended:

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from connectx.db import sqlite_driver
 from connectx.db.engine import get_engine
+from connectx.models.config_generation import PROCESSING, ConfigGeneration
 from connectx.models.security import WorkspaceSuspension
 from connectx.models.webhook_event import FAILED, PENDING, WebhookEvent
 
@@ -414,3 +415,18 @@ async def requeue(db: AsyncSession, ids: list[int], *, all_failed: bool) -> list
         .execution_options(synchronize_session=False)
     )
     return sorted(result.scalars())
+
+
+async def processing_generation(db: AsyncSession) -> int | None:
+    """The generation of what processors cache between transactions (live channels, suspended
+    workspaces, consent keywords): a new value after any change to them (triggers, migration
+    0007p). None when the row is missing: nothing may be cached then."""
+    stmt = select(ConfigGeneration.value).where(ConfigGeneration.name == PROCESSING)
+    value = (await db.execute(stmt)).scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+async def suspended_workspaces(db: AsyncSession) -> frozenset[int]:
+    """Every workspace suspended now (few: the processors' cache holds them all)."""
+    stmt = select(WorkspaceSuspension.workspace_id).where(WorkspaceSuspension.lifted_at.is_(None))
+    return frozenset(int(v) for v in (await db.execute(stmt)).scalars())

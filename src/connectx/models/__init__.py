@@ -4,6 +4,7 @@ from connectx.models.account import ActionToken, LoginAttempt, RecoveryCode, Use
 from connectx.models.api_key import ApiKey
 from connectx.models.audit import AuditEvent
 from connectx.models.channel import Channel, MetaApp, TemplateUpdate
+from connectx.models.config_generation import ConfigGeneration
 from connectx.models.consent import ConsentKeywords, ConsentRecord, ConsentSuppression
 from connectx.models.contact import Contact, ContactPreferenceEvent
 from connectx.models.conversation import Conversation
@@ -52,6 +53,7 @@ __all__ = [
     "CannedResponse",
     "Channel",
     "ChannelSending",
+    "ConfigGeneration",
     "ConsentKeywords",
     "ConsentRecord",
     "ConsentSuppression",

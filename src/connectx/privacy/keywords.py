@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -248,6 +249,9 @@ class KeywordWatcher:
         self.db = db
         self._matchers: dict[int, Matcher] = {}
         self.hits: list[Hit] = []
+        # Where a workspace's matcher comes from (the processor's: kept between transactions,
+        # connectx.intake.config_cache); by default read in this transaction.
+        self.matcher_of: Callable[[int], Awaitable[Matcher]] | None = None
 
     async def note(
         self,
@@ -262,7 +266,11 @@ class KeywordWatcher:
         ws = channel.workspace_id
         matcher = self._matchers.get(ws)
         if matcher is None:
-            matcher = self._matchers[ws] = Matcher(await keyword_sets(self.db, ws))
+            matcher = self._matchers[ws] = (
+                await self.matcher_of(ws)
+                if self.matcher_of is not None
+                else Matcher(await keyword_sets(self.db, ws))
+            )
         found = matcher.match(body)
         if found is not None:
             action, kw, word = found
