@@ -395,13 +395,44 @@ def run_client(url: str, bodies: Path, rate: float, duration: float) -> dict[str
 
 
 # -- the platform's database --------------------------------------------------------------------
+def _has_table(path: str, name: str) -> bool:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return bool(
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+            ).fetchall()
+        )
+    finally:
+        conn.close()
+
+
 class Store:
     def __init__(self, url: str) -> None:
+        from sqlalchemy.engine import make_url
         from sqlalchemy.ext.asyncio import create_async_engine
         from sqlalchemy.pool import NullPool
 
         # NullPool: every query runs under its own asyncio.run (no connection outlives a loop).
-        self.engine = create_async_engine(url, poolclass=NullPool)
+        # SQLite: raw events live in the events file once migration 0007r has run
+        # (connectx.db.events_file; a tree from before keeps them in the data file).
+        data = make_url(url).database if url.startswith("sqlite") else None
+        events = f"{os.path.splitext(data)[0]}-events.db" if data else None
+        self._urls = (url, f"sqlite+aiosqlite:///{events}" if events else None)
+        self._engine: Any = None
+        self._create = lambda u: create_async_engine(u, poolclass=NullPool)
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            url, events = self._urls
+            data = url.split(":///", 1)[1] if events else None
+            if events and data and not _has_table(data, "webhook_events"):
+                url = events
+            self._engine = self._create(url)
+        return self._engine
 
     async def last_id(self) -> int:
         from sqlalchemy import text

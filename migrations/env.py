@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -25,6 +26,16 @@ def _foreign_keys(connection: Connection, on: bool) -> None:
         cursor.close()
 
 
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, _other: Any) -> bool:
+    """SQLite: ``webhook_events`` lives in the events file, whose schema is not Alembic's
+    (connectx.db.events_file); autogenerate leaves it alone there."""
+    table = obj if type_ == "table" else getattr(obj, "table", None)
+    return not (
+        getattr(table, "name", None) == "webhook_events"
+        and context.get_context().dialect.name == "sqlite"
+    )
+
+
 def _run(connection: Connection) -> None:
     sqlite = connection.dialect.name == "sqlite"
     context.configure(
@@ -32,6 +43,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=sqlite,
         compare_type=True,
+        include_object=include_object,
     )
     if sqlite and not connection.in_transaction():
         # A batch migration recreates a table (copy, drop, rename): with foreign keys on, the

@@ -18,14 +18,18 @@ from connectx.accounts import service as accounts
 from connectx.backups import archive, erasure
 from connectx.backups.service import _unseal
 from connectx.config import get_settings
+from connectx.db import events_file
 from connectx.db.base import Base
 from connectx.db.engine import dispose_engines
 from connectx.db.session import unit_of_work
+from connectx.intake import repository as intake_repo
+from connectx.kit import clock
 from connectx.kit.crypto import KeyDestroyed
 from connectx.mail import service as mail
 from connectx.models.account import User
 from connectx.models.audit import AuditEvent
 from connectx.models.mail import MailMessage
+from connectx.models.webhook_event import WebhookEvent
 from connectx.privacy.vault import Vault
 from tests.retention.support import events, run_cli
 from tests.support.factories import make_user
@@ -240,3 +244,47 @@ async def test_an_existing_folder_keeps_its_mode_a_new_one_is_private(tmp_path: 
     assert stat.S_IMODE((shared / "keys").stat().st_mode) == 0o700  # made here: private
     files = [*shared.glob("*.cxbak"), *(shared / "keys").glob("*.cxbak")]
     assert len(files) == 2 and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+
+
+def _raw_event(size: int) -> dict[str, Any]:
+    return {
+        "source": "whatsapp",
+        "meta_app_id": None,
+        "received_at": clock.now(),
+        "body_enc": b"sealed raw body",
+        "body_size": size,
+        "status": "pending",
+        "attempts": 0,
+        "progress": 0,
+        "items": 0,
+        "unrouted": 0,
+        "ignored": 0,
+    }
+
+
+async def test_raw_webhook_events_are_backed_up_and_restored_from_their_own_file(
+    tmp_path: Path,
+) -> None:
+    """SQLite: raw webhook events live in a file of their own (db/events_file.py); a data
+    backup holds it, and a restore brings it back with the data file."""
+    if not events_file.split():
+        pytest.skip("PostgreSQL keeps raw events in the one database (pg_dump has them)")
+    await intake_repo.commit_new([_raw_event(1)])
+    data, _keys = await _backup(tmp_path)
+    await intake_repo.commit_new([_raw_event(2)])  # received after the backup
+
+    unpacked = tmp_path / "unpacked"
+    await asyncio.to_thread(_unseal, data, unpacked)
+    copy = sqlite3.connect(unpacked / "events.sqlite")
+    assert copy.execute("SELECT body_size FROM webhook_events").fetchall() == [(1,)]
+    copy.close()
+    data_copy = sqlite3.connect(unpacked / "database.sqlite")
+    assert not data_copy.execute(
+        "SELECT name FROM sqlite_master WHERE name = 'webhook_events'"
+    ).fetchall()  # (not in the data file)
+    data_copy.close()
+
+    await _restore(str(data))
+    async with unit_of_work() as db:
+        sizes = (await db.execute(select(WebhookEvent.body_size))).scalars().all()
+    assert sizes == [1]

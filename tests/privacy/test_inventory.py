@@ -50,7 +50,17 @@ async def test_migrated_schema_matches_the_declared_models() -> None:
     """A column added by a migration but not declared in a model shows up as a difference."""
 
     def diff(sync_conn: Any) -> list[Any]:
-        ctx = MigrationContext.configure(sync_conn, opts={"compare_type": False})
+        def apart(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+            # SQLite: webhook_events is the events file's (tests/whatsapp/test_events_file.py)
+            table = obj if type_ == "table" else getattr(obj, "table", None)
+            return not (
+                getattr(table, "name", None) == "webhook_events"
+                and sync_conn.dialect.name == "sqlite"
+            )
+
+        ctx = MigrationContext.configure(
+            sync_conn, opts={"compare_type": False, "include_object": apart}
+        )
         return list(compare_metadata(ctx, Base.metadata))
 
     async with get_engine().connect() as conn:

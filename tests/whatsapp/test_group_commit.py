@@ -123,7 +123,7 @@ async def test_the_flusher_keeps_one_connection_and_gives_it_back(
     """Sequential deliveries are separate group commits; they used to check a connection out
     of the pool each. The flusher's stays checked out and is given back when it stops."""
     processor.stop_embedded()
-    engine = get_engine()
+    engine = repo.writer_engine()  # SQLite: the events file's
     checkouts: list[int] = []
 
     def counted(*_: Any) -> None:

@@ -41,6 +41,7 @@ from connectx.backups import archive, erasure
 from connectx.backups import repository as repo
 from connectx.backups.archive import BackupError
 from connectx.config import Settings, get_settings
+from connectx.db import events_file
 from connectx.db.engine import dispose_engines, get_engine
 from connectx.db.session import unit_of_work
 from connectx.kit import clock
@@ -147,6 +148,24 @@ def _sqlite_restore(source: Path, target: Path) -> None:
     finally:
         dst.close()
         src.close()
+
+
+EVENTS_MEMBER = "events.sqlite"  # SQLite: the raw webhook events' file in a data backup
+
+
+def _restore_events_file(source: Path) -> None:
+    """SQLite: bring back the raw webhook events' file with the data file. A backup taken
+    before they had a file of their own holds them in its data file (migration 0007r moves
+    them again): the live events file is removed, so nothing of it mixes with the backup's."""
+    target = events_file.path()
+    if target is None:
+        return
+    events_file.forget_schema()
+    if source.exists():
+        _sqlite_restore(source, Path(target))
+        return
+    for suffix in ("", "-wal", "-shm"):
+        Path(target + suffix).unlink(missing_ok=True)
 
 
 def _run(command: list[str], env: dict[str, str], what: str) -> None:
@@ -297,7 +316,16 @@ async def create(
             work = Path(tmp)
             db_file = work / ("database.sqlite" if kind == "sqlite" else "database.pgdump")
             ks_file = work / ("keystore.sqlite" if kind == "sqlite" else "keystore.pgdump")
+            members = [(db_file.name, db_file)]
             if kind == "sqlite":
+                events = events_file.path()
+                if events is not None and await asyncio.to_thread(os.path.exists, events):
+                    # The raw webhook events' file (db/events_file.py) first: an event marked
+                    # done there has its effects in the data file copied after it (one still
+                    # pending whose effects are copied is processed again, which is harmless).
+                    events_copy = work / EVENTS_MEMBER
+                    await asyncio.to_thread(_sqlite_copy, Path(events), events_copy)
+                    members.append((EVENTS_MEMBER, events_copy))
                 await asyncio.to_thread(
                     _sqlite_copy, _sqlite_path(settings.effective_database_url), db_file
                 )
@@ -319,7 +347,7 @@ async def create(
                 data_path,
                 header,
                 archive.derive_key(master, header.salt),
-                [(db_file.name, db_file), ("media", media)],
+                [*members, ("media", media)],
             )
             key_header = archive.new_header(
                 {**common, "kind": "keys", "media": False, "keystore": keystore.describe()},
@@ -442,6 +470,7 @@ async def restore(
             await asyncio.to_thread(_unseal, keys_path, work / "keys")
         await dispose_engines()
         if kind == "sqlite":
+            await asyncio.to_thread(_restore_events_file, work / "data" / EVENTS_MEMBER)
             await asyncio.to_thread(
                 _sqlite_restore,
                 work / "data" / "database.sqlite",

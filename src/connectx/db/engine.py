@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from connectx.config import async_url, get_settings
-from connectx.db import sqlite_driver
+from connectx.db import events_file, sqlite_driver
 
 _engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]] = (
     weakref.WeakKeyDictionary()
@@ -39,13 +39,37 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 READ_ONLY = "connectx_read_only"  # execution option: a read-only unit of work (db.session)
 
 
+EVENTS_ATTACHED = "connectx_events_attached"  # connection record info: the events file is
+
+
 def _begin_immediate(conn: Any) -> None:
     # A read-only unit of work begins DEFERRED: in WAL mode it reads a snapshot and never takes
     # the write lock, so it neither waits for writers nor makes them wait.
     if conn.get_execution_options().get(READ_ONLY):
         conn.exec_driver_sql("BEGIN")
+    elif conn.connection.info.get(EVENTS_ATTACHED):
+        # BEGIN IMMEDIATE would take the attached events file's write lock too, for the whole
+        # transaction: intake's group commits would wait for every writer of the data file.
+        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql(events_file.LOCK_MAIN)
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _attacher(data_path: str) -> Any:
+    """Connection events of a data file's engine: attach its events file (db/events_file.py) to
+    every connection once the data file is migrated (tried again at each transaction's start
+    until then: a connection opened before ``connectx migrate`` must not miss the table)."""
+
+    def on_connect(dbapi_conn: Any, record: Any) -> None:
+        record.info[EVENTS_ATTACHED] = events_file.attach(dbapi_conn, data_path)
+
+    def on_begin(conn: Any) -> None:
+        info = conn.connection.info
+        if not info.get(EVENTS_ATTACHED):
+            info[EVENTS_ATTACHED] = events_file.attach(conn.connection.dbapi_connection, data_path)
+
+    return on_connect, on_begin
 
 
 def make_engine(url: str | None = None) -> AsyncEngine:
@@ -63,6 +87,15 @@ def make_engine(url: str | None = None) -> AsyncEngine:
             module=sqlite_driver.dbapi() if "+aiosqlite" in url else None,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        data_path = events_file.file_of(url)
+        if (
+            data_path is not None
+            and not events_file.is_events_file(data_path)
+            and data_path != events_file.file_of(settings.effective_keystore_url)
+        ):
+            on_connect, on_begin = _attacher(data_path)
+            event.listen(engine.sync_engine, "connect", on_connect)
+            event.listen(engine.sync_engine, "begin", on_begin)
         # Writers take the lock at BEGIN so concurrent transactions queue instead of failing
         # with "database is locked" when they upgrade from read to write.
         event.listen(engine.sync_engine, "begin", _begin_immediate)

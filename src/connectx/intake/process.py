@@ -16,11 +16,13 @@ The two talk over a socket pair, one line per message:
   the browsers' streams read the web process's own log), ``j <id>`` for each job it enqueues
   (the web process's embedded job runtime runs it; a lost one is found by the reconciler).
 
-On SQLite the two processes take turns at the write lock through lock files
-(:mod:`connectx.intake.turns`). Nothing depends on the child for durability: events are committed
-before the 200, each processing transaction commits or leaves its events pending, and a child
-that dies (even by SIGKILL) is started again after ``RESTART_S``; a child whose web process died
-sees its socket close and stops after its current transaction.
+On SQLite the two processes take turns at the raw events file's write lock through lock files
+(:mod:`connectx.intake.turns`): intake's group commits and the child's marking of events done
+(its processing transactions write the data file, whose lock intake never takes). Nothing
+depends on the child for durability: events are committed before the 200, each processing
+transaction commits or leaves its events pending, and a child that dies (even by SIGKILL) is
+started again after ``RESTART_S``; a child whose web process died sees its socket close and
+stops after its current transaction.
 """
 
 from __future__ import annotations

@@ -5,7 +5,11 @@ the transaction fails half-way, nothing of it is kept and the events are still p
 next claim. On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets several processors (threads or
 ``connectx worker`` processes) work side by side; on SQLite the database's single write lock
 serialises them, and the claim is read and decoded before that lock is taken (a read
-transaction) and claimed again under it: only what is still pending is applied.
+transaction) and claimed again under it: only what is still pending is applied. On SQLite the
+raw events live in a file of their own (``connectx.db.events_file``): the effects commit in
+the data file, then the events are marked in theirs (:meth:`Marks.write_apart`), so intake's
+group commits never wait for a processing transaction; a crash between the two commits leaves
+the events pending, and applying them again changes nothing.
 
 A batch that fails is retried one event at a time, so one bad event cannot hold up the others;
 an event that fails on its own ``MAX_ATTEMPTS`` times is parked as ``failed`` for inspection.
@@ -19,16 +23,19 @@ They wake when intake commits in the same process and otherwise sweep every ``PO
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Histogram
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.config import Settings, get_settings
+from connectx.db import events_file
 from connectx.db.engine import dispose_engines
 from connectx.db.session import after_commit, read_only, unit_of_work
 from connectx.intake import repository as repo
@@ -133,7 +140,11 @@ async def process_batch(limit: int | None = None) -> int:
             picked = await pick(Decoder(Vault(db)), ahead, budget)
         known = {event.id: decoded for event, decoded in picked}
         claimed = len(ahead)
-    async with turns.processor_turn(), unit_of_work() as db:
+    apart = events_file.split()
+    async with (
+        contextlib.nullcontext() if apart else turns.processor_turn(),
+        unit_of_work() as db,
+    ):
         await repo.bound_waits(db)
         if known is None:
             events = await repo.claim(db, size)
@@ -142,7 +153,11 @@ async def process_batch(limit: int | None = None) -> int:
             events = await repo.claim_again(db, [event for event, _ in picked])
         if not events:
             return claimed  # (nothing left of a claim made before the turn: claim again)
-        batch = await _run(db, events, budget, known)
+        batch, marks = await _run(db, events, budget, known)
+        if not apart:
+            await marks.write(db)
+    if apart:
+        await marks.write_apart()
     if batch.interrupted:  # intake wanted the lock, or time ran out: about what fits next time
         _claim_size.set(max(MIN_CLAIM, 2 * sum(1 for p in batch.plans if batch.finished(p))))
         _item_budget.set(max(MIN_ITEMS, 2 * batch.applied))
@@ -154,26 +169,56 @@ async def process_batch(limit: int | None = None) -> int:
     return claimed
 
 
+@dataclass(slots=True)
+class Marks:
+    """What a processing transaction changes of its raw events: held, progress, done."""
+
+    held: list[tuple[int, int, int]] = field(default_factory=list)  # event, workspace, progress
+    progress: list[tuple[int, int]] = field(default_factory=list)  # event, updates applied
+    finished: list[dict[str, object]] = field(default_factory=list)  # repo.finish_many's rows
+
+    async def write(self, db: AsyncSession) -> None:
+        """In ``db``'s transaction (PostgreSQL: the processing transaction itself)."""
+        for event_id, workspace_id, progress in self.held:
+            await repo.hold(db, event_id, workspace_id, progress)
+        for event_id, progress in self.progress:
+            await repo.set_progress(db, event_id, progress)
+        await repo.finish_many(db, self.finished)
+
+    async def write_apart(self) -> None:
+        """SQLite: in a short transaction of the events file, after the effects committed in
+        the data file (a crash between the two leaves the events pending: processed again,
+        which changes nothing). It takes turns with intake's group commits
+        (:mod:`connectx.intake.turns`), which wait for nothing else of processing."""
+        if not (self.held or self.progress or self.finished):
+            return
+        async with turns.processor_turn(), events_file.session() as events:
+            await self.write(events)
+
+
 async def _run(
     db: AsyncSession,
     events: list[Claimed],
     max_items: int | None = None,
     known: dict[int, Decoded] | None = None,
-) -> BatchProcessor:
-    """Process claimed ``events`` in the caller's transaction and mark them done."""
+) -> tuple[BatchProcessor, Marks]:
+    """Process claimed ``events`` in the caller's transaction; returns what to mark of them
+    (the caller writes it: :meth:`Marks.write` in the same transaction, or
+    :meth:`Marks.write_apart` after its commit)."""
     batch = BatchProcessor(db, max_items=max_items)
     await batch.run(events, known)
     now = clock.now()
-    finished: list[dict[str, object]] = []
+    marks = Marks()
+    finished = marks.finished
     for plan in batch.plans:
         event = plan.event
         if plan.held_for is not None:
-            await repo.hold(db, event.id, plan.held_for, plan.done_upto)
+            marks.held.append((event.id, plan.held_for, plan.done_upto))
             PROCESSED.labels("held").inc()
             continue
         if not batch.finished(plan):
             if plan.done_upto != event.progress:  # (not started: it stays as it was)
-                await repo.set_progress(db, event.id, plan.done_upto)
+                marks.progress.append((event.id, plan.done_upto))
             continue
         status = batch.status_of(plan)
         finished.append(
@@ -188,7 +233,6 @@ async def _run(
             }
         )
         PROCESSED.labels(status).inc()
-    await repo.finish_many(db, finished)
     received = [
         p.event.received_at for p in batch.plans if p.held_for is None and batch.finished(p)
     ]
@@ -205,7 +249,7 @@ async def _run(
                 log.error("after-store listener failed: %s", type(exc).__name__)
 
     after_commit(db, committed)
-    return batch
+    return batch, marks
 
 
 async def _one_by_one(limit: int) -> int:
@@ -213,6 +257,7 @@ async def _one_by_one(limit: int) -> int:
     async with unit_of_work() as db:
         ids = [event.id for event in await repo.claim(db, limit)]
     done = 0
+    apart = events_file.split()
     for event_id in ids:
         try:
             async with unit_of_work() as db:
@@ -220,7 +265,11 @@ async def _one_by_one(limit: int) -> int:
                 event = await repo.claim_one(db, event_id)
                 if event is None:
                     continue
-                await _run(db, [event])
+                _, marks = await _run(db, [event])
+                if not apart:
+                    await marks.write(db)
+            if apart:
+                await marks.write_apart()
             done += 1
         except OUTAGE_ERRORS:
             raise

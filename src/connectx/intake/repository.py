@@ -21,9 +21,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from connectx.db import sqlite_driver
+from connectx.db import events_file, sqlite_driver
 from connectx.db.engine import get_engine
 from connectx.models.config_generation import PROCESSING, ConfigGeneration
 from connectx.models.security import WorkspaceSuspension
@@ -35,6 +35,13 @@ async def insert_many(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
     cached; the ORM's bulk path cost more than the SQL under load)."""
     table: Table = WebhookEvent.__table__  # type: ignore[assignment]
     await db.execute(insert(table), rows)
+
+
+def writer_engine() -> AsyncEngine:
+    """The engine new raw events are written with: on SQLite the events file's own
+    (db/events_file.py: its lock is never held by a processing transaction), on PostgreSQL the
+    database's."""
+    return events_file.engine() if events_file.split() else get_engine()
 
 
 class NewEventWriter:
@@ -65,7 +72,7 @@ class NewEventWriter:
         self._sql = ""
 
     async def _connect(self) -> Any:
-        engine = get_engine()
+        engine = writer_engine()
         conn = await engine.connect()
         try:
             driver = (await conn.get_raw_connection()).driver_connection

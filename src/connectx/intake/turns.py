@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from connectx.config import get_settings
+from connectx.db import events_file
 
 
 class _Files:
@@ -121,10 +122,11 @@ class _Files:
 
 
 class _Turns:
-    def __init__(self, files: _Files | None) -> None:
+    def __init__(self, files: _Files | None, apart: bool = False) -> None:
         self.lock = asyncio.Lock()
         self.intake_waiting = 0
         self.files = files
+        self.apart = apart  # raw events in a file of their own
 
     def __del__(self) -> None:
         if self.files is not None:
@@ -138,9 +140,14 @@ _turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns | None] = (
 
 
 def _sqlite_path() -> str | None:
+    """The file whose write lock intake and processors take turns at: the events file when raw
+    events have one (db/events_file.py), which is always the case on a SQLite file."""
     settings = get_settings()
     if not settings.is_sqlite:
         return None
+    events = events_file.path()
+    if events is not None:
+        return events
     database = make_url(settings.effective_database_url).database
     if not database or database == ":memory:":
         return None
@@ -156,7 +163,7 @@ def _for_loop() -> _Turns | None:
             _turns[loop] = None
             return None
         path = _sqlite_path()
-        found = _turns[loop] = _Turns(_Files(path) if path else None)
+        found = _turns[loop] = _Turns(_Files(path) if path else None, events_file.split())
         return found
 
 
@@ -224,9 +231,10 @@ async def processor_turn() -> AsyncIterator[None]:
 
 def intake_waiting() -> bool:
     """Whether a group commit (of this loop, or of another process) waits for the processor's
-    transaction to end."""
+    transaction to end. Never, when raw events have a file of their own: the processing
+    transaction does not hold the lock intake takes (only marking done does, in a turn)."""
     turns = _for_loop()
-    if turns is None:
+    if turns is None or turns.apart:
         return False
     if turns.intake_waiting > 0:
         return True
