@@ -420,24 +420,24 @@ class Store:
         # (connectx.db.events_file; a tree from before keeps them in the data file).
         data = make_url(url).database if url.startswith("sqlite") else None
         events = f"{os.path.splitext(data)[0]}-events.db" if data else None
-        self._urls = (url, f"sqlite+aiosqlite:///{events}" if events else None)
-        self._engine: Any = None
+        self._events_url = f"sqlite+aiosqlite:///{events}" if events else None
+        self._data = data
         self._create = lambda u: create_async_engine(u, poolclass=NullPool)
+        self.engine = self._create(url)
+        self._events: Any = None
 
     @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            url, events = self._urls
-            data = url.split(":///", 1)[1] if events else None
-            if events and data and not _has_table(data, "webhook_events"):
-                url = events
-            self._engine = self._create(url)
-        return self._engine
+    def events(self) -> Any:
+        """The engine that holds ``webhook_events``."""
+        if self._events is None:
+            apart = self._events_url and self._data and not _has_table(self._data, "webhook_events")
+            self._events = self._create(self._events_url) if apart else self.engine
+        return self._events
 
     async def last_id(self) -> int:
         from sqlalchemy import text
 
-        async with self.engine.connect() as conn:
+        async with self.events.connect() as conn:
             return int(
                 (
                     await conn.execute(text("SELECT coalesce(max(id), 0) FROM webhook_events"))
@@ -447,7 +447,7 @@ class Store:
     async def pending(self) -> int:
         from sqlalchemy import text
 
-        async with self.engine.connect() as conn:
+        async with self.events.connect() as conn:
             q = text("SELECT count(*) FROM webhook_events WHERE status = 'pending'")
             return int((await conn.execute(q)).scalar_one())
 
@@ -456,7 +456,7 @@ class Store:
 
         from connectx.models.webhook_event import WebhookEvent
 
-        async with self.engine.connect() as conn:
+        async with self.events.connect() as conn:
             rows = (
                 await conn.execute(
                     select(
