@@ -68,7 +68,7 @@ async def empty_all_tables() -> None:
             await conn.execute(text("DELETE FROM sqlite_sequence"))
             for _, sql in triggers:
                 await conn.exec_driver_sql(sql)
-        # Processing's cache generation (migration 0007p), emptied with the rest: a new one, so
+        # Processing's cache generation (migration 0008p), emptied with the rest: a new one, so
         # nothing a processor kept from the last test is taken for this test's.
         await conn.execute(
             text("INSERT INTO config_generations (name, value) VALUES ('processing', :value)"),

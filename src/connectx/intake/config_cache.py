@@ -4,7 +4,7 @@ the suspended workspaces, the workspaces' keyword matchers.
 Each processing transaction used to read them (three statements of a fixed part that is most
 of processing's cost at low rates). Now it reads one value, the ``processing`` generation
 (``config_generations``), which triggers replace with a new random value on any change to
-``channels``, ``workspace_suspensions`` or ``consent_keywords`` (migration 0007p), whoever makes
+``channels``, ``workspace_suspensions`` or ``consent_keywords`` (migration 0008p), whoever makes
 it: another process, the API, the CLI, SQL by hand. A generation other than the one the cache
 was filled under empties it. The generation is read in the transaction before anything cached
 is used, so what a transaction uses is at least as new as what it would have read itself. The

@@ -427,7 +427,7 @@ async def requeue(db: AsyncSession, ids: list[int], *, all_failed: bool) -> list
 async def processing_generation(db: AsyncSession) -> int | None:
     """The generation of what processors cache between transactions (live channels, suspended
     workspaces, consent keywords): a new value after any change to them (triggers, migration
-    0007p). None when the row is missing: nothing may be cached then."""
+    0008p). None when the row is missing: nothing may be cached then."""
     stmt = select(ConfigGeneration.value).where(ConfigGeneration.name == PROCESSING)
     value = (await db.execute(stmt)).scalar_one_or_none()
     return int(value) if value is not None else None

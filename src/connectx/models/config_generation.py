@@ -1,4 +1,4 @@
-"""A generation per kind of cached configuration (migration 0007p): replaced with a new random
+"""A generation per kind of cached configuration (migration 0008p): replaced with a new random
 value by triggers on every change to the tables it covers."""
 
 from __future__ import annotations

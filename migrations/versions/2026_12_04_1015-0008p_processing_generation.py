@@ -1,7 +1,7 @@
 """processing's cache of slowly changing configuration: a generation bumped by triggers
 
-Revision ID: 0007p
-Revises: 0006o
+Revision ID: 0008p
+Revises: 0007r
 Create Date: 2026-12-04 10:15:00
 
 Every webhook processing transaction read the live channels of its numbers, the suspended
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007p"
-down_revision: str | None = "0006o"
+revision: str = "0008p"
+down_revision: str | None = "0007r"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
