@@ -327,6 +327,18 @@ def database_cpu_s(database: str | None) -> dict[int, float]:
     return out
 
 
+def row_updates(database: str | None) -> int | None:
+    """Updates of outbox rows so far (PostgreSQL's statistics): a sent row costs two (its
+    claim and its outcome); one put back unsent (a lease too short for how long it waited in
+    the sender's queue, the pair rate) and claimed again two more."""
+    if not database:
+        return None
+    q = "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'outbox_messages'"
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{database}"
+    found = subprocess.run(["psql", url, "-tAc", q], capture_output=True, text=True)
+    return int(found.stdout.strip() or 0)
+
+
 def pin_backends(database: str | None, cpus: set[int] | None) -> None:
     """Keep the PostgreSQL backends serving ``database`` on ``cpus`` (--pin)."""
     if not database or not cpus:
@@ -559,6 +571,7 @@ async def phases(run: Run) -> dict[str, Any]:
         await queue(channels, a.ten, "ten")
         before = await stats(http, sim)
         base = int(before["accepted"])
+        updates = row_updates(run.pg_db)
         worker = run.start("worker-ten", ["worker", "--concurrency", "1"])
         pids = {"worker": worker.pid, "simulator": run.sim_proc.pid}
         prof = a.profile / "ten.txt" if a.profile else None
@@ -568,6 +581,9 @@ async def phases(run: Run) -> dict[str, Any]:
         run.stop(worker)
         out["ten"]["left"] = await outbox_left()
         out["ten"]["extra_claims"] = await extra_claims() - out["one"]["extra_claims"]
+        await asyncio.sleep(1.0)  # PostgreSQL's statistics are sent at most every 0.5 s
+        if updates is not None:
+            out["ten"]["row_updates"] = (row_updates(run.pg_db) or 0) - updates
         final = await stats(http, sim)
         out["ten"]["repeated"] = final["repeated_callback_data"] - out["one"]["repeated"]
         out["ten"]["rejected"] = final["rejected"]
@@ -666,8 +682,14 @@ def markdown(r: dict[str, Any], args: argparse.Namespace) -> str:
         f"it (ratios {ten['rate'] / before['rate']:.2f} and {ten['rate'] / after['rate']:.2f}); "
         f"the figure is against their mean. With 64 in flight (the ceiling until 2026-12-04) "
         f"{b64['rate']:.0f}/s before the phase (ratio {ten['rate'] / b64['rate']:.2f}). "
-        f"Ten numbers: rows claimed again {ten.get('extra_claims', 0)}, refused by the "
-        f"simulator {ten.get('rejected', {})}.",
+        f"Ten numbers: rows claimed again after a failed attempt {ten.get('extra_claims', 0)}, "
+        f"refused by the simulator {ten.get('rejected', {})}"
+        + (
+            f", outbox row updates {ten['row_updates']:,} for {ten['accepted']:,} sent (2 each "
+            "when none is put back unsent)."
+            if "row_updates" in ten
+            else "."
+        ),
         "",
         "CPU per accepted message (user + system, all threads; the worker and the simulator over "
         "the same 10-90 % window; independent of the load, unlike the rates):",

@@ -3,14 +3,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
+from collections import Counter, deque
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from connectx.outbound.pacer import BURST_S, PAIR_INTERVAL_S, RedisSchedule, Schedule
+from connectx.outbound.pacer import (
+    BURST_S,
+    PAIR_INTERVAL_S,
+    Claimed,
+    Lane,
+    Pacer,
+    RedisSchedule,
+    Schedule,
+)
 from tests.jobs.processes import REDIS_URL, reachable
 
 
@@ -69,3 +80,60 @@ async def test_redis_schedule_shares_the_pair_rate_and_the_numbers_rate_across_w
     assert taken == [0.0] and none == []
     assert 0.0 < wait <= 0.2
     await redis.delete(*[k async for k in redis.scan_iter(f"{prefix}:*")])
+
+
+async def test_numbers_share_the_places_in_flight() -> None:
+    """Every place in flight taken: while numbers wait for one, each gets its share. (One event
+    woke them all and the first to wait took every free place, every time: the last numbers'
+    claimed rows waited until their lease ran short and went back unsent.) A number alone may
+    use every place."""
+    pacer = Pacer(max_inflight=6)
+    sent: list[int] = []
+    most: dict[int, int] = {}
+
+    class Endpoint:  # Meta answering in 5 ms: 1,200/s through 6 places
+        async def send(self, body: bytes) -> dict[str, Any]:
+            await asyncio.sleep(0.005)
+            return {"messages": [{"id": "wamid.x"}]}
+
+    pacer._add = lambda outcome: sent.append(outcome.row.channel_id)  # type: ignore[method-assign]
+    lease = datetime.now(UTC) + timedelta(hours=1)
+
+    async def number(channel_id: int, rows: int) -> None:
+        endpoint: Any = Endpoint()
+        lane = Lane(channel_id, endpoint=endpoint, rate=5000, schedule=Schedule(5000))
+        ready = deque(
+            Claimed(
+                n,
+                1,
+                channel_id,
+                1,
+                None,
+                "message",
+                f"{channel_id}-{n}",
+                None,
+                1,
+                lease,
+                "t",
+                b"{}",
+            )
+            for n in range(rows)
+        )
+        pacer.sending += 1  # as run_channel does
+        try:
+            while ready:
+                await pacer._admit(lane, ready)
+                most[channel_id] = max(most.get(channel_id, 0), lane.inflight)
+        finally:
+            pacer.sending -= 1
+
+    try:
+        await asyncio.wait_for(number(9, 60), 30)  # alone: every place
+        assert most[9] == 6
+        sent.clear()
+        await asyncio.wait_for(asyncio.gather(*(number(c, 200) for c in (1, 2, 3))), 30)
+    finally:
+        for task in pacer._senders:
+            task.cancel()
+    counts = Counter(sent[:300])
+    assert min(counts[c] for c in (1, 2, 3)) >= 90, counts
