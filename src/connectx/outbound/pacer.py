@@ -307,12 +307,17 @@ class Pacer:
         if busy and time.monotonic() - self._scanned < SCAN_BUSY_S:
             return len(busy)  # running senders claim on their own; look for new numbers less often
         self._scanned = time.monotonic()
-        await self.reconcile()
         now = clock.now()
+        # One read-only transaction per pass (an idle worker makes four a second): rows in doubt
+        # that a status callback settles (usually none), the webhook horizon, numbers with due
+        # rows. Rows in doubt are settled before any sender starts.
         async with read_only() as db:
+            settle = bool(await repo.confirmed_in_doubt(db, now, 1))
             horizon = await repo.webhooks_processed_until(db, now)
             self.stale = horizon - timedelta(seconds=get_settings().outbox_settle_s)
             due = await repo.due_channels(db, now, self.stale, skip=busy)
+        if settle:
+            await self.reconcile()
         for channel_id in due:
             task = self.channel_tasks.get(channel_id)
             if task is None or task.done():
