@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy import insert, select, update
 
 from connectx.config import reset_settings
+from connectx.db.session import unit_of_work
+from connectx.models.message import MessageStatusEvent
+from connectx.models.outbox import OutboxMessage
+from connectx.models.webhook_event import PENDING, PROCESSED, WebhookEvent
 from connectx.outbound import graph
 from tests.outbound.conftest import World, free_port
 
@@ -118,3 +124,92 @@ async def test_no_answer_is_in_doubt_no_connection_is_not(
         assert not refused.value.in_doubt and refused.value.code == 131016
     finally:
         await short.close()
+
+
+async def test_a_callback_processed_during_the_pass_does_not_make_its_row_due(
+    short_lease: None, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pacer's pass reads the webhook horizon before the rows in doubt it can settle. Read
+    the other way round, a status callback processed between the two reads was not seen by the
+    first and counted as processed by the second: the row in doubt looked unanswered for the
+    whole settle time and was sent again (the SIGKILL test caught six duplicates on a loaded
+    machine, SQLite: the two files' snapshots are taken apart; PostgreSQL: one per statement).
+    Here the processor's commit is made to fall exactly between the pass's reads."""
+    from connectx.intake import processor as webhook_processor
+    from connectx.outbound import pacer as outbound_pacer
+    from connectx.outbound import repository as outbox_repo
+
+    await world.customer_says(ANA, "hello")
+    conv = await world.conversation_of(ANA_E164)
+    r = await world.owner.post(
+        f"/api/v1/conversations/{conv}/messages", json={"type": "text", "text": "once"}
+    )
+    assert r.status_code == 202, r.text
+    await world.until(conv, r.json()["id"], "read", timeout=30)
+    # Nobody else sends or processes from here on: the test plays the processor.
+    await asyncio.to_thread(outbound_pacer.stop_embedded)
+    await webhook_processor.close_embedded()
+
+    now = datetime.now(UTC)
+    async with unit_of_work() as db:
+        row = (await db.execute(select(OutboxMessage))).scalar_one()
+        callback = row.callback_data
+        statuses = list(
+            (
+                await db.execute(
+                    select(MessageStatusEvent).where(MessageStatusEvent.callback_data == callback)
+                )
+            ).scalars()
+        )
+        assert statuses
+        kept = [
+            {c.name: getattr(s, c.name) for c in MessageStatusEvent.__table__.columns}
+            for s in statuses
+        ]
+        # Its sender died after Meta took it (lease over 3 s ago); its callback, received
+        # 2.5 s ago (within the 1 s settle time after the lease), is still pending.
+        row.status, row.claim_token = "sending", "dead-sender"
+        row.lease_until = now - timedelta(seconds=3)
+        for s in statuses:
+            await db.delete(s)
+        event = WebhookEvent(received_at=now - timedelta(seconds=2.5), body_size=0, status=PENDING)
+        db.add(event)
+        await db.flush()
+        event_id = event.id
+
+    real = outbox_repo.confirmed_in_doubt
+    processed = False
+
+    async def then_processed(db: Any, at: datetime, limit: int) -> list[Any]:
+        nonlocal processed
+        found = await real(db, at, limit)
+        if not processed:  # the processor commits the callback's effects, then marks it done
+            processed = True
+            async with unit_of_work() as other:
+                await other.execute(insert(MessageStatusEvent), kept)
+            async with unit_of_work() as other:
+                await other.execute(
+                    update(WebhookEvent)
+                    .where(WebhookEvent.id == event_id)
+                    .values(status=PROCESSED, processed_at=datetime.now(UTC))
+                )
+        return found
+
+    monkeypatch.setattr(outbox_repo, "confirmed_in_doubt", then_processed)
+    pacer = outbound_pacer.Pacer()
+    try:
+        await pacer.tick()
+        assert processed
+        # Not due: its callback was pending when the horizon was read (old code: a sender
+        # started for the number and sent the message again).
+        assert not pacer.channel_tasks
+        await pacer.tick()  # the next pass settles it by its callback (before any claim)
+        await asyncio.wait_for(asyncio.gather(*pacer.channel_tasks.values()), 15)
+    finally:
+        for task in pacer.channel_tasks.values():
+            task.cancel()
+        await pacer.drain()
+    async with unit_of_work() as db:
+        settled = (await db.execute(select(OutboxMessage))).scalar_one()
+    assert settled.status == "sent" and settled.wamid == kept[0]["wamid"]
+    assert (await world.stats())["accepted"] == 1

@@ -308,12 +308,18 @@ class Pacer:
             return len(busy)  # running senders claim on their own; look for new numbers less often
         self._scanned = time.monotonic()
         now = clock.now()
-        # One read-only transaction per pass (an idle worker makes four a second): rows in doubt
-        # that a status callback settles (usually none), the webhook horizon, numbers with due
-        # rows. Rows in doubt are settled before any sender starts.
+        # One read-only transaction per pass (an idle worker makes four a second): the webhook
+        # horizon, rows in doubt that a status callback settles (usually none), numbers with due
+        # rows. Rows in doubt are settled before any sender starts. The horizon is read FIRST:
+        # the reads after it may see a newer state, never an older one (PostgreSQL's READ
+        # COMMITTED takes a snapshot per statement; SQLite takes one per file, the events file's
+        # when it is first read), and an event seen processed has its effects committed before
+        # (the processor marks events done after, or with, their effects). Read the other way
+        # round, a status callback processed between the two reads was missed by the first and
+        # counted by the second: its row in doubt was sent again (a duplicate at Meta).
         async with read_only() as db:
-            settle = bool(await repo.confirmed_in_doubt(db, now, 1))
             horizon = await repo.webhooks_processed_until(db, now)
+            settle = bool(await repo.confirmed_in_doubt(db, now, 1))
             self.stale = horizon - timedelta(seconds=get_settings().outbox_settle_s)
             due = await repo.due_channels(db, now, self.stale, skip=busy)
         if settle:
