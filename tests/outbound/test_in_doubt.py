@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -126,18 +127,20 @@ async def test_no_answer_is_in_doubt_no_connection_is_not(
         await short.close()
 
 
-async def test_a_callback_processed_during_the_pass_does_not_make_its_row_due(
-    short_lease: None, world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The pacer's pass reads the webhook horizon before the rows in doubt it can settle. Read
-    the other way round, a status callback processed between the two reads was not seen by the
-    first and counted as processed by the second: the row in doubt looked unanswered for the
-    whole settle time and was sent again (the SIGKILL test caught six duplicates on a loaded
-    machine, SQLite: the two files' snapshots are taken apart; PostgreSQL: one per statement).
-    Here the processor's commit is made to fall exactly between the pass's reads."""
+@dataclass
+class InDoubt:
+    """One message Meta accepted whose sender died before recording it: its outbox row is
+    ``sending`` with a lease that ended 3 s ago; its status callbacks are ``kept`` (as rows of
+    ``message_status_events``), recorded or not as the test decides."""
+
+    kept: list[dict[str, Any]]
+
+
+async def in_doubt(world: World, *, recorded: bool) -> InDoubt:
+    """Send one message through the real sender and simulator, stop this app's sender and
+    processor (the test plays them from here), then put its row back in doubt."""
     from connectx.intake import processor as webhook_processor
     from connectx.outbound import pacer as outbound_pacer
-    from connectx.outbound import repository as outbox_repo
 
     await world.customer_says(ANA, "hello")
     conv = await world.conversation_of(ANA_E164)
@@ -146,37 +149,54 @@ async def test_a_callback_processed_during_the_pass_does_not_make_its_row_due(
     )
     assert r.status_code == 202, r.text
     await world.until(conv, r.json()["id"], "read", timeout=30)
-    # Nobody else sends or processes from here on: the test plays the processor.
     await asyncio.to_thread(outbound_pacer.stop_embedded)
     await webhook_processor.close_embedded()
-
-    now = datetime.now(UTC)
     async with unit_of_work() as db:
         row = (await db.execute(select(OutboxMessage))).scalar_one()
-        callback = row.callback_data
-        statuses = list(
-            (
-                await db.execute(
-                    select(MessageStatusEvent).where(MessageStatusEvent.callback_data == callback)
-                )
-            ).scalars()
+        found = select(MessageStatusEvent).where(
+            MessageStatusEvent.callback_data == row.callback_data
         )
+        statuses = list((await db.execute(found)).scalars())
         assert statuses
         kept = [
             {c.name: getattr(s, c.name) for c in MessageStatusEvent.__table__.columns}
             for s in statuses
         ]
-        # Its sender died after Meta took it (lease over 3 s ago); its callback, received
-        # 2.5 s ago (within the 1 s settle time after the lease), is still pending.
         row.status, row.claim_token = "sending", "dead-sender"
-        row.lease_until = now - timedelta(seconds=3)
-        for s in statuses:
-            await db.delete(s)
-        event = WebhookEvent(received_at=now - timedelta(seconds=2.5), body_size=0, status=PENDING)
+        row.lease_until = datetime.now(UTC) - timedelta(seconds=3)
+        if not recorded:
+            for s in statuses:
+                await db.delete(s)
+    return InDoubt(kept)
+
+
+async def settled_once(world: World, case: InDoubt) -> None:
+    async with unit_of_work() as db:
+        row = (await db.execute(select(OutboxMessage))).scalar_one()
+    assert row.status == "sent" and row.wamid == case.kept[0]["wamid"]
+    assert (await world.stats())["accepted"] == 1
+
+
+async def test_a_callback_processed_during_the_pass_does_not_make_its_row_due(
+    short_lease: None, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pacer's pass reads the webhook horizon before the rows in doubt it can settle. Read
+    the other way round, a status callback processed between the two reads was not seen by the
+    first and counted as processed by the second: the row in doubt looked unanswered for the
+    whole settle time and was sent again (SQLite: the two files' snapshots are taken apart;
+    PostgreSQL: one per statement). Here the processor's commit falls between the reads."""
+    from connectx.outbound import pacer as outbound_pacer
+    from connectx.outbound import repository as outbox_repo
+
+    case = await in_doubt(world, recorded=False)
+    # Its callback, received 2.5 s ago (within the 1 s settle time after the lease), pending.
+    async with unit_of_work() as db:
+        event = WebhookEvent(
+            received_at=datetime.now(UTC) - timedelta(seconds=2.5), body_size=0, status=PENDING
+        )
         db.add(event)
         await db.flush()
         event_id = event.id
-
     real = outbox_repo.confirmed_in_doubt
     processed = False
 
@@ -186,7 +206,7 @@ async def test_a_callback_processed_during_the_pass_does_not_make_its_row_due(
         if not processed:  # the processor commits the callback's effects, then marks it done
             processed = True
             async with unit_of_work() as other:
-                await other.execute(insert(MessageStatusEvent), kept)
+                await other.execute(insert(MessageStatusEvent), case.kept)
             async with unit_of_work() as other:
                 await other.execute(
                     update(WebhookEvent)
@@ -209,7 +229,34 @@ async def test_a_callback_processed_during_the_pass_does_not_make_its_row_due(
         for task in pacer.channel_tasks.values():
             task.cancel()
         await pacer.drain()
-    async with unit_of_work() as db:
-        settled = (await db.execute(select(OutboxMessage))).scalar_one()
-    assert settled.status == "sent" and settled.wamid == kept[0]["wamid"]
-    assert (await world.stats())["accepted"] == 1
+    await settled_once(world, case)
+
+
+async def test_a_sender_claiming_while_the_pass_settles_does_not_take_the_row(
+    short_lease: None, world: World
+) -> None:
+    """A number's sender claims beside the pacer's pass. The pass used to publish its new
+    horizon to the claims before settling the rows in doubt that callbacks prove sent: a claim
+    made meanwhile took such a row and sent it again (SIGKILL test, loaded machine: 4-6
+    duplicates of 100). Here a claim is made at that very moment."""
+    from connectx.outbound import pacer as outbound_pacer
+
+    case = await in_doubt(world, recorded=True)
+    pacer = outbound_pacer.Pacer()
+    claimed: list[Any] = []
+    settle = pacer.reconcile
+
+    async def claim_then_settle() -> int:
+        claimed.extend(await pacer._claim(outbound_pacer.Lane(world.channel["id"]), 10))
+        return await settle()
+
+    pacer.reconcile = claim_then_settle  # type: ignore[method-assign]
+    try:
+        await pacer.tick()
+        assert not claimed  # old code: the row in doubt, claimed again
+        await asyncio.wait_for(asyncio.gather(*pacer.channel_tasks.values()), 15)
+    finally:
+        for task in pacer.channel_tasks.values():
+            task.cancel()
+        await pacer.drain()
+    await settled_once(world, case)

@@ -58,6 +58,7 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 300.0
 PAIR_BURST = 5
+RECONCILE_PAGE = 1000  # rows in doubt settled per transaction
 PAIR_INTERVAL_S = 6.0
 POLL_S = 0.25
 MAX_INFLIGHT = 256  # requests in flight per process (the size of the shared pool)
@@ -320,10 +321,14 @@ class Pacer:
         async with read_only() as db:
             horizon = await repo.webhooks_processed_until(db, now)
             settle = bool(await repo.confirmed_in_doubt(db, now, 1))
-            self.stale = horizon - timedelta(seconds=get_settings().outbox_settle_s)
-            due = await repo.due_channels(db, now, self.stale, skip=busy)
+            stale = horizon - timedelta(seconds=get_settings().outbox_settle_s)
+            due = await repo.due_channels(db, now, stale, skip=busy)
         if settle:
             await self.reconcile()
+        # Published for the claims only now: a number's sender runs beside this pass and claims
+        # with it, and a row whose callback settles it was claimable by the new horizon while
+        # the settling was still being written (sent twice on a loaded machine).
+        self.stale = stale
         for channel_id in due:
             task = self.channel_tasks.get(channel_id)
             if task is None or task.done():
@@ -332,30 +337,37 @@ class Pacer:
 
     async def reconcile(self) -> int:
         """Settle rows in doubt that Meta's status callbacks prove were sent (their sender died
-        between Meta's answer and recording it). How many were settled."""
+        between Meta's answer and recording it): all of them, a page a transaction, before the
+        pass lets claims use its horizon. How many were settled."""
         now = clock.now()
         async with read_only() as db:  # usually none: looked for without the write lock
             if not await repo.confirmed_in_doubt(db, now, 1):
                 return 0
-        async with self._writing() as db:
-            found = await repo.confirmed_in_doubt(db, now, 1000)
-            if not found:
-                return 0
-            await repo.reconciled(
-                db,
-                [
-                    {"p_id": r.id, "p_token": r.claim_token, "wamid": r.wamid, "at": now}
-                    for r in found
-                ],
-            )
-            accepted = [(r.message_id, r.wamid) for r in found if r.message_id]
-            await repo.messages_accepted(db, now, accepted)
-            await _apply_early_statuses(db, accepted)
-            await realtime_hooks.outbound_recorded(
-                db, [(r.workspace_id, r.message_id) for r in found if r.message_id]
-            )
-        log.info("outbox: %s rows in doubt settled as sent by their status callbacks", len(found))
-        return len(found)
+        settled = 0
+        while True:
+            async with self._writing() as db:
+                found = await repo.confirmed_in_doubt(db, now, RECONCILE_PAGE)
+                if found:
+                    await self._settle(db, found, now)
+            settled += len(found)
+            if len(found) < RECONCILE_PAGE:  # (a settled row is no longer in doubt)
+                break
+        if settled:
+            log.info("outbox: %s rows in doubt settled as sent by their status callbacks", settled)
+        return settled
+
+    @staticmethod
+    async def _settle(db: AsyncSession, found: list[Any], now: datetime) -> None:
+        await repo.reconciled(
+            db,
+            [{"p_id": r.id, "p_token": r.claim_token, "wamid": r.wamid, "at": now} for r in found],
+        )
+        accepted = [(r.message_id, r.wamid) for r in found if r.message_id]
+        await repo.messages_accepted(db, now, accepted)
+        await _apply_early_statuses(db, accepted)
+        await realtime_hooks.outbound_recorded(
+            db, [(r.workspace_id, r.message_id) for r in found if r.message_id]
+        )
 
     async def run_channel(self, channel_id: int) -> None:
         """Send this number's due rows until none is due: claims run beside sending (the next
