@@ -58,10 +58,10 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 300.0
 PAIR_BURST = 5
-RECONCILE_PAGE = 1000  # rows in doubt settled per transaction
 PAIR_INTERVAL_S = 6.0
 POLL_S = 0.25
 MAX_INFLIGHT = 256  # requests in flight per process (the size of the shared pool)
+RECONCILE_PAGE = 1000  # rows in doubt settled per transaction
 BURST_S = 0.1  # a number's schedule lets a sender that fell this far behind catch up
 TICK_S = 0.005  # the sender wakes at most this often and takes every slot due
 # Claimed rows kept ready per number: this many seconds of what it actually sends and up to
