@@ -5,6 +5,7 @@ and settled by its status callback, as after a crash (docs/outbound.md, "Exactly
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,10 +18,13 @@ from sqlalchemy import insert, select, update
 
 from connectx.config import reset_settings
 from connectx.db.session import unit_of_work
+from connectx.intake import processor as webhook_processor
 from connectx.models.message import MessageStatusEvent
 from connectx.models.outbox import OutboxMessage
 from connectx.models.webhook_event import PENDING, PROCESSED, WebhookEvent
 from connectx.outbound import graph
+from connectx.outbound import pacer as outbound_pacer
+from connectx.outbound import repository as outbox_repo
 from tests.outbound.conftest import World, free_port
 
 ANA = "16505550101"
@@ -139,8 +143,6 @@ class InDoubt:
 async def in_doubt(world: World, *, recorded: bool) -> InDoubt:
     """Send one message through the real sender and simulator, stop this app's sender and
     processor (the test plays them from here), then put its row back in doubt."""
-    from connectx.intake import processor as webhook_processor
-    from connectx.outbound import pacer as outbound_pacer
 
     await world.customer_says(ANA, "hello")
     conv = await world.conversation_of(ANA_E164)
@@ -170,7 +172,19 @@ async def in_doubt(world: World, *, recorded: bool) -> InDoubt:
     return InDoubt(kept)
 
 
-async def settled_once(world: World, case: InDoubt) -> None:
+@contextlib.asynccontextmanager
+async def passes(world: World, case: InDoubt) -> AsyncIterator[Any]:
+    """A pacer whose passes the test makes; then its senders finish, and the row in doubt must
+    be settled as sent with the wamid of its callbacks, Meta having it once."""
+
+    pacer = outbound_pacer.Pacer()
+    try:
+        yield pacer
+        await asyncio.wait_for(asyncio.gather(*pacer.channel_tasks.values()), 15)
+    finally:
+        for task in pacer.channel_tasks.values():
+            task.cancel()
+        await pacer.drain()
     async with unit_of_work() as db:
         row = (await db.execute(select(OutboxMessage))).scalar_one()
     assert row.status == "sent" and row.wamid == case.kept[0]["wamid"]
@@ -185,8 +199,6 @@ async def test_a_callback_processed_during_the_pass_does_not_make_its_row_due(
     first and counted as processed by the second: the row in doubt looked unanswered for the
     whole settle time and was sent again (SQLite: the two files' snapshots are taken apart;
     PostgreSQL: one per statement). Here the processor's commit falls between the reads."""
-    from connectx.outbound import pacer as outbound_pacer
-    from connectx.outbound import repository as outbox_repo
 
     case = await in_doubt(world, recorded=False)
     # Its callback, received 2.5 s ago (within the 1 s settle time after the lease), pending.
@@ -216,20 +228,13 @@ async def test_a_callback_processed_during_the_pass_does_not_make_its_row_due(
         return found
 
     monkeypatch.setattr(outbox_repo, "confirmed_in_doubt", then_processed)
-    pacer = outbound_pacer.Pacer()
-    try:
+    async with passes(world, case) as pacer:
         await pacer.tick()
         assert processed
         # Not due: its callback was pending when the horizon was read (old code: a sender
         # started for the number and sent the message again).
         assert not pacer.channel_tasks
         await pacer.tick()  # the next pass settles it by its callback (before any claim)
-        await asyncio.wait_for(asyncio.gather(*pacer.channel_tasks.values()), 15)
-    finally:
-        for task in pacer.channel_tasks.values():
-            task.cancel()
-        await pacer.drain()
-    await settled_once(world, case)
 
 
 async def test_a_sender_claiming_while_the_pass_settles_does_not_take_the_row(
@@ -239,24 +244,16 @@ async def test_a_sender_claiming_while_the_pass_settles_does_not_take_the_row(
     horizon to the claims before settling the rows in doubt that callbacks prove sent: a claim
     made meanwhile took such a row and sent it again (SIGKILL test, loaded machine: 4-6
     duplicates of 100). Here a claim is made at that very moment."""
-    from connectx.outbound import pacer as outbound_pacer
 
     case = await in_doubt(world, recorded=True)
-    pacer = outbound_pacer.Pacer()
     claimed: list[Any] = []
-    settle = pacer.reconcile
+    async with passes(world, case) as pacer:
+        settle = pacer.reconcile
 
-    async def claim_then_settle() -> int:
-        claimed.extend(await pacer._claim(outbound_pacer.Lane(world.channel["id"]), 10))
-        return await settle()
+        async def claim_then_settle() -> int:
+            claimed.extend(await pacer._claim(outbound_pacer.Lane(world.channel["id"]), 10))
+            return await settle()
 
-    pacer.reconcile = claim_then_settle  # type: ignore[method-assign]
-    try:
+        pacer.reconcile = claim_then_settle  # type: ignore[method-assign]
         await pacer.tick()
         assert not claimed  # old code: the row in doubt, claimed again
-        await asyncio.wait_for(asyncio.gather(*pacer.channel_tasks.values()), 15)
-    finally:
-        for task in pacer.channel_tasks.values():
-            task.cancel()
-        await pacer.drain()
-    await settled_once(world, case)
