@@ -8,6 +8,7 @@ import secrets
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 def _admin(server_url: str, *statements: str) -> None:
@@ -53,7 +54,7 @@ async def empty_all_tables() -> None:
     engine = get_engine()
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            await _empty_postgres(conn, tables, "public")
         else:
             # The append-only tables' triggers refuse DELETE: lift them for the cleanup only.
             triggers = (
@@ -76,8 +77,31 @@ async def empty_all_tables() -> None:
         )
     await keystore.ensure_schema()
     async with keystore.engine().begin() as conn:
-        for table in reversed(keystore.tables()):
-            if conn.dialect.name == "postgresql":
-                await conn.execute(text(f"TRUNCATE {keystore.SCHEMA}.{table} RESTART IDENTITY"))
-            else:
+        if conn.dialect.name == "postgresql":
+            await _empty_postgres(conn, keystore.tables(), keystore.SCHEMA)
+        else:
+            for table in reversed(keystore.tables()):
                 await conn.execute(text(f"DELETE FROM {table}"))
+
+
+async def _empty_postgres(conn: AsyncConnection, tables: list[str], schema: str) -> None:
+    """Empty ``tables`` and restart their sequences, in one round trip.
+
+    DELETE with triggers off (``session_replication_role = replica``: the append-only triggers
+    and the foreign keys' triggers do not fire) rather than TRUNCATE: a test leaves a few rows,
+    and TRUNCATE gives every table and index a new file, ~230 ms a test for ~80 tables."""
+    sequences = (
+        await conn.execute(
+            text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'S' AND n.nspname = :schema"
+            ),
+            {"schema": schema},
+        )
+    ).scalars()
+    script = ["SET LOCAL session_replication_role = replica"]
+    script += [f'DELETE FROM "{schema}"."{table}"' for table in tables]
+    # setval, not ALTER SEQUENCE ... RESTART (which writes the sequence a new file too).
+    script += [f'SELECT setval(\'"{schema}"."{sequence}"\', 1, false)' for sequence in sequences]
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.execute(";\n".join(script))  # type: ignore[union-attr]
