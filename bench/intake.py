@@ -510,7 +510,11 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="py-spy the platform in the batch-1 throughput phase"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary data directory (and the PostgreSQL database)",
+    )
     parser.add_argument(
         "--max-drain",
         type=float,
@@ -700,7 +704,7 @@ def main() -> None:
         server.wait(30)
         ceiling.wait(30)
         asyncio.run(store.engine.dispose())
-        if dbname:
+        if dbname and not args.keep:
             subprocess.run(
                 ["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"]
             )

@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.config import Settings, get_settings
-from connectx.db import events_file
+from connectx.db import events_file, statistics
 from connectx.db.engine import dispose_engines
 from connectx.db.session import after_commit, read_only, unit_of_work
 from connectx.intake import repository as repo
@@ -317,6 +317,7 @@ async def process_available(
         if done == 0:
             break
         total += done
+        await statistics.keep_current()  # a long backlog fills tables from empty
     return total
 
 
@@ -349,6 +350,7 @@ async def run_forever(stopping: threading.Event | None = None, poll_s: float = P
         seen = wakeup.generation()
         try:
             await process_available(stopping=stopping)
+            await statistics.keep_current()
             backoff = 0.0
         except (Exception, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and _cancelled():

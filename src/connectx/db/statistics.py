@@ -1,0 +1,87 @@
+"""PostgreSQL planner statistics kept current by the platform, whatever autovacuum does.
+
+Without statistics PostgreSQL's planner guesses that any equality keeps 0.5 % of a table, and
+it keeps a prepared statement's generic plan until the table is analysed again. Webhook
+processing fills tables from empty at thousands of rows a second, so on a server whose
+autovacuum is off (this project's machines), or in the first minute of one where it is on
+(autovacuum wakes once a minute), the plans made on nearly empty tables stayed: a batch's
+status look-up (``messages.repository.status_refs``) scanned every message of the number
+through a bitmap AND of two indexes instead of probing the unique key, and the processor fell
+minutes behind (docs/whatsapp-inbound.md, "Planner statistics").
+
+:func:`keep_current` is called by the processors between transactions. At most every
+``CHECK_S`` seconds it ANALYZEs the tables changed by more than ``THRESHOLD + SCALE`` x their
+rows since their last analysis (autovacuum's own rule, with its default figures), which also
+makes the server drop the cached plans on them. One process does it at a time (an advisory
+lock tried, never waited for); a table someone else is analysing or altering is left for the
+next check. On SQLite it does nothing (its planner prefers indexes without statistics).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from connectx.db.engine import get_engine
+
+log = logging.getLogger(__name__)
+
+CHECK_S = 5.0
+THRESHOLD = 50  # autovacuum_analyze_threshold's default
+SCALE = 0.1  # autovacuum_analyze_scale_factor's default
+_LOCK = (7301, 3)  # advisory lock (two-int form: apart from the one-bigint keys)
+
+_STALE = text(
+    "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+    "WHERE s.schemaname = current_schema() "
+    "AND s.n_mod_since_analyze > :threshold + :scale * greatest(c.reltuples, 0) "
+    "ORDER BY s.relname"
+)
+
+_next_check = 0.0
+
+
+async def analyze_stale(engine: AsyncEngine) -> list[str]:
+    """ANALYZE this schema's tables whose statistics are stale; their names (none when another
+    process holds the lock)."""
+    analysed: list[str] = []
+    async with engine.begin() as conn:
+        locked = await conn.execute(
+            text("SELECT pg_try_advisory_xact_lock(:a, :b)"), {"a": _LOCK[0], "b": _LOCK[1]}
+        )
+        if not locked.scalar_one():
+            return analysed
+        await conn.execute(text("SET LOCAL lock_timeout = '100ms'"))
+        stale = (await conn.execute(_STALE, {"threshold": THRESHOLD, "scale": SCALE})).scalars()
+        for table in list(stale):
+            try:
+                async with conn.begin_nested():  # a lock timeout undoes this table only
+                    await conn.execute(text(f'ANALYZE "{table}"'))
+            except DBAPIError as exc:
+                log.info("statistics of a table left for later (%s)", type(exc).__name__)
+                continue
+            analysed.append(table)
+    return analysed
+
+
+async def keep_current() -> None:
+    """At most every ``CHECK_S`` seconds, :func:`analyze_stale` on PostgreSQL. Never raises."""
+    global _next_check
+    now = time.monotonic()
+    if now < _next_check:
+        return
+    _next_check = now + CHECK_S
+    engine = get_engine()
+    if engine.dialect.name != "postgresql":
+        return
+    try:
+        analysed = await analyze_stale(engine)
+    except Exception as exc:
+        log.warning("planner statistics not refreshed (%s)", type(exc).__name__)
+        return
+    if analysed:
+        log.debug("analysed %d tables", len(analysed))

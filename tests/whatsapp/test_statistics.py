@@ -1,0 +1,124 @@
+"""PostgreSQL: the processors keep the planner's statistics of the tables they fill current
+(connectx.db.statistics), whether or not the server's autovacuum runs (it is off on this
+project's machines): plans made on empty tables used to stay, and scanned whole tables."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from connectx.config import get_settings
+from connectx.db import statistics
+from connectx.db.engine import get_engine
+from connectx.intake import processor
+from connectx.models.message import MessageStatusEvent
+from tests.whatsapp.support import count, delivered, load
+
+STATUSES = 200  # status callbacks in the one POST: more than autovacuum's threshold of 50
+
+
+@pytest.fixture(autouse=True)
+def postgres_only() -> None:
+    if get_settings().is_sqlite:
+        pytest.skip("PostgreSQL's planner statistics (SQLite plans without them)")
+
+
+def _statuses(n: int) -> dict[str, Any]:
+    payload = copy.deepcopy(load("statuses_out_of_order"))
+    value = payload["entry"][0]["changes"][0]["value"]
+    template = value["statuses"][1]
+    value["statuses"] = [
+        {**template, "id": f"wamid.stats.{time.time_ns()}.{i}", "status": "sent"} for i in range(n)
+    ]
+    return payload
+
+
+async def _last_analyzed(table: str) -> datetime | None:
+    async with get_engine().connect() as conn:
+        return (
+            await conn.execute(
+                text("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = :t"),
+                {"t": table},
+            )
+        ).scalar_one()
+
+
+async def _until_analyzed(table: str, before: datetime | None, step: Any) -> bool:
+    """Run ``step`` until ``table`` was analysed after ``before``; the server counts a
+    transaction's changes a moment after it ends (up to ~10 s when idle)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        await step()
+        after = await _last_analyzed(table)
+        if after is not None and (before is None or after > before):
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+async def test_the_processor_analyses_the_tables_it_filled(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor.stop_embedded()  # this test drives processing itself
+    before = await _last_analyzed("message_status_events")
+    await delivered(client, _statuses(STATUSES))
+    assert await processor.process_available() == 1
+    assert await count(MessageStatusEvent) == STATUSES
+
+    async def a_later_pass() -> None:  # another webhook, CHECK_S later
+        monkeypatch.setattr(statistics, "_next_check", 0.0)
+        await delivered(client, _statuses(1))
+        assert await processor.process_available() == 1
+
+    assert await _until_analyzed("message_status_events", before, a_later_pass)
+    async with get_engine().connect() as conn:
+        columns = (
+            await conn.execute(
+                text("SELECT count(*) FROM pg_stats WHERE tablename = 'message_status_events'")
+            )
+        ).scalar_one()
+    assert columns > 0
+
+
+async def test_statistics_are_checked_at_most_every_few_seconds(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor.stop_embedded()
+    calls: list[object] = []
+
+    async def counted(engine: object) -> list[str]:
+        calls.append(engine)
+        return []
+
+    monkeypatch.setattr(statistics, "analyze_stale", counted)
+    monkeypatch.setattr(statistics, "_next_check", 0.0)
+    for _ in range(5):
+        await delivered(client, _statuses(1))
+        await processor.process_available(limit=1)
+        await statistics.keep_current()
+    assert len(calls) == 1
+
+
+async def test_one_process_analyses_at_a_time(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    processor.stop_embedded()
+    before = await _last_analyzed("message_status_events")
+    await delivered(client, _statuses(STATUSES))
+    await processor.process_available()
+    engine = get_engine()
+    async with engine.begin() as other:  # another process is analysing
+        await other.execute(text("SELECT pg_advisory_xact_lock(7301, 3)"))
+        assert await statistics.analyze_stale(engine) == []
+
+    async def analyse() -> None:
+        await statistics.analyze_stale(engine)
+
+    assert await _until_analyzed("message_status_events", before, analyse)
