@@ -36,6 +36,8 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         # Webhook events are processed in the app's own loop, where tests drive and stop the
         # processor (tests/whatsapp/test_processing_process.py tests the child process).
         "CONNECTX_PROCESSING_PROCESS": "false",
+        # Every test with the app stops its job threads: 20 ms polls stop in ~60 ms (100: ~250).
+        "CONNECTX_EMBEDDED_POLL_MS": "20",
     }
     if TEST_PG:
         from tests.support.databases import fresh_postgres_database

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     task_modules: list[str] = Field(default_factory=list)
     # Run background work inside `connectx serve` (embedded). Off for distributed web nodes.
     embedded_worker: bool = True
+    # ... whose idle threads look for work and for a stop this often (ms): stopping the server
+    # waits up to about three of these (its job threads, then its consumer, then its reconciler).
+    embedded_poll_ms: int = Field(default=100, ge=5, le=1000)
     # ... with stored webhook events processed in a child process of `connectx serve` (the
     # second core; docs/whatsapp-inbound.md "Where"). Off: in the web server's own event loop.
     processing_process: bool = True

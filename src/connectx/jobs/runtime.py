@@ -102,8 +102,9 @@ class _Reconciler(Middleware):
     loop's Graph session and database engine, at shutdown (before the AsyncIO middleware closes
     the loop)."""
 
-    def __init__(self, interval_s: float, wake: queue.Waker) -> None:
+    def __init__(self, interval_s: float, wake: queue.Waker, step_s: float = 0.1) -> None:
         self.interval_s = interval_s
+        self.step_s = step_s  # how soon a stop is noticed
         self.wake = wake
         self.stopping = threading.Event()
         self.future: concurrent.futures.Future[None] | None = None
@@ -120,7 +121,7 @@ class _Reconciler(Middleware):
                 log.warning("periodic schedules not checked: %s", type(exc).__name__)
             slept = 0.0
             while slept < self.interval_s and not self.stopping.is_set():
-                step = min(0.1, self.interval_s - slept)
+                step = min(self.step_s, self.interval_s - slept)
                 await asyncio.sleep(step)
                 slept += step
 
@@ -175,7 +176,9 @@ class Runtime:
         self.work = work
         self.concurrency = max(1, concurrency or settings.worker_concurrency)
         self.poll_ms = poll_ms
-        self._reconciler = _Reconciler(settings.reconcile_interval_s, self.wake)
+        self._reconciler = _Reconciler(
+            settings.reconcile_interval_s, self.wake, min(0.1, poll_ms / 1000)
+        )
         middleware: list[Middleware] = [AsyncIO(), self._reconciler] if work else []
         self.broker = build_broker(settings, middleware)
         self.actor: dramatiq.Actor[[int], Any] = dramatiq.Actor(
@@ -234,7 +237,7 @@ async def start_embedded(settings: Settings) -> None:
     if settings.broker_url:
         runtime = Runtime(settings, work=False)
     elif settings.embedded_worker:
-        runtime = Runtime(settings, work=True, poll_ms=100)
+        runtime = Runtime(settings, work=True, poll_ms=settings.embedded_poll_ms)
     else:
         load_task_modules(settings)  # nothing wakes: separate workers find jobs by polling
         return
