@@ -56,6 +56,15 @@ def batch(*payloads: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def sent_statuses(prefix: str, n: int) -> dict[str, Any]:
+    """One POST with ``n`` "sent" callbacks of outbound messages of our own, ids ``prefix.i``."""
+    payload = copy.deepcopy(load("statuses_out_of_order"))
+    value = payload["entry"][0]["changes"][0]["value"]
+    template = value["statuses"][1]
+    value["statuses"] = [{**template, "id": f"{prefix}.{i}", "status": "sent"} for i in range(n)]
+    return payload
+
+
 def messages_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         m

@@ -14,18 +14,20 @@ import httpx
 from connectx.intake import dispatch, processor
 from connectx.models.message import MessageStatusEvent
 from connectx.models.webhook_event import WebhookEvent
-from tests.whatsapp.support import count, delivered, drain, event_counts, load, rows
+from tests.whatsapp.support import (
+    count,
+    delivered,
+    drain,
+    event_counts,
+    load,
+    rows,
+    sent_statuses,
+)
 
 
 def _statuses(event: int, n: int) -> dict[str, Any]:
     """One POST with ``n`` status callbacks of outbound messages of our own."""
-    payload = copy.deepcopy(load("statuses_out_of_order"))
-    value = payload["entry"][0]["changes"][0]["value"]
-    template = value["statuses"][1]
-    value["statuses"] = [
-        {**template, "id": f"wamid.claims.{event}.{i}", "status": "sent"} for i in range(n)
-    ]
-    return payload
+    return sent_statuses(f"wamid.claims.{event}", n)
 
 
 async def _in_fresh_context(coro: Any) -> Any:

@@ -5,7 +5,6 @@ project's machines): plans made on empty tables used to stay, and scanned whole 
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,7 @@ from connectx.db import statistics
 from connectx.db.engine import get_engine
 from connectx.intake import processor
 from connectx.models.message import MessageStatusEvent
-from tests.whatsapp.support import count, delivered, load
+from tests.whatsapp.support import count, delivered, sent_statuses
 
 STATUSES = 200  # status callbacks in the one POST: more than autovacuum's threshold of 50
 
@@ -31,13 +30,7 @@ def postgres_only() -> None:
 
 
 def _statuses(n: int) -> dict[str, Any]:
-    payload = copy.deepcopy(load("statuses_out_of_order"))
-    value = payload["entry"][0]["changes"][0]["value"]
-    template = value["statuses"][1]
-    value["statuses"] = [
-        {**template, "id": f"wamid.stats.{time.time_ns()}.{i}", "status": "sent"} for i in range(n)
-    ]
-    return payload
+    return sent_statuses(f"wamid.stats.{time.time_ns()}", n)
 
 
 async def _last_analyzed(table: str) -> datetime | None:
