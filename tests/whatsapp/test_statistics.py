@@ -115,3 +115,64 @@ async def test_one_process_analyses_at_a_time(
         await statistics.analyze_stale(engine)
 
     assert await _until_analyzed("message_status_events", before, analyse)
+
+
+async def _stale() -> set[str]:
+    async with get_engine().connect() as conn:
+        found = await conn.execute(
+            statistics._STALE, {"threshold": statistics.THRESHOLD, "scale": statistics.SCALE}
+        )
+        return set(found.scalars())
+
+
+async def _waited_for(table: str) -> bool:
+    async with get_engine().connect() as conn:
+        waiting = await conn.execute(
+            text(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relname = :t AND NOT l.granted"
+            ),
+            {"t": table},
+        )
+        return bool(waiting.scalar_one())
+
+
+async def _eventually(check: Any, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_no_table_stays_locked_while_the_next_one_is_waited_for(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each table is analysed in a transaction of its own: one transaction for all kept every
+    analysed table's lock while it waited for the next, and deadlocked with a restore's
+    ``DROP SCHEMA ... CASCADE`` (which locks the tables in another order)."""
+    processor.stop_embedded()
+    monkeypatch.setattr(statistics, "_next_check", float("inf"))  # only this test analyses
+    for _ in range(60):
+        await delivered(client, _statuses(1))
+    assert await processor.process_available() == 60
+    both = {"message_status_events", "webhook_events"}  # analysed in this order (by name)
+    assert await _eventually(lambda: _stale_has(both), 20)
+    monkeypatch.setattr(statistics, "LOCK_TIMEOUT_MS", 10_000)
+    engine = get_engine()
+    async with engine.connect() as holder:
+        await holder.execute(text("LOCK TABLE webhook_events IN ACCESS EXCLUSIVE MODE"))
+        keeper = asyncio.create_task(statistics.analyze_stale(engine))
+        assert await _eventually(lambda: _waited_for("webhook_events"), 10)
+        async with engine.connect() as other:  # the table analysed first is free again
+            await other.execute(
+                text("LOCK TABLE message_status_events IN ACCESS EXCLUSIVE MODE NOWAIT")
+            )
+            await other.rollback()
+        await holder.rollback()
+    assert both <= set(await keeper)
+
+
+async def _stale_has(tables: set[str]) -> bool:
+    return tables <= await _stale()

@@ -13,8 +13,9 @@ minutes behind (docs/whatsapp-inbound.md, "Planner statistics").
 ``CHECK_S`` seconds it ANALYZEs the tables changed by more than ``THRESHOLD + SCALE`` x their
 rows since their last analysis (autovacuum's own rule, with its default figures), which also
 makes the server drop the cached plans on them. One process does it at a time (an advisory
-lock tried, never waited for); a table someone else is analysing or altering is left for the
-next check. On SQLite it does nothing (its planner prefers indexes without statistics).
+lock tried, never waited for); each table is analysed in a transaction of its own, and one
+that someone else is analysing or altering is left for the next check. On SQLite it does
+nothing (its planner prefers indexes without statistics).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 CHECK_S = 5.0
 THRESHOLD = 50  # autovacuum_analyze_threshold's default
 SCALE = 0.1  # autovacuum_analyze_scale_factor's default
+LOCK_TIMEOUT_MS = 100  # how long a table another transaction holds is waited for
 _LOCK = (7301, 3)  # advisory lock (two-int form: apart from the one-bigint keys)
 
 _STALE = text(
@@ -46,22 +48,27 @@ _next_check = 0.0
 
 
 async def analyze_stale(engine: AsyncEngine) -> list[str]:
-    """ANALYZE this schema's tables whose statistics are stale; their names (none when another
-    process holds the lock)."""
+    """ANALYZE this schema's tables whose statistics are stale, each in a transaction of its
+    own; their names (none when another process holds the lock).
+
+    One table at a time: a transaction that kept each table's lock while it waited for the
+    next one's deadlocked with anything locking tables in another order (a restore's
+    ``DROP SCHEMA ... CASCADE`` was the victim). The advisory lock is held by a transaction
+    that locks no table."""
     analysed: list[str] = []
-    async with engine.begin() as conn:
-        locked = await conn.execute(
+    async with engine.begin() as guard:
+        locked = await guard.execute(
             text("SELECT pg_try_advisory_xact_lock(:a, :b)"), {"a": _LOCK[0], "b": _LOCK[1]}
         )
         if not locked.scalar_one():
             return analysed
-        await conn.execute(text("SET LOCAL lock_timeout = '100ms'"))
-        stale = (await conn.execute(_STALE, {"threshold": THRESHOLD, "scale": SCALE})).scalars()
+        stale = (await guard.execute(_STALE, {"threshold": THRESHOLD, "scale": SCALE})).scalars()
         for table in list(stale):
             try:
-                async with conn.begin_nested():  # a lock timeout undoes this table only
+                async with engine.begin() as conn:
+                    await conn.execute(text(f"SET LOCAL lock_timeout = {int(LOCK_TIMEOUT_MS)}"))
                     await conn.execute(text(f'ANALYZE "{table}"'))
-            except DBAPIError as exc:
+            except DBAPIError as exc:  # locked by someone else, or dropped meanwhile
                 log.info("statistics of a table left for later (%s)", type(exc).__name__)
                 continue
             analysed.append(table)
