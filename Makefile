@@ -57,8 +57,8 @@ test-browser: install
 
 # The SQLite and PostgreSQL passes run one after the other, each on PYTEST_WORKERS workers: side by
 # side (four workers and the server on two cores, load ~6) timing-sensitive tests failed at random
-# (a different one each run, 30-32 min in all); one after the other, load ~2.5, 34.9 min in all
-# (SQLite 11.1, PostgreSQL 18.8, browser 2.8) and green. Every pass runs even when one before it
+# (a different one each run). Clean-clone CI, session 9 (docs/testing.md): 17.9 min in all
+# (SQLite 6.7, PostgreSQL 8.0, browser 2.0; was 34.9). Every pass runs even when one before it
 # failed; the target fails if any did.
 test: lint typecheck
 	@failed=0; \
