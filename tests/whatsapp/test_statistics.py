@@ -43,17 +43,26 @@ async def _last_analyzed(table: str) -> datetime | None:
         ).scalar_one()
 
 
-async def _until_analyzed(table: str, before: datetime | None, step: Any) -> bool:
-    """Run ``step`` until ``table`` was analysed after ``before``; the server counts a
-    transaction's changes a moment after it ends (up to ~10 s when idle)."""
-    deadline = time.monotonic() + 20
+async def _eventually(check: Any, seconds: float = 20) -> bool:
+    """Whether ``check()`` comes true within ``seconds``: the server counts a transaction's
+    changes a moment after it ends (up to ~10 s when idle)."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def _until_analyzed(table: str, before: datetime | None, step: Any) -> bool:
+    """Run ``step`` until ``table`` was analysed after ``before``."""
+
+    async def analysed() -> bool:
         await step()
         after = await _last_analyzed(table)
-        if after is not None and (before is None or after > before):
-            return True
-        await asyncio.sleep(0.25)
-    return False
+        return after is not None and (before is None or after > before)
+
+    return await _eventually(analysed)
 
 
 async def test_the_processor_analyses_the_tables_it_filled(
@@ -108,7 +117,8 @@ async def test_one_process_analyses_at_a_time(
     await processor.process_available()
     engine = get_engine()
     async with engine.begin() as other:  # another process is analysing
-        await other.execute(text("SELECT pg_advisory_xact_lock(7301, 3)"))
+        a, b = statistics._LOCK
+        await other.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": a, "b": b})
         assert await statistics.analyze_stale(engine) == []
 
     async def analyse() -> None:
@@ -125,6 +135,10 @@ async def _stale() -> set[str]:
         return set(found.scalars())
 
 
+async def _stale_has(tables: set[str]) -> bool:
+    return tables <= await _stale()
+
+
 async def _waited_for(table: str) -> bool:
     async with get_engine().connect() as conn:
         waiting = await conn.execute(
@@ -135,15 +149,6 @@ async def _waited_for(table: str) -> bool:
             {"t": table},
         )
         return bool(waiting.scalar_one())
-
-
-async def _eventually(check: Any, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def test_no_table_stays_locked_while_the_next_one_is_waited_for(
@@ -158,7 +163,7 @@ async def test_no_table_stays_locked_while_the_next_one_is_waited_for(
         await delivered(client, _statuses(1))
     assert await processor.process_available() == 60
     both = {"message_status_events", "webhook_events"}  # analysed in this order (by name)
-    assert await _eventually(lambda: _stale_has(both), 20)
+    assert await _eventually(lambda: _stale_has(both))
     monkeypatch.setattr(statistics, "LOCK_TIMEOUT_MS", 10_000)
     engine = get_engine()
     async with engine.connect() as holder:
@@ -172,7 +177,3 @@ async def test_no_table_stays_locked_while_the_next_one_is_waited_for(
             await other.rollback()
         await holder.rollback()
     assert both <= set(await keeper)
-
-
-async def _stale_has(tables: set[str]) -> bool:
-    return tables <= await _stale()
