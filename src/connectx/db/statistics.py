@@ -52,9 +52,9 @@ async def analyze_stale(engine: AsyncEngine) -> list[str]:
     own; their names (none when another process holds the lock).
 
     One table at a time: a transaction that kept each table's lock while it waited for the
-    next one's deadlocked with anything locking tables in another order (a restore's
-    ``DROP SCHEMA ... CASCADE`` was the victim). The advisory lock is held by a transaction
-    that locks no table."""
+    next one's can deadlock with anything locking tables in another order (a restore's
+    ``DROP SCHEMA ... CASCADE`` failed beside it in CI). The advisory lock is held by a
+    transaction that locks no table (it uses a second pooled connection meanwhile)."""
     analysed: list[str] = []
     async with engine.begin() as guard:
         locked = await guard.execute(
