@@ -143,7 +143,6 @@ class InDoubt:
 async def in_doubt(world: World, *, recorded: bool) -> InDoubt:
     """Send one message through the real sender and simulator, stop this app's sender and
     processor (the test plays them from here), then put its row back in doubt."""
-
     await world.customer_says(ANA, "hello")
     conv = await world.conversation_of(ANA_E164)
     r = await world.owner.post(
@@ -176,7 +175,6 @@ async def in_doubt(world: World, *, recorded: bool) -> InDoubt:
 async def passes(world: World, case: InDoubt) -> AsyncIterator[Any]:
     """A pacer whose passes the test makes; then its senders finish, and the row in doubt must
     be settled as sent with the wamid of its callbacks, Meta having it once."""
-
     pacer = outbound_pacer.Pacer()
     try:
         yield pacer
@@ -199,7 +197,6 @@ async def test_a_callback_processed_during_the_pass_does_not_make_its_row_due(
     first and counted as processed by the second: the row in doubt looked unanswered for the
     whole settle time and was sent again (SQLite: the two files' snapshots are taken apart;
     PostgreSQL: one per statement). Here the processor's commit falls between the reads."""
-
     case = await in_doubt(world, recorded=False)
     # Its callback, received 2.5 s ago (within the 1 s settle time after the lease), pending.
     async with unit_of_work() as db:
@@ -244,7 +241,6 @@ async def test_a_sender_claiming_while_the_pass_settles_does_not_take_the_row(
     horizon to the claims before settling the rows in doubt that callbacks prove sent: a claim
     made meanwhile took such a row and sent it again (SIGKILL test, loaded machine: 4-6
     duplicates of 100). Here a claim is made at that very moment."""
-
     case = await in_doubt(world, recorded=True)
     claimed: list[Any] = []
     async with passes(world, case) as pacer:
