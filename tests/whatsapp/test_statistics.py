@@ -105,7 +105,35 @@ async def test_statistics_are_checked_at_most_every_few_seconds(
         await delivered(client, _statuses(1))
         await processor.process_available(limit=1)
         await statistics.keep_current()
+    await statistics.settle()
     assert len(calls) == 1
+
+
+async def test_the_processor_does_not_wait_for_the_analysis(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ANALYZEs run beside processing: in line, a pass over growing tables (20-190 ms)
+    stalled the processor every CHECK_S, and every event arriving meanwhile waited it out."""
+    processor.stop_embedded()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(engine: object) -> list[str]:
+        started.set()
+        await release.wait()
+        return []
+
+    monkeypatch.setattr(statistics, "analyze_stale", slow)
+    monkeypatch.setattr(statistics, "_next_check", 0.0)
+    await delivered(client, _statuses(1))
+    assert await asyncio.wait_for(processor.process_available(), 10) == 1
+    await asyncio.wait_for(started.wait(), 10)
+    await delivered(client, _statuses(1))
+    assert await asyncio.wait_for(processor.process_available(), 10) == 1  # it goes on
+    settling = asyncio.create_task(statistics.settle())
+    await asyncio.sleep(0.05)
+    assert not settling.done()  # a stopping processor waits for the analysis under way
+    release.set()
+    await asyncio.wait_for(settling, 10)
 
 
 async def test_one_process_analyses_at_a_time(

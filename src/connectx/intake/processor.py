@@ -345,6 +345,13 @@ async def run_forever(stopping: threading.Event | None = None, poll_s: float = P
     cancellation of this task or ``stopping`` ends it: any failure of a pass (a pool timeout, a
     stray ``CancelledError``, a lost wake-up) is logged and the loop carries on sweeping."""
     quiet_garbage_collector()  # (~10 % of processing's CPU went to the collector)
+    try:
+        await _loop(stopping, poll_s)
+    finally:
+        await statistics.settle()  # (its connection back before the engines are disposed)
+
+
+async def _loop(stopping: threading.Event | None, poll_s: float) -> None:
     backoff = 0.0
     while stopping is None or not stopping.is_set():
         seen = wakeup.generation()
