@@ -10,10 +10,10 @@ through a bitmap AND of two indexes instead of probing the unique key, and the p
 minutes behind (docs/whatsapp-inbound.md, "Planner statistics").
 
 :func:`keep_current` is called by the processors between transactions. At most every
-``CHECK_S`` seconds it starts, in the background (the processor goes on meanwhile), an ANALYZE
-of the tables changed by more than ``THRESHOLD + SCALE`` x their
-rows since their last analysis (autovacuum's own rule, with its default figures), which also
-makes the server drop the cached plans on them. One process does it at a time (an advisory
+``CHECK_S`` seconds it starts, beside the processor (which goes on meanwhile), an ANALYZE of
+the tables changed by more than ``THRESHOLD + SCALE`` x their rows since their last analysis
+(autovacuum's own rule, with its default figures), which also makes the server drop the cached
+plans on them. One process does it at a time (an advisory
 lock tried, never waited for); each table is analysed in a transaction of its own, and one
 that someone else is analysing or altering is left for the next check. On SQLite it does
 nothing (its planner prefers indexes without statistics).
