@@ -58,8 +58,8 @@ test-browser: install
 # The SQLite and PostgreSQL passes run one after the other, each on PYTEST_WORKERS workers: side by
 # side (four workers and the server on two cores, load ~6) timing-sensitive tests failed at random
 # (a different one each run). Clean-clone CI on 829504e (session 9, docs/testing.md): green,
-# 17.8 min in all (SQLite 6.9, PostgreSQL 8.3, browser 1.9; was 34.9). Every pass runs even when one before it
-# failed; the target fails if any did.
+# 17.8 min in all (SQLite 6.9, PostgreSQL 8.3, browser 1.9; was 34.9); 8.5 min on session 10's
+# faster machine. Every pass runs even when one before it failed; the target fails if any did.
 test: lint typecheck
 	@failed=0; \
 	for pass in test-sqlite test-postgres test-browser; do \
