@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     # Was 10 on PostgreSQL until session 7: 0 was better on every figure in three quiet or
     # near-quiet same-run pairs (docs/whatsapp-inbound.md "Where").
     processing_nice: int = 0
+    # After a wake-up, processors wait this long (ms) for the events on their way before they
+    # claim, so that at moderate rates several share a transaction (its fixed part, ~5 ms of
+    # CPU, was paid by every event at 100 webhooks/s; docs/whatsapp-inbound.md "Gathering").
+    processing_gather_ms: int = Field(default=20, ge=0, le=1000)
     reconcile_interval_s: float = 5.0
     job_lease_s: float = 60.0
     # Background work (docs/jobs.md): the broker queue carrying wake-ups, threads per worker, and

@@ -329,15 +329,17 @@ def _cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-async def _pause(seconds: float, seen: int | None = None) -> None:
-    """Wait for a wake-up or ``seconds``; a failing wake-up degrades to a plain sleep."""
+async def _pause(seconds: float, seen: int | None = None) -> bool:
+    """Wait for a wake-up or ``seconds``; a failing wake-up degrades to a plain sleep. True
+    when woken."""
     try:
-        await wakeup.wait(seconds, seen)
+        return await wakeup.wait(seconds, seen)
     except (Exception, asyncio.CancelledError) as exc:
         if isinstance(exc, asyncio.CancelledError) and _cancelled():
             raise
         log.warning("webhook wake-up failed (%s); sweeping on the timer", type(exc).__name__)
         await asyncio.sleep(seconds)
+        return False
 
 
 async def run_forever(stopping: threading.Event | None = None, poll_s: float = POLL_S) -> None:
@@ -366,7 +368,16 @@ async def _loop(stopping: threading.Event | None, poll_s: float) -> None:
             log.warning("webhook processing paused %.1fs: %s", backoff, type(exc).__name__)
             await _pause(backoff)
             continue
-        await _pause(poll_s, seen)
+        if await _pause(poll_s, seen):
+            await _gather()
+
+
+async def _gather() -> None:
+    """Woken by new events: give those on their way ``processing_gather_ms`` to arrive, so
+    they share the transaction (docs/whatsapp-inbound.md, "Gathering")."""
+    gather_ms = get_settings().processing_gather_ms
+    if gather_ms:
+        await asyncio.sleep(gather_ms / 1000)
 
 
 class ProcessorThread:
