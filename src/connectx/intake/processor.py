@@ -368,7 +368,8 @@ async def _loop(stopping: threading.Event | None, poll_s: float) -> None:
             log.warning("webhook processing paused %.1fs: %s", backoff, type(exc).__name__)
             await _pause(backoff)
             continue
-        if await _pause(poll_s, seen):
+        woken = await _pause(poll_s, seen)
+        if woken and not (stopping is not None and stopping.is_set()):  # (not for a stop)
             await _gather()
 
 
