@@ -17,7 +17,8 @@ Database outages are not counted against events: the loop backs off and tries ag
 
 Where processors run: a task of ``connectx serve``'s event loop in embedded mode (no broker;
 :class:`EmbeddedProcessor`), and a thread of every ``connectx worker`` (:class:`ProcessorThread`).
-They wake when intake commits in the same process and otherwise sweep every ``POLL_S`` seconds.
+They wake when intake commits in the same process (then wait ``processing_gather_ms`` for the
+events on their way, so they share a transaction) and otherwise sweep every ``POLL_S`` seconds.
 """
 
 from __future__ import annotations
