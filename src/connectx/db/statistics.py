@@ -13,10 +13,10 @@ minutes behind (docs/whatsapp-inbound.md, "Planner statistics").
 ``CHECK_S`` seconds it starts, beside the processor (which goes on meanwhile), an ANALYZE of
 the tables changed by more than ``THRESHOLD + SCALE`` x their rows since their last analysis
 (autovacuum's own rule, with its default figures), which also makes the server drop the cached
-plans on them. One process does it at a time (an advisory
-lock tried, never waited for); each table is analysed in a transaction of its own, and one
-that someone else is analysing or altering is left for the next check. On SQLite it does
-nothing (its planner prefers indexes without statistics).
+plans on them. One process does it at a time (an advisory lock tried, never waited for); each
+table is analysed in a transaction of its own, and one that someone else is analysing or
+altering is left for the next check. On SQLite it does nothing (its planner prefers indexes
+without statistics).
 """
 
 from __future__ import annotations

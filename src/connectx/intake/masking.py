@@ -118,13 +118,15 @@ def _carries_text(body: bytes) -> bool:
     return first >= 0 and _CARRIERS.search(body, first) is not None  # starts at one of them
 
 
-def might_hold_other_digits(body: bytes, carries_text: bool | None = None) -> bool:
+def might_hold_other_digits(body: bytes) -> bool:
     """People's text with a decimal digit of another script than ASCII in it, raw or as a JSON
     escape (which no scan of the bytes or of the undecoded text reads as a digit): such a body is
-    parsed and its strings masked (a card typed in Arabic-Indic digits is a card).
-    ``carries_text``: :func:`_carries_text` of ``body`` when the caller has it already."""
-    if not (_carries_text(body) if carries_text is None else carries_text):
-        return False
+    parsed and its strings masked (a card typed in Arabic-Indic digits is a card)."""
+    return _carries_text(body) and _other_digits(body)
+
+
+def _other_digits(body: bytes) -> bool:
+    """:func:`might_hold_other_digits` of a body already known to carry people's text."""
     if not body.isascii() and _OTHER_DIGIT.search(body.decode("utf-8", "replace")):
         return True
     # JSON escapes (``\\u0664``) decoded, nothing else (raw_unicode_escape leaves other
@@ -136,7 +138,7 @@ def might_hold_other_digits(body: bytes, carries_text: bool | None = None) -> bo
     return bool(_OTHER_DIGIT.search(unescaped) or _SURROGATE_DIGIT.search(unescaped))
 
 
-def might_hold_a_card(body: bytes, carries_text: bool | None = None) -> bool:
+def might_hold_a_card(body: bytes) -> bool:
     """Cheap pre-check on the raw bytes: people's text, with a long digit run outside identifier
     fields. Status callbacks, and messages whose only long runs are ids, are answered here
     without parsing.
@@ -146,8 +148,11 @@ def might_hold_a_card(body: bytes, carries_text: bool | None = None) -> bool:
     ``_RUN`` only over the stretches of digits, spaces and hyphens that are long enough to hold a
     run (a regular expression tried at every digit of a body full of ids and timestamps cost
     ~15 µs per kilobyte). tests/whatsapp/test_masking.py compares the two."""
-    if not (_carries_text(body) if carries_text is None else carries_text):
-        return False
+    return _carries_text(body) and _card_run(body)
+
+
+def _card_run(body: bytes) -> bool:
+    """:func:`might_hold_a_card` of a body already known to carry people's text."""
     shape = body.translate(_SHAPE)
     at = shape.find(_STRETCH)
     while at >= 0:
@@ -163,11 +168,10 @@ def might_hold_a_card(body: bytes, carries_text: bool | None = None) -> bool:
 
 def mask_body(body: bytes) -> bytes:
     """``body`` with card numbers masked (unchanged when it holds none)."""
-    carries = _carries_text(body)  # (~3 µs a kilobyte: once, for both checks)
-    if not carries:
+    if not _carries_text(body):  # (~3 µs a kilobyte: once, for both checks below)
         return body
-    other_digits = might_hold_other_digits(body, carries)
-    if not other_digits and not might_hold_a_card(body, carries):
+    other_digits = _other_digits(body)
+    if not other_digits and not _card_run(body):
         return body
     try:
         text = body.decode("utf-8")
