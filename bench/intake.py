@@ -501,7 +501,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--duration", type=int, default=15, help="seconds per phase")
-    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument(
+        "--connections",
+        default="64,256",
+        help="wrk connections, comma-separated: each throughput phase runs at each count, and "
+        "the ratio compares each target's best (its peak throughput)",
+    )
     parser.add_argument("--rate", type=float, default=3300, help="webhooks/s (goal rate)")
     parser.add_argument("--low-rate", type=float, default=100, help="a rate we can sustain")
     parser.add_argument("--contacts", type=int, default=200, help="distinct customers")
@@ -602,8 +607,9 @@ def main() -> None:
         seed += updates // 4
         return path
 
-    def wrk(url: str, path: Path) -> dict[str, Any]:
-        r = run_wrk(url, path, args.connections, args.duration)
+    def wrk(url: str, path: Path, connections: int) -> dict[str, Any]:
+        r = run_wrk(url, path, connections, args.duration)
+        r["wrk_connections"] = connections
         r["distinct_bodies"] = sizes[path]  # fewer than requests: the list wrapped (repeats)
         return r
 
@@ -624,7 +630,8 @@ def main() -> None:
     def platform_phase(name: str, batch: int, run: Any) -> None:
         before = asyncio.run(store.last_id())
         spy = None
-        if args.profile and name == "throughput, batch 1":
+        first = args.connections.split(",")[0]  # (profiled at the first connection count)
+        if args.profile and name == f"throughput, batch 1, {first} connections":
             args.profile.mkdir(parents=True, exist_ok=True)
             out = args.profile / f"intake-{args.db}-throughput-batch1.collapsed"
             spy_cmd = [str(VENV_BIN / "py-spy"), "record", "--pid", str(server.pid), "--threads"]
@@ -668,20 +675,18 @@ def main() -> None:
 
         wanted = set(args.phases.split(","))
         batches = (1, 50) if "throughput" in wanted else (1,) if "throughput1" in wanted else ()
+        sweep = [int(c) for c in args.connections.split(",")]
         for batch in batches:
             path = bodies(f"tp{batch}", cap, batch)
-            for target, url in (("ceiling", ceiling_url), ("platform", platform_url)):
-                name = f"throughput, batch {batch}"
-                if target == "ceiling":
-                    cpu0 = cpu_s(ceiling.pid)
-                    r = wrk(url, path)
-                    r["cpu_us_per_post"] = round(
-                        (cpu_s(ceiling.pid) - cpu0) / r["requests"] * 1e6, 1
-                    )
-                    record({"name": name, "target": target, "batch": batch, **r})
-                else:
-                    platform_phase(name, batch, lambda u=url, p=path: wrk(u, p))
-                    path = bodies(f"tp{batch}b", cap, batch)  # fresh wamids for what follows
+            for connections in sweep:
+                name = f"throughput, batch {batch}, {connections} connections"
+                cpu0 = cpu_s(ceiling.pid)
+                r = wrk(ceiling_url, path, connections)
+                r["cpu_us_per_post"] = round((cpu_s(ceiling.pid) - cpu0) / r["requests"] * 1e6, 1)
+                record({"name": name, "target": "ceiling", "batch": batch, **r})
+                run = lambda p=path, c=connections: wrk(platform_url, p, c)  # noqa: E731
+                platform_phase(name, batch, run)
+                path = bodies(f"tp{batch}-{connections}", cap, batch)  # fresh wamids from here
 
         fixed = [(1, args.low_rate), (1, args.rate), (50, args.rate)] if "fixed" in wanted else []
         if "low" in wanted and "fixed" not in wanted:  # a short look at the low rate only
@@ -749,14 +754,26 @@ def markdown(results: dict[str, Any]) -> str:
             + (f" + {p['processing_cpu_us_per_post']}" if "processing_cpu_us_per_post" in p else "")
             + f" | {p.get('pss_mb', '')} / {p.get('uss_mb', '')} |"
         )
-    ratios = []
+    lines += ["", "Throughput ratio (each target's best over the connection counts):"]
     for batch in (1, 50):
-        tp = [p for p in phases if p["name"] == f"throughput, batch {batch}"]
-        ceil = [p["posts_per_s"] for p in tp if p["target"] == "ceiling"]
-        plat = [p["posts_per_s"] for p in tp if p["target"] == "platform"]
-        if ceil and plat:
-            ratios.append(f"batch {batch}: {plat[0] / ceil[0]:.2f} x the ceiling")
-    lines += ["", "Throughput ratio: " + "; ".join(ratios) + "."]
+        tp = [p for p in phases if p["name"].startswith(f"throughput, batch {batch},")]
+        best = {
+            target: max((p for p in tp if p["target"] == target), key=lambda p: p["posts_per_s"])
+            for target in ("ceiling", "platform")
+            if any(p["target"] == target for p in tp)
+        }
+        if len(best) == 2:
+            ceil, plat = best["ceiling"], best["platform"]
+            same = ", ".join(
+                f"{p['posts_per_s'] / c['posts_per_s']:.2f} at {c['wrk_connections']}"
+                for c, p in zip(tp[::2], tp[1::2], strict=True)
+            )
+            lines.append(
+                f"- batch {batch}: **{plat['posts_per_s'] / ceil['posts_per_s']:.2f} x the "
+                f"ceiling** (platform {plat['posts_per_s']:,.0f} POSTs/s at "
+                f"{plat['wrk_connections']} connections, ceiling {ceil['posts_per_s']:,.0f} at "
+                f"{ceil['wrk_connections']}); at the same connection count: {same}"
+            )
     if "stored" in results:
         lines += ["", f"Stored at the end: {results['stored']}."]
     lines += ["", "<details><summary>raw</summary>", "", "```json"]
