@@ -154,6 +154,47 @@ async def test_database_errors_never_carry_the_bound_values() -> None:
     assert EMAIL not in str(caught.value) and "hidden" in str(caught.value)
 
 
+async def test_an_error_that_quotes_a_rejected_value_logs_it_hidden(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug whose error quotes the value it rejected (a response that does not fit its model,
+    ``int()`` of a stored word) answers 500 and is logged with its traceback: without the
+    contact's name or the message's text, which no e-mail, phone or secret pattern finds."""
+    from pydantic import BaseModel
+
+    from connectx.app import create_app
+
+    name, text = "Zainab Qurashi", "my order PLUMTREE arrives tomorrow"
+    captured = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", captured)
+    app = create_app()
+
+    class Out(BaseModel):
+        id: int
+        name: str
+
+    @app.get("/test-only/shape", response_model=Out)
+    async def shape() -> dict[str, object]:  # the stored name landed in the wrong field
+        return {"id": name, "name": text}
+
+    @app.get("/test-only/number")
+    async def number() -> int:
+        return int(f"{name}: {text}")
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            for path in ("/test-only/shape", "/test-only/number"):
+                r = await c.get(path)
+                assert r.status_code == 500 and name not in r.text
+
+    logs = captured.getvalue()
+    assert "ResponseValidationError" in logs and "ValueError" in logs  # logged, with tracebacks
+    assert "input_value=[hidden]" in logs or "'input': [hidden]" in logs
+    for leak in ("Zainab", "Qurashi", "PLUMTREE"):
+        assert leak not in logs, f"a rejected value reached the logs: {leak}"
+
+
 @pytest.mark.parametrize(
     ("line", "leak"),
     [
@@ -168,6 +209,15 @@ async def test_database_errors_never_carry_the_bound_values() -> None:
         ("call +971 50 123 4567.", "4567"),
         ("wa_id 971501234567", "971501234567"),
         ("session " + "k" * 43, "k" * 43),
+        (
+            "1 validation error for Out\nname\n  Input should be a valid string [type=string_type,"
+            " input_value=['Zainab Qurashi'], input_type=list]",
+            "Zainab",
+        ),
+        ("{'type': 'int_parsing', 'loc': ('response', 'id'), 'input': 'Zainab Q'}", "Zainab"),
+        ('[{"loc": ["body", "x"], "input": "hello PLUMTREE"}]', "PLUMTREE"),
+        ("invalid literal for int() with base 10: 'Zainab Q'", "Zainab"),
+        ("could not convert string to float: 'Zainab Q'", "Zainab"),
     ],
 )
 def test_the_redaction_filter_masks(line: str, leak: str) -> None:

@@ -18,6 +18,19 @@ _KEYWORDS = (
 # Replacements are literal text or functions, never templates with back-references: re resolves
 # those by importing at call time, which fails for a late log line during interpreter shutdown.
 _PATTERNS: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
+    # Errors that quote the value they rejected: whatever it was (a contact's name, a message's
+    # text), it goes, to the end of its line. A validation error's ``input_value=...`` (pydantic)
+    # or ``'input': ...`` (FastAPI's request and response validation errors, ``errors()``
+    # printed), ``int()`` and ``float()`` of a word. Names and message text have no shape the
+    # patterns below could find.
+    (
+        re.compile(
+            r"(\binput_value=|[\"']input[\"']\s*:\s*"
+            r"|\binvalid literal for \w{1,16}\(\) with base \d{1,2}: "
+            r"|\bcould not convert string to \w{1,16}: )[^\n]*"
+        ),
+        lambda m: f"{m[1]}[hidden]",
+    ),
     (re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}\.[A-Za-z]{2,}"), "[email]"),
     (re.compile(r"[A-Za-z0-9._%+-]{1,64}%40[A-Za-z0-9.-]{1,255}\.[A-Za-z]{2,}"), "[email]"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), lambda m: f"{m[1]} [redacted]"),
