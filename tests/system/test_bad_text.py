@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.workspaces.helpers import owner_of
+from tests.workspaces.helpers import new_client, owner_of
 
 JSON = {"content-type": "application/json"}
 
@@ -42,3 +42,53 @@ async def test_digits_that_int_cannot_read_are_a_422(app: Any) -> None:
         "/workspace/retention", data={"retention_class": "messages", "days": "\u00b2"}
     )
     assert r.status_code in (400, 422), r.text
+
+
+async def test_nul_in_a_chunked_body_or_a_multipart_form_is_a_422(app: Any) -> None:
+    """The guard read only bodies with a Content-Length, and no multipart ones: a NUL sent
+    chunked or as multipart/form-data reached the database (a 500 on PostgreSQL)."""
+    owner, _ = await owner_of(app)
+
+    async def chunked(body: bytes) -> Any:
+        yield body
+
+    r = await owner.post("/api/v1/labels", content=chunked(b'{"name": "VIP\\u0000"}'), headers=JSON)
+    assert (r.status_code, r.json().get("field")) == (422, "name"), r.text
+    r = await owner.post(
+        "/inbox/settings/teams",
+        data={"name": "Night\x00shift"},
+        files={"unused": ("a.txt", b"x")},  # makes the body multipart/form-data
+    )
+    assert (r.status_code, r.json().get("field")) == (422, "name"), r.text
+    assert (await owner.get("/api/v1/labels")).json() == []
+    assert (await owner.get("/api/v1/teams")).json() == []
+    # Ordinary text still goes through both ways.
+    r = await owner.post("/api/v1/labels", content=chunked(b'{"name": "VIP"}'), headers=JSON)
+    assert r.status_code == 201, r.text
+    r = await owner.post(
+        "/inbox/settings/teams", data={"name": "Night"}, files={"unused": ("a.bin", b"\x00\x01")}
+    )
+    assert r.status_code < 400, r.text
+    assert [t["name"] for t in (await owner.get("/api/v1/teams")).json()] == ["Night"]
+
+
+async def test_a_json_or_form_body_over_the_limit_is_a_413_before_it_is_read(app: Any) -> None:
+    """Any JSON body was read and parsed whole, however large, even unauthenticated."""
+    from connectx.kit.text_guard import MAX_INSPECTED
+
+    async with new_client(app) as anonymous:
+        huge = b"[" + b"1," * (MAX_INSPECTED // 2) + b"1]"
+        r = await anonymous.post("/api/v1/auth/signin", content=huge, headers=JSON)
+        assert r.status_code == 413, r.text
+        assert "MB" in r.json()["detail"]
+
+        async def chunked() -> Any:
+            for _ in range(9):
+                yield b" " * 2**20
+
+        r = await anonymous.post(
+            "/signin",
+            content=chunked(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert r.status_code == 413, r.text

@@ -4,8 +4,14 @@ refuses it; SQLite would keep it and pages would show it) or an unpaired surroga
 naming the field, before any route reads it (it was a 500 from the database driver).
 
 Cheap on the common path: the query string and a form body are parsed only when they hold
-``%00``, a JSON body only when it holds a ``\\u0000`` or ``\\udXXX`` escape. Multipart bodies
-(uploads) and bodies over :data:`MAX_INSPECTED` pass untouched.
+``%00``, a JSON body only when it holds a ``\\u0000`` or ``\\udXXX`` escape, a multipart form
+only when it holds a NUL byte (its fields are then read with Starlette's own parser, as the route
+will read them). A body sent without a ``Content-Length`` (chunked) is inspected the same way.
+
+A JSON or URL-encoded body over :data:`MAX_INSPECTED` is a 413: no route takes one that large,
+and reading it whole would cost the worker its memory (it was read, parsed and then refused by
+the route's length checks, unauthenticated on the sign-in routes). Multipart bodies over it
+(file uploads, whose routes bound the file themselves) pass uninspected.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.datastructures import Headers
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
@@ -89,10 +97,46 @@ def _in_pairs(raw: bytes) -> tuple[str, str] | None:
     return None
 
 
-def _in_body(content_type: str, body: bytes) -> tuple[str, str] | None:
+def _kind(content_type: str) -> str | None:
+    """Which body the guard reads: ``form``, ``json``, ``multipart``, or None (any other)."""
     if content_type.startswith("application/x-www-form-urlencoded"):
+        return "form"
+    if content_type.startswith("multipart/form-data"):
+        return "multipart"
+    if "json" in content_type:
+        return "json"
+    return None
+
+
+async def _in_multipart(scope: Scope, body: bytes) -> tuple[str, str] | None:
+    if b"\x00" not in body:
+        return None
+
+    async def stream() -> Any:
+        yield body
+
+    parser = MultiPartParser(Headers(scope=scope), stream(), max_part_size=MAX_INSPECTED)
+    try:
+        form = await parser.parse()
+    except MultiPartException:
+        return None  # the route answers for a form it cannot read
+    try:
+        for key, value in form.multi_items():
+            if problem(key):
+                return ("a field's name", str(problem(key)))
+            if isinstance(value, str) and problem(value):
+                return (key, str(problem(value)))
+        return None
+    finally:
+        await form.close()
+
+
+async def _in_body(scope: Scope, kind: str, body: bytes) -> tuple[str, str] | None:
+    if kind == "form":
         return _in_pairs(body)
-    if "json" in content_type and _JSON_ESCAPES.search(body):
+    if kind == "multipart":
+        return await _in_multipart(scope, body)
+    if _JSON_ESCAPES.search(body):
         try:
             parsed = json.loads(body)
         except ValueError:
@@ -106,13 +150,22 @@ class TextGuard(HttpMiddleware):
         hit = _in_pairs(scope.get("query_string", b""))
         headers = dict(scope["headers"])
         content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
-        inspect = content_type.startswith("application/x-www-form-urlencoded") or (
-            "json" in content_type
-        )
+        kind = _kind(content_type)
         length = headers.get(b"content-length", b"")
-        if hit is None and inspect and length.isdigit() and int(length) <= MAX_INSPECTED:
-            body, receive = await _buffered(receive)
-            hit = _in_body(content_type, body)
+        declared = int(length) if length.isdigit() else None  # None: chunked
+        too_large = False
+        if hit is None and kind is not None:
+            if declared is None or declared <= MAX_INSPECTED:
+                body, receive, whole = await _buffered(receive, MAX_INSPECTED)
+                if whole:
+                    hit = await _in_body(scope, kind, body)
+                else:
+                    too_large = kind != "multipart"
+            else:
+                too_large = kind != "multipart"
+        if too_large:
+            await _refuse_too_large(scope, receive, send)
+            return
         if hit is None:
             await self.app(scope, receive, send)
             return
@@ -134,17 +187,39 @@ class TextGuard(HttpMiddleware):
         await response(scope, receive, send)
 
 
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """The whole body, and a ``receive`` that gives the same messages again, then the rest."""
+async def _refuse_too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    from connectx.kit.problems import respond
+
+    response = respond(
+        Request(scope),
+        413,
+        "Too large",
+        f"The request body is over {MAX_INSPECTED // 2**20} MB, more than any form or API "
+        "call takes; send less.",
+        "too_large",
+    )
+    await response(scope, receive, send)
+
+
+async def _buffered(receive: Receive, limit: int) -> tuple[bytes, Receive, bool]:
+    """The body (whole, or its first ``limit``-odd bytes), a ``receive`` that gives the same
+    messages again, then the rest, and whether the body was whole."""
     messages: list[Message] = []
-    while True:
+    size = 0
+    whole = False
+    while size <= limit:
         message = await receive()
         messages.append(message)
-        if message["type"] != "http.request" or not message.get("more_body", False):
+        if message["type"] != "http.request":
+            whole = True  # the client left: the app sees it, no 413 to nobody
+            break
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            whole = size <= limit
             break
     body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
 
     async def replay() -> Message:
         return messages.pop(0) if messages else await receive()
 
-    return body, replay
+    return body, replay, whole
