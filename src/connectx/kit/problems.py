@@ -192,10 +192,42 @@ def respond(
     return problem_response(status, title, detail, code, headers, **extra)
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+# Pydantic's words for "the body is not an object", said of a whole JSON body.
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
+
+
+def _body_message(err: dict[str, Any], content_type: str) -> str | None:
+    """A message a person can act on for an error about the JSON body as a whole (pydantic's
+    say "13: JSON decode error", or "Input should be a valid dictionary or object to extract
+    fields from" for a body sent as text/plain), or None for any other error."""
+    loc = tuple(err.get("loc", ()))
+    kind = err.get("type")
+    if kind == "json_invalid":
+        where = f" (at character {loc[1]})" if len(loc) > 1 else ""
+        reason = str((err.get("ctx") or {}).get("error") or "it cannot be read")
+        return f"is not valid JSON: {reason}{where}"
+    if loc != ("body",):
+        return None
+    media = content_type.split(";")[0].strip().lower()
+    is_json = media == "application/json" or media.endswith("+json")
+    if kind == "missing":
+        return "is empty; send the JSON this call takes"
+    if kind in _NOT_AN_OBJECT:
+        if not is_json:
+            sent = f"'{media}'" if media else "none"
+            return f"should be a JSON object sent as Content-Type: application/json (it was {sent})"
+        return "should be a JSON object ({...})"
+    return None
+
+
+def _field_errors(exc: RequestValidationError, content_type: str = "") -> list[dict[str, str]]:
     # Never echo the submitted value back (it may be a password or personal data).
     out = []
     for err in exc.errors():
+        body = _body_message(err, content_type)
+        if body is not None:
+            out.append({"field": "body", "message": body})
+            continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "form")]
         out.append({"field": ".".join(loc) or "body", "message": str(err.get("msg", "invalid"))})
     return out
@@ -215,7 +247,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        errors = _field_errors(exc)
+        errors = _field_errors(exc, request.headers.get("content-type", ""))
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return respond(request, 422, "Invalid input", detail, "invalid_input", errors=errors)
 
