@@ -758,7 +758,8 @@ def markdown(results: dict[str, Any]) -> str:
             + (f" + {p['processing_cpu_us_per_post']}" if "processing_cpu_us_per_post" in p else "")
             + f" | {p.get('pss_mb', '')} / {p.get('uss_mb', '')} |"
         )
-    lines += ["", "Throughput ratio (each target's best over the connection counts):"]
+    if any(p["name"].startswith("throughput") for p in phases):
+        lines += ["", "Throughput ratio (each target's best over the connection counts):"]
     for batch in (1, 50):
         tp = [p for p in phases if p["name"].startswith(f"throughput, batch {batch},")]
         best = {
