@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -92,11 +93,16 @@ def _in_json(value: Any, path: str) -> tuple[str, str] | None:
 def _in_pairs(raw: bytes) -> tuple[str, str] | None:
     if b"%00" not in raw:
         return None
-    for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
-        if problem(key):
-            return ("a parameter's name", str(problem(key)))
-        if problem(value):
-            return (key, str(problem(value)))
+    return _in_fields(parse_qsl(raw.decode("latin-1"), keep_blank_values=True), "a parameter")
+
+
+def _in_fields(fields: Iterable[tuple[str, Any]], what: str) -> tuple[str, str] | None:
+    """The first field whose name or (text) value the database cannot store."""
+    for key, value in fields:
+        if found := problem(key):
+            return (f"{what}'s name", found)
+        if isinstance(value, str) and (found := problem(value)):
+            return (key, found)
     return None
 
 
@@ -146,12 +152,7 @@ async def _in_multipart(scope: Scope, body: bytes) -> tuple[str, str] | None:
     except MultiPartException:
         return None  # the route answers for a form it cannot read
     try:
-        for key, value in form.multi_items():
-            if problem(key):
-                return ("a field's name", str(problem(key)))
-            if isinstance(value, str) and problem(value):
-                return (key, str(problem(value)))
-        return None
+        return _in_fields(form.multi_items(), "a field")
     finally:
         await form.close()
 
