@@ -253,6 +253,34 @@ async def test_inbox_at_phone_width(world: World, open_page: OpenPage) -> None:
     assert os.path.getsize(ARTIFACTS / "inbox-thread-360.png") > 0
 
 
+# Where the reply box sits in its thread, and whether the composer shows all it holds.
+COMPOSER_FIT = """() => {
+  const thread = document.querySelector('.inbox-thread').getBoundingClientRect();
+  const box = document.querySelector('#reply-text').getBoundingClientRect();
+  const composer = document.querySelector('#composer');
+  return {thread: thread.bottom, box: box.bottom,
+          hidden: composer.scrollHeight - composer.clientHeight};
+}"""
+
+
+@pytest.mark.parametrize("size", [(1280, 900), (1366, 768)])
+async def test_reply_box_is_whole_on_a_laptop(
+    world: World, open_page: OpenPage, size: tuple[int, int]
+) -> None:
+    # Wide enough for the contact panel, whose attribute form is taller than the thread: the
+    # composer kept shrinking with it and showed a sliver of the reply box (53 px at 1366x768).
+    await world.customer_says(ANA, f"Laptop check {size[0]}")
+    agent = await open_page(width=size[0], height=size[1])
+    await sign_in(agent, world, AGENT)
+    row = agent.get_by_role("list", name="Conversations").get_by_role("listitem")
+    await row.filter(has_text=f"Laptop check {size[0]}").get_by_role("link").click()
+    await expect(agent.locator("#attributes-form")).to_be_attached()  # the panel has loaded
+    fit = await agent.evaluate(COMPOSER_FIT)
+    assert fit["box"] <= fit["thread"], f"the reply box is cut off by the thread: {fit}"
+    assert fit["hidden"] <= 1, f"the composer hides {fit['hidden']} px of itself: {fit}"
+    assert errors_of(agent) == []
+
+
 # The inbox's form controls and buttons without an accessible name (label, aria-label,
 # aria-labelledby, title, or a button's own text).
 UNLABELLED = """() => Array.from(document.querySelectorAll(
