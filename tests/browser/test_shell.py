@@ -89,6 +89,17 @@ async def test_pages_fit_a_phone_screen(open_page: OpenPage) -> None:
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 360px"
 
 
+async def test_the_retention_schedule_wraps_to_the_page(open_page: OpenPage) -> None:
+    # Its cells are sentences: kept on one line they made a table 4,600 px wide on a 1,280 px
+    # screen, read by scrolling sideways inside it.
+    page = await open_page(width=1280, height=900)
+    for path in ("/privacy/retention", "/privacy-center"):
+        await page.goto(path)
+        box = page.locator(".table-scroll").filter(has_text="account_lifetime")
+        sizes = await box.evaluate("(el) => [el.scrollWidth, el.clientWidth]")
+        assert sizes[0] <= sizes[1], f"{path}: the schedule is {sizes[0]} px wide in {sizes[1]} px"
+
+
 async def test_sign_in_looks_right_on_a_phone(open_page: OpenPage) -> None:
     """At 360 px wide (a small Android phone) the sign-in page has no horizontal scroll, its
     fields and button fit the screen, are big enough to tap and do not make phones zoom in.
