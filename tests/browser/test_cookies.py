@@ -68,6 +68,20 @@ async def test_global_privacy_control_sets_no_optional_cookie(open_page: OpenPag
     assert errors_of(page) == []
 
 
+async def test_each_banner_control_is_named_by_the_words_it_shows(open_page: OpenPage) -> None:
+    # Voice control users say what they see ("click Only necessary"), so the accessible name
+    # must contain the visible text (WCAG 2.5.3). "Necessary only" was "Only necessary cookies".
+    page = await open_page()
+    await page.goto("/")
+    controls = page.get_by_role("region", name="Cookie choices").locator("button, [role=button]")
+    pairs = await controls.evaluate_all(
+        "(els) => els.map((el) => [el.textContent.trim(), el.getAttribute('aria-label') || ''])"
+    )
+    assert len(pairs) == 3
+    for shown, name in pairs:
+        assert shown.lower() in name.lower(), f"{shown!r} is named {name!r}"
+
+
 async def test_the_banner_fits_a_phone(open_page: OpenPage) -> None:
     page = await open_page(width=360, height=740)
     await page.goto("/")
