@@ -151,3 +151,12 @@ async def test_a_link_expires_after_24_hours(rights_world: w.World, client: Any)
         data={"token": "not-a-token", "csrf_token": client.cookies.get("cx_csrf")},
     )
     assert bogus.status_code == 410
+
+
+async def test_what_the_copy_leaves_out_says_why(rights_world: w.World) -> None:
+    # Told to the person on WhatsApp and on the request page: "what: why". The why was the what
+    # again ("keyed hashes …: not disclosed: keyed hashes …").
+    result, _ = await _access(rights_world)
+    assert result.kept, "her copy leaves out at least the keyed hashes of her number"
+    for item in result.kept:
+        assert item.why and item.what not in item.why, (item.what, item.why)

@@ -21,7 +21,7 @@ from connectx.privacy.rights import repository as repo
 from connectx.privacy.rights.base import Kept, Outcome, Result, Right, Subject
 from connectx.privacy.rights.context import Context
 from connectx.privacy.rights.exports import ArchiveWriter
-from connectx.privacy.rights.extract import Extract, Table, extract
+from connectx.privacy.rights.extract import WHY_WITHHELD, Extract, Table, extract
 from connectx.privacy.rights.params import AccessParams
 from connectx.privacy.rights.records import SOURCES
 from connectx.privacy.rights.subjects import ensure_exists
@@ -143,8 +143,9 @@ async def run(db: AsyncSession, subject: Subject, params: AccessParams, ctx: Con
         f"A copy of {sum(len(t.rows) for t in data.tables)} records in {len(data.tables)} "
         f"tables and {len(files)} files you sent was prepared (JSON, CSV and a readable summary)."
     )
-    for why in sorted(data.withheld):
-        result.kept.append(Kept(why, "not disclosed: " + why, "security"))
+    for what in sorted(data.withheld):
+        why, basis = WHY_WITHHELD[what]
+        result.kept.append(Kept(what, why, basis))
     await ctx.audit(
         db, Right.ACCESS, "right_executed", subject, export_id=export.id, files=len(files)
     )

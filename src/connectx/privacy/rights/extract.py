@@ -27,12 +27,33 @@ _SECRET_PREFIXES = ("user.authentication", "system.credential")
 _REF_COLUMNS = ("subject", "actor")
 
 
+CREDENTIALS = "security credentials (hashes of passwords, tokens and codes)"
+LOOKUP_HASHES = "keyed hashes used for lookups (meaningless without our keys)"
+UNREADABLE = "values of someone else or already erased"
+# What a copy leaves out -> why, in words told to the person, and the basis (rights.base.Kept).
+WHY_WITHHELD = {
+    CREDENTIALS: (
+        "they would let someone sign in or act as you, and tell nothing about you",
+        "security",
+    ),
+    LOOKUP_HASHES: (
+        "they only let us find your records and reveal nothing by themselves",
+        "security",
+    ),
+    UNREADABLE: (
+        "they are sealed under another person's key, or their key was destroyed when they were "
+        "erased, so no one can read them",
+        "other_people",
+    ),
+}
+
+
 def withheld(decl: Declaration) -> str | None:
-    """Why a column is not handed out, or None."""
+    """What a column counts as when it is not handed out, or None."""
     if decl.category.startswith(_SECRET_PREFIXES):
-        return "security credentials (hashes of passwords, tokens and codes)"
+        return CREDENTIALS
     if decl.category.rsplit(".", 1)[-1] in _DERIVED:
-        return "keyed hashes used for lookups (meaningless without our keys)"
+        return LOOKUP_HASHES
     return None
 
 
@@ -113,7 +134,7 @@ async def _row(
             value, readable = await _open(vault, subject, name, column, value)
             column = column.removesuffix("_enc")
             if not readable:
-                kept_back.add("values of someone else or already erased")
+                kept_back.add(UNREADABLE)
         elif column in _REF_COLUMNS or column.endswith("_by"):
             value = _ref(value, subject)
         out[column] = _plain(value)
