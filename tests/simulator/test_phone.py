@@ -199,3 +199,17 @@ async def test_names_are_escaped_and_unknown_customers_are_404(sim: Sim) -> None
     r = await sim.client.post("/phone/c999/send", data={"text": "hi"})
     assert r.status_code == 404
     assert (await sim.client.get("/phone/c999")).headers["location"] == "/phone"
+
+
+async def test_links_in_the_business_text_can_be_opened(sim: Sim) -> None:
+    # As on WhatsApp: a data-access request's download link reached the phone as plain text,
+    # and the thread, redrawn every second, dropped any selection made to copy it.
+    said = await sim.customer_says(ANA, {"type": "text", "text": "My data please"})
+    assert said["wamid"]
+    link = "http://127.0.0.1:8000/privacy/exports/download?token=abc&x=1"
+    r = await sim.send({"to": ANA, "type": "text", "text": {"body": f"Here: {link}. <b>x</b>"}})
+    assert r.status_code == 200, r.text
+    thread = (await sim.client.get("/phone/c1/thread")).text
+    href = link.replace("&", "&amp;")
+    assert f'<a href="{href}" target="_blank" rel="noopener noreferrer nofollow ugc">' in thread
+    assert "&lt;b&gt;x&lt;/b&gt;" in thread  # the rest is still escaped

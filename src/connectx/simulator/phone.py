@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from connectx.kit.linkify import linkify
 from connectx.simulator.core import Customer, Item, SimInputError, Simulator, media_kind
 from connectx.simulator.settings import CustomerConfig
 
@@ -32,6 +33,7 @@ def _hhmm(epoch: float) -> str:
 
 
 templates.env.filters["hhmm"] = _hhmm
+templates.env.filters["linkify"] = linkify
 
 QUICK_REACTIONS = ("👍", "❤️", "😂")
 MAX_PAGE_UPLOAD = 16 * 1024 * 1024

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from markupsafe import Markup
 
-from connectx.inbox.ui.linkify import linkify
+from connectx.kit.linkify import linkify
 from connectx.kit.numbers import is_digits
 from connectx.messages.service import MessageView
 

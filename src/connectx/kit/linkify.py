@@ -1,4 +1,5 @@
-"""Message text for the thread: escaped, with web links made clickable (and nothing else).
+"""Message text for a chat thread (the inbox, the simulator's phone page): escaped, with web links
+made clickable (and nothing else).
 
 Only ``http``/``https`` URLs and ``www.`` hosts become links; they open in a new tab with
 ``rel="noopener noreferrer nofollow ugc"`` so a customer's link can neither reach back into the
