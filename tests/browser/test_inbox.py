@@ -281,6 +281,30 @@ async def test_reply_box_is_whole_on_a_laptop(
     assert errors_of(agent) == []
 
 
+async def test_the_contact_button_shows_only_where_it_does_something(
+    world: World, open_page: OpenPage
+) -> None:
+    # From 1,100 px the panel is always beside the thread: its "Contact" button did nothing
+    # there (and said aria-expanded="false" beside the open panel).
+    await world.customer_says(ANA, "Panel check")
+    wide = await open_page(width=1280, height=900)
+    await sign_in(wide, world, AGENT)
+    row = wide.get_by_role("list", name="Conversations").get_by_role("listitem")
+    await row.filter(has_text="Panel check").first.get_by_role("link").click()
+    await expect(wide.get_by_role("complementary", name="Contact")).to_be_visible()
+    await expect(wide.get_by_role("button", name="Contact", exact=True)).to_be_hidden()
+
+    narrow = await open_page(width=1000, height=800)
+    await sign_in(narrow, world, AGENT)
+    row = narrow.get_by_role("list", name="Conversations").get_by_role("listitem")
+    await row.filter(has_text="Panel check").first.get_by_role("link").click()
+    panel = narrow.get_by_role("complementary", name="Contact")
+    await expect(panel).to_be_hidden()
+    await narrow.get_by_role("button", name="Contact", exact=True).click()
+    await expect(panel).to_be_visible()
+    assert errors_of(wide) == [] and errors_of(narrow) == []
+
+
 # The inbox's form controls and buttons without an accessible name (label, aria-label,
 # aria-labelledby, title, or a button's own text).
 UNLABELLED = """() => Array.from(document.querySelectorAll(
