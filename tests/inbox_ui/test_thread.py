@@ -246,3 +246,14 @@ async def test_list_views_search_and_unread(
     page = parse((await owner.get("/inbox", headers=BROWSER)).text)
     assert page.find("input", id="search").attrs["name"] == "q"
     assert page.find("li", **{"class": "row status-open unread"}).find("span", **{"class": "badge"})
+
+
+async def test_the_panel_shows_a_username_as_whatsapp_gives_it(
+    client: httpx.AsyncClient, owner: Caller, channel: dict[str, Any]
+) -> None:
+    # Meta sends the handle with its "@" ("@quiet"); the panel added another: "@@quiet".
+    await delivered(client, now_stamped(load("identity_bsuid_only")))
+    await drain()
+    cid = await conversation_id(owner)
+    panel = parse((await owner.get(f"/inbox/c/{cid}/panel", headers=HTMX)).text)
+    assert "@quiet" in panel.text and "@@" not in panel.text
