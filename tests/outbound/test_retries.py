@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
+from sqlalchemy import select
 
+from connectx.accounts.principal import Principal
+from connectx.db.session import unit_of_work
+from connectx.messages.service import subject_of
+from connectx.models.conversation import Conversation
+from connectx.models.outbox import OutboxMessage
 from connectx.outbound import pacer
+from connectx.outbound import service as outbound
+from connectx.outbound.schemas import SendIn
+from connectx.privacy.vault import Vault
 from tests.outbound.conftest import World
 
 ANA = "16505550101"
@@ -114,3 +124,50 @@ async def test_pair_rate_and_server_errors_retried_template_error_final(
     stats = await world.stats()
     assert stats["rejected"] == {"131056": 1, "131016": 1, "132001": 1}, stats
     assert stats["accepted"] == 2 and stats["repeated_callback_data"] == 0
+
+
+async def test_a_withheld_link_is_retried_as_sent_then_forgotten(world: World) -> None:
+    """A text holding a secret of the customer's (a one-time link) keeps it only in its outbox
+    row: a retry after a rate limit still sends the real text, and once Meta has it the row
+    forgets it; the conversation has the placeholder from the start."""
+    await world.customer_says(ANA, "hello")
+    conv = await world.conversation_of(ANA_E164)
+    link = "http://testserver/privacy/exports/download?token=only-ana-may-have-this"
+    shown = "[download link sent to the customer]"
+    await world.sim.post("/_sim/faults", json={"code": 130429, "count": 1})
+    async with unit_of_work() as db:
+        ws = (await db.get_one(Conversation, conv)).workspace_id
+        sent, _ = await outbound.send_in_conversation(
+            db,
+            Principal(actor="system", workspace_id=ws),
+            conv,
+            SendIn(type="text", text=f"Your copy: {link}"),
+            None,
+            withheld={link: shown},
+        )
+    message_id = sent.message.id
+    r = await world.owner.get(f"/api/v1/conversations/{conv}/messages")
+    assert link not in r.text and f"Your copy: {shown}" in r.text
+
+    async def row() -> OutboxMessage:
+        async with unit_of_work() as db:
+            stmt = select(OutboxMessage).where(OutboxMessage.message_id == message_id)
+            return (await db.execute(stmt)).scalar_one()
+
+    async with asyncio.timeout(15):  # refused once (130429), waiting for its retry
+        while (waiting := await row()).error_code != 130429:
+            await asyncio.sleep(0.02)
+    # Pending (or claimed again): the row still has the real text to send.
+    assert waiting.status in ("pending", "sending") and waiting.payload_enc is not None
+    payload = await Vault().decrypt(
+        ws, subject_of(waiting.contact_id), outbound.PAYLOAD, waiting.payload_enc
+    )
+    assert json.loads(payload)["text"]["body"] == f"Your copy: {link}"
+
+    await world.until(conv, message_id, "read")
+    done = await row()
+    assert done.status == "sent" and done.attempts == 2 and done.payload_enc is None
+    texts = [s["body"]["text"]["body"] for s in await world.sent(1, kind="message", to=ANA)]
+    assert texts == [f"Your copy: {link}"]
+    r = await world.owner.get(f"/api/v1/conversations/{conv}/messages")
+    assert link not in r.text and f"Your copy: {shown}" in r.text

@@ -1,18 +1,35 @@
 """A customer writes "DELETE MY DATA" to the business through the simulator (signed webhooks in,
 the pacer's real HTTP out): the chat guides them, the request is filed verified by the channel,
 the workspace approves it over HTTP, the customer is told on their phone, and the erasure runs
-as a job once that last message has left."""
+as a job once that last message has left. "MY DATA" brings the customer a download link that
+works once, and the secrets sent to them (link, withdrawal link, code) stay out of what agents
+read."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import pytest
+from sqlalchemy import select
+
+from connectx.db.session import unit_of_work
+from connectx.models.audit import AuditEvent
 from connectx.models.contact import Contact
+from connectx.models.outbox import OutboxMessage
+from connectx.privacy.requests.notices import CODE_WITHHELD, DOWNLOAD_WITHHELD, WITHDRAW_WITHHELD
 from tests.outbound.conftest import World
-from tests.privacy_requests.support import actions, all_requests
-from tests.whatsapp.support import count
+from tests.privacy_requests.support import actions, all_requests, request_row
+from tests.support.mail import first_link
+from tests.whatsapp.support import count, drain
+from tests.workspaces.helpers import join, new_client
 
 CUSTOMER = "16505550177"
+DOWNLOAD = "Download your data here"
+DOWNLOAD_PATH = "/privacy/exports/download"
 
 
 async def _texts(world: World, n: int) -> list[str]:
@@ -54,3 +71,98 @@ async def test_delete_my_data_end_to_end(world: World) -> None:
     assert req.closed_at is not None and "completed" in steps
     # The customer is erased: no contact of this workspace still holds a number.
     assert await count(Contact, Contact.phone_index.is_not(None)) == 0
+
+
+async def test_my_data_link_reaches_the_customer_only(
+    world: World, app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The one-time download link is the customer's: their phone gets it and it works once, but
+    the conversation the workspace's agents read keeps the message with the link withheld (an
+    agent opening it would take the customer's copy and use up their one download)."""
+    caplog.set_level(logging.INFO)
+    agent = await join(app, world.owner, "agent")
+    await world.customer_says(CUSTOMER, "MY DATA")
+    await world.customer_says(CUSTOMER, "1")  # a copy of my data
+    await world.customer_says(CUSTOMER, "YES")
+    [req] = await all_requests()
+    assert (req.kind, req.status) == ("access", "pending")
+
+    r = await world.owner.post(f"/api/v1/privacy/requests/{req.id}/approve")
+    assert r.status_code == 200, r.text
+    async with asyncio.timeout(40):
+        while (req := await request_row(req.reference)).status == "in_progress":
+            await asyncio.sleep(0.2)
+    assert req.status == "completed", await actions(req.id)
+
+    # The customer's phone: the real link.
+    async with asyncio.timeout(15):
+        while not (done := [t for t in await _texts(world, 1) if DOWNLOAD in t]):
+            await asyncio.sleep(0.1)
+    link = first_link(done[0])
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    assert len(token) >= 40
+
+    # What an agent can read: the conversation over the API and the inbox thread.
+    conversation = await world.conversation_of(f"+{CUSTOMER}")
+    async with asyncio.timeout(15):
+        while True:  # sent: the outbox row is done with the real text
+            await drain()
+            r = await agent.get(f"/api/v1/conversations/{conversation}/messages")
+            assert r.status_code == 200, r.text
+            [notice] = [m for m in r.json()["items"] if DOWNLOAD in (m.get("body") or "")]
+            if notice["status"] != "queued":
+                break
+            await asyncio.sleep(0.1)
+    assert token not in r.text and DOWNLOAD_PATH not in r.text
+    # The withdrawal link is theirs alone too (anyone holding it can withdraw the request).
+    assert "/privacy-center/withdraw" not in r.text and WITHDRAW_WITHHELD in r.text
+    assert any("/privacy-center/withdraw?" in t for t in await _texts(world, 1))
+    assert notice["direction"] == "out" and DOWNLOAD_WITHHELD in notice["body"]
+    page = await agent.get(f"/inbox/c/{conversation}", headers={"hx-request": "true"})
+    assert page.status_code == 200, page.text
+    assert DOWNLOAD_WITHHELD in page.text and token not in page.text
+    assert DOWNLOAD_PATH not in page.text
+
+    # What we keep: the outbox row forgot the real text once sent; audit events hold ids only.
+    async with unit_of_work() as db:
+        [row] = (
+            await db.execute(select(OutboxMessage).where(OutboxMessage.message_id == notice["id"]))
+        ).scalars()
+        assert row.status == "sent" and row.payload_enc is None
+        audit = [str(e.data) for e in (await db.execute(select(AuditEvent))).scalars()]
+    assert not [d for d in audit if token in d]
+    ours = [rec for rec in caplog.records if rec.name.startswith("connectx")]
+    assert ours and not [rec for rec in ours if token in rec.getMessage()]
+
+    # The link works for the customer, once.
+    async with new_client(app) as phone:
+        target = link[link.index(DOWNLOAD_PATH) :]
+        assert (await phone.get(target)).status_code == 200
+        form = {"token": token, "csrf_token": phone.cookies.get("cx_csrf")}
+        got = await phone.post(DOWNLOAD_PATH, data=form)
+        assert got.status_code == 200 and got.headers["content-type"] == "application/zip"
+        assert (await phone.post(DOWNLOAD_PATH, data=form)).status_code == 410
+
+
+async def test_a_code_for_a_request_filed_on_their_behalf_stays_theirs(world: World) -> None:
+    """The verification code reaches the customer's phone; the conversation keeps a placeholder
+    (with the code, anyone could confirm the request on the privacy center's page)."""
+    await world.customer_says(CUSTOMER, "hello")
+    conversation = await world.conversation_of(f"+{CUSTOMER}")
+    r = await world.owner.get("/api/v1/conversations")
+    [contact] = [c["contact"]["id"] for c in r.json()["items"] if c["id"] == conversation]
+    body = {"contact_id": contact, "kind": "access", "identity_checked": False}
+    r = await world.owner.post("/api/v1/privacy/requests", json=body)
+    assert r.status_code == 201, r.text
+    async with asyncio.timeout(15):
+        while not (got := [t for t in await _texts(world, 1) if "verification code" in t]):
+            await asyncio.sleep(0.1)
+    match = re.search(r"verification code is (\d{6})\.", got[0])
+    assert match
+    r = await world.owner.get(f"/api/v1/conversations/{conversation}/messages")
+    [kept] = [m["body"] for m in r.json()["items"] if "verification code" in (m["body"] or "")]
+    assert match[1] not in kept and f"verification code is {CODE_WITHHELD}." in kept
+
+    await world.customer_says(CUSTOMER, match[1])  # sent back from their number: verified
+    [req] = await all_requests()
+    assert (req.status, req.verification) == ("pending", "code_whatsapp")

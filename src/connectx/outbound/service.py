@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,21 @@ MEDIA_LIMITS = {
 class Sent:
     message: Message
     outbox: OutboxMessage
+
+
+def withhold(value: Any, withheld: Mapping[str, str] | None) -> Any:
+    """``value`` (a text, or JSON content: its strings) as we keep it: each secret of
+    ``withheld`` (a one-time link or code that is the customer's alone) replaced by what the
+    conversation shows instead."""
+    if isinstance(value, str):
+        for secret, shown in (withheld or {}).items():
+            value = value.replace(secret, shown)
+        return value
+    if isinstance(value, dict):
+        return {k: withhold(v, withheld) for k, v in value.items()}
+    if isinstance(value, list):
+        return [withhold(v, withheld) for v in value]
+    return value
 
 
 def recipient_key(workspace_id: int, contact_id: int) -> str:
@@ -153,6 +169,7 @@ async def _queue(
     conversation: Conversation,
     spec: SendIn,
     idempotency_key: str | None,
+    withheld: Mapping[str, str] | None = None,
 ) -> Sent:
     ws = channel.workspace_id
     await suspension.ensure_can_send(db, ws)
@@ -215,6 +232,10 @@ async def _queue(
         **built.graph,
         "biz_opaque_callback_data": callback,
     }
+    # The outbox row has the real text until Meta has it (then its payload is cleared); the
+    # message the conversation keeps has every withheld secret replaced.
+    kept = withhold(built.body, withheld) if built.body else None
+    content = json.dumps(withhold(built.content, withheld)) if built.content else None
     vault = Vault(db)
     subject = messages.subject_of(contact.id)
     message = Message(
@@ -234,13 +255,9 @@ async def _queue(
         media_mime_type=spec.media.mime_type if spec.media else None,
         sent_at=now,
         created_at=now,
-        body_enc=(
-            await vault.encrypt(ws, subject, messages.BODY, built.body) if built.body else None
-        ),
+        body_enc=await vault.encrypt(ws, subject, messages.BODY, kept) if kept else None,
         content_enc=(
-            await vault.encrypt(ws, subject, messages.CONTENT, json.dumps(built.content))
-            if built.content
-            else None
+            await vault.encrypt(ws, subject, messages.CONTENT, content) if content else None
         ),
     )
     outbox = OutboxMessage(
@@ -317,9 +334,12 @@ async def send_in_conversation(
     conversation_id: int,
     spec: SendIn,
     idempotency_key: str | None,
+    *,
+    withheld: Mapping[str, str] | None = None,
 ) -> tuple[Sent, bool]:
     """Queue ``spec`` in a conversation. Returns (sent, repeated): a repeated idempotency key
-    returns the first send and queues nothing."""
+    returns the first send and queues nothing. ``withheld``: secrets in the text that only the
+    customer may have, each with what the stored message says in its place (:func:`withhold`)."""
     assert principal.workspace_id is not None
     ws = principal.workspace_id
     key = _check_key(idempotency_key)
@@ -328,7 +348,8 @@ async def send_in_conversation(
     conversation = await conversations_repo.get(db, ws, conversation_id)
     channel = await channels_repo.get(db, ws, conversation.channel_id)
     contact = await contacts_repo.get(db, ws, conversation.contact_id)
-    return await _queue(db, principal, channel, contact, conversation, spec, key), False
+    sent = await _queue(db, principal, channel, contact, conversation, spec, key, withheld)
+    return sent, False
 
 
 async def send_direct(

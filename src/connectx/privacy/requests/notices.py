@@ -6,11 +6,17 @@ subject's erasure and is erased with the request. WhatsApp goes through the outb
 subject's most recent conversation, free-form while the 24-hour window is open; outside it the
 notice goes by e-mail when the request has an address, and otherwise the timeline records that
 it could not be delivered (the workspace sees it on the request).
+
+A secret that is the subject's alone (their one-time download link, their withdrawal link, their
+verification code) is sent to them on WhatsApp, but the message the conversation keeps, which
+every agent of the workspace can read, says a placeholder in its place (``withheld``;
+docs/privacy-requests.md).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +29,10 @@ from connectx.privacy.requests import timeline
 log = logging.getLogger(__name__)
 
 KIND = "privacy_request"
+# What the conversation shows instead of a link only the subject may have.
+DOWNLOAD_WITHHELD = "[download link sent to the customer]"
+WITHDRAW_WITHHELD = "[withdrawal link sent to the customer]"
+CODE_WITHHELD = "[code sent to the customer]"
 
 
 def contact_id_of(req: DataRequest) -> int | None:
@@ -38,10 +48,12 @@ async def send_whatsapp(
     text: str,
     *,
     template: tuple[str, str, list[str]] | None = None,
+    withheld: Mapping[str, str] | None = None,
 ) -> bool:
     """Queue a WhatsApp message to a contact: free-form inside the 24-hour window, else the
     given approved template. False when neither can be sent (no conversation, window closed
-    and no template, number paused...)."""
+    and no template, number paused...). ``withheld``: secrets in ``text`` sent but not kept in
+    the conversation, each with what it shows instead."""
     from connectx.conversations.service import window_open
     from connectx.outbound import service as outbound
     from connectx.outbound.schemas import SendIn, TemplateIn
@@ -59,7 +71,9 @@ async def send_whatsapp(
     principal = Principal(actor="system", workspace_id=workspace_id)
     try:
         async with db.begin_nested():
-            await outbound.send_in_conversation(db, principal, conversation.id, spec, None)
+            await outbound.send_in_conversation(
+                db, principal, conversation.id, spec, None, withheld=withheld
+            )
     except DomainError as exc:
         log.info("privacy notice not sent on WhatsApp (%s)", type(exc).__name__)
         return False
@@ -74,9 +88,11 @@ async def tell_subject(
     step: str,
     *,
     whatsapp: bool = True,
+    withheld: Mapping[str, str] | None = None,
 ) -> str:
     """Tell the subject about ``step`` of their request. Returns the channel used, or
-    ``"undelivered"`` (recorded on the timeline)."""
+    ``"undelivered"`` (recorded on the timeline). ``withheld``: links in ``body`` that are the
+    subject's alone (see :func:`send_whatsapp`; e-mail goes to the subject only, as it is)."""
     from connectx.privacy.requests import fields
 
     contact_id = contact_id_of(req)
@@ -85,7 +101,9 @@ async def tell_subject(
         and req.notify_via == "whatsapp"
         and contact_id is not None
         and req.workspace_id is not None
-        and await send_whatsapp(db, req.workspace_id, contact_id, f"{title}\n\n{body}")
+        and await send_whatsapp(
+            db, req.workspace_id, contact_id, f"{title}\n\n{body}", withheld=withheld
+        )
     ):
         await timeline.add(db, req, "notified", "system", {"step": step, "via": "whatsapp"})
         return "whatsapp"

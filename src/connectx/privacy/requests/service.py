@@ -153,6 +153,7 @@ async def mark_verified(db: AsyncSession, req: DataRequest, method: str, *, acto
     req.updated_at = now
     await timeline.add(db, req, "verified", actor, {"method": method})
     who = _decider_words(req)
+    link = await withdraw_link(req)
     await notices.tell_subject(
         db,
         req,
@@ -160,13 +161,14 @@ async def mark_verified(db: AsyncSession, req: DataRequest, method: str, *, acto
         f"We received your request for {KIND_WORDS[req.kind]} on "
         f"{req.received_at:%d %B %Y}. {who} will answer it by {req.due_at:%d %B %Y}. "
         "We will tell you of every step.\n\nChanged your mind? Until it is carried out you can "
-        f"withdraw it here: {await withdraw_link(req)}"
+        f"withdraw it here: {link}"
         + (
             f" (or reply CANCEL {req.reference} in this chat)"
             if req.notify_via == "whatsapp"
             else ""
         ),
         "verified",
+        withheld={link: notices.WITHDRAW_WITHHELD},
     )
     await notices.tell_deciders(
         db,
@@ -261,6 +263,7 @@ async def carry_out(
         outcome.message(req),
         "completed",
         whatsapp=req.kind != "erasure",
+        withheld={outcome.link: notices.DOWNLOAD_WITHHELD} if outcome.link else None,
     )
 
 

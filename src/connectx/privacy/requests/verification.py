@@ -58,7 +58,10 @@ async def _deliver(db: AsyncSession, req: DataRequest, code: str) -> str | None:
         template = None
         if settings is not None and settings.code_template:
             template = (settings.code_template, settings.code_template_language or "en_US", [code])
-        if await notices.send_whatsapp(db, req.workspace_id, contact_id, text, template=template):
+        withheld = {code: notices.CODE_WITHHELD}  # anyone holding it could verify the request
+        if await notices.send_whatsapp(
+            db, req.workspace_id, contact_id, text, template=template, withheld=withheld
+        ):
             return "whatsapp"
     return None
 
