@@ -55,7 +55,7 @@ class NewEventWriter:
     app's shutdown. The rows go to the driver with the values SQLAlchemy would bind, built
     directly (tests/whatsapp/test_group_commit.py proves the stored values identical):
 
-    * SQLite (our one-trip driver): ``BEGIN IMMEDIATE`` / executemany / ``COMMIT`` in one trip
+    * SQLite (our one-trip driver): ``BEGIN IMMEDIATE`` / multi-row INSERTs / ``COMMIT`` in one trip
       to the database thread (:func:`connectx.db.sqlite_driver.commit_many`); ``received_at``
       formatted as SQLAlchemy's SQLite ``DATETIME`` stores it, without its bind processor
       (4 of the 6 µs it took to bind a row).
