@@ -19,7 +19,8 @@ from tests.workspaces.helpers import api_key, bearer, join, owner_of
 
 async def audit_actions(action: str) -> list[dict[str, Any]]:
     async with unit_of_work() as db:
-        rows = await db.execute(select(AuditEvent).where(AuditEvent.action == action))
+        stmt = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        rows = await db.execute(stmt)
         return [dict(e.data) for e in rows.scalars()]
 
 
