@@ -244,3 +244,53 @@ async def test_views_are_chained_in_order_and_written_together_at_commit() -> No
     assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
     code, out = await _verify()
     assert code == 0, out
+
+
+async def test_auditing_transactions_that_update_the_same_row_do_not_deadlock() -> None:
+    """The chain's lock is taken at commit, after every other lock of the transaction: one
+    transaction audits and then updates a row another has updated and is about to audit. When
+    the chain was locked at the first entry, PostgreSQL found a deadlock here (an erasure beside
+    a worker, session 12's CI) and rolled one side back."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from connectx.config import get_settings
+    from connectx.kit import clock
+    from connectx.models.workspace import Workspace
+
+    if get_settings().is_sqlite:
+        pytest.skip("row locks are PostgreSQL's (SQLite has one writer)")
+    async with unit_of_work() as db:
+        ws = Workspace(name="Row", created_at=clock.now(), updated_at=clock.now())
+        db.add(ws)
+        await db.flush()
+        ws_id = ws.id
+    touch = text("UPDATE workspaces SET name = :n WHERE id = :id")
+    b_has_the_row = asyncio.Event()
+    a_has_audited = asyncio.Event()
+
+    async def a() -> None:  # audits, then updates the row B holds
+        await b_has_the_row.wait()
+        async with unit_of_work() as db:
+            await audit.record(db, actor="system", action="account.updated", data={"n": 1})
+            await db.execute(text("SELECT 1"))
+            a_has_audited.set()
+            await db.execute(touch, {"n": "A", "id": ws_id})
+
+    async def b() -> None:  # updates the row, then audits once A has
+        async with unit_of_work() as db:
+            await db.execute(touch, {"n": "B", "id": ws_id})
+            b_has_the_row.set()
+            await a_has_audited.wait()
+            await asyncio.sleep(0.2)  # A is waiting for the row now
+            await audit.record(db, actor="system", action="account.updated", data={"n": 2})
+
+    await asyncio.wait_for(asyncio.gather(a(), b()), timeout=30)
+    async with unit_of_work() as db:
+        name = await db.execute(text("SELECT name FROM workspaces WHERE id = :id"), {"id": ws_id})
+        assert name.scalar_one() == "A"
+        rows = list((await db.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars())
+    assert [r.data["n"] for r in rows] == [2, 1]
+    code, out = await _verify()
+    assert code == 0, out

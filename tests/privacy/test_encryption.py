@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from connectx.audit import repository as audit_repo
 from connectx.config import get_settings
 from connectx.db.session import unit_of_work
 from connectx.kit import clock, crypto
@@ -226,6 +227,7 @@ async def test_erasure_is_audited_by_id_and_a_returning_subject_gets_a_new_key()
         v = Vault(db)
         old = await v.key_info(None, ref)
         await v.destroy_subject(None, ref, actor="user:99")
+        await audit_repo.write_pending(db)  # the entry is written at commit, or before a read
         events = (
             (
                 await db.execute(

@@ -39,13 +39,11 @@ def batches_of_four(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 async def _seed(subjects: list[str]) -> list[int]:
     async with unit_of_work() as db:
-        ids = []
-        for subject in subjects:
-            event = await audit.record(
-                db, actor="operator", action="account.viewed", subject=subject
-            )
-            ids.append(event.id)
-    return ids
+        events = [
+            await audit.record(db, actor="operator", action="account.viewed", subject=subject)
+            for subject in subjects
+        ]
+    return [event.id for event in events]  # written, so numbered, at commit
 
 
 async def _verify() -> tuple[int, str]:

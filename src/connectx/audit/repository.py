@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, inspect, select, text
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from connectx.kit.tenancy import scoped
 from connectx.models.audit import AuditEvent
@@ -64,12 +65,6 @@ def forget_head(db: AsyncSession) -> None:
     db.info.pop(_HEAD, None)
 
 
-async def add(db: AsyncSession, event: AuditEvent) -> None:
-    db.add(event)
-    await db.flush()
-    db.info[_HEAD] = (db.sync_session.get_transaction(), event)
-
-
 def add_all_sync(session: Session, events: list[AuditEvent]) -> None:
     """Append ``events`` (already chained, in order) in one flush: one INSERT for all of them
     (the ORM's multi-row insert keeps their order, so their ids follow the chain)."""
@@ -80,12 +75,31 @@ def add_all_sync(session: Session, events: list[AuditEvent]) -> None:
 
 def defer(db: AsyncSession, event: AuditEvent, key: bytes) -> None:
     """Keep ``event`` to be chained and written with this transaction's other deferred entries
-    (:func:`write_pending_sync`, at the latest when the transaction commits)."""
-    db.info.setdefault(_PENDING, []).append((event, key))
+    (:func:`write_pending_sync`, at the latest when the transaction commits). It belongs to the
+    innermost transaction open now: a savepoint rolled back takes it with it."""
+    session = db.sync_session
+    within = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_PENDING, []).append((event, key, within))
 
 
 def pending_events(session: Session) -> list[tuple[AuditEvent, bytes]]:
-    return list(session.info.pop(_PENDING, None) or [])
+    return [(event, key) for event, key, _ in session.info.pop(_PENDING, None) or []]
+
+
+def _inside(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _undo_pending(session: Session, previous_transaction: SessionTransaction) -> None:
+    """Entries deferred in a transaction or savepoint that rolled back are dropped with it."""
+    pending = session.info.get(_PENDING)
+    if pending:
+        pending[:] = [p for p in pending if not _inside(p[2], previous_transaction)]
 
 
 async def write_pending(db: AsyncSession) -> None:

@@ -141,13 +141,15 @@ async def record(
 
     ``actor`` and ``subject`` are ids ("user:12", "api_key:3"), ``ip`` is truncated here,
     ``data`` holds ids, counts and codes only (anything else is a programming error), and a
-    ``reason`` a person typed is kept with e-mail addresses, phone numbers and secrets masked."""
+    ``reason`` a person typed is kept with e-mail addresses, phone numbers and secrets masked.
+
+    The entry is chained and written when the transaction commits (:func:`write_pending_sync`),
+    after everything else it changed is flushed: the chain's lock is the last lock every
+    transaction takes, so no transaction holds it while it waits for a row another holds (an
+    erasure that audits and then updates a contact's messages, beside a worker that updates
+    one of them and then audits, deadlocked on PostgreSQL when the chain was locked at once)."""
     event = _entry(actor, action, subject, workspace_id, ip, reason, data)
-    key = await audit_chain_key()
-    await repo.write_pending(db)  # views recorded earlier in this transaction come first
-    event.prev_hash = prev = await repo.chain_head(db) or GENESIS
-    event.hash = chain_hash(key, prev, event)
-    await repo.add(db, event)
+    repo.defer(db, event, await audit_chain_key())
     return event
 
 
@@ -161,22 +163,23 @@ async def record_view(
     ip: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """Record a read of personal data (``conversation.viewed``, ``messages.viewed``, ...) in the
-    caller's transaction, like :func:`record`, but written when the transaction commits: all the
-    views a page records go to the chain in one INSERT, after one head read (a thread page
-    records three). Nothing is lost: the entries commit with the transaction or not at all, a
-    later :func:`record` in the same transaction writes them first (the chain keeps the order
-    things happened in), and the repository's reads of the log write them before reading."""
-    event = _entry(actor, action, subject, workspace_id, ip, None, data)
-    repo.defer(db, event, await audit_chain_key())
+    """Record a read of personal data (``conversation.viewed``, ``messages.viewed``, ...), as
+    :func:`record` records an act: all the views a page records go to the chain in one INSERT
+    when its transaction commits, after one head read (a thread page records three)."""
+    await record(
+        db, actor=actor, action=action, subject=subject, workspace_id=workspace_id, ip=ip, data=data
+    )
 
 
 def write_pending_sync(session: Session) -> None:
-    """Chain and write the entries :func:`record_view` deferred, in the order they were
-    recorded, after the chain's head (locked and read once per transaction)."""
+    """Chain and write the entries :func:`record` and :func:`record_view` deferred, in the
+    order they were recorded, after the chain's head (locked and read once per transaction).
+    The transaction's other changes are flushed first, so their row locks are taken before the
+    chain's lock, never while it is held."""
     pending = repo.pending_events(session)
     if not pending:
         return
+    session.flush()
     prev = repo.chain_head_sync(session) or GENESIS
     for event, key in pending:
         event.prev_hash = prev
