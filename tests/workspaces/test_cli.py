@@ -4,7 +4,11 @@ so each command runs its own event loop as it does from a shell), checked over H
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import select
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -183,18 +187,95 @@ async def test_reset_password_by_mail_or_directly(app: Any) -> None:
     mails = await outbox(to="ada@example.com", kind="reset_password")
     assert len(mails) == 1 and "/reset?token=" in first_link(mails[0].body)
 
-    result = await run("admin", "reset-password", "ada@example.com", "--password", PASSWORD)
+    # Not a terminal: one line of standard input, as `printf '%s\n' "$PW" | connectx ...`.
+    result = await run(
+        "admin", "reset-password", "ada@example.com", "--password", input=f"{PASSWORD}\n"
+    )
     assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
     assert (await ada.get("/api/v1/me")).status_code == 401  # signed out everywhere
     async with new_client(app) as c:
         await signed_in(c, "ada@example.com", PASSWORD)
 
     assert_clean_failure(await run("admin", "reset-password", "nobody@example.com"), "no account")
     assert_clean_failure(
-        await run("admin", "reset-password", "ada@example.com", "--password", "short"),
+        await run("admin", "reset-password", "ada@example.com", "--password", input="short\n"),
         "at least 12",
     )
+    assert_clean_failure(
+        await run("admin", "reset-password", "ada@example.com", "--password", input=""),
+        "no password on standard input",
+    )
     assert DEFAULT_PASSWORD != PASSWORD
+
+
+async def test_reset_password_refuses_a_password_in_the_arguments(app: Any) -> None:
+    """The old form, ``--password SECRET``, would leave the password in the shell's history and
+    in ``ps``: it is refused with the reason, never echoed, and nothing changes."""
+    ada = await person(app, email="ada@example.com")
+    for argv in (
+        ["ada@example.com", "--password", PASSWORD],
+        ["--password", PASSWORD, "ada@example.com"],
+        ["ada@example.com", f"--password={PASSWORD}"],
+    ):
+        result = await run("admin", "reset-password", *argv, input=f"{PASSWORD}\n")
+        assert result.exit_code == 2, result.output
+        assert "--password takes no value" in result.output and "history" in result.output
+        assert PASSWORD not in result.output and "Traceback" not in result.output
+    assert (await ada.get("/api/v1/me")).status_code == 200  # still signed in: nothing set
+    assert await outbox(to="ada@example.com", kind="reset_password") == []
+
+
+def _on_a_terminal(argv: list[str], answers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """Run ``connectx *argv`` with a pseudo-terminal as its controlling terminal (so its
+    prompts read it as a person's keyboard), answering each prompt as it appears."""
+    pid, fd = os.forkpty()
+    if pid == 0:  # the child: nothing but exec
+        try:
+            os.execv(sys.executable, [sys.executable, "-m", "connectx", *argv])
+        finally:
+            os._exit(127)
+    seen = b""
+    answered = 0
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if answers and answers[0][0] in seen[answered:]:
+                prompt, answer = answers.pop(0)
+                answered = seen.index(prompt, answered) + len(prompt)
+                os.write(fd, answer)
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), seen
+
+
+async def test_reset_password_on_a_terminal_asks_twice_hidden(app: Any) -> None:
+    ada = await person(app, email="ada@example.com")
+    line = PASSWORD.encode() + b"\r"
+    code, shown = await asyncio.to_thread(
+        _on_a_terminal,
+        ["admin", "reset-password", "ada@example.com", "--password"],
+        # Click prints "New password:", then getpass turns the echo off (dropping what was typed
+        # before) and writes the " ": answer after it, as a person would.
+        [(b"New password: ", line), (b"Repeat for confirmation: ", line)],
+    )
+    assert code == 0, shown
+    assert b"every session of the account was signed out" in shown, shown
+    assert PASSWORD.encode() not in shown  # typed with the terminal's echo off
+    assert (await ada.get("/api/v1/me")).status_code == 401
+    async with new_client(app) as c:
+        await signed_in(c, "ada@example.com", PASSWORD)
 
 
 def _printed_password(output: str) -> str:

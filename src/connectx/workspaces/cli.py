@@ -8,11 +8,13 @@ non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
+from typer.core import TyperCommand
 
 from connectx.accounts import service as accounts
 from connectx.accounts.principal import Principal
@@ -164,32 +166,76 @@ def create_api_key(
     typer.echo(secret)
 
 
-@admin_app.command("reset-password")
+ARGV_REFUSAL = (
+    "--password takes no value: a password on the command line lands in the shell's history "
+    "and is visible to every user of this machine (ps). Give --password alone and type the "
+    "password when asked, or pipe it as one line on standard input."
+)
+
+
+class _PasswordNotInArgv(TyperCommand):
+    """``reset-password``: ``--password`` is a flag, so a value after it (``--password SECRET``,
+    ``--password=SECRET``) is refused with a message that says why, never echoing it (Click's
+    own "unexpected extra argument (SECRET)" would print the password)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = args[: args.index("--")] if "--" in args else args
+        if any(a.startswith("--password=") for a in given) or (
+            "--password" in given and len([a for a in args if not a.startswith("-")]) > 1
+        ):
+            raise _fail(ARGV_REFUSAL, 2)
+        return super().parse_args(ctx, args)
+
+
+def _new_password() -> str:
+    """Asked twice with hidden input on a terminal; otherwise one line of standard input."""
+    if sys.stdin is None:
+        raise _fail("--password: there is no standard input to read the password from.")
+    if sys.stdin.isatty():
+        return str(
+            typer.prompt("New password", hide_input=True, confirmation_prompt=True, err=True)
+        )
+    line = sys.stdin.readline()
+    password = line.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise _fail("--password: no password on standard input (one line is read).")
+    return password
+
+
+@admin_app.command("reset-password", cls=_PasswordNotInArgv)
 def reset_password(
     email: str = typer.Argument(..., help="The account's e-mail address."),
-    password: str | None = typer.Option(
-        None,
+    password: bool = typer.Option(
+        False,
         "--password",
-        help="Set this password now (and sign the account out everywhere) instead of "
-        "e-mailing a reset link.",
+        help="Set a new password now (and sign the account out everywhere) instead of "
+        "e-mailing a reset link. It is asked twice, hidden, on a terminal, or read as one line "
+        "of standard input; never given on the command line.",
     ),
 ) -> None:
     """E-mail the account a one-time reset link, or set a password with --password."""
 
-    async def work() -> None:
+    async def find() -> int:
         async with unit_of_work() as db:
             user = await accounts.find_user_by_email(db, email)
             if user is None:
                 raise InvalidInput("no account uses that e-mail address.")
-            if password is None:
+            return user.id
+
+    user_id = _run(find)  # before asking: nobody types a password for an unknown address
+    new_password = _new_password() if password else None
+
+    async def work() -> None:
+        async with unit_of_work() as db:
+            if new_password is None:
                 await accounts.request_password_reset(db, email=email, request=None)
             else:
                 await accounts.set_password(
-                    db, user.id, password, actor=OPERATOR, reason="operator reset"
+                    db, user_id, new_password, actor=OPERATOR, reason="operator reset"
                 )
 
     _run(work)
-    if password is None:
+    if new_password is None:
         typer.echo("A password-reset link was e-mailed to the account (valid 1 hour).")
     else:
         typer.echo("Password set; every session of the account was signed out.")
