@@ -17,6 +17,16 @@ router = APIRouter()
 managers = allow("admin", *MANAGERS)
 
 
+def fields_by_table(columns: list[str]) -> dict[str, list[str]]:
+    """A category's fields (``table.column``) by table, in the record's order: listed compactly
+    on the page, one line a table."""
+    tables: dict[str, list[str]] = {}
+    for field in columns:
+        table, column = field.split(".", 1)
+        tables.setdefault(table, []).append(column)
+    return tables
+
+
 @router.get("/workspace/record-of-processing", response_class=HTMLResponse)
 async def record_page(
     request: Request,
@@ -25,6 +35,7 @@ async def record_page(
 ) -> HTMLResponse:
     from connectx.workspaces import service as workspaces
 
+    doc = ropa.build()
     return render(
         request,
         "privacy/ropa.html",
@@ -32,5 +43,6 @@ async def record_page(
         workspace=await workspaces.current(db, principal),
         manager=True,
         active="ropa",
-        doc=ropa.build(),
+        doc=doc,
+        fields={c["category"]: fields_by_table(c["columns"]) for c in doc["categories"]},
     )
