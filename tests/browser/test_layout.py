@@ -87,3 +87,19 @@ async def test_the_record_of_processing_fits_a_laptop_and_a_phone(
     )
     assert targets == [], f"links to nowhere: {targets}"
     assert errors_of(page) == []
+
+
+async def test_the_sessions_table_fits_the_account_page(
+    open_page: OpenPage, live_server: LiveServer
+) -> None:
+    # Kept on one line, its five columns were 1,233 px in a 1,200 px box at 1,280 px.
+    page = await owner_of_a_workspace(open_page, live_server)
+    for width, height in (LAPTOP, PHONE):
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.goto("/account")
+        await expect(page.get_by_role("heading", name="Where you are signed in")).to_be_visible()
+        size = await measure(page)
+        assert size["width"] <= width, f"/account scrolls sideways at {width} px: {size}"
+        if width == LAPTOP[0]:  # on a phone the table may scroll inside its own box
+            assert size["scrolling"] == [], f"a box scrolls sideways at {width} px: {size}"
+    assert errors_of(page) == []
