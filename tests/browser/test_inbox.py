@@ -253,6 +253,34 @@ async def test_inbox_at_phone_width(world: World, open_page: OpenPage) -> None:
     assert os.path.getsize(ARTIFACTS / "inbox-thread-360.png") > 0
 
 
+# The search box's placeholder, measured in the box's own font, beside the room the box leaves
+# for text (its width less its padding: Pico's magnifier sits in the left one).
+PLACEHOLDER_FIT = """() => {
+  const box = document.querySelector('#search');
+  const style = getComputedStyle(box, '::placeholder');
+  const canvas = document.createElement('canvas').getContext('2d');
+  canvas.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  const padding = parseFloat(getComputedStyle(box).paddingLeft)
+    + parseFloat(getComputedStyle(box).paddingRight);
+  return {text: box.placeholder, width: Math.ceil(canvas.measureText(box.placeholder).width),
+          room: box.clientWidth - padding};
+}"""
+
+
+@pytest.mark.parametrize("size", [(1280, 900), (360, 740)])
+async def test_the_search_box_shows_its_whole_placeholder(
+    world: World, open_page: OpenPage, size: tuple[int, int]
+) -> None:
+    # "Search name or number ( / )" needed 256 px in a box with room for 252 at 1,280 px.
+    agent = await open_page(width=size[0], height=size[1])
+    await sign_in(agent, world, AGENT)
+    search = agent.get_by_role("searchbox", name="Search by name or number")
+    await expect(search).to_be_visible()
+    fit = await agent.evaluate(PLACEHOLDER_FIT)
+    assert fit["width"] <= fit["room"], f"the placeholder is cut off: {fit}"
+    assert errors_of(agent) == []
+
+
 # Where the reply box sits in its thread, and whether the composer shows all it holds.
 COMPOSER_FIT = """() => {
   const thread = document.querySelector('.inbox-thread').getBoundingClientRect();
