@@ -152,7 +152,8 @@ class Settings(BaseSettings):
 
     @property
     def is_sqlite(self) -> bool:
-        return self.effective_database_url.startswith("sqlite")
+        # Asked on hot paths (every processing transaction): no path resolution here.
+        return not self.database_url or self.database_url.startswith("sqlite")
 
     @property
     def secure_cookies(self) -> bool:
