@@ -179,3 +179,57 @@ def test_a_child_that_cannot_be_started_leaves_no_socket_open(
     finally:
         supervisor._unhook()
     assert len(made) == 2 and all(s.fileno() == -1 for s in made)  # both closed
+
+
+def test_real_time_events_go_to_the_web_process_a_line_per_publication() -> None:
+    """A line per publication (up to ``EVENTS_PER_LINE`` events), not per event: each line costs
+    the web process's loop a read, a decode and a publish. Lines stay far under the reader's
+    limit; a list of events round-trips, in order, with its user-scoped events."""
+    from connectx.realtime.events import Event
+
+    events = [
+        Event(3, "message.status", {"message_id": i, "conversation_id": 9, "status": "read"})
+        for i in range(600)
+    ] + [Event(3, "conversation.assigned", {"conversation_id": 9}, user_id=12)]
+    lines = processing_process.event_lines(events).splitlines()
+    assert len(lines) == 3 and all(line.startswith(b"e ") for line in lines)
+    assert max(map(len, lines)) < processing_process.LINE_LIMIT // 16
+    decoded = [e for line in lines for e in Event.decode_many(line[2:])]
+    assert decoded == events
+    assert processing_process.event_lines([]) == b""
+    with pytest.raises(ValueError, match="list of events"):
+        Event.decode_many(events[0].encode())
+
+
+@pytest.mark.slow
+async def test_every_event_of_a_large_batch_reaches_the_web_process(serving: Any) -> None:
+    """300 messages in one POST: their message.new events cross in a few lines, all of them,
+    in order, and the child is the same one after (a line too long would end the link)."""
+    from tests.whatsapp.support import batch
+
+    running = processing_process._running
+    assert running is not None
+    child = running._proc
+    owner, workspace = await owner_of(serving)
+    await connect(owner)
+    seen = bus.LOCAL.head(workspace)
+    transport = httpx.ASGITransport(app=serving)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        await delivered(client, batch(*[_message(n) for n in range(300)]))
+        await _until_processed(1)
+        ids = sorted(m.id for m in await rows(Message))
+        assert len(ids) == 300
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while True:
+            got = [
+                e.data["message_id"]
+                for _, e in bus.LOCAL.since(workspace, seen) or []
+                if e.type == "message.new"
+            ]
+            if len(got) >= 300 or loop.time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert got == ids
+        assert running._proc is child
+    await owner.client.aclose()

@@ -53,21 +53,36 @@ class Event:
             elif not isinstance(value, int | bool | str | type(None)):
                 raise ValueError(f"event data {key}: ids, flags and short codes only")
 
-    def encode(self) -> str:
-        return json.dumps(
-            {"ws": self.workspace_id, "type": self.type, "data": self.data, "user": self.user_id},
-            separators=(",", ":"),
-        )
+    def _plain(self) -> dict[str, Any]:
+        return {"ws": self.workspace_id, "type": self.type, "data": self.data, "user": self.user_id}
 
     @classmethod
-    def decode(cls, raw: str | bytes) -> Event:
-        value: dict[str, Any] = json.loads(raw)
+    def _of(cls, value: dict[str, Any]) -> Event:
         return cls(
             workspace_id=int(value["ws"]),
             type=str(value["type"]),
             data=dict(value.get("data") or {}),
             user_id=value.get("user"),
         )
+
+    def encode(self) -> str:
+        return json.dumps(self._plain(), separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> Event:
+        return cls._of(json.loads(raw))
+
+    @staticmethod
+    def encode_many(events: list[Event]) -> bytes:
+        """Events as one JSON array (one line: JSON escapes every newline in a string)."""
+        return json.dumps([e._plain() for e in events], separators=(",", ":")).encode()
+
+    @classmethod
+    def decode_many(cls, raw: str | bytes) -> list[Event]:
+        values = json.loads(raw)
+        if not isinstance(values, list):
+            raise ValueError("a list of events was expected")
+        return [cls._of(value) for value in values]
 
     def visible_to(self, user_id: int | None) -> bool:
         return self.user_id is None or self.user_id == user_id
