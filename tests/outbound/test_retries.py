@@ -171,3 +171,14 @@ async def test_a_withheld_link_is_retried_as_sent_then_forgotten(world: World) -
     assert texts == [f"Your copy: {link}"]
     r = await world.owner.get(f"/api/v1/conversations/{conv}/messages")
     assert link not in r.text and f"Your copy: {shown}" in r.text
+
+
+async def test_a_placeholder_says_what_was_sent_in_the_secrets_place() -> None:
+    """The inbox tells a message that held a withheld secret by its placeholder ("[… sent to the
+    customer]": never sent again, docs/privacy-requests.md), so ``withhold`` takes no other."""
+    link, shown = "https://x/?token=t", "[download link sent to the customer]"
+    kept = outbound.withhold({"text": f"Your copy: {link}"}, {link: shown})
+    assert kept == {"text": f"Your copy: {shown}"} and outbound.holds_withheld(kept["text"])
+    assert not outbound.holds_withheld(f"Your copy: {link}")
+    with pytest.raises(ValueError):
+        outbound.withhold("Your code: 123456", {"123456": "******"})

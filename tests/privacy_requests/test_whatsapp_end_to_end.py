@@ -24,17 +24,22 @@ from connectx.privacy.requests.notices import CODE_WITHHELD, DOWNLOAD_WITHHELD, 
 from tests.outbound.conftest import World
 from tests.privacy_requests.support import actions, all_requests, request_row
 from tests.support.mail import first_link
+from tests.web.html import parse
 from tests.whatsapp.support import count, drain
 from tests.workspaces.helpers import join, new_client
 
 CUSTOMER = "16505550177"
 DOWNLOAD = "Download your data here"
 DOWNLOAD_PATH = "/privacy/exports/download"
+HTMX = {"hx-request": "true", "accept": "text/html"}
+
+
+def _text(sent: dict[str, Any]) -> str:
+    return str(sent["body"].get("text", {}).get("body", ""))
 
 
 async def _texts(world: World, n: int) -> list[str]:
-    sent = await world.sent(n, kind="message", to=CUSTOMER)
-    return [str(s["body"].get("text", {}).get("body", "")) for s in sent]
+    return [_text(s) for s in await world.sent(n, kind="message", to=CUSTOMER)]
 
 
 async def test_delete_my_data_end_to_end(world: World) -> None:
@@ -144,9 +149,9 @@ async def test_my_data_link_reaches_the_customer_only(
         assert (await phone.post(DOWNLOAD_PATH, data=form)).status_code == 410
 
 
-async def test_a_code_for_a_request_filed_on_their_behalf_stays_theirs(world: World) -> None:
-    """The verification code reaches the customer's phone; the conversation keeps a placeholder
-    (with the code, anyone could confirm the request on the privacy center's page)."""
+async def _file_for_them(world: World) -> int:
+    """The workspace files an access request for the customer (who wrote "hello") without
+    vouching for them: a code goes to their phone. Returns the conversation's id."""
     await world.customer_says(CUSTOMER, "hello")
     conversation = await world.conversation_of(f"+{CUSTOMER}")
     r = await world.owner.get("/api/v1/conversations")
@@ -154,10 +159,24 @@ async def test_a_code_for_a_request_filed_on_their_behalf_stays_theirs(world: Wo
     body = {"contact_id": contact, "kind": "access", "identity_checked": False}
     r = await world.owner.post("/api/v1/privacy/requests", json=body)
     assert r.status_code == 201, r.text
+    return conversation
+
+
+async def _code_on_the_phone(world: World) -> dict[str, Any]:
+    """The message with the verification code, as the simulator's customer got it."""
     async with asyncio.timeout(15):
-        while not (got := [t for t in await _texts(world, 1) if "verification code" in t]):
+        while True:
+            for sent in await world.sent(1, kind="message", to=CUSTOMER):
+                if "verification code is" in _text(sent):
+                    return sent
             await asyncio.sleep(0.1)
-    match = re.search(r"verification code is (\d{6})\.", got[0])
+
+
+async def test_a_code_for_a_request_filed_on_their_behalf_stays_theirs(world: World) -> None:
+    """The verification code reaches the customer's phone; the conversation keeps a placeholder
+    (with the code, anyone could confirm the request on the privacy center's page)."""
+    conversation = await _file_for_them(world)
+    match = re.search(r"verification code is (\d{6})\.", _text(await _code_on_the_phone(world)))
     assert match
     r = await world.owner.get(f"/api/v1/conversations/{conversation}/messages")
     [kept] = [m["body"] for m in r.json()["items"] if "verification code" in (m["body"] or "")]
@@ -166,3 +185,42 @@ async def test_a_code_for_a_request_filed_on_their_behalf_stays_theirs(world: Wo
     await world.customer_says(CUSTOMER, match[1])  # sent back from their number: verified
     [req] = await all_requests()
     assert (req.status, req.verification) == ("pending", "code_whatsapp")
+
+
+async def test_a_failed_notice_whose_code_was_withheld_is_not_sent_again(world: World) -> None:
+    """Meta accepts the code's notice, then reports it failed with an error that "Send again"
+    answers for any other text (130429). The conversation keeps the placeholder, not the code
+    (which is gone with the sent outbox row): sending the stored text again would give the
+    customer "[code sent to the customer]". So the inbox offers no "Send again" and says why,
+    and the route refuses with a 409 and queues nothing."""
+    conversation = await _file_for_them(world)
+    on_the_phone = await _code_on_the_phone(world)
+    r = await world.owner.get(f"/api/v1/conversations/{conversation}/messages")
+    [notice] = [m for m in r.json()["items"] if CODE_WITHHELD in (m["body"] or "")]
+
+    failed = {"status": "failed", "code": 130429, "title": "Rate limit hit"}
+    await world.sim.post("/_sim/statuses", json={"wamid": on_the_phone["wamid"], **failed})
+    await world.settle()
+    await world.until(conversation, notice["id"], "failed")
+    page = await world.owner.get(f"/inbox/c/{conversation}/m/{notice['id']}", headers=HTMX)
+    assert page.status_code == 200, page.text
+    bubble = parse(page.text).find("article")
+    assert "Rate limit hit" in bubble.text and "cannot be sent again" in bubble.text
+    retry = f"/inbox/c/{conversation}/m/{notice['id']}/retry"
+    assert not bubble.find_all("button", **{"hx-post": retry})
+
+    async def outbox() -> list[int]:
+        async with unit_of_work() as db:
+            return list((await db.execute(select(OutboxMessage.id))).scalars())
+
+    queued = await outbox()
+    r = await world.owner.post(retry, headers=HTMX)
+    assert r.status_code == 409, r.text
+    assert "one-time link or code" in r.json()["detail"]
+    await world.settle()
+    assert await outbox() == queued  # nothing queued
+    r = await world.owner.get(f"/api/v1/conversations/{conversation}/messages")
+    assert [m["id"] for m in r.json()["items"] if CODE_WITHHELD in (m["body"] or "")] == [
+        notice["id"]
+    ]
+    assert CODE_WITHHELD not in str(await world.sent(1, kind="message", to=CUSTOMER))

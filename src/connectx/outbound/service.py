@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,10 +72,24 @@ class Sent:
     outbox: OutboxMessage
 
 
+# What the conversation shows in a withheld secret's place: "[<what> sent to the customer]"
+# (withhold refuses any other form), so the stored text itself tells that the message held a
+# secret it no longer has: such a failed message is not sent again (docs/privacy-requests.md).
+PLACEHOLDER = re.compile(r"\[[a-z][a-z -]{0,60} sent to the customer\]")
+
+
+def holds_withheld(text: str | None) -> bool:
+    """Whether a stored text had a secret withheld (it shows a :data:`PLACEHOLDER`)."""
+    return text is not None and PLACEHOLDER.search(text) is not None
+
+
 def withhold(value: Any, withheld: Mapping[str, str] | None) -> Any:
     """``value`` (a text, or JSON content: its strings) as we keep it: each secret of
     ``withheld`` (a one-time link or code that is the customer's alone) replaced by what the
-    conversation shows instead."""
+    conversation shows instead, which must match :data:`PLACEHOLDER`."""
+    for shown in (withheld or {}).values():
+        if not PLACEHOLDER.fullmatch(shown):
+            raise ValueError(f"{shown!r} does not say '[… sent to the customer]'")
     if isinstance(value, str):
         for secret, shown in (withheld or {}).items():
             value = value.replace(secret, shown)

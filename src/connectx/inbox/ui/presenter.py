@@ -20,6 +20,7 @@ from markupsafe import Markup
 from connectx.kit.linkify import linkify
 from connectx.kit.numbers import is_digits
 from connectx.messages.service import MessageView
+from connectx.outbound.service import holds_withheld
 
 MEDIA_LABELS = {
     "image": "Photo",
@@ -60,6 +61,15 @@ TICKS = {
     "failed": ("failed", "Not delivered"),
 }
 
+# A privacy-request notice whose one-time link or code was withheld from the stored text
+# (outbound.service.withhold): sending the stored text again would give the customer the
+# placeholder, and the secret itself is gone, so it is never sent again from here.
+WITHHELD_HINT = (
+    "It held a one-time link or code from the customer's privacy request, which only they may "
+    "have and which is not kept, so it cannot be sent again: a new one comes with a new "
+    "request (the customer asks again in this chat or on the privacy center)."
+)
+
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 
 
@@ -69,6 +79,7 @@ class Failure:
     title: str
     hint: str | None
     retryable: bool
+    withheld: bool = False  # held a secret the stored text no longer has (WITHHELD_HINT)
 
 
 @dataclass
@@ -151,6 +162,8 @@ def _failure(view: MessageView) -> Failure | None:
         code = int(code) if code is not None else None
     except (TypeError, ValueError):
         code = None
+    if view.direction == "out" and holds_withheld(view.body):
+        return Failure(code, str(title), WITHHELD_HINT, retryable=False, withheld=True)
     retryable = view.direction == "out" and view.type in ("text", *MEDIA_TYPES)
     retryable = retryable and (code is None or code in RETRYABLE)
     return Failure(code=code, title=str(title), hint=HINTS.get(code or -1), retryable=retryable)

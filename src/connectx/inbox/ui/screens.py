@@ -17,7 +17,7 @@ from connectx.conversations import paging
 from connectx.conversations import service as conversations
 from connectx.inbox.ui import presenter
 from connectx.inbox.ui import repository as repo
-from connectx.kit.errors import InvalidInput, NotFound
+from connectx.kit.errors import Conflict, InvalidInput, NotFound
 from connectx.messages import service as messages
 from connectx.messages.service import MessageView
 from connectx.models.channel import Channel
@@ -360,13 +360,16 @@ async def retry(
     db: AsyncSession, principal: Principal, conversation_id: int, message_id: int
 ) -> outbound.Sent:
     """Send a failed text or media message again (a new message; the failed one stays, so the
-    history shows what happened)."""
+    history shows what happened). Never one whose secret was withheld (a 409: what is stored is
+    the placeholder, not what the customer was to get)."""
     assert principal.workspace_id is not None
     message = await repo.message_in(db, principal.workspace_id, conversation_id, message_id)
     if message is None:
         raise NotFound(f"No message {message_id} in conversation {conversation_id}.")
     view = await messages.view(db, message)
     bubble = presenter.bubbles([view])[0] if view.type not in presenter.EFFECT_TYPES else None
+    if bubble is not None and bubble.failure is not None and bubble.failure.withheld:
+        raise Conflict(f"This message is not sent again. {presenter.WITHHELD_HINT}")
     if bubble is None or bubble.failure is None or not bubble.failure.retryable:
         raise InvalidInput(
             "Only a failed text or attachment whose error is temporary can be sent again.",
