@@ -17,7 +17,7 @@ The two talk over a socket pair, one line per message:
   the web process's own log), ``j <id>`` for each job it enqueues (the web process's embedded
   job runtime runs it; a lost one is found by the reconciler). One line per publication, not
   per event: the web process's loop is intake's, and a line per event (a message, each status
-  change) cost it ~20 µs an event, about a fifth of its CPU per webhook in a closed loop.
+  change) cost it ~12-20 µs an event, ~6.5 µs batched (bench/results/intake-2026-12-05b.md).
 
 On SQLite the two processes take turns at the raw events file's write lock through lock files
 (:mod:`connectx.intake.turns`): intake's group commits and the child's marking of events done
