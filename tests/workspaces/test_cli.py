@@ -48,11 +48,12 @@ async def test_create_workspace_with_a_new_owner(app: Any) -> None:
         "--owner-phone",
         "+971501110001",
         "--password",
-        PASSWORD,
         "--phone",
         "+971501234567",
+        input=f"{PASSWORD}\n",  # as `printf '%s\n' "$PW" | connectx admin create-workspace ...`
     )
     assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
     assert "http://testserver/signin" in result.output
     async with new_client(app) as c:
         await signed_in(c, "olga@example.com", PASSWORD)
@@ -114,7 +115,7 @@ async def test_create_workspace_errors_are_messages(app: Any) -> None:
         "--owner-phone",
         "+971501110003",
         "--password",
-        PASSWORD,
+        input=f"{PASSWORD}\n",
     )
     assert_clean_failure(result, "valid e-mail address")
     result = await run(
@@ -129,7 +130,7 @@ async def test_create_workspace_errors_are_messages(app: Any) -> None:
         "--owner-phone",
         "+971501110003",
         "--password",
-        PASSWORD,
+        input=f"{PASSWORD}\n",
     )
     assert_clean_failure(result, "Business name is required")
     result = await run(
@@ -144,9 +145,56 @@ async def test_create_workspace_errors_are_messages(app: Any) -> None:
         "--owner-phone",
         "+971501110003",
         "--password",
-        "short",
+        input="short\n",
     )
     assert_clean_failure(result, "at least 12 characters")
+
+
+NEW_OWNER = [
+    "--name",
+    "Argv Co",
+    "--owner-email",
+    "ann@example.com",
+    "--owner-name",
+    "Ann",
+    "--owner-phone",
+    "+971501110004",
+]
+
+
+async def test_create_workspace_refuses_a_password_in_the_arguments(app: Any) -> None:
+    """As for reset-password: ``--password SECRET`` would leave the owner's password in the
+    shell's history and in ``ps``; refused with the reason, never echoed, nothing created."""
+    for argv in (
+        [*NEW_OWNER, "--password", PASSWORD],
+        ["--password", PASSWORD, *NEW_OWNER],
+        [*NEW_OWNER[:2], "--password", PASSWORD, *NEW_OWNER[2:]],
+        [*NEW_OWNER, f"--password={PASSWORD}"],
+        [*NEW_OWNER, "--password", "--", PASSWORD],
+    ):
+        result = await run("admin", "create-workspace", *argv, input=f"{PASSWORD}\n")
+        assert result.exit_code == 2, (argv, result.output)
+        assert "--password takes no value" in result.output and "history" in result.output
+        assert PASSWORD not in result.output and "Traceback" not in result.output
+    result = await run("admin", "create-workspace", *NEW_OWNER, input="")  # nothing piped
+    assert_clean_failure(result, "no password on standard input")
+    # Nothing was created by any of the above: the first real run makes a new account.
+    result = await run("admin", "create-workspace", *NEW_OWNER, "--password", input=f"{PASSWORD}\n")
+    assert result.exit_code == 0 and "(new account)" in result.output, result.output
+
+
+async def test_create_workspace_on_a_terminal_asks_twice_hidden(app: Any) -> None:
+    line = PASSWORD.encode() + b"\r"
+    code, shown = await asyncio.to_thread(
+        _on_a_terminal,
+        ["admin", "create-workspace", *NEW_OWNER, "--password"],
+        [(b"Password for the new owner: ", line), (b"Repeat for confirmation: ", line)],
+    )
+    assert code == 0, shown
+    assert b"(new account)" in shown, shown
+    assert PASSWORD.encode() not in shown  # typed with the terminal's echo off
+    async with new_client(app) as c:
+        await signed_in(c, "ann@example.com", PASSWORD)
 
 
 async def test_create_api_key_prints_it_once_and_it_works(app: Any) -> None:

@@ -74,7 +74,66 @@ def _operator() -> Principal:
     return Principal(actor=OPERATOR)
 
 
-@admin_app.command("create-workspace")
+ARGV_REFUSAL = (
+    "--password takes no value: a password on the command line lands in the shell's history "
+    "and is visible to every user of this machine (ps). Give --password alone and type the "
+    "password when asked, or pipe it as one line on standard input."
+)
+
+
+class _PasswordNotInArgv(TyperCommand):
+    """A command whose ``--password`` is a flag (``create-workspace``, ``reset-password``): a
+    value given with it (``--password SECRET``, ``--password=SECRET``) is refused with a message
+    that says why, never echoing it (Click's own "unexpected extra argument (SECRET)" would print
+    the password). A value shows as one positional token more than the command's arguments take,
+    once the values of its other options are set aside."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if _password_in_argv(args, self.params):
+            raise _fail(ARGV_REFUSAL, 2)
+        return super().parse_args(ctx, args)
+
+
+def _password_in_argv(args: list[str], params: list[Any]) -> bool:
+    # By ``param_type_name``: Typer ships its own copy of Click's classes.
+    options = [p for p in params if p.param_type_name == "option"]
+    valued = {name for p in options if not p.is_flag and not p.count for name in p.opts}
+    arguments = [p for p in params if p.param_type_name == "argument"]
+    # An argument taking any number of values: only ``--password=`` can be told apart.
+    unbounded = any(p.nargs < 0 for p in arguments)
+    slots = len(args) if unbounded else sum(p.nargs for p in arguments)
+    flag, positional, i = False, 0, 0
+    while i < len(args):
+        word = args[i]
+        if word == "--":
+            positional += len(args) - i - 1
+            break
+        if word.startswith("--password="):
+            return True
+        if word == "--password":
+            flag = True
+        elif word in valued:
+            i += 1  # its value, whatever it looks like
+        elif word == "-" or not word.startswith("-"):
+            positional += 1
+        i += 1
+    return flag and positional > slots
+
+
+def _new_password(prompt: str = "New password") -> str:
+    """Asked twice with hidden input on a terminal; otherwise one line of standard input."""
+    if sys.stdin is None:
+        raise _fail("there is no standard input to read the password from.")
+    if sys.stdin.isatty():
+        return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True, err=True))
+    line = sys.stdin.readline()
+    password = line.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise _fail("no password on standard input (one line is read).")
+    return password
+
+
+@admin_app.command("create-workspace", cls=_PasswordNotInArgv)
 def create_workspace(
     name: str = typer.Option(..., "--name", help="Business name of the workspace."),
     owner_email: str = typer.Option(..., "--owner-email", help="The owner's e-mail address."),
@@ -84,11 +143,12 @@ def create_workspace(
     owner_phone: str = typer.Option(
         "", "--owner-phone", help="The owner's phone, international form (new accounts)."
     ),
-    password: str | None = typer.Option(
-        None,
+    password: bool = typer.Option(
+        False,
         "--password",
-        help="The new owner's password; prompted (hidden) when omitted. "
-        "Not used when the account exists.",
+        help="Read the new owner's password: asked twice, hidden, on a terminal, or one line "
+        "of standard input; never given on the command line. A new owner's password is read "
+        "this way with or without the flag. Not used when the account exists.",
     ),
     address: str = typer.Option("", "--address", help="Business address."),
     phone: str = typer.Option("", "--phone", help="Business phone, international form."),
@@ -102,16 +162,18 @@ def create_workspace(
         async with unit_of_work() as db:
             return await accounts.find_user_by_email(db, owner_email) is not None
 
-    known = _run(exists)
+    known = _run(exists)  # before asking: no password is typed for an existing account
+    new_password: str | None = None
     if not known:
         if not owner_name.strip() or not owner_phone.strip():
             raise _fail(
                 "no account uses that e-mail yet: give --owner-name and --owner-phone to create it."
             )
-        if password is None:
-            password = typer.prompt(
-                "Password for the new owner", hide_input=True, confirmation_prompt=True
-            )
+        new_password = _new_password("Password for the new owner")
+    elif password:
+        typer.echo(
+            "The account exists: --password is not used (its password is unchanged).", err=True
+        )
 
     async def work() -> tuple[int, int, bool]:
         async with unit_of_work() as db:
@@ -119,13 +181,14 @@ def create_workspace(
             user = await accounts.find_user_by_email(db, owner_email)
             created = user is None
             if user is None:
-                assert password is not None
+                if new_password is None:  # created since it was looked up
+                    raise InvalidInput("the account was created meanwhile: run the command again.")
                 user = await accounts.create_user(
                     db,
                     name=owner_name,
                     email=owner_email,
                     phone=owner_phone,
-                    password=password,
+                    password=new_password,
                     verified=True,
                     consent_source="import",  # created by the operator; marketing not granted
                     actor=OPERATOR,
@@ -164,42 +227,6 @@ def create_api_key(
     key_id, secret = _run(work)
     typer.echo(f"API key {key_id} created for workspace {workspace_id}. It is shown only now:")
     typer.echo(secret)
-
-
-ARGV_REFUSAL = (
-    "--password takes no value: a password on the command line lands in the shell's history "
-    "and is visible to every user of this machine (ps). Give --password alone and type the "
-    "password when asked, or pipe it as one line on standard input."
-)
-
-
-class _PasswordNotInArgv(TyperCommand):
-    """``reset-password``: ``--password`` is a flag, so a value after it (``--password SECRET``,
-    ``--password=SECRET``) is refused with a message that says why, never echoing it (Click's
-    own "unexpected extra argument (SECRET)" would print the password)."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        given = args[: args.index("--")] if "--" in args else args
-        if any(a.startswith("--password=") for a in given) or (
-            "--password" in given and len([a for a in args if not a.startswith("-")]) > 1
-        ):
-            raise _fail(ARGV_REFUSAL, 2)
-        return super().parse_args(ctx, args)
-
-
-def _new_password() -> str:
-    """Asked twice with hidden input on a terminal; otherwise one line of standard input."""
-    if sys.stdin is None:
-        raise _fail("--password: there is no standard input to read the password from.")
-    if sys.stdin.isatty():
-        return str(
-            typer.prompt("New password", hide_input=True, confirmation_prompt=True, err=True)
-        )
-    line = sys.stdin.readline()
-    password = line.removesuffix("\n").removesuffix("\r")
-    if not password:
-        raise _fail("--password: no password on standard input (one line is read).")
-    return password
 
 
 @admin_app.command("reset-password", cls=_PasswordNotInArgv)
