@@ -23,7 +23,7 @@ from connectx.models.outbox import OutboxMessage
 from connectx.privacy.requests.notices import CODE_WITHHELD, DOWNLOAD_WITHHELD, WITHDRAW_WITHHELD
 from tests.outbound.conftest import World
 from tests.privacy_requests.support import actions, all_requests, request_row
-from tests.support.mail import first_link
+from tests.support.mail import first_link, outbox
 from tests.web.html import parse
 from tests.whatsapp.support import count, drain
 from tests.workspaces.helpers import join, new_client
@@ -224,3 +224,46 @@ async def test_a_failed_notice_whose_code_was_withheld_is_not_sent_again(world: 
         notice["id"]
     ]
     assert CODE_WITHHELD not in str(await world.sent(1, kind="message", to=CUSTOMER))
+
+
+async def test_a_failed_notice_is_on_the_requests_timeline(world: World) -> None:
+    """The code's notice is queued ("code_sent" via whatsapp), then Meta reports it failed: the
+    request's timeline says the notice was not delivered (message id and Meta's code and title,
+    nothing of the person), the API and the page show it, and the deciders are e-mailed."""
+    await _file_for_them(world)
+    on_the_phone = await _code_on_the_phone(world)
+    [req] = await all_requests()
+    failed = {"status": "failed", "code": 131047, "title": "Re-engagement message"}
+    await world.sim.post("/_sim/statuses", json={"wamid": on_the_phone["wamid"], **failed})
+    await world.settle()
+    async with asyncio.timeout(15):
+        while "notice_failed" not in await actions(req.id):
+            await asyncio.sleep(0.1)
+    r = await world.owner.get(f"/api/v1/privacy/requests/{req.id}")
+    [entry] = [e for e in r.json()["events"] if e["action"] == "notice_failed"]
+    assert entry["data"]["via"] == "whatsapp" and entry["data"]["step"] == "code"
+    assert entry["data"]["error"] == "131047 Re-engagement message"
+    assert set(entry["data"]) == {"request", "kind", "step", "via", "message", "error"}
+    page = await world.owner.get(f"/workspace/requests/{req.id}")
+    assert "not delivered" in parse(page.text).find("p", id="notice-failed").text
+    assert "131047 Re-engagement message" in page.text
+    mails = await outbox(kind="privacy_request")
+    assert any("was not delivered" in m.subject for m in mails), mails
+    # The same failure reported again adds nothing.
+    await world.sim.post("/_sim/statuses", json={"wamid": on_the_phone["wamid"], **failed})
+    await world.settle()
+    assert (await actions(req.id)).count("notice_failed") == 1
+
+
+async def test_a_notice_the_api_refuses_is_on_the_requests_timeline(world: World) -> None:
+    """The other way a notice fails: Meta refuses the send itself (131047) and the pacer records
+    the message failed; the timeline says so too."""
+    await world.sim.post("/_sim/faults", json={"code": 131047, "count": 1})
+    await _file_for_them(world)
+    [req] = await all_requests()
+    async with asyncio.timeout(30):
+        while "notice_failed" not in await actions(req.id):
+            await asyncio.sleep(0.1)
+    r = await world.owner.get(f"/api/v1/privacy/requests/{req.id}")
+    [entry] = [e for e in r.json()["events"] if e["action"] == "notice_failed"]
+    assert entry["data"]["error"].startswith("131047"), entry

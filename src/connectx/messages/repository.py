@@ -200,6 +200,16 @@ async def status_refs(
     return found
 
 
+async def ids_by_wamid(
+    db: AsyncSession, workspace_id: int, phone_number_id: str, wamids: list[str]
+) -> list[tuple[int, str]]:
+    """(id, wamid) of the number's messages with these (few) wamids."""
+    stmt = scoped(Message, workspace_id, Message.id, Message.wamid).where(
+        Message.phone_number_id == phone_number_id, one_of(db, Message.wamid, sorted(wamids))
+    )
+    return [(r[0], r[1]) for r in (await db.execute(stmt)).all()]
+
+
 async def add_status_events(db: AsyncSession, values: list[dict[str, Any]]) -> None:
     """Record status callbacks, each (wamid, status) once; repeats are skipped."""
     if values:

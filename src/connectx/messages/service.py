@@ -275,6 +275,16 @@ class Messages:
                 for wamid, (rank, at, status) in best.items()
             ],
         )
+        failed = {w: st for w, (_, _, st) in best.items() if st.status == "failed"}
+        if failed:  # rare: a privacy notice among them goes on its request's timeline
+            from connectx.privacy.requests import notices
+
+            ws, number = channel.workspace_id, channel.phone_number_id
+            found = await repo.ids_by_wamid(self.db, ws, number, list(failed))
+            await notices.on_failed(
+                self.db,
+                [(i, failed[w].error_code, failed[w].error_title) for i, w in found],
+            )
         self.statuses += len(statuses)
 
     async def status_refs(self, channel: Channel, wamids: list[str]) -> list[tuple[int, int, str]]:
@@ -299,6 +309,10 @@ async def apply_recorded_statuses(db: AsyncSession, message: Message) -> None:
                 event.error_code,
                 event.error_title,
             )
+            if event.status == "failed":
+                from connectx.privacy.requests import notices
+
+                await notices.on_failed(db, [(message.id, event.error_code, event.error_title)])
 
 
 async def reassign_contact(

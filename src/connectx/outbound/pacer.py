@@ -49,6 +49,7 @@ from connectx.outbound import graph, wakeup
 from connectx.outbound import repository as repo
 from connectx.outbound.service import DEFAULT_RATE, PAYLOAD
 from connectx.privacy import consent
+from connectx.privacy.requests import notices
 from connectx.privacy.vault import KeyDestroyed, Vault
 from connectx.realtime import sent as realtime_hooks
 
@@ -677,6 +678,17 @@ class Pacer:
                         o.code,
                         (o.title or "")[:200] or None,
                     )
+            # A privacy notice among them goes on its request's timeline (notices.on_failed).
+            await notices.on_failed(
+                db,
+                [
+                    (o.row.message_id, None, notices.GAVE_UP)
+                    if o.kind == "retry"
+                    else (o.row.message_id, o.code, o.title)
+                    for o in failed
+                    if o.row.message_id is not None
+                ],
+            )
             for row in opted_out:
                 await consent.record(
                     db,

@@ -49,35 +49,36 @@ async def send_whatsapp(
     *,
     template: tuple[str, str, list[str]] | None = None,
     withheld: Mapping[str, str] | None = None,
-) -> bool:
+) -> int | None:
     """Queue a WhatsApp message to a contact: free-form inside the 24-hour window, else the
-    given approved template. False when neither can be sent (no conversation, window closed
-    and no template, number paused...). ``withheld``: secrets in ``text`` sent but not kept in
-    the conversation, each with what it shows instead."""
+    given approved template. Returns the queued message's id (recorded on the timeline, so a
+    later failure can be told: :func:`on_failed`), or None when neither can be sent (no
+    conversation, window closed and no template, number paused...). ``withheld``: secrets in
+    ``text`` sent but not kept in the conversation, each with what it shows instead."""
     from connectx.conversations.service import window_open
     from connectx.outbound import service as outbound
     from connectx.outbound.schemas import SendIn, TemplateIn
 
     conversation = await repo.latest_conversation(db, workspace_id, contact_id)
     if conversation is None:
-        return False
+        return None
     if window_open(conversation):
         spec = SendIn(type="text", text=text)
     elif template is not None:
         name, language, body = template
         spec = SendIn(type="template", template=TemplateIn(name=name, language=language, body=body))
     else:
-        return False
+        return None
     principal = Principal(actor="system", workspace_id=workspace_id)
     try:
         async with db.begin_nested():
-            await outbound.send_in_conversation(
+            sent, _ = await outbound.send_in_conversation(
                 db, principal, conversation.id, spec, None, withheld=withheld
             )
     except DomainError as exc:
         log.info("privacy notice not sent on WhatsApp (%s)", type(exc).__name__)
-        return False
-    return True
+        return None
+    return sent.message.id
 
 
 async def tell_subject(
@@ -101,11 +102,14 @@ async def tell_subject(
         and req.notify_via == "whatsapp"
         and contact_id is not None
         and req.workspace_id is not None
-        and await send_whatsapp(
-            db, req.workspace_id, contact_id, f"{title}\n\n{body}", withheld=withheld
+        and (
+            message_id := await send_whatsapp(
+                db, req.workspace_id, contact_id, f"{title}\n\n{body}", withheld=withheld
+            )
         )
     ):
-        await timeline.add(db, req, "notified", "system", {"step": step, "via": "whatsapp"})
+        data = {"step": step, "via": "whatsapp", "message": message_id}
+        await timeline.add(db, req, "notified", "system", data)
         return "whatsapp"
     email = await fields.read(db, req, "email")
     if email:
@@ -158,3 +162,41 @@ async def tell_deciders(db: AsyncSession, req: DataRequest, title: str, body: st
             )
             told += 1
     return told
+
+
+# Timeline entries that name the WhatsApp message a notice went out as (``data["message"]``).
+SENT_ACTIONS = ("notified", "code_sent")
+GAVE_UP = "gave up"
+
+
+async def on_failed(db: AsyncSession, failures: list[tuple[int, int | None, str | None]]) -> int:
+    """Messages that failed for good ((message id, Meta's error code, its title); no code: the
+    pacer gave up): when one was a request's notice, its timeline gets ``notice_failed`` (ids and
+    Meta's code and title only) and the deciders are e-mailed to reach the person another way.
+    Once per message. Called where a failure is recorded: status callbacks
+    (messages.service) and the pacer. Returns how many notices were marked."""
+    marked = 0
+    for message_id, code, title in failures:
+        found = await repo.notice_of_message(db, message_id, SENT_ACTIONS)
+        if found is None:
+            continue
+        req, sent = found
+        error = f"{code} {title or ''}".strip() if code is not None else (title or GAVE_UP)
+        data = {
+            "step": sent.data.get("step", "code" if sent.action == "code_sent" else None),
+            "via": "whatsapp",
+            "message": message_id,
+            "error": error[:120],
+        }
+        await timeline.add(db, req, "notice_failed", "system", data)
+        await tell_deciders(
+            db,
+            req,
+            f"Privacy request {req.reference}: a WhatsApp notice was not delivered",
+            f"The WhatsApp message telling the person about their request {req.reference} "
+            f"({data['step']}) was not delivered (Meta: {error[:120]}). The 30-day clock runs "
+            "on: reach them another way (e-mail, a call, or a template once they write again) "
+            "and see the request's timeline.\n",
+        )
+        marked += 1
+    return marked

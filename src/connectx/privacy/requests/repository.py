@@ -292,3 +292,31 @@ async def claim_status(
         .values(status=status, updated_at=at)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+async def notice_of_message(
+    db: AsyncSession, message_id: int, actions: tuple[str, ...]
+) -> tuple[DataRequest, DataRequestEvent] | None:
+    """The request whose notice went out as WhatsApp message ``message_id`` and the timeline
+    entry that says so; None when that message was no notice, or its failure is already on the
+    timeline. Through the message's contact: the requests of ``contact:<id>`` (indexed), then
+    their few events."""
+    from connectx.models.message import Message
+
+    row = (
+        await db.execute(
+            select(Message.workspace_id, Message.contact_id).where(Message.id == message_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    stmt = scoped(DataRequest, row.workspace_id).where(
+        DataRequest.subject == f"contact:{row.contact_id}"
+    )
+    for req in (await db.execute(stmt)).scalars():
+        events = await events_of(db, req.id)
+        named = [e for e in events if e.data.get("message") == message_id]
+        sent = [e for e in named if e.action in actions]
+        if sent and not any(e.action == "notice_failed" for e in named):
+            return req, sent[-1]
+    return None

@@ -32,8 +32,9 @@ async def _hash(req: DataRequest, code: str) -> bytes:
     return await Vault().blind_index("dsr_code", f"{req.id}|{code}")
 
 
-async def _deliver(db: AsyncSession, req: DataRequest, code: str) -> str | None:
-    """Send ``code`` to the address on file; the channel used, or None."""
+async def _deliver(db: AsyncSession, req: DataRequest, code: str) -> tuple[str, int | None] | None:
+    """Send ``code`` to the address on file; the channel used (and the WhatsApp message's id),
+    or None."""
     text = (
         f"Your ConnectX verification code is {code}. It works for 10 minutes. "
         f"It confirms your privacy request {req.reference}; if you did not ask, ignore this."
@@ -51,7 +52,7 @@ async def _deliver(db: AsyncSession, req: DataRequest, code: str) -> str | None:
             kind="privacy_request_code",
             subject_ref=f"dsr:{req.id}",
         )
-        return "email"
+        return "email", None
     contact_id = notices.contact_id_of(req)
     if contact_id is not None and req.workspace_id is not None:
         settings = await repo.settings_of(db, req.workspace_id)
@@ -59,10 +60,11 @@ async def _deliver(db: AsyncSession, req: DataRequest, code: str) -> str | None:
         if settings is not None and settings.code_template:
             template = (settings.code_template, settings.code_template_language or "en_US", [code])
         withheld = {code: notices.CODE_WITHHELD}  # anyone holding it could verify the request
-        if await notices.send_whatsapp(
+        message_id = await notices.send_whatsapp(
             db, req.workspace_id, contact_id, text, template=template, withheld=withheld
-        ):
-            return "whatsapp"
+        )
+        if message_id is not None:
+            return "whatsapp", message_id
     return None
 
 
@@ -90,8 +92,12 @@ async def send_code(db: AsyncSession, req: DataRequest) -> Sent:
     req.codes_sent += 1
     req.code_sent_at = now
     req.updated_at = now
-    via = await _deliver(db, req, code) if req.subject else None
-    await timeline.add(db, req, "code_sent", "system", {"via": via or "none"})
+    sent = await _deliver(db, req, code) if req.subject else None
+    via = sent[0] if sent else None
+    data: dict[str, object] = {"via": via or "none"}
+    if sent and sent[1] is not None:
+        data["message"] = sent[1]
+    await timeline.add(db, req, "code_sent", "system", data)
     return Sent(delivered=via is not None or req.subject is None)
 
 
