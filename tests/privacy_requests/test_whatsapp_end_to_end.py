@@ -255,6 +255,38 @@ async def test_a_failed_notice_is_on_the_requests_timeline(world: World) -> None
     assert (await actions(req.id)).count("notice_failed") == 1
 
 
+async def test_a_failure_that_beat_the_sends_answer_is_on_the_requests_timeline(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed callback can arrive before the sender stores Meta's answer (the status waits in
+    message_status_events); the sender then applies it (``apply_recorded_statuses``), and that
+    path puts the notice's failure on the timeline too. The callback's own path is held off
+    here, so only the sender's can have added the entry."""
+    from connectx.messages.service import apply_recorded_statuses
+    from connectx.models.message import Message
+    from connectx.privacy.requests import notices
+
+    await _file_for_them(world)
+    on_the_phone = await _code_on_the_phone(world)
+    [req] = await all_requests()
+    real = notices.on_failed
+
+    async def held_off(*_: Any) -> int:
+        return 0
+
+    monkeypatch.setattr(notices, "on_failed", held_off)
+    failed = {"status": "failed", "code": 131047, "title": "Re-engagement message"}
+    await world.sim.post("/_sim/statuses", json={"wamid": on_the_phone["wamid"], **failed})
+    await world.settle()
+    assert "notice_failed" not in await actions(req.id)
+    monkeypatch.setattr(notices, "on_failed", real)
+    async with unit_of_work() as db:
+        wamid = on_the_phone["wamid"]
+        message = (await db.execute(select(Message).where(Message.wamid == wamid))).scalar_one()
+        await apply_recorded_statuses(db, message)
+    assert (await actions(req.id)).count("notice_failed") == 1
+
+
 async def test_a_notice_the_api_refuses_is_on_the_requests_timeline(world: World) -> None:
     """The other way a notice fails: Meta refuses the send itself (131047) and the pacer records
     the message failed; the timeline says so too."""
