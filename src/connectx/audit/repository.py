@@ -26,11 +26,6 @@ async def lock_chain(db: AsyncSession) -> None:
     await db.run_sync(_lock_chain)
 
 
-async def last_hash(db: AsyncSession) -> str | None:
-    stmt = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    return (await db.execute(stmt)).scalar_one_or_none()
-
-
 async def head(db: AsyncSession) -> AuditEvent | None:
     await write_pending(db)
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)
@@ -55,10 +50,6 @@ def chain_head_sync(session: Session) -> str | None:
             return str(event.hash)
     _lock_chain(session)
     return session.execute(_LAST_HASH).scalar_one_or_none()
-
-
-async def chain_head(db: AsyncSession) -> str | None:
-    return await db.run_sync(chain_head_sync)
 
 
 def forget_head(db: AsyncSession) -> None:
