@@ -3,6 +3,7 @@ reordering are harmless; each (message, status) is recorded once."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import random
 from datetime import UTC, datetime
@@ -156,3 +157,46 @@ async def test_outbound_messages_do_not_open_the_window(
     await outbound("wamid.OUTW")
     (conversation,) = (await owner.get("/api/v1/conversations")).json()["items"]
     assert conversation["last_inbound_at"] is None and conversation["window_open"] is False
+
+
+async def test_a_callback_whose_transaction_overlaps_the_senders_is_applied(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the processor records a callback for a wamid it finds no message for, the
+    sender stores that wamid and commits, looks for early callbacks (the processor's is not
+    committed yet, so it sees none), and only then does the processor commit. One of the two
+    must look again after its own commit, or the status is never applied."""
+    from connectx.config import get_settings
+    from connectx.messages.service import Messages
+    from connectx.outbound import pacer
+
+    if get_settings().is_sqlite:
+        pytest.skip("SQLite's writers take turns: the two transactions cannot overlap")
+    recorded = asyncio.Event()
+    release = asyncio.Event()
+    original = Messages.record_statuses
+
+    async def held(self: Messages, channel: Channel, statuses: list[Any]) -> list[Any]:
+        refs = await original(self, channel, statuses)
+        recorded.set()
+        await release.wait()  # the processing transaction stays open here
+        return refs
+
+    monkeypatch.setattr(Messages, "record_statuses", held)
+    await delivered(client, statuses_payload(("wamid.OVERLAP", "delivered", 1767225601)))
+    processing = asyncio.create_task(drain())
+    await asyncio.wait_for(recorded.wait(), 15)
+    await outbound("wamid.OVERLAP")  # the sender stores Meta's answer and commits
+    (message,) = await rows(Message, Message.wamid == "wamid.OVERLAP")
+    async with unit_of_work() as db:
+        await pacer._apply_early_statuses(db, [(message.id, "wamid.OVERLAP")])
+    assert (await status_of("wamid.OVERLAP")).status == "accepted"  # it saw nothing yet
+    release.set()
+    await asyncio.wait_for(processing, 30)
+    # (The app's own processor may be the one that held: its look after the commit can end
+    # a moment after drain() saw no event pending.)
+    for _ in range(100):
+        if (await status_of("wamid.OVERLAP")).status != "accepted":
+            break
+        await asyncio.sleep(0.05)
+    assert (await status_of("wamid.OVERLAP")).status == "delivered"

@@ -130,11 +130,15 @@ class Outcome:
     listeners publish, so that none of them needs a query (or, on SQLite, the write lock) after
     the commit: per workspace, the messages stored as (message id, conversation id, direction)
     and the messages that got status callbacks as (message id, conversation id, their status
-    after this batch)."""
+    after this batch); per (workspace, phone number id), the wamids of status callbacks that
+    found no message (a message sent elsewhere, or one whose sender has not stored Meta's answer
+    yet: intake/processor.py looks again)."""
 
     message_ids: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     conversation_ids: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
-    status_wamids: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    unmatched_statuses: dict[tuple[int, str], set[str]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
     messages: dict[int, list[Ref]] = field(default_factory=lambda: defaultdict(list))
     statuses: dict[int, list[Ref]] = field(default_factory=lambda: defaultdict(list))
 
@@ -413,12 +417,13 @@ class BatchProcessor:
         await self.contacts.check_suppressed()
         await self.keywords.apply()
         for channel, statuses in self._statuses.values():
-            await self.messages.record_statuses(channel, statuses)
+            refs = await self.messages.record_statuses(channel, statuses)
+            ws = channel.workspace_id
             wamids = [s.wamid for s in statuses]
-            self.outcome.status_wamids[channel.workspace_id].extend(wamids)
-            self.outcome.statuses[channel.workspace_id].extend(
-                await self.messages.status_refs(channel, wamids)
-            )
+            self.outcome.statuses[ws].extend((i, c, status) for i, c, status, _ in refs)
+            unmatched = set(wamids).difference(r[3] for r in refs)
+            if unmatched:
+                self.outcome.unmatched_statuses[(ws, channel.phone_number_id)] |= unmatched
             self._stats[channel.workspace_id]["statuses"] += len(statuses)
             ITEMS.labels("status").inc(len(statuses))
         await self.db.flush()

@@ -238,11 +238,14 @@ async def _run(
         p.event.received_at for p in batch.plans if p.held_for is None and batch.finished(p)
     ]
     outcome = batch.outcome
+    look_again = outcome.unmatched_statuses and db.get_bind().dialect.name == "postgresql"
 
     async def committed() -> None:
         done = clock.now()
         for at in received:
             LAG.observe(max(0.0, (done - at).total_seconds()))
+        if look_again:
+            await _apply_overlapping_statuses(outcome)
         for listener in list(_listeners):
             try:
                 await listener(outcome)
@@ -251,6 +254,24 @@ async def _run(
 
     after_commit(db, committed)
     return batch, marks
+
+
+async def _apply_overlapping_statuses(outcome: Outcome) -> None:
+    """PostgreSQL: status callbacks that found no message may name one whose sender stored
+    Meta's answer while our transaction ran. The sender looks for early callbacks after its
+    commit, but could not see ours before we committed, and we could not see its wamid: look
+    again now that ours is committed (the two looks cannot both miss)."""
+    from connectx.messages import repository as messages_repo
+    from connectx.messages.service import apply_late_statuses
+
+    try:
+        async with unit_of_work() as db:
+            found = []
+            for (ws, number), wamids in outcome.unmatched_statuses.items():
+                found += await messages_repo.with_wamids(db, ws, number, sorted(wamids))
+            await apply_late_statuses(db, found)
+    except Exception as exc:  # the callbacks stay recorded; the message keeps its status
+        log.error("applying late status callbacks failed: %s", type(exc).__name__)
 
 
 async def _one_by_one(limit: int) -> int:

@@ -66,6 +66,21 @@ async def by_wamid(db: AsyncSession, phone_number_id: str, wamid: str) -> Messag
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
+async def with_wamids(
+    db: AsyncSession, workspace_id: int, phone_number_id: str, wamids: list[str]
+) -> list[Message]:
+    """The number's messages with these wamids (those that have one stored by now)."""
+    wanted = sorted(set(wamids))
+    found: list[Message] = []
+    for i in range(0, len(wanted), 500):
+        stmt = scoped(Message, workspace_id).where(
+            Message.phone_number_id == phone_number_id,
+            one_of(db, Message.wamid, wanted[i : i + 500]),
+        )
+        found += (await db.execute(stmt)).scalars()
+    return found
+
+
 async def by_id(db: AsyncSession, message_id: int) -> Message | None:
     return await db.get(Message, message_id)
 
@@ -92,10 +107,12 @@ async def wipe_edits_of(db: AsyncSession, phone_number_id: str, wamid: str) -> N
     )
 
 
+StatusRef = tuple[int, int, str, str]  # message id, conversation id, status, wamid
+
+
 async def advance_status(
     db: AsyncSession,
-    phone_number_id: str,
-    wamid: str,
+    message: Message,
     status: str,
     rank: int,
     at: datetime,
@@ -103,34 +120,27 @@ async def advance_status(
     error_title: str | None,
 ) -> None:
     """Move one message's status forward to ``status``; never back, never past failed."""
+    move = {"wamid": message.wamid, "status": status, "rank": rank, "at": at}
     await advance_statuses(
         db,
-        [
-            {
-                "p_number": phone_number_id,
-                "p_wamid": wamid,
-                "p_rank": rank,
-                "status": status,
-                "status_rank": rank,
-                "status_at": at,
-                "error_code": error_code,
-                "error_title": error_title,
-            }
-        ],
+        message.workspace_id,
+        message.phone_number_id,
+        [{**move, "error_code": error_code, "error_title": error_title}],
     )
 
 
 _ADVANCE = (
     update(Message)
     .where(
+        Message.workspace_id == bindparam("p_workspace"),
         Message.phone_number_id == bindparam("p_number"),
         Message.wamid == bindparam("p_wamid"),
         Message.status_rank < bindparam("p_rank"),
     )
     .values(
         status=bindparam("status"),
-        status_rank=bindparam("status_rank"),
-        status_at=bindparam("status_at"),
+        status_rank=bindparam("p_rank"),
+        status_at=bindparam("at"),
         error_code=bindparam("error_code"),
         error_title=bindparam("error_title"),
     )
@@ -139,75 +149,95 @@ _ADVANCE = (
 
 # PostgreSQL: a batch's moves in ONE statement, the rows travelling as arrays (an executemany
 # is a statement execution per status on the server: ~0.2 ms each, most of a deep backlog's
-# server time). The rows are locked in id order first, so two processors cannot deadlock on
-# them; the UPDATE checks the rank again on the locked (latest) row.
+# server time). The rows to move are locked in id order first, so two processors cannot
+# deadlock on them; the UPDATE checks the rank again on the locked (latest) row. It answers
+# with every message it found (moved or not) and its status after the move, read in the same
+# snapshot as the move: a wamid it does not answer with had no message for the move either.
 _ADVANCE_BULK = text(
     """WITH v AS (
-  SELECT * FROM unnest(CAST(:numbers AS VARCHAR[]), CAST(:wamids AS VARCHAR[]),
-    CAST(:statuses AS VARCHAR[]), CAST(:ranks AS INTEGER[]), CAST(:ats AS TIMESTAMPTZ[]),
-    CAST(:codes AS INTEGER[]), CAST(:titles AS VARCHAR[]))
-    AS v(number, wamid, status, rank, at, code, title)
+  SELECT * FROM unnest(CAST(:wamids AS VARCHAR[]), CAST(:statuses AS VARCHAR[]),
+    CAST(:ranks AS INTEGER[]), CAST(:ats AS TIMESTAMPTZ[]), CAST(:codes AS INTEGER[]),
+    CAST(:titles AS VARCHAR[]))
+    AS v(wamid, status, rank, at, code, title)
+), seen AS (
+  SELECT m.id, m.conversation_id, m.status, m.wamid, m.status_rank < v.rank AS moves,
+    v.status AS new_status, v.rank, v.at, v.code, v.title
+  FROM messages AS m JOIN v ON m.wamid = v.wamid
+  WHERE m.workspace_id = :workspace AND m.phone_number_id = :number
 ), t AS (
-  SELECT m.id, v.status, v.rank, v.at, v.code, v.title
-  FROM messages AS m JOIN v ON m.phone_number_id = v.number AND m.wamid = v.wamid
-  WHERE m.status_rank < v.rank ORDER BY m.id FOR UPDATE OF m
+  SELECT m.id, seen.new_status, seen.rank, seen.at, seen.code, seen.title
+  FROM messages AS m JOIN seen ON m.id = seen.id
+  WHERE seen.moves ORDER BY m.id FOR UPDATE OF m
+), u AS (
+  UPDATE messages SET status = t.new_status, status_rank = t.rank, status_at = t.at,
+    error_code = t.code, error_title = t.title
+  FROM t WHERE messages.id = t.id AND messages.status_rank < t.rank
+  RETURNING messages.id, messages.status
 )
-UPDATE messages SET status = t.status, status_rank = t.rank, status_at = t.at,
-  error_code = t.code, error_title = t.title
-FROM t WHERE messages.id = t.id AND messages.status_rank < t.rank"""
+SELECT seen.id, seen.conversation_id, COALESCE(u.status, seen.status), seen.wamid
+FROM seen LEFT JOIN u ON u.id = seen.id"""
 )
 
 
-async def advance_statuses(db: AsyncSession, params: list[dict[str, Any]]) -> None:
-    """Forward-only status moves for many messages at once: one statement on PostgreSQL, one
-    executemany on SQLite (one writer; rows touched in wamid order). At most one move per
-    (number, wamid) in ``params``."""
-    if not params:
-        return
+async def advance_statuses(
+    db: AsyncSession, workspace_id: int, phone_number_id: str, moves: list[dict[str, Any]]
+) -> list[StatusRef]:
+    """Forward-only status moves for many of the number's messages at once (each ``moves``
+    item: wamid, status, rank, at, error_code, error_title; at most one per wamid): one
+    statement on PostgreSQL, one executemany on SQLite (one writer; rows touched in wamid
+    order). Returns the messages found for these wamids, with their status after the moves."""
+    if not moves:
+        return []
     conn = await db.connection()
-    ordered = sorted(params, key=lambda p: (p["p_number"], p["p_wamid"]))
+    ordered = sorted(moves, key=lambda m: m["wamid"])
     if conn.dialect.name != "postgresql":
-        await conn.execute(_ADVANCE, ordered)
-        return
-    await conn.execute(
+        keys = {"p_workspace": workspace_id, "p_number": phone_number_id}
+        await conn.execute(
+            _ADVANCE,
+            [
+                {
+                    **keys,
+                    "p_wamid": m["wamid"],
+                    "p_rank": m["rank"],
+                    "status": m["status"],
+                    "at": m["at"],
+                    "error_code": m["error_code"],
+                    "error_title": m["error_title"],
+                }
+                for m in ordered
+            ],
+        )
+        return await status_refs(db, workspace_id, phone_number_id, [m["wamid"] for m in ordered])
+    found = await conn.execute(
         _ADVANCE_BULK,
         {
-            "numbers": [p["p_number"] for p in ordered],
-            "wamids": [p["p_wamid"] for p in ordered],
-            "statuses": [p["status"] for p in ordered],
-            "ranks": [p["p_rank"] for p in ordered],
-            "ats": [p["status_at"] for p in ordered],
-            "codes": [p["error_code"] for p in ordered],
-            "titles": [p["error_title"] for p in ordered],
+            "workspace": workspace_id,
+            "number": phone_number_id,
+            "wamids": [m["wamid"] for m in ordered],
+            "statuses": [m["status"] for m in ordered],
+            "ranks": [m["rank"] for m in ordered],
+            "ats": [m["at"] for m in ordered],
+            "codes": [m["error_code"] for m in ordered],
+            "titles": [m["error_title"] for m in ordered],
         },
     )
+    return [(r[0], r[1], r[2], r[3]) for r in found.all()]
 
 
 async def status_refs(
     db: AsyncSession, workspace_id: int, phone_number_id: str, wamids: list[str]
-) -> list[tuple[int, int, str]]:
-    """(id, conversation id, status) of the number's messages with these wamids."""
+) -> list[StatusRef]:
+    """(id, conversation id, status, wamid) of the number's messages with these wamids."""
     wanted = sorted(set(wamids))
-    found: list[tuple[int, int, str]] = []
+    found: list[StatusRef] = []
     for i in range(0, len(wanted), 500):
-        stmt = scoped(
-            Message, workspace_id, Message.id, Message.conversation_id, Message.status
-        ).where(
+        columns = (Message.id, Message.conversation_id, Message.status, Message.wamid)
+        stmt = scoped(Message, workspace_id, *columns).where(
             Message.phone_number_id == phone_number_id,
             one_of(db, Message.wamid, wanted[i : i + 500]),
         )
-        found += [(r[0], r[1], r[2]) for r in (await db.execute(stmt)).all()]
+        found += [(r[0], r[1], r[2], r[3]) for r in (await db.execute(stmt)).all()]
     return found
-
-
-async def ids_by_wamid(
-    db: AsyncSession, workspace_id: int, phone_number_id: str, wamids: list[str]
-) -> list[tuple[int, str]]:
-    """(id, wamid) of the number's messages with these (few) wamids."""
-    stmt = scoped(Message, workspace_id, Message.id, Message.wamid).where(
-        Message.phone_number_id == phone_number_id, one_of(db, Message.wamid, sorted(wamids))
-    )
-    return [(r[0], r[1]) for r in (await db.execute(stmt)).all()]
 
 
 async def add_status_events(db: AsyncSession, values: list[dict[str, Any]]) -> None:

@@ -229,9 +229,13 @@ class Messages:
         return True
 
     # -- statuses -----------------------------------------------------------------------------
-    async def record_statuses(self, channel: Channel, statuses: list[StatusUpdate]) -> None:
+    async def record_statuses(
+        self, channel: Channel, statuses: list[StatusUpdate]
+    ) -> list[repo.StatusRef]:
         """Record status callbacks (each (wamid, status) once) and move each message to the
-        furthest status reported, never backwards: in bulk, whatever their order."""
+        furthest status reported, never backwards: in bulk, whatever their order. Returns the
+        messages found for them, with their status after the moves (a wamid not among them had
+        no message when the moves were made)."""
         events: dict[tuple[str, str], dict[str, Any]] = {}
         best: dict[str, tuple[int, datetime, StatusUpdate]] = {}
         now = clock.now()
@@ -259,16 +263,16 @@ class Messages:
             if held is None or rank > held[0] or (rank == held[0] and at < held[1]):
                 best[status.wamid] = (rank, at, status)
         await repo.add_status_events(self.db, list(events.values()))
-        await repo.advance_statuses(
+        refs = await repo.advance_statuses(
             self.db,
+            channel.workspace_id,
+            channel.phone_number_id,
             [
                 {
-                    "p_number": channel.phone_number_id,
-                    "p_wamid": wamid,
-                    "p_rank": rank,
+                    "wamid": wamid,
                     "status": status.status,
-                    "status_rank": rank,
-                    "status_at": at,
+                    "rank": rank,
+                    "at": at,
                     "error_code": status.error_code if status.status == "failed" else None,
                     "error_title": status.error_title if status.status == "failed" else None,
                 }
@@ -279,18 +283,16 @@ class Messages:
         if failed:  # rare: a privacy notice among them goes on its request's timeline
             from connectx.privacy.requests import notices
 
-            ws, number = channel.workspace_id, channel.phone_number_id
-            found = await repo.ids_by_wamid(self.db, ws, number, list(failed))
             await notices.on_failed(
                 self.db,
-                [(i, failed[w].error_code, failed[w].error_title) for i, w in found],
+                [
+                    (i, failed[w].error_code, failed[w].error_title)
+                    for i, _, _, w in refs
+                    if w in failed
+                ],
             )
         self.statuses += len(statuses)
-
-    async def status_refs(self, channel: Channel, wamids: list[str]) -> list[tuple[int, int, str]]:
-        """(id, conversation id, status) of the channel's stored messages with these wamids."""
-        ws, number = channel.workspace_id, channel.phone_number_id
-        return await repo.status_refs(self.db, ws, number, wamids)
+        return refs
 
 
 async def apply_recorded_statuses(db: AsyncSession, message: Message) -> None:
@@ -301,8 +303,7 @@ async def apply_recorded_statuses(db: AsyncSession, message: Message) -> None:
         if rank is not None:
             await repo.advance_status(
                 db,
-                message.phone_number_id,
-                message.wamid,
+                message,
                 event.status,
                 rank,
                 event.occurred_at,
@@ -313,6 +314,20 @@ async def apply_recorded_statuses(db: AsyncSession, message: Message) -> None:
                 from connectx.privacy.requests import notices
 
                 await notices.on_failed(db, [(message.id, event.error_code, event.error_title)])
+
+
+async def apply_late_statuses(db: AsyncSession, found: list[Message]) -> None:
+    """Apply the status callbacks recorded for these messages before they had their wamid
+    (or before the transaction that recorded them could see it), and publish each message's
+    status once this transaction commits. Two parties call it, each after its own commit, so
+    one of them always sees both the wamid and the callbacks: the sender once it stored Meta's
+    answer (outbound/pacer.py), and on PostgreSQL the webhook processor for callbacks that found
+    no message (intake/processor.py)."""
+    from connectx.realtime import sent
+
+    for message in found:
+        await apply_recorded_statuses(db, message)
+    await sent.outbound_recorded(db, [(m.workspace_id, m.id) for m in found])
 
 
 async def reassign_contact(

@@ -670,8 +670,7 @@ class Pacer:
                 if message is not None:
                     await messages_repo.advance_status(
                         db,
-                        message.phone_number_id,
-                        message.wamid,
+                        message,
                         "failed",
                         STATUS_RANK["failed"],
                         now,
@@ -732,8 +731,7 @@ async def _apply_early_statuses(db: Any, accepted: list[tuple[int, str]]) -> Non
     if not early:
         return
     ids = [message_id for message_id, wamid in accepted if wamid in early]
-    for message in await repo.messages_by_ids(db, ids):
-        await messages.apply_recorded_statuses(db, message)
+    await messages.apply_late_statuses(db, await repo.messages_by_ids(db, ids))
 
 
 async def _pause(db: Any, channel_id: int, outcome: Outcome) -> None:
