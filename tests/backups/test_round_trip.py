@@ -288,3 +288,66 @@ async def test_raw_webhook_events_are_backed_up_and_restored_from_their_own_file
     async with unit_of_work() as db:
         sizes = (await db.execute(select(WebhookEvent.body_size))).scalars().all()
     assert sizes == [1]
+
+
+async def test_a_restore_waits_out_a_transaction_in_its_way_or_says_the_database_is_in_use(
+    tmp_path: Path,
+    media: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """PostgreSQL: replacing the schema needs every table's exclusive lock. A transaction of a
+    process still running holds one: the drop waits a bounded time and tries again, and once the
+    transaction ends it goes through; if it never ends, the restore says the database is in use
+    and leaves it as it was."""
+    from connectx.backups import service
+    from connectx.db.engine import get_engine
+
+    if get_settings().is_sqlite:
+        pytest.skip("SQLite's restore copies pages through the backup API: no schema to drop")
+    monkeypatch.setattr(service, "LOCK_WAIT_S", 0.3)
+    monkeypatch.setattr(service, "DROP_ATTEMPTS", 3)
+    await _people()
+    data, _keys = await _backup(tmp_path)
+    await make_user(email="later@example.com", name="Laura Later")
+
+    async def users() -> int:
+        async with unit_of_work() as db:
+            return len((await db.execute(select(User.id))).all())
+
+    async def hold_users(until: asyncio.Event) -> None:
+        async with get_engine().connect() as conn:  # a reader in the middle of its transaction
+            await conn.execute(text("SELECT count(*) FROM users"))
+            await until.wait()
+            await conn.rollback()
+
+    def attempts_failed() -> int:
+        return sum("replacing schema" in r.getMessage() for r in caplog.records)
+
+    never = asyncio.Event()
+    holder = asyncio.create_task(hold_users(never))
+    await asyncio.sleep(0.1)
+    refused = await run_cli("backup", "restore", str(data), "--yes")
+    assert refused.exit_code == 1
+    assert "the database is in use" in refused.output
+    assert "stop `connectx serve`" in refused.output
+    assert attempts_failed() == 3
+    never.set()
+    await holder
+    await dispose_engines()
+    assert await users() == len(NAMES) + 1  # nothing was replaced
+
+    caplog.clear()
+    first_failed = asyncio.Event()
+    holder = asyncio.create_task(hold_users(first_failed))
+    await asyncio.sleep(0.1)
+    restoring = asyncio.create_task(_restore(str(data)))
+    for _ in range(600):
+        if attempts_failed() or restoring.done():
+            break
+        await asyncio.sleep(0.05)
+    assert attempts_failed() == 1  # the first attempt waited for the reader and gave up
+    first_failed.set()  # the reader's transaction ends; the next attempt goes through
+    await holder
+    assert "restored" in await restoring
+    assert await users() == len(NAMES)

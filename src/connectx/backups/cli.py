@@ -22,6 +22,7 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
     from sqlalchemy.exc import SQLAlchemyError
 
     from connectx.backups.archive import BackupError
+    from connectx.db import errors
     from connectx.db.engine import dispose_engines
     from connectx.kit.crypto import CryptoError
 
@@ -40,11 +41,7 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
     except SQLAlchemyError as exc:
-        typer.secho(
-            f"error: the database is not reachable ({type(exc).__name__})",
-            err=True,
-            fg=typer.colors.RED,
-        )
+        typer.secho(f"error: {errors.describe(exc)}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
     except OSError as exc:
         typer.secho(f"error: {exc.strerror or exc}", err=True, fg=typer.colors.RED)

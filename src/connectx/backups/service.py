@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from connectx import __version__
 from connectx.audit import service as audit
@@ -41,7 +42,7 @@ from connectx.backups import archive, erasure
 from connectx.backups import repository as repo
 from connectx.backups.archive import BackupError
 from connectx.config import Settings, get_settings
-from connectx.db import events_file
+from connectx.db import errors, events_file
 from connectx.db.engine import dispose_engines, get_engine
 from connectx.db.session import unit_of_work
 from connectx.kit import clock
@@ -424,12 +425,37 @@ async def rotate(folder: Path | None = None, keep: int | None = None) -> list[Pa
 # -- restore ------------------------------------------------------------------------------------
 
 
+# Dropping a schema takes every table's exclusive lock, one after the other: a transaction of
+# a process still running (a restore needs them stopped) can make it wait, or deadlock with it
+# (PostgreSQL then cancels one of the two, often the drop). Each attempt waits at most
+# LOCK_WAIT_S for a lock; a cancelled attempt changed nothing and is tried again.
+LOCK_WAIT_S = 5.0
+DROP_ATTEMPTS = 6
+_IN_USE = {"40P01": "a deadlock", "55P03": "a lock wait that timed out"}
+
+
 async def _replace_postgres_schema(url: str, schema: str) -> None:
     engine = get_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        if schema == "public":
-            await conn.execute(text("CREATE SCHEMA public"))
+    for attempt in range(1, DROP_ATTEMPTS + 1):
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S * 1000)}ms'"))
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+                if schema == "public":
+                    await conn.execute(text("CREATE SCHEMA public"))
+            return
+        except DBAPIError as exc:
+            cause = _IN_USE.get(errors.sqlstate(exc) or "")
+            if cause is None:
+                raise
+            log.warning("restore: replacing schema %s met %s (attempt %d)", schema, cause, attempt)
+            if attempt == DROP_ATTEMPTS:
+                raise BackupError(
+                    f"the database is in use ({cause} on every one of {DROP_ATTEMPTS} attempts "
+                    f"to replace the {schema} schema, which is unchanged): stop `connectx serve` "
+                    "and every `connectx worker`, then restore again"
+                ) from None
+            await asyncio.sleep(0.2 * attempt)
 
 
 def _replace_media(source: Path, target: Path) -> int:

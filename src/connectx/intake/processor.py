@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.config import Settings, get_settings
-from connectx.db import events_file, statistics
+from connectx.db import errors, events_file, statistics
 from connectx.db.engine import dispose_engines
 from connectx.db.session import after_commit, read_only, unit_of_work
 from connectx.intake import repository as repo
@@ -82,7 +82,7 @@ TIMEOUT_SQLSTATES = ("55P03", "57014")  # lock_timeout, statement_timeout (repo.
 
 def waited_too_long(exc: DBAPIError) -> bool:
     """A PostgreSQL lock or statement timeout: a busy peer, not a bad event."""
-    return getattr(exc.orig, "sqlstate", None) in TIMEOUT_SQLSTATES
+    return errors.sqlstate(exc) in TIMEOUT_SQLSTATES
 
 
 # How many events the next claim of this context takes: about as many as the update budget

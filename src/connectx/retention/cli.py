@@ -21,6 +21,7 @@ T = TypeVar("T")
 def _run(work: Callable[[], Awaitable[T]]) -> T:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from connectx.db import errors
     from connectx.db.engine import dispose_engines
     from connectx.kit.errors import DomainError
 
@@ -35,7 +36,10 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
     except DomainError as exc:
         typer.secho(f"error: {exc.detail}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
-    except (SQLAlchemyError, ValueError) as exc:
+    except SQLAlchemyError as exc:
+        typer.secho(f"error: {errors.describe(exc)}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    except ValueError as exc:
         typer.secho(f"error: {type(exc).__name__}: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
 

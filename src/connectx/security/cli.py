@@ -10,6 +10,7 @@ import typer
 def _run_or_fail(work):  # type: ignore[no-untyped-def]
     from sqlalchemy.exc import SQLAlchemyError
 
+    from connectx.db import errors
     from connectx.db.engine import dispose_engines
     from connectx.kit.errors import DomainError
 
@@ -25,11 +26,7 @@ def _run_or_fail(work):  # type: ignore[no-untyped-def]
         typer.secho(f"error: {exc.detail}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
     except SQLAlchemyError as exc:
-        typer.secho(
-            f"error: the database is not reachable ({type(exc).__name__})",
-            err=True,
-            fg=typer.colors.RED,
-        )
+        typer.secho(f"error: {errors.describe(exc)}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
 
 
