@@ -287,6 +287,47 @@ async def test_a_failure_that_beat_the_sends_answer_is_on_the_requests_timeline(
     assert (await actions(req.id)).count("notice_failed") == 1
 
 
+async def test_two_reports_of_one_failed_notice_at_once_add_one_entry(world: World) -> None:
+    """PostgreSQL: the sender and a status callback can report the same notice's failure in
+    two transactions at once; the second waits for the first and adds nothing."""
+    from connectx.config import get_settings
+    from connectx.models.message import Message
+    from connectx.privacy.requests import notices
+
+    if get_settings().is_sqlite:
+        pytest.skip("SQLite's writers take turns: the two transactions cannot overlap")
+    await _file_for_them(world)
+    on_the_phone = await _code_on_the_phone(world)
+    [req] = await all_requests()
+    async with unit_of_work() as db:
+        wamid = on_the_phone["wamid"]
+        message_id = (
+            await db.execute(select(Message.id).where(Message.wamid == wamid))
+        ).scalar_one()
+    first_marked = asyncio.Event()
+    release = asyncio.Event()
+
+    async def report(hold: bool) -> int:
+        async with unit_of_work() as db:
+            marked = await notices.on_failed(db, [(message_id, 131047, "Re-engagement message")])
+            if hold:
+                first_marked.set()
+                await release.wait()  # not committed yet
+            return marked
+
+    first = asyncio.create_task(report(hold=True))
+    try:
+        await asyncio.wait_for(first_marked.wait(), 15)
+        second = asyncio.create_task(report(hold=False))
+        await asyncio.sleep(0.5)
+        waited = not second.done()  # it waits for the first transaction
+    finally:
+        release.set()  # (a failure here must not leave a transaction open)
+    marked = [await first, await asyncio.wait_for(second, 15)]
+    assert waited and marked == [1, 0]
+    assert (await actions(req.id)).count("notice_failed") == 1
+
+
 async def test_a_notice_the_api_refuses_is_on_the_requests_timeline(world: World) -> None:
     """The other way a notice fails: Meta refuses the send itself (131047) and the pacer records
     the message failed; the timeline says so too."""

@@ -185,13 +185,16 @@ async def test_a_callback_whose_transaction_overlaps_the_senders_is_applied(
     monkeypatch.setattr(Messages, "record_statuses", held)
     await delivered(client, statuses_payload(("wamid.OVERLAP", "delivered", 1767225601)))
     processing = asyncio.create_task(drain())
-    await asyncio.wait_for(recorded.wait(), 15)
-    await outbound("wamid.OVERLAP")  # the sender stores Meta's answer and commits
-    (message,) = await rows(Message, Message.wamid == "wamid.OVERLAP")
-    async with unit_of_work() as db:
-        await pacer._apply_early_statuses(db, [(message.id, "wamid.OVERLAP")])
-    assert (await status_of("wamid.OVERLAP")).status == "accepted"  # it saw nothing yet
-    release.set()
+    try:
+        await asyncio.wait_for(recorded.wait(), 15)
+        await outbound("wamid.OVERLAP")  # the sender stores Meta's answer and commits
+        (message,) = await rows(Message, Message.wamid == "wamid.OVERLAP")
+        async with unit_of_work() as db:
+            await pacer._apply_early_statuses(db, [(message.id, "wamid.OVERLAP")])
+        seen_by_the_sender = (await status_of("wamid.OVERLAP")).status
+    finally:
+        release.set()  # (a failure here must not leave the transaction open)
+    assert seen_by_the_sender == "accepted"  # its look found no callback yet
     await asyncio.wait_for(processing, 30)
     # (The app's own processor may be the one that held: its look after the commit can end
     # a moment after drain() saw no event pending.)

@@ -314,9 +314,26 @@ async def notice_of_message(
         DataRequest.subject == f"contact:{row.contact_id}"
     )
     for req in (await db.execute(stmt)).scalars():
-        events = await events_of(db, req.id)
-        named = [e for e in events if e.data.get("message") == message_id]
-        sent = [e for e in named if e.action in actions]
-        if sent and not any(e.action == "notice_failed" for e in named):
-            return req, sent[-1]
+        found = await _unfailed_notice(db, req, message_id, actions)
+        if found is None:
+            continue
+        # Two reports of the failure at once (the sender's and a status callback's, on
+        # PostgreSQL) must not both add it: the request's row is locked and its timeline read
+        # again, so the second waits for the first to commit and then sees its entry.
+        await db.execute(select(DataRequest.id).where(DataRequest.id == req.id).with_for_update())
+        found = await _unfailed_notice(db, req, message_id, actions)
+        if found is not None:
+            return req, found
+    return None
+
+
+async def _unfailed_notice(
+    db: AsyncSession, req: DataRequest, message_id: int, actions: tuple[str, ...]
+) -> DataRequestEvent | None:
+    """The timeline entry of ``req`` that says its notice went out as ``message_id``, unless
+    the notice's failure is on the timeline already."""
+    named = [e for e in await events_of(db, req.id) if e.data.get("message") == message_id]
+    sent = [e for e in named if e.action in actions]
+    if sent and not any(e.action == "notice_failed" for e in named):
+        return sent[-1]
     return None
