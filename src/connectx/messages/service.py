@@ -298,22 +298,29 @@ class Messages:
 async def apply_recorded_statuses(db: AsyncSession, message: Message) -> None:
     """For the sender: after storing an outbound message, apply statuses that arrived before
     its row was written (webhooks can beat the API response)."""
-    for event in await repo.status_events_of(db, message.wamid):
-        rank = STATUS_RANK.get(event.status)
-        if rank is not None:
+    await _apply_recorded(db, [message])
+
+
+async def _apply_recorded(db: AsyncSession, found: list[Message]) -> None:
+    """The recorded callbacks of these messages, applied: every status move first, then the
+    failed privacy notices among them (messages' rows before requests' rows, the order
+    ``Messages.record_statuses`` locks them in too)."""
+    failures: list[tuple[int, int | None, str | None]] = []
+    for message in found:
+        for event in await repo.status_events_of(db, message.wamid):
+            rank = STATUS_RANK.get(event.status)
+            if rank is None:
+                continue
+            code, title = event.error_code, event.error_title
             await repo.advance_status(
-                db,
-                message,
-                event.status,
-                rank,
-                event.occurred_at,
-                event.error_code,
-                event.error_title,
+                db, message, event.status, rank, event.occurred_at, code, title
             )
             if event.status == "failed":
-                from connectx.privacy.requests import notices
+                failures.append((message.id, code, title))
+    if failures:
+        from connectx.privacy.requests import notices
 
-                await notices.on_failed(db, [(message.id, event.error_code, event.error_title)])
+        await notices.on_failed(db, failures)
 
 
 async def apply_late_statuses(db: AsyncSession, found: list[Message]) -> None:
@@ -325,8 +332,7 @@ async def apply_late_statuses(db: AsyncSession, found: list[Message]) -> None:
     no message (intake/processor.py)."""
     from connectx.realtime import sent
 
-    for message in found:
-        await apply_recorded_statuses(db, message)
+    await _apply_recorded(db, found)
     await sent.outbound_recorded(db, [(m.workspace_id, m.id) for m in found])
 
 
