@@ -148,3 +148,27 @@ async def test_the_choice_needs_the_forms_token(app: Any) -> None:
         r = await c.post("/cookies", data={"choice": "everything", "next": "/"})
         assert r.status_code in (403, 422)
     assert await _ledger() == []
+
+
+async def test_choosing_on_the_sign_in_page_goes_back_to_it(app: Any) -> None:
+    """The banner sends the page it was on as ``next``; on the sign-in page (with its own
+    ``next``) the choice brings the person back there, not to the home page."""
+    async with new_client(app) as c:
+        page = await c.get("/signin?next=%2Finbox", headers=BROWSER)
+        banner = page.text[page.text.index('id="cookie-banner"') :]
+        back = re.search(r'name="next" value="([^"]+)"', banner).group(1)  # type: ignore[union-attr]
+        assert back.replace("&amp;", "&") in ("/signin?next=%2Finbox", "/signin?next=/inbox")
+        chosen = await c.post(
+            "/cookies",
+            data={"choice": "necessary", "csrf_token": _banner_token(page.text), "next": back},
+        )
+        assert chosen.status_code == 303
+        assert chosen.headers["location"].replace("&amp;", "&") == back.replace("&amp;", "&")
+        settings = await c.get("/cookies?next=%2Fsignin", headers=BROWSER)
+        assert 'name="next" value="/signin"' in settings.text
+        # Sign-out is still never a place to go back to.
+        out = await c.post(
+            "/cookies",
+            data={"choice": "all", "csrf_token": _banner_token(page.text), "next": "/signout"},
+        )
+        assert out.headers["location"] == "/"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -15,7 +16,7 @@ from connectx.db.session import db_session
 from connectx.kit import csrf
 from connectx.kit.errors import Conflict, InvalidInput
 from connectx.web.flash import set_flash
-from connectx.web.navigation import redirect, safe_next
+from connectx.web.navigation import SIGNIN_PATH, redirect, safe_next
 from connectx.web.templating import env
 
 router = APIRouter(dependencies=[Depends(csrf.csrf_protect_entry)])
@@ -47,7 +48,20 @@ def banner_token(request: Any, token: str | None) -> str:
     return token or csrf.token_for(request, None)
 
 
+def banner_return(request: Any) -> str:
+    """Where the banner's choice goes back to: the page's path (its query string can carry a
+    one-time token, /reset?token=…), and on the sign-in page its own ``next`` too, so that a
+    person sent there from a page they wanted still gets to it."""
+    path = str(request.url.path)
+    if path.rstrip("/") == SIGNIN_PATH:
+        wanted = safe_next(request.query_params.get("next"), default="")
+        if wanted:
+            return f"{SIGNIN_PATH}?{urlencode({'next': wanted})}"
+    return path
+
+
 env.globals["cookie_banner_state"] = banner_state
+env.globals["cookie_banner_return"] = banner_return
 env.globals["cookie_banner_token"] = banner_token
 
 
@@ -62,7 +76,7 @@ async def settings_page(
         choice=_choice(request),
         necessary=service.NECESSARY,
         wording=service.WORDING,
-        next=safe_next(next, default=""),
+        next=safe_next(next, default="", signin_ok=True),
         themes=service.THEMES,
         theme=getattr(request.state, "ui_theme", None),
     )
@@ -94,7 +108,7 @@ async def save(
         ip=truncated_ip(request),
     )
     request.state.cookie_choice_set = saved
-    response = redirect(safe_next(next, default="/"))
+    response = redirect(safe_next(next, default="/", signin_ok=True))
     response.headers.append(
         "set-cookie",
         set_cookie_header(
@@ -119,7 +133,7 @@ async def theme(request: Request, theme: str = Form("auto"), next: str = Form(""
             "Remembering a theme needs preference cookies: allow them in the cookie settings "
             "first (they are off with Global Privacy Control)."
         )
-    response = redirect(safe_next(next, default="/cookies"))
+    response = redirect(safe_next(next, default="/cookies", signin_ok=True))
     if theme in service.THEMES:
         response.headers.append(
             "set-cookie",

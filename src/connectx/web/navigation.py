@@ -20,11 +20,15 @@ DEFAULT_AFTER_SIGNIN = "/workspace"
 _MAX_NEXT = 2000
 
 
-def safe_next(raw: str | None, default: str = DEFAULT_AFTER_SIGNIN) -> str:
+def safe_next(
+    raw: str | None, default: str = DEFAULT_AFTER_SIGNIN, *, signin_ok: bool = False
+) -> str:
     """``raw`` when it is a local path ("/workspace/members?page=2"), else ``default``.
 
     Refuses absolute URLs, scheme-relative ("//evil.example") and backslash tricks, control
-    characters, and the sign-in page itself (no loops)."""
+    characters, and the sign-in page itself (no loops after signing in; ``signin_ok`` for
+    forms that only go back to the page they were sent from, such as the cookie banner's on
+    the sign-in page) and the sign-out route."""
     if not raw or len(raw) > _MAX_NEXT:
         return default
     if not raw.startswith("/") or raw.startswith(("//", "/\\")):
@@ -34,7 +38,8 @@ def safe_next(raw: str | None, default: str = DEFAULT_AFTER_SIGNIN) -> str:
     parts = urlsplit(raw)
     if parts.scheme or parts.netloc:
         return default
-    if parts.path.rstrip("/") in (SIGNIN_PATH, "/signout"):
+    path = parts.path.rstrip("/")
+    if path == "/signout" or (path == SIGNIN_PATH and not signin_ok):
         return default
     return raw
 
