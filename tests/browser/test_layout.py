@@ -103,3 +103,23 @@ async def test_the_sessions_table_fits_the_account_page(
         if width == LAPTOP[0]:  # on a phone the table may scroll inside its own box
             assert size["scrolling"] == [], f"a box scrolls sideways at {width} px: {size}"
     assert errors_of(page) == []
+
+
+async def test_the_audit_logs_filters_are_a_form_not_a_search_pill(
+    open_page: OpenPage, live_server: LiveServer
+) -> None:
+    # As role="search", Pico drew the five fields and the button as one rounded bar: inputs
+    # ~190 px wide, dates cut to "mm/dd," and a Filter button 165 px tall.
+    page = await owner_of_a_workspace(open_page, live_server)
+    for width, height in (LAPTOP, PHONE):
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.goto("/workspace/audit")
+        filters = page.locator("#audit-filters")
+        await expect(filters).to_be_visible()
+        button = await filters.get_by_role("button", name="Filter").bounding_box()
+        assert button is not None and button["height"] < 80, button
+        for label in ("From", "To"):
+            field = await filters.get_by_label(label).bounding_box()
+            assert field is not None and field["width"] >= 250, (label, width, field)
+    await expect(page.get_by_role("form", name="Filter the audit log")).to_be_visible()
+    assert errors_of(page) == []
