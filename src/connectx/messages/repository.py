@@ -126,6 +126,7 @@ async def advance_status(
         message.workspace_id,
         message.phone_number_id,
         [{**move, "error_code": error_code, "error_title": error_title}],
+        answer=False,
     )
 
 
@@ -180,12 +181,18 @@ FROM seen LEFT JOIN u ON u.id = seen.id"""
 
 
 async def advance_statuses(
-    db: AsyncSession, workspace_id: int, phone_number_id: str, moves: list[dict[str, Any]]
+    db: AsyncSession,
+    workspace_id: int,
+    phone_number_id: str,
+    moves: list[dict[str, Any]],
+    *,
+    answer: bool = True,
 ) -> list[StatusRef]:
     """Forward-only status moves for many of the number's messages at once (each ``moves``
     item: wamid, status, rank, at, error_code, error_title; at most one per wamid): one
     statement on PostgreSQL, one executemany on SQLite (one writer; rows touched in wamid
-    order). Returns the messages found for these wamids, with their status after the moves."""
+    order). Returns the messages found for these wamids, with their status after the moves
+    (on SQLite a query more, skipped when ``answer`` is false)."""
     if not moves:
         return []
     conn = await db.connection()
@@ -207,6 +214,8 @@ async def advance_statuses(
                 for m in ordered
             ],
         )
+        if not answer:
+            return []
         return await status_refs(db, workspace_id, phone_number_id, [m["wamid"] for m in ordered])
     found = await conn.execute(
         _ADVANCE_BULK,
