@@ -66,19 +66,28 @@ async def by_wamid(db: AsyncSession, phone_number_id: str, wamid: str) -> Messag
     return (await db.execute(stmt)).scalar_one_or_none()
 
 
+async def _with_wamids(
+    db: AsyncSession, workspace_id: int, phone_number_id: str, wamids: list[str], *columns: Any
+) -> list[Any]:
+    """The number's messages with these wamids, whole or as rows of ``columns`` (500 wamids a
+    statement)."""
+    wanted = sorted(set(wamids))
+    found: list[Any] = []
+    for i in range(0, len(wanted), 500):
+        stmt = scoped(Message, workspace_id, *columns).where(
+            Message.phone_number_id == phone_number_id,
+            one_of(db, Message.wamid, wanted[i : i + 500]),
+        )
+        result = await db.execute(stmt)
+        found += result.all() if columns else result.scalars()
+    return found
+
+
 async def with_wamids(
     db: AsyncSession, workspace_id: int, phone_number_id: str, wamids: list[str]
 ) -> list[Message]:
     """The number's messages with these wamids (those that have one stored by now)."""
-    wanted = sorted(set(wamids))
-    found: list[Message] = []
-    for i in range(0, len(wanted), 500):
-        stmt = scoped(Message, workspace_id).where(
-            Message.phone_number_id == phone_number_id,
-            one_of(db, Message.wamid, wanted[i : i + 500]),
-        )
-        found += (await db.execute(stmt)).scalars()
-    return found
+    return await _with_wamids(db, workspace_id, phone_number_id, wamids)
 
 
 async def by_id(db: AsyncSession, message_id: int) -> Message | None:
@@ -237,16 +246,9 @@ async def status_refs(
     db: AsyncSession, workspace_id: int, phone_number_id: str, wamids: list[str]
 ) -> list[StatusRef]:
     """(id, conversation id, status, wamid) of the number's messages with these wamids."""
-    wanted = sorted(set(wamids))
-    found: list[StatusRef] = []
-    for i in range(0, len(wanted), 500):
-        columns = (Message.id, Message.conversation_id, Message.status, Message.wamid)
-        stmt = scoped(Message, workspace_id, *columns).where(
-            Message.phone_number_id == phone_number_id,
-            one_of(db, Message.wamid, wanted[i : i + 500]),
-        )
-        found += [(r[0], r[1], r[2], r[3]) for r in (await db.execute(stmt)).all()]
-    return found
+    columns = (Message.id, Message.conversation_id, Message.status, Message.wamid)
+    rows = await _with_wamids(db, workspace_id, phone_number_id, wamids, *columns)
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
 async def add_status_events(db: AsyncSession, values: list[dict[str, Any]]) -> None:
