@@ -120,3 +120,23 @@ async def test_a_json_or_form_body_over_the_limit_is_a_413_before_it_is_read(app
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
         assert r.status_code == 413, r.text
+
+
+async def test_form_fields_and_parameters_that_are_not_utf8_are_a_422(app: Any) -> None:
+    """Parsers replace such bytes with U+FFFD: the text would be stored changed, silently."""
+    owner, _ = await owner_of(app)
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    r = await owner.post("/inbox/settings/teams", content=b"name=Night%FFshift", headers=form)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0] == {"field": "name", "message": "is not valid UTF-8 text"}
+    r = await owner.post("/inbox/settings/teams", content=b"name=Caf\xe9", headers=form)
+    assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "name"), r.text
+    r = await owner.get("/api/v1/canned-responses?prefix=%C3")
+    assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "prefix"), r.text
+    # UTF-8, escaped or not, is text as ever.
+    r = await owner.post(
+        "/inbox/settings/teams", content="name=Caf%C3%A9 ☕".encode(), headers=form
+    )
+    assert r.status_code < 400, r.text
+    r = await owner.get("/api/v1/canned-responses?prefix=%C3%A9")
+    assert r.status_code == 200, r.text

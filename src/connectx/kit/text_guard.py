@@ -1,10 +1,12 @@
 """Text no database can store is bad input at the door: a NUL character (PostgreSQL's text type
 refuses it; SQLite would keep it and pages would show it) or an unpaired surrogate (JSON's
 ``"\\ud800"``: no UTF-8 exists for it) in a query parameter, a form field or a JSON body is a 422
-naming the field, before any route reads it (it was a 500 from the database driver).
+naming the field, before any route reads it (it was a 500 from the database driver). So are
+bytes that are no UTF-8 in a query string or a URL-encoded form (``%FF``, a Latin-1 form), which
+parsers silently replace with U+FFFD.
 
 Cheap on the common path: the query string and a form body are parsed only when they hold
-``%00``, a JSON body only when it holds a ``\\u0000`` or ``\\udXXX`` escape, a multipart form
+``%00`` or anything beyond ASCII, a JSON body only when it holds a ``\\u0000`` or ``\\udXXX`` escape, a multipart form
 only when a NUL byte stands outside its file parts (its fields are then read with Starlette's own
 parser, as the route will read them; files are never parsed twice). A body sent without a
 ``Content-Length`` (chunked) is inspected the same way.
@@ -21,7 +23,7 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import Headers
@@ -33,6 +35,7 @@ from connectx.kit.middleware import HttpMiddleware
 
 MAX_INSPECTED = 8 * 1024 * 1024
 _JSON_ESCAPES = re.compile(rb"\\u(?:0000|[dD][89abcdefABCDEF])")
+_HIGH_BYTE = re.compile(rb"%[89a-fA-F][0-9a-fA-F]")  # a percent-escaped byte outside ASCII
 
 
 _FILE_PART = re.compile(rb";\s*filename\*?=", re.IGNORECASE)  # a part's header naming a file
@@ -91,9 +94,29 @@ def _in_json(value: Any, path: str) -> tuple[str, str] | None:
 
 
 def _in_pairs(raw: bytes) -> tuple[str, str] | None:
-    if b"%00" not in raw:
-        return None
+    if raw.isascii() and _HIGH_BYTE.search(raw) is None:  # (ASCII text: nothing to decode)
+        if b"%00" not in raw:
+            return None
+    elif hit := _not_utf8(raw):
+        return hit
     return _in_fields(parse_qsl(raw.decode("latin-1"), keep_blank_values=True), "a parameter")
+
+
+def _not_utf8(raw: bytes) -> tuple[str, str] | None:
+    """The first name or value of ``name=value&…`` whose bytes are no UTF-8 (``%FF``, or a
+    Latin-1 form): parsers replace them with U+FFFD, and the person's text would be stored so,
+    without a word."""
+    for pair in raw.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        name_bytes = unquote_to_bytes(name.replace(b"+", b" "))
+        value_bytes = unquote_to_bytes(value.replace(b"+", b" "))
+        label = name_bytes.decode("utf-8", "replace")
+        for part, where in ((name_bytes, "a parameter's name"), (value_bytes, label)):
+            try:
+                part.decode("utf-8")
+            except UnicodeDecodeError:
+                return (where, "is not valid UTF-8 text")
+    return None
 
 
 def _in_fields(fields: Iterable[tuple[str, Any]], what: str) -> tuple[str, str] | None:
