@@ -6,10 +6,10 @@ bytes that are no UTF-8 in a query string or a URL-encoded form (``%FF``, a Lati
 parsers silently replace with U+FFFD.
 
 Cheap on the common path: the query string and a form body are parsed only when they hold
-``%00`` or anything beyond ASCII, a JSON body only when it holds a ``\\u0000`` or ``\\udXXX`` escape, a multipart form
-only when a NUL byte stands outside its file parts (its fields are then read with Starlette's own
-parser, as the route will read them; files are never parsed twice). A body sent without a
-``Content-Length`` (chunked) is inspected the same way.
+``%00`` or anything beyond ASCII, a JSON body only when it holds a ``\\u0000`` or ``\\udXXX``
+escape, a multipart form only when a NUL byte stands outside its file parts (its fields are then
+read with Starlette's own parser, as the route will read them; files are never parsed twice).
+A body sent without a ``Content-Length`` (chunked) is inspected the same way.
 
 A JSON or URL-encoded body over :data:`MAX_INSPECTED` is a 413: no route takes one that large,
 and reading it whole would cost the worker its memory (it was read, parsed and then refused by
