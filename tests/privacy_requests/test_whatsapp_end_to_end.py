@@ -283,7 +283,7 @@ async def test_a_failure_that_beat_the_sends_answer_is_on_the_requests_timeline(
     async with unit_of_work() as db:
         wamid = on_the_phone["wamid"]
         message = (await db.execute(select(Message).where(Message.wamid == wamid))).scalar_one()
-        await apply_recorded_statuses(db, message)
+        await apply_recorded_statuses(db, [message])
     assert (await actions(req.id)).count("notice_failed") == 1
 
 

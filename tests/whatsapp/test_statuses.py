@@ -147,7 +147,7 @@ async def test_statuses_that_arrive_before_the_sent_message_is_stored_are_applie
     await outbound("wamid.EARLY")
     (message,) = await rows(Message, Message.wamid == "wamid.EARLY")
     async with unit_of_work() as db:
-        await apply_recorded_statuses(db, message)
+        await apply_recorded_statuses(db, [message])
     assert (await status_of("wamid.EARLY")).status == "delivered"
 
 
@@ -190,7 +190,7 @@ async def test_a_callback_whose_transaction_overlaps_the_senders_is_applied(
         await outbound("wamid.OVERLAP")  # the sender stores Meta's answer and commits
         (message,) = await rows(Message, Message.wamid == "wamid.OVERLAP")
         async with unit_of_work() as db:
-            await pacer._apply_early_statuses(db, [(message.id, "wamid.OVERLAP")])
+            await pacer._apply_early_statuses(db, [(message.id, "wamid.OVERLAP")], publish=True)
         seen_by_the_sender = (await status_of("wamid.OVERLAP")).status
     finally:
         release.set()  # (a failure here must not leave the transaction open)

@@ -295,16 +295,11 @@ class Messages:
         return refs
 
 
-async def apply_recorded_statuses(db: AsyncSession, message: Message) -> None:
-    """For the sender: after storing an outbound message, apply statuses that arrived before
-    its row was written (webhooks can beat the API response)."""
-    await _apply_recorded(db, [message])
-
-
-async def _apply_recorded(db: AsyncSession, found: list[Message]) -> None:
-    """The recorded callbacks of these messages, applied: every status move first, then the
-    failed privacy notices among them (messages' rows before requests' rows, the order
-    ``Messages.record_statuses`` locks them in too)."""
+async def apply_recorded_statuses(db: AsyncSession, found: list[Message]) -> None:
+    """For the sender: after storing outbound messages, apply the status callbacks recorded
+    before their rows had the wamid (webhooks can beat the API response). Every status move
+    first, then the failed privacy notices among them (messages' rows before requests' rows,
+    the order ``Messages.record_statuses`` locks them in too)."""
     failures: list[tuple[int, int | None, str | None]] = []
     for message in found:
         for event in await repo.status_events_of(db, message.wamid):
@@ -332,7 +327,7 @@ async def apply_late_statuses(db: AsyncSession, found: list[Message]) -> None:
     no message (intake/processor.py)."""
     from connectx.realtime import sent
 
-    await _apply_recorded(db, found)
+    await apply_recorded_statuses(db, found)
     await sent.outbound_recorded(db, [(m.workspace_id, m.id) for m in found])
 
 

@@ -715,23 +715,31 @@ class Pacer:
             # On PostgreSQL a callback stored by a processor transaction that overlapped ours
             # saw neither our wamid nor was seen by us: look again now that ours is committed.
             async with unit_of_work() as db:
-                await _apply_early_statuses(db, accepted)
+                await _apply_early_statuses(db, accepted, publish=True)
         self.sent += len(accepted)
         if paused:
             for channel_id in paused:
                 self.schedules.pop(channel_id, None)
 
 
-async def _apply_early_statuses(db: Any, accepted: list[tuple[int, str]]) -> None:
+async def _apply_early_statuses(
+    db: Any, accepted: list[tuple[int, str]], *, publish: bool = False
+) -> None:
     """Status callbacks can beat the API answer: apply what was recorded before the wamid (one
-    query finds the few messages concerned). ``accepted``: (message id, wamid) each."""
+    query finds the few messages concerned). ``accepted``: (message id, wamid) each. Inside the
+    transaction that records the sends, their status is published with them; the look after
+    its commit (``publish``) publishes what it applied itself."""
     if not accepted:
         return
     early = await repo.wamids_with_statuses(db, [wamid for _, wamid in accepted])
     if not early:
         return
     ids = [message_id for message_id, wamid in accepted if wamid in early]
-    await messages.apply_late_statuses(db, await repo.messages_by_ids(db, ids))
+    found = await repo.messages_by_ids(db, ids)
+    if publish:
+        await messages.apply_late_statuses(db, found)
+    else:
+        await messages.apply_recorded_statuses(db, found)
 
 
 async def _pause(db: Any, channel_id: int, outcome: Outcome) -> None:
