@@ -198,3 +198,36 @@ async def test_a_kept_connection_the_server_closed_is_replaced_before_use(
     assert kept.is_closed()
     assert (await deliver(client, load("message_text"))).status_code == 200
     assert await count(WebhookEvent) == 2
+
+
+async def test_postgresql_stores_raw_bodies_without_trying_to_compress_them(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    """Sealed bodies are ciphertext: EXTERNAL storage (migration 0009p) moves a large one out of
+    line without pglz's attempt, which failed on every such body and cost most of the server's
+    work of a group commit of 50-update deliveries."""
+    from connectx.config import get_settings
+
+    if get_settings().is_sqlite:
+        pytest.skip("PostgreSQL's column storage (SQLite keeps raw events in their own file)")
+    payload = load("message_text")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["messages"] = [{**value["messages"][0], "id": f"wamid.big.{i}"} for i in range(60)]
+    assert (await deliver(client, payload)).status_code == 200
+    async with get_engine().connect() as conn:
+        storage = await conn.scalar(
+            text(
+                "SELECT attstorage::text FROM pg_attribute WHERE attname = 'body_enc' "
+                "AND attrelid = 'webhook_events'::regclass"
+            )
+        )
+        size, compression = (
+            await conn.execute(
+                text(
+                    "SELECT body_size, pg_column_compression(body_enc) FROM webhook_events "
+                    "ORDER BY id DESC LIMIT 1"
+                )
+            )
+        ).one()
+    assert storage == "e"  # EXTERNAL (EXTENDED, the default, is "x")
+    assert size > 8_000 and compression is None
