@@ -21,8 +21,8 @@ from datetime import date, datetime
 
 from prometheus_client import Counter, Histogram
 
+from connectx.intake import pressure, turns, wakeup
 from connectx.intake import repository as repo
-from connectx.intake import turns, wakeup
 from connectx.kit import clock
 from connectx.kit.collector import quiet_garbage_collector
 from connectx.models.webhook_event import PENDING
@@ -92,12 +92,14 @@ class GroupCommitBatcher:
         self._wake: asyncio.Future[None] | None = None  # the idle flusher waits on it
         self._task: asyncio.Task[None] | None = None
         self._writer = repo.NewEventWriter()
+        self._meter: pressure.LoopMeter | None = None  # made on the loop's thread
 
     def _start(self) -> None:
         # The web process's hot loop: where no sender or processor runs beside it (distributed
         # serve, or no embedded worker) the collector was not quieted, and its full passes over
         # everything the app imported cost ~10 % of a POST (same-run A/B, session 6).
         quiet_garbage_collector()
+        self._meter = pressure.LoopMeter()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="intake-flusher")
 
     async def submit(self, meta_app_id: int, body: bytes) -> None:
@@ -158,6 +160,8 @@ class GroupCommitBatcher:
                 if not item[3].done():
                     item[3].set_result(None)
             wakeup.notify()
+            if self._meter is not None:
+                self._meter.sample(len(batch))  # intake first under overload (pressure.py)
 
     async def _flush(self, batch: list[_Pending]) -> None:
         rows = await self._seal(batch)  # before the turn: no lock is held while sealing

@@ -11,7 +11,8 @@ still one command for the user, and the child stops with it.
 The two talk over a socket pair, one line per message:
 
 * web → child: ``w`` after each group commit (a wake-up; the child also sweeps every
-  ``POLL_S``, so a lost one delays, never loses);
+  ``POLL_S``, so a lost one delays, never loses); ``b`` for each window in which the web
+  process's loop was saturated (the child's processor paces itself, :mod:`.pressure`);
 * child → web: ``e <JSON array of events>`` for each publication of real-time events by the
   child (a processing transaction's events together; without Redis the browsers' streams read
   the web process's own log), ``j <id>`` for each job it enqueues (the web process's embedded
@@ -42,7 +43,7 @@ import threading
 
 from connectx.config import get_settings
 from connectx.db.engine import dispose_engines
-from connectx.intake import processor, wakeup
+from connectx.intake import pressure, processor, wakeup
 from connectx.jobs import queue
 from connectx.realtime import bus
 from connectx.realtime.events import Event
@@ -69,6 +70,7 @@ class ProcessingProcess:
         self._poke_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unhook = wakeup.also_notify(self._notified)
+        self._unhook_busy = pressure.on_busy(self._busy)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -84,6 +86,11 @@ class ProcessingProcess:
             return
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._poke)
+
+    def _busy(self) -> None:  # the batcher's flusher, on the loop's thread (a window: ~0.1 s)
+        writer = self._writer
+        if writer is not None and not writer.is_closing():
+            writer.write(b"b\n")
 
     def _poke(self) -> None:
         self._poke_pending = False
@@ -155,6 +162,7 @@ class ProcessingProcess:
         """Stop the child: it finishes its transaction (up to ``STOP_TIMEOUT_S``), then exits."""
         self._stopping = True
         self._unhook()
+        self._unhook_busy()
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -201,6 +209,15 @@ def event_lines(events: list[Event]) -> bytes:
     )
 
 
+def heard(line: bytes) -> None:
+    """The child: one line from the web process (``b``: intake is saturated; anything else is
+    a wake-up)."""
+    if line == b"b\n":
+        pressure.note_busy()
+    else:
+        wakeup.notify()
+
+
 def _child(fd: int) -> None:
     from connectx.jobs.runtime import load_task_modules
     from connectx.kit import logging as cx_logging
@@ -243,8 +260,8 @@ def _child(fd: int) -> None:
         queue.set_waker(wake_job)
 
         async def listen() -> None:
-            while await reader.readline():
-                wakeup.notify()
+            while line := await reader.readline():
+                heard(line)
             request_stop()  # the web process has gone
 
         listener = loop.create_task(listen())

@@ -28,6 +28,7 @@ import contextlib
 import contextvars
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -39,8 +40,8 @@ from connectx.config import Settings, get_settings
 from connectx.db import errors, events_file, statistics
 from connectx.db.engine import dispose_engines
 from connectx.db.session import after_commit, read_only, unit_of_work
+from connectx.intake import pressure, turns, wakeup
 from connectx.intake import repository as repo
-from connectx.intake import turns, wakeup
 from connectx.intake.dispatch import BatchProcessor, Decoded, Decoder, Outcome, pick
 from connectx.intake.repository import Claimed
 from connectx.kit import clock
@@ -327,6 +328,7 @@ async def process_available(
         stopping is not None and stopping.is_set()
     ):
         batches += 1
+        started = time.monotonic()
         try:
             done = await process_batch(limit)
         except OUTAGE_ERRORS:
@@ -340,6 +342,8 @@ async def process_available(
             break
         total += done
         await statistics.keep_current()  # a long backlog fills tables from empty
+        if pressure.busy():  # intake first while the web process is saturated (pressure.py)
+            await pressure.pace(time.monotonic() - started)
     return total
 
 

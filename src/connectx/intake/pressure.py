@@ -1,0 +1,160 @@
+"""Intake first: while the web process is saturated, webhook processing paces itself.
+
+Meta's deliveries are answered only once they are stored (batcher.py), and a slow answer is a
+retry later, which is more load. When webhooks arrive faster than one machine can both take them
+in and process them, the two compete for the same cores, and until now they shared them evenly:
+the processing process's backlog only grew, and intake got about two thirds of what it could
+have had (bench/results/intake-2026-12-05c.md: the web process alone 0.49 of the bare ceiling,
+beside processing 0.36-0.43). So the processors give way during a burst and catch up after it.
+
+**How busy the web process is.** Its event loop's thread's *demand* for a CPU over each window
+of :data:`WINDOW_S`: the time it ran plus the time it was runnable and waited for a CPU (Linux's
+``/proc/self/task/<tid>/schedstat``), over the window's wall time. A loop that is never idle demands
+1.0 whether it gets a core or waits for one beside the processing process (its CPU time alone
+would read a starved loop as less busy than it is). Without schedstat (another system): the
+thread's CPU time. The group-commit flusher samples it after its flushes (intake/batcher.py), so
+it is measured only while webhooks arrive. Intake is *busy* in a window with a demand of
+:data:`BUSY_DEMAND` or more whose group commits held :data:`BUSY_ROWS` events or more on average:
+requests queue up for each commit only when they come faster than they are answered (measured
+on SQLite, batch 1: 31 rows a commit and demands of 0.78-0.91 under wrk, against 4.7 rows and
+0.57-0.78 at a steady 3,300 webhooks/s, which the web process keeps up with; a demand alone
+would have mistaken the steady rate for a burst now and then). ``connectx_intake_loop_demand``
+shows the last window's demand.
+
+**What gives way.** A busy window marks intake busy for :data:`HOLD_S` in this process and is
+passed on to ``connectx serve``'s processing process (a ``b`` line, intake/process.py). A
+processor that finishes a batch while intake is busy pauses for :data:`PACE` times that batch's
+duration (at most :data:`MAX_PAUSE_S`, and no longer than the pressure lasts): it keeps about
+1/(1 + PACE) of a core, so the inbox still moves during a long burst, and drains the backlog at
+full speed once the burst is over. Fixed rates the web process keeps up with are not paced
+(their loop idles between requests). ``connectx worker`` processes are not told: they usually
+run on other machines (on the same one, PostgreSQL's own backends are shared with them anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+from prometheus_client import Counter, Gauge
+
+WINDOW_S = 0.1
+BUSY_DEMAND = 0.75
+BUSY_ROWS = 16
+HOLD_S = 0.5
+PACE = 4.0
+MAX_PAUSE_S = 1.0
+_STEP_S = 0.05  # a pause looks at the pressure this often
+
+DEMAND = Gauge(
+    "connectx_intake_loop_demand",
+    "The web process's event-loop thread: time running or waiting for a CPU per wall second, "
+    "over the last window in which webhooks were committed.",
+)
+PACED = Counter(
+    "connectx_processing_paced_seconds_total",
+    "Seconds processors paused to leave the CPU to a saturated intake.",
+)
+
+_busy_until = 0.0
+_hooks: list[Callable[[], None]] = []
+
+
+def note_busy(now: float | None = None) -> None:
+    """Intake is saturated (measured here, or told by the web process): busy for ``HOLD_S``."""
+    global _busy_until
+    _busy_until = max(_busy_until, (time.monotonic() if now is None else now) + HOLD_S)
+
+
+def busy() -> bool:
+    return time.monotonic() < _busy_until
+
+
+def clear() -> None:
+    """Forget any pressure (tests; a process that starts fresh)."""
+    global _busy_until
+    _busy_until = 0.0
+
+
+def on_busy(hook: Callable[[], None]) -> Callable[[], None]:
+    """Call ``hook`` (cheap, never raising) for every busy window measured in this process;
+    returns a remover."""
+    _hooks.append(hook)
+    return lambda: _hooks.remove(hook) if hook in _hooks else None
+
+
+def _schedstat_used() -> Callable[[], float] | None:
+    """Seconds this thread has run or waited to run, from schedstat; None where unavailable."""
+    path = f"/proc/self/task/{threading.get_native_id()}/schedstat"
+
+    def used() -> float:
+        with open(path, "rb") as fh:
+            run, wait = fh.read().split()[:2]
+        return (int(run) + int(wait)) / 1e9
+
+    try:
+        used()
+    except (OSError, ValueError):
+        return None
+    return used
+
+
+class LoopMeter:
+    """Measures the demand of the thread that calls :meth:`sample` (create and sample it on
+    the event loop's thread); ``used`` and ``clock`` are for tests."""
+
+    def __init__(
+        self,
+        used: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._used = used
+        self._clock = clock
+        self._start: tuple[float, float] | None = None
+        self._rows = self._commits = 0
+
+    def sample(self, rows: int) -> float | None:
+        """After a group commit of ``rows`` events: close the window if ``WINDOW_S`` has
+        passed; returns its demand (None otherwise)."""
+        self._rows += rows
+        self._commits += 1
+        now = self._clock()
+        start = self._start
+        if start is not None and now - start[0] < WINDOW_S:
+            return None
+        rows_per_commit = self._rows / self._commits
+        self._rows = self._commits = 0
+        if self._used is None:
+            self._used = _schedstat_used() or time.thread_time
+        try:
+            used = self._used()
+        except (OSError, ValueError):  # (schedstat went away: CPU time from here on)
+            self._used, start = time.thread_time, None
+            used = self._used()
+        self._start = (now, used)
+        if start is None:
+            return None
+        demand = (used - start[1]) / (now - start[0])
+        DEMAND.set(demand)
+        if demand >= BUSY_DEMAND and rows_per_commit >= BUSY_ROWS:
+            note_busy()
+            for hook in list(_hooks):
+                hook()
+        return demand
+
+
+async def pace(worked_s: float) -> float:
+    """After a batch that took ``worked_s``: while intake is busy, pause ``PACE`` times that
+    (at most ``MAX_PAUSE_S``, ending when the pressure does). Returns the seconds paused."""
+    remaining = min(MAX_PAUSE_S, PACE * worked_s)
+    paused = 0.0
+    while remaining > 0 and busy():
+        step = min(remaining, _STEP_S)
+        await asyncio.sleep(step)
+        remaining -= step
+        paused += step
+    if paused:
+        PACED.inc(paused)
+    return paused
