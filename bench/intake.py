@@ -513,7 +513,9 @@ def main() -> None:
     parser.add_argument("--max-updates", type=int, default=60_000, help="bodies per phase")
     parser.add_argument("--out", type=Path, help="append a Markdown report here")
     parser.add_argument(
-        "--profile", type=Path, help="py-spy the platform in the batch-1 throughput phase"
+        "--profile",
+        type=Path,
+        help="py-spy the platform in each batch size's first throughput phase",
     )
     parser.add_argument(
         "--keep",
@@ -631,9 +633,9 @@ def main() -> None:
         before = asyncio.run(store.last_id())
         spy = None
         first = args.connections.split(",")[0]  # (profiled at the first connection count)
-        if args.profile and name == f"throughput, batch 1, {first} connections":
+        if args.profile and name == f"throughput, batch {batch}, {first} connections":
             args.profile.mkdir(parents=True, exist_ok=True)
-            out = args.profile / f"intake-{args.db}-throughput-batch1.collapsed"
+            out = args.profile / f"intake-{args.db}-throughput-batch{batch}.collapsed"
             spy_cmd = [str(VENV_BIN / "py-spy"), "record", "--pid", str(server.pid), "--threads"]
             spy_cmd += ["--duration", str(args.duration), "--format", "raw", "--output", str(out)]
             spy = subprocess.Popen(
