@@ -43,18 +43,26 @@ def _meter(r: Readings) -> pressure.LoopMeter:
     return meter
 
 
-def test_a_saturated_loop_with_queued_requests_is_busy_and_tells_the_hooks() -> None:
+def test_a_loop_saturated_for_three_windows_in_a_row_is_busy_and_tells_the_hooks() -> None:
     r = Readings()
     meter = _meter(r)
     heard: list[int] = []
     remove = pressure.on_busy(lambda: heard.append(1))
     try:
-        r.advance(0.05, 0.05)
+        r.advance(0.0625, 0.0625)
         assert meter.sample(40) is None  # the window is not over yet
-        assert not pressure.busy()
-        r.advance(0.06, 0.049)
-        assert meter.sample(30) == pytest.approx(0.9)
+        r.advance(0.0625, 0.05)
+        assert meter.sample(30) == pytest.approx(0.9)  # saturated: one window
+        for demand, rows in ((0.95, 64), (0.5, 64), (0.95, 64), (0.95, 64)):
+            r.advance(0.125, 0.125 * demand)
+            meter.sample(rows)
+        assert not pressure.busy() and heard == []  # never three in a row: a burst, not load
+        r.advance(0.125, 0.125)
+        assert meter.sample(64) == pytest.approx(1.0)
         assert pressure.busy() and heard == [1]
+        r.advance(0.125, 0.125)
+        meter.sample(64)
+        assert heard == [1, 1]  # every saturated window from then on
     finally:
         remove()
 
@@ -151,11 +159,12 @@ async def test_group_commits_measure_the_loop(
     client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The flusher samples the meter after its commits: with the thresholds at nothing, two
-    deliveries make intake busy."""
+    deliveries (the first opens the first window) make intake busy."""
     await batcher_module.close()  # the next delivery starts the flusher (and its meter) again
     monkeypatch.setattr(pressure, "WINDOW_S", 0.0)
     monkeypatch.setattr(pressure, "BUSY_DEMAND", 0.0)
     monkeypatch.setattr(pressure, "BUSY_ROWS", 1)
+    monkeypatch.setattr(pressure, "BUSY_STREAK", 1)
     payload = load("message_text")
     for i in range(2):
         payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = f"wamid.meter.{i}"
@@ -171,18 +180,19 @@ async def test_the_web_process_tells_the_processing_process() -> None:
     link = processing_process.ProcessingProcess()
     try:
         _, link._writer = await asyncio.open_unix_connection(sock=ours)
-        reader, _ = await asyncio.open_unix_connection(sock=theirs)
+        reader, their_writer = await asyncio.open_unix_connection(sock=theirs)
         r = Readings()
         meter = _meter(r)
-        r.advance(0.125, 0.125)
-        meter.sample(64)
+        for _ in range(pressure.BUSY_STREAK):
+            r.advance(0.125, 0.125)
+            meter.sample(64)
         assert await asyncio.wait_for(reader.readline(), 5) == b"b\n"
     finally:
         link._unhook()
         link._unhook_busy()
         if link._writer is not None:
             link._writer.close()
-        theirs.close()
+        their_writer.close()
 
     pressure.clear()
     seen = wakeup.generation()

@@ -13,15 +13,16 @@ of :data:`WINDOW_S`: the time it ran plus the time it was runnable and waited fo
 1.0 whether it gets a core or waits for one beside the processing process (its CPU time alone
 would read a starved loop as less busy than it is). Without schedstat (another system): the
 thread's CPU time. The group-commit flusher samples it after its flushes (intake/batcher.py), so
-it is measured only while webhooks arrive. Intake is *busy* in a window with a demand of
-:data:`BUSY_DEMAND` or more whose group commits held :data:`BUSY_ROWS` events or more on average:
+it is measured only while webhooks arrive. Intake is *busy* after :data:`BUSY_STREAK` windows in
+a row with a demand of :data:`BUSY_DEMAND` or more whose group commits held :data:`BUSY_ROWS`
+events or more on average (a single such window happens at steady rates on a loaded machine):
 requests queue up for each commit only when they come faster than they are answered (measured
 on SQLite, batch 1: 31 rows a commit and demands of 0.78-0.91 under wrk, against 4.7 rows and
 0.57-0.78 at a steady 3,300 webhooks/s, which the web process keeps up with; a demand alone
 would have mistaken the steady rate for a burst now and then). ``connectx_intake_loop_demand``
-shows the last window's demand.
+shows the last window's demand, ``connectx_intake_busy_windows_total`` counts busy windows.
 
-**What gives way.** A busy window marks intake busy for :data:`HOLD_S` in this process and is
+**What gives way.** Each busy window marks intake busy for :data:`HOLD_S` in this process and is
 passed on to ``connectx serve``'s processing process (a ``b`` line, intake/process.py). A
 processor that finishes a batch while intake is busy pauses for :data:`PACE` times that batch's
 duration (at most :data:`MAX_PAUSE_S`, and no longer than the pressure lasts): it keeps about
@@ -43,6 +44,7 @@ from prometheus_client import Counter, Gauge
 WINDOW_S = 0.1
 BUSY_DEMAND = 0.75
 BUSY_ROWS = 16
+BUSY_STREAK = 3  # windows in a row
 HOLD_S = 0.5
 PACE = 4.0
 MAX_PAUSE_S = 1.0
@@ -52,6 +54,10 @@ DEMAND = Gauge(
     "connectx_intake_loop_demand",
     "The web process's event-loop thread: time running or waiting for a CPU per wall second, "
     "over the last window in which webhooks were committed.",
+)
+BUSY_WINDOWS = Counter(
+    "connectx_intake_busy_windows_total",
+    "Windows in which the web process's intake was saturated (processors were asked to pace).",
 )
 PACED = Counter(
     "connectx_processing_paced_seconds_total",
@@ -114,6 +120,7 @@ class LoopMeter:
         self._clock = clock
         self._start: tuple[float, float] | None = None
         self._rows = self._commits = 0
+        self._streak = 0
 
     def sample(self, rows: int) -> float | None:
         """After a group commit of ``rows`` events: close the window if ``WINDOW_S`` has
@@ -138,7 +145,10 @@ class LoopMeter:
             return None
         demand = (used - start[1]) / (now - start[0])
         DEMAND.set(demand)
-        if demand >= BUSY_DEMAND and rows_per_commit >= BUSY_ROWS:
+        saturated = demand >= BUSY_DEMAND and rows_per_commit >= BUSY_ROWS
+        self._streak = self._streak + 1 if saturated else 0
+        if self._streak >= BUSY_STREAK:
+            BUSY_WINDOWS.inc()
             note_busy()
             for hook in list(_hooks):
                 hook()
