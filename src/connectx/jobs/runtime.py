@@ -43,6 +43,7 @@ BUILTIN_TASK_MODULES = (
     "connectx.policies.tasks",
     "connectx.media.tasks",
     "connectx.inbox.tasks",
+    "connectx.messages.tasks",
     "connectx.privacy.rights.tasks",
     "connectx.privacy.requests.tasks",
     "connectx.templates_wa.tasks",

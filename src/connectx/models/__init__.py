@@ -42,6 +42,7 @@ from connectx.models.privacy_rights import (
 )
 from connectx.models.retention import LedgerPrune, LegalHold, PeriodicRun, RetentionOverride
 from connectx.models.security import SecurityNotice, SignInEvent, WorkspaceSuspension
+from connectx.models.sweep_cursor import SweepCursor
 from connectx.models.template import WaTemplate
 from connectx.models.webhook_event import WebhookEvent
 from connectx.models.workspace import Invitation, Membership, Workspace
@@ -96,6 +97,7 @@ __all__ = [
     "Routing",
     "SecurityNotice",
     "SignInEvent",
+    "SweepCursor",
     "Team",
     "TeamMember",
     "TemplateUpdate",

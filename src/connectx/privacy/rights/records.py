@@ -110,6 +110,7 @@ UNLINKED: dict[str, str] = {
     "channel_sending": "sending state of a business number",
     "jobs": "background work: arguments are ids only",
     "config_generations": "a random number per kind of cached configuration, nobody's data",
+    "sweep_cursors": "the last id a background sweep went through, nobody's data",
     "webhook_events": (
         "raw webhooks of many people at once, sealed under a day key and deleted 14 days after "
         "processing; erasure clears the processed ones that mention the subject"
