@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -36,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -354,6 +356,24 @@ def cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def processing_stopped(server_pid: int) -> Iterator[None]:
+    """The platform's processing process stopped (SIGSTOP) while the ceiling is measured: a
+    platform phase whose drain was cut at ``--max-drain`` leaves it working through the
+    backlog, which slowed the next ceiling phase and flattered the ratio
+    (bench/results/intake-2026-12-05d.md, -05e.md). Measuring every ceiling first instead
+    put minutes between a ceiling and its platform phase, and the machine's drift between them
+    moved the ratio more than the backlog did (session 15)."""
+    kids = children(server_pid)
+    for pid in kids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in kids:
+            os.kill(pid, signal.SIGCONT)
 
 
 def load_average() -> str:
@@ -700,7 +720,8 @@ def main() -> None:
             for connections in sweep:
                 name = f"throughput, batch {batch}, {connections} connections"
                 cpu0 = cpu_s(ceiling.pid)
-                r = wrk(ceiling_url, path, connections)
+                with processing_stopped(server.pid):
+                    r = wrk(ceiling_url, path, connections)
                 r["cpu_us_per_post"] = round((cpu_s(ceiling.pid) - cpu0) / r["requests"] * 1e6, 1)
                 record({"name": name, "target": "ceiling", "batch": batch, **r})
                 run = lambda p=path, c=connections: wrk(platform_url, p, c)  # noqa: E731
