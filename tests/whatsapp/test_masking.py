@@ -94,6 +94,17 @@ def test_the_fast_pre_check_answers_as_the_whole_body_scan() -> None:
         "a4111111111111111",
         "  --  ",
         "9",
+        # after identifier keys and look-alikes (the run's context is read backwards)
+        '"id":"4111111111111111"',
+        '"wa_id" : 4111111111111111',
+        '"phone_number_id":\t"4111 1111 1111 1111"',
+        '"idx":"4111111111111111"',
+        '"xid":"4111111111111111"',
+        '\\"id\\":4111111111111111',
+        '"id""4111111111111111"',
+        '"id":""4111111111111111',
+        ':"4111111111111111',
+        '"original_message_id"      :      "4111111111111111"',
     ]
     answers = {True: 0, False: 0}
     for _ in range(6000):
