@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -555,6 +556,13 @@ def main() -> None:
         help="which phases after the warm-up: 'throughput' (or 'throughput1': batch 1 only), "
         "'fixed' (or 'low': only its --low-rate phase), comma-separated",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="throughput: run each connection count's ceiling and platform phases this many "
+        "times, alternately (each target's best counts: the machine's noise moves both)",
+    )
     parser.add_argument("--label", default="", help="a name for the run in the report")
     parser.add_argument(
         "--processing",
@@ -717,8 +725,9 @@ def main() -> None:
         sweep = [int(c) for c in args.connections.split(",")]
         for batch in batches:
             path = bodies(f"tp{batch}", cap, batch)
-            for connections in sweep:
+            for connections, run_no in itertools.product(sweep, range(args.repeat)):
                 name = f"throughput, batch {batch}, {connections} connections"
+                name += f", run {run_no + 1}" if args.repeat > 1 else ""
                 cpu0 = cpu_s(ceiling.pid)
                 with processing_stopped(server.pid):
                     r = wrk(ceiling_url, path, connections)
