@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from connectx.config import reset_settings
 from connectx.db.session import unit_of_work
@@ -18,7 +18,7 @@ from connectx.jobs import periodic, runner
 from connectx.kit import clock
 from connectx.messages import status_sweep
 from connectx.models.job import Job
-from connectx.models.message import Message
+from connectx.models.message import Message, MessageStatusEvent
 from connectx.models.sweep_cursor import SweepCursor
 from tests.whatsapp.support import delivered, drain, rows
 from tests.whatsapp.test_statuses import outbound, status_of, statuses_payload
@@ -90,6 +90,32 @@ async def test_applied_callbacks_are_left_alone_and_a_short_run_asks_for_the_nex
     assert (await status_of("wamid.LATE")).status == "delivered"
     again = await status_of("wamid.LIVE")
     assert (again.status, again.status_at) == ("delivered", live.status_at)
+
+
+async def test_ids_left_by_erased_callbacks_do_not_stop_the_sweep(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Erasure and retention delete callbacks: the ids after the cursor can have gaps wider
+    than a run; a run goes through its number of callbacks, not of ids."""
+    assert await _sweep() is False
+    await delivered(
+        client,
+        statuses_payload(
+            ("wamid.GONE", "sent", TS),
+            ("wamid.GONE", "delivered", TS),
+            ("wamid.KEPT", "sent", TS),
+            ("wamid.KEPT", "delivered", TS),
+        ),
+    )
+    await drain()
+    await outbound("wamid.KEPT")
+    async with unit_of_work() as db:  # (as erasure of the first contact's data would)
+        await db.execute(delete(MessageStatusEvent).where(MessageStatusEvent.wamid == "wamid.GONE"))
+    clock.advance(status_sweep.GRACE + timedelta(seconds=1))
+    monkeypatch.setattr(status_sweep, "BATCH", 1)
+    while await _sweep():
+        pass
+    assert (await status_of("wamid.KEPT")).status == "delivered"
 
 
 @pytest.fixture

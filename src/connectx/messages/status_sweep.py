@@ -14,7 +14,7 @@ live look does (:func:`connectx.messages.service.apply_late_statuses`: forward-o
 notices, real-time publication). Its cursor (``sweep_cursors``) survives restarts; a first
 sweep starts at the newest callback of its time. It stops at callbacks younger than
 :data:`GRACE`, which the live looks are still due to apply, and goes through at most
-:data:`BATCH` ids a run (a run that stops short enqueues the next at once).
+:data:`BATCH` callbacks a run (a run that stops short enqueues the next at once).
 
 A callback whose recording transaction was still open when a later id of the same table was
 swept, and stayed open for longer than ``GRACE``, is passed over (processing transactions take
@@ -63,11 +63,14 @@ async def sweep(db: AsyncSession) -> bool:
         await db.execute(insert_ignore(db, SweepCursor, values))
         return False
     horizon = clock.now() - GRACE
-    upto = await db.scalar(
-        select(func.max(events.id)).where(
-            events.id > cursor, events.id <= cursor + BATCH, events.created_at < horizon
-        )
+    due = (
+        select(events.id)
+        .where(events.id > cursor, events.created_at < horizon)
+        .order_by(events.id)
+        .limit(BATCH)  # (by rows, not ids: rows erased or pruned leave gaps in the ids)
+        .subquery()
     )
+    upto = await db.scalar(select(func.max(due.c.id)))
     if upto is None:
         return False
     rank = case(STATUS_RANK, value=events.status, else_=-1)
