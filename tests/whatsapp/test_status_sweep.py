@@ -18,7 +18,7 @@ from connectx.jobs import periodic, runner
 from connectx.kit import clock
 from connectx.messages import status_sweep
 from connectx.models.job import Job
-from connectx.models.message import Message, MessageStatusEvent
+from connectx.models.message import MessageStatusEvent
 from connectx.models.sweep_cursor import SweepCursor
 from tests.whatsapp.support import delivered, drain, rows
 from tests.whatsapp.test_statuses import outbound, status_of, statuses_payload
@@ -36,16 +36,25 @@ async def _cursor() -> int:
     return int(row.position)
 
 
+async def _recorded_before_their_messages(
+    client: httpx.AsyncClient, items: list[tuple[str, str, int]], *late: str
+) -> None:
+    """The sweep's cursor placed; callbacks recorded for wamids no message has yet; then the
+    ``late`` wamids' messages stored by a sender that dies before its look."""
+    assert await _sweep() is False  # the first sweep starts at the newest callback
+    await delivered(client, statuses_payload(*items))
+    await drain()
+    for wamid in late:
+        await outbound(wamid)
+
+
 async def test_a_callback_no_live_look_applied_is_applied_by_the_sweep(
     client: httpx.AsyncClient, channel: dict[str, Any]
 ) -> None:
-    assert await _sweep() is False  # the first sweep starts at the newest callback
-    start = await _cursor()
-    await delivered(
-        client, statuses_payload(("wamid.LOST", "sent", TS), ("wamid.LOST", "read", TS))
+    await _recorded_before_their_messages(
+        client, [("wamid.LOST", "sent", TS), ("wamid.LOST", "read", TS)], "wamid.LOST"
     )
-    await drain()
-    await outbound("wamid.LOST")  # the sender stores Meta's answer, and dies before its look
+    start = await _cursor()  # (the callbacks are after it: the first sweep placed it before)
     assert (await status_of("wamid.LOST")).status == "accepted"
 
     assert await _sweep() is False  # younger than GRACE: the live looks are still due
@@ -65,18 +74,11 @@ async def test_a_callback_no_live_look_applied_is_applied_by_the_sweep(
 async def test_applied_callbacks_are_left_alone_and_a_short_run_asks_for_the_next(
     client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert await _sweep() is False
     await outbound("wamid.LIVE")  # the message existed: the processor applied its callbacks
-    await delivered(
-        client,
-        statuses_payload(
-            ("wamid.LIVE", "delivered", TS),
-            ("wamid.LATE", "sent", TS),
-            ("wamid.LATE", "delivered", TS),
-        ),
+    items = [("wamid.LIVE", "delivered", TS), ("wamid.LATE", "sent", TS)]
+    await _recorded_before_their_messages(
+        client, [*items, ("wamid.LATE", "delivered", TS)], "wamid.LATE"
     )
-    await drain()
-    await outbound("wamid.LATE")
     live = await status_of("wamid.LIVE")
     assert live.status == "delivered"
 
@@ -97,18 +99,8 @@ async def test_ids_left_by_erased_callbacks_do_not_stop_the_sweep(
 ) -> None:
     """Erasure and retention delete callbacks: the ids after the cursor can have gaps wider
     than a run; a run goes through its number of callbacks, not of ids."""
-    assert await _sweep() is False
-    await delivered(
-        client,
-        statuses_payload(
-            ("wamid.GONE", "sent", TS),
-            ("wamid.GONE", "delivered", TS),
-            ("wamid.KEPT", "sent", TS),
-            ("wamid.KEPT", "delivered", TS),
-        ),
-    )
-    await drain()
-    await outbound("wamid.KEPT")
+    items = [(w, s, TS) for w in ("wamid.GONE", "wamid.KEPT") for s in ("sent", "delivered")]
+    await _recorded_before_their_messages(client, items, "wamid.KEPT")
     async with unit_of_work() as db:  # (as erasure of the first contact's data would)
         await db.execute(delete(MessageStatusEvent).where(MessageStatusEvent.wamid == "wamid.GONE"))
     clock.advance(status_sweep.GRACE + timedelta(seconds=1))
@@ -137,12 +129,9 @@ async def test_the_sweep_is_a_periodic_job(
     (schedule,) = [s for s in periodic.schedules() if s.name == "messages.status_sweep"]
     assert schedule.interval == timedelta(minutes=1)
 
-    assert await _sweep() is False
-    await delivered(
-        client, statuses_payload(("wamid.JOB", "sent", TS), ("wamid.JOB", "delivered", TS))
+    await _recorded_before_their_messages(
+        client, [("wamid.JOB", "sent", TS), ("wamid.JOB", "delivered", TS)], "wamid.JOB"
     )
-    await drain()
-    await outbound("wamid.JOB")
     clock.advance(status_sweep.GRACE + timedelta(seconds=1))
     monkeypatch.setattr(status_sweep, "BATCH", 1)
 
@@ -167,4 +156,3 @@ async def test_the_sweep_is_a_periodic_job(
         stmt = select(Job.status).where(Job.name == "messages.status_sweep")
         assert set((await db.execute(stmt)).scalars()) == {"done"}
     assert (await status_of("wamid.JOB")).status == "delivered"
-    assert await rows(Message, Message.wamid == "wamid.JOB")
