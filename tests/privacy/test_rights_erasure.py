@@ -50,9 +50,10 @@ def _readable(blob: bytes) -> list[bytes]:
 
 
 async def _open_raw(blob: bytes, received_at: datetime) -> str:
-    from connectx.intake.batcher import BODY_COLUMN, day_subject
+    from connectx.intake.batcher import day_subject
+    from connectx.intake.raw_body import open_body
 
-    return await Vault().decrypt(None, day_subject(received_at), BODY_COLUMN, blob)
+    return (await open_body(Vault(), day_subject(received_at), blob)).decode()
 
 
 async def _raw_bodies() -> dict[int, tuple[bytes, str, datetime]]:

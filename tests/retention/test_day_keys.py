@@ -14,7 +14,8 @@ from sqlalchemy import event, select, update
 from connectx.backups.service import _unseal
 from connectx.db.engine import get_engine
 from connectx.db.session import unit_of_work
-from connectx.intake.batcher import BODY_COLUMN, day_subject
+from connectx.intake.batcher import day_subject
+from connectx.intake.raw_body import open_body
 from connectx.kit import clock
 from connectx.kit.crypto import KeyDestroyed
 from connectx.models.webhook_event import WebhookEvent
@@ -45,7 +46,7 @@ async def _writes(owner: Caller, name: str, wa_id: str) -> None:
 
 async def _opens(blob: bytes, at: datetime) -> bool:
     try:
-        await Vault().decrypt(None, day_subject(at), BODY_COLUMN, blob)
+        await open_body(Vault(), day_subject(at), blob)
     except KeyDestroyed:
         return False
     return True

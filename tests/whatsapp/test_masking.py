@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from connectx.db.session import unit_of_work
-from connectx.intake.batcher import BODY_COLUMN, day_subject
+from connectx.intake.batcher import day_subject
+from connectx.intake.raw_body import open_body
 from connectx.messages.service import RAW
 from connectx.models.message import Message
 from connectx.models.webhook_event import WebhookEvent
@@ -27,9 +28,7 @@ async def kept() -> tuple[str, str]:
     async with unit_of_work() as db:
         vault = Vault(db)
         raw = await vault.decrypt(row.workspace_id, f"contact:{row.contact_id}", RAW, row.raw_enc)
-        body = await vault.decrypt(
-            None, day_subject(event.received_at), BODY_COLUMN, event.body_enc
-        )
+        body = (await open_body(vault, day_subject(event.received_at), event.body_enc)).decode()
     return raw, body
 
 

@@ -21,16 +21,16 @@ from datetime import date, datetime
 
 from prometheus_client import Counter, Histogram
 
-from connectx.intake import pressure, turns, wakeup
+from connectx.intake import pressure, raw_body, turns, wakeup
 from connectx.intake import repository as repo
 from connectx.kit import clock
 from connectx.kit.collector import quiet_garbage_collector
+from connectx.kit.switching import shorten_switch_interval
 from connectx.models.webhook_event import PENDING
 from connectx.privacy.vault import Vault
 
 log = logging.getLogger(__name__)
 
-BODY_COLUMN = "webhook_events.body"
 BATCH_SIZE = Histogram(
     "connectx_intake_commit_batch_size",
     "Webhook events written per group commit.",
@@ -99,6 +99,7 @@ class GroupCommitBatcher:
         # serve, or no embedded worker) the collector was not quieted, and its full passes over
         # everything the app imported cost ~10 % of a POST (same-run A/B, session 6).
         quiet_garbage_collector()
+        shorten_switch_interval()  # the group commit's thread gets the GIL back sooner
         self._meter = pressure.LoopMeter()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="intake-flusher")
 
@@ -176,7 +177,7 @@ class GroupCommitBatcher:
         rows: list[dict[str, object]] = []
         for day, items in by_day.items():
             subject = _subject_of_day(day)
-            sealed = await vault.encrypt_many(None, subject, BODY_COLUMN, [i[1] for i in items])
+            sealed = await raw_body.seal_many(vault, subject, [i[1] for i in items])
             rows += [
                 new_row(app_id, received_at, body_enc, len(body))
                 for (app_id, body, received_at, _), body_enc in zip(items, sealed, strict=True)

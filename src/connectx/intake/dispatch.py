@@ -40,7 +40,8 @@ from connectx.contacts.service import Contacts
 from connectx.conversations.service import Conversations
 from connectx.inbox import assignment
 from connectx.intake import config_cache, templates, turns
-from connectx.intake.batcher import BODY_COLUMN, day_subject
+from connectx.intake.batcher import day_subject
+from connectx.intake.raw_body import open_body
 from connectx.intake.repository import Claimed
 from connectx.integrations.whatsapp import inbound, schemas
 from connectx.integrations.whatsapp.inbound import InboundMessage
@@ -204,7 +205,7 @@ class Decoder:
         subject = self._days.get(day)
         if subject is None:
             subject = self._days[day] = day_subject(event.received_at)
-        body = await self.vault.decrypt_bytes(None, subject, BODY_COLUMN, event.body_enc)
+        body = await open_body(self.vault, subject, event.body_enc)
         try:
             payload = text_guard.repaired(
                 json.loads(body, parse_float=_finite, parse_constant=_no_number), body

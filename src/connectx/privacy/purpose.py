@@ -114,8 +114,10 @@ def _declarations() -> dict[str, Declaration]:
 
 def category_of(column: str) -> Declaration | None:
     """The declaration of "table.column" (the vault's column labels: "messages.body" names the
-    sealed ``messages.body_enc``); ``None`` when no column of that name is declared."""
+    sealed ``messages.body_enc``; a ``#`` suffix names how the value was packed,
+    "webhook_events.body#lz4"); ``None`` when no column of that name is declared."""
     found = _declarations()
+    column = column.partition("#")[0]
     if column.endswith(".*"):
         return None
     return found.get(column) or found.get(f"{column}_enc")

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.config import get_settings
+from connectx.intake.raw_body import open_body, seal_many
 from connectx.jobs.queue import enqueue
 from connectx.kit import clock
 from connectx.kit.crypto import CryptoError, key_id_of
@@ -54,11 +55,12 @@ async def scrub(db: AsyncSession, identifiers: list[str], *, actor: str) -> int:
     """Clear the sealed bodies of processed raw webhooks that mention any of ``identifiers``
     (they are kept 14 days for inspection; an erased person's are not), and retire the keys of
     their days so that earlier backups' copies become unreadable. Returns the bodies cleared."""
-    from connectx.intake.batcher import BODY_COLUMN, day_subject
+    from connectx.intake.batcher import day_subject
 
     if not identifiers:
         return 0
-    needles = [json.dumps(i) for i in identifiers]  # as JSON strings: "971501234987"
+    # As JSON strings, in the bytes of the body (which need not be UTF-8): "971501234987"
+    needles = [json.dumps(i).encode() for i in identifiers]
     vault = Vault(db)
     hits: list[int] = []
     days: dict[str, set[int]] = defaultdict(set)
@@ -68,7 +70,7 @@ async def scrub(db: AsyncSession, identifiers: list[str], *, actor: str) -> int:
             after = event_id
             subject = day_subject(received_at)
             try:
-                body = await vault.decrypt(None, subject, BODY_COLUMN, blob)
+                body = await open_body(vault, subject, blob)
             except CryptoError:
                 continue  # that day's key is gone already
             if any(n in body for n in needles):
@@ -82,8 +84,6 @@ async def scrub(db: AsyncSession, identifiers: list[str], *, actor: str) -> int:
 
 async def _reseal(db: AsyncSession, subject: str, key_ids: set[int]) -> int:
     """Re-seal the day's live bodies sealed under ``key_ids`` with its current key."""
-    from connectx.intake.batcher import BODY_COLUMN
-
     vault = Vault(db)
     start, end = _day_range(subject)
     moved = 0
@@ -93,8 +93,8 @@ async def _reseal(db: AsyncSession, subject: str, key_ids: set[int]) -> int:
             after = (received_at, event_id)
             if key_id_of(blob) not in key_ids:
                 continue
-            plain = await vault.decrypt_bytes(None, subject, BODY_COLUMN, blob)
-            sealed = await vault.encrypt(None, subject, BODY_COLUMN, plain)
+            plain = await open_body(vault, subject, blob)
+            (sealed,) = await seal_many(vault, subject, [plain])  # (compressed from here on)
             if key_id_of(sealed) in key_ids:
                 raise CryptoError(f"{subject} has no newer key to re-seal under")
             moved += await repo.set_webhook_body(db, event_id, blob, sealed)

@@ -1,0 +1,116 @@
+"""Raw webhook bodies are stored compressed, then sealed; bodies sealed as received still open."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from connectx.db.session import unit_of_work
+from connectx.intake import raw_body
+from connectx.intake import repository as intake_repo
+from connectx.intake.batcher import day_subject, new_row
+from connectx.kit import clock
+from connectx.kit.crypto import CryptoError, key_id_of
+from connectx.models.channel import MetaApp
+from connectx.models.message import Message
+from connectx.models.webhook_event import WebhookEvent
+from connectx.privacy import purpose
+from connectx.privacy.rights import raw_webhooks
+from connectx.privacy.vault import Vault
+from tests.whatsapp.support import deliver, delivered, drain, load, rows
+
+
+def _many_messages(n: int) -> dict[str, Any]:
+    payload = load("message_text")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["messages"] = [{**value["messages"][0], "id": f"wamid.many.{i}"} for i in range(n)]
+    return payload
+
+
+async def _only_event() -> WebhookEvent:
+    (event,) = await rows(WebhookEvent)
+    return event
+
+
+async def test_a_stored_body_is_compressed_and_opens_to_the_bytes_received(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    body = json.dumps(_many_messages(60)).encode()
+    await delivered(client, body)
+    event = await _only_event()
+    assert event.body_size == len(body) > 8_000
+    assert event.body_enc is not None and len(event.body_enc) < len(body) / 4  # was ~len + 30
+    opened = await raw_body.open_body(Vault(), day_subject(event.received_at), event.body_enc)
+    assert opened == body
+    assert await drain() == {"processed": 1}
+    assert len(await rows(Message)) == 60
+
+
+async def test_the_label_the_ciphertext_is_bound_to_names_the_codec() -> None:
+    """A compressed body does not open as a body stored as received (nor the reverse), and the
+    purpose check reads both labels as the same column."""
+    subject = day_subject(clock.now())
+    vault = Vault()
+    (packed,) = await raw_body.seal_many(vault, subject, [b'{"object": "x"}'])
+    with pytest.raises(CryptoError):
+        await vault.decrypt_bytes(None, subject, raw_body.COLUMN, packed)
+    plain = await vault.encrypt(None, subject, raw_body.COLUMN, b'{"object": "x"}')
+    with pytest.raises(CryptoError):
+        await vault.decrypt_bytes(None, subject, raw_body.PACKED, plain)
+    assert await raw_body.open_body(vault, subject, plain) == b'{"object": "x"}'
+    declared = purpose.category_of(raw_body.COLUMN)
+    assert declared is not None and purpose.category_of(raw_body.PACKED) == declared
+
+
+async def _stored_as_received(body: bytes) -> int:
+    """A raw event row as intake wrote it before bodies were compressed; returns its id."""
+    (app,) = await rows(MetaApp)
+    at = clock.now()
+    sealed = await Vault().encrypt(None, day_subject(at), raw_body.COLUMN, body)
+    await intake_repo.commit_new([new_row(app.id, at, sealed, len(body))])
+    return int((await _only_event()).id)
+
+
+async def test_a_body_sealed_as_received_is_processed(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    await _stored_as_received(json.dumps(_many_messages(3)).encode())
+    assert await drain() == {"processed": 1}
+    assert len(await rows(Message)) == 3
+
+
+async def test_re_sealing_a_day_moves_bodies_sealed_as_received_to_the_compressed_form(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    body = json.dumps(_many_messages(20)).encode()
+    await _stored_as_received(body)
+    event = await _only_event()
+    assert event.body_enc is not None
+    subject = day_subject(event.received_at)
+    async with unit_of_work() as db:
+        await raw_webhooks.retire(db, subject, [key_id_of(event.body_enc)], actor="test")
+    moved = await _only_event()
+    assert moved.body_enc is not None and key_id_of(moved.body_enc) != key_id_of(event.body_enc)
+    assert len(moved.body_enc) < len(body) / 2
+    vault = Vault()
+    assert await vault.decrypt_bytes(None, subject, raw_body.PACKED, moved.body_enc) != body
+    assert await raw_body.open_body(vault, subject, moved.body_enc) == body
+
+
+async def test_erasure_reads_raw_bodies_that_are_not_utf8(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    """A malformed delivery (kept for inspection) is bytes, not text: the scrub of an erasure
+    looks for the person's identifiers in it without decoding it (it raised before)."""
+    assert (await deliver(client, b'\xff\xfe{"wa_id": "16505551234"}')).status_code == 200
+    assert (await deliver(client, b'{"wa_id": "16505559999"}')).status_code == 200
+    assert await drain() == {"malformed": 1, "processed": 1}
+    async with unit_of_work() as db:
+        assert await raw_webhooks.scrub(db, ["16505551234"], actor="test") == 1
+    kept = [e for e in await rows(WebhookEvent, order_by=WebhookEvent.id)]
+    assert [e.body_enc is None for e in kept] == [True, False]
+    assert clock.now() - kept[0].received_at < timedelta(minutes=5)
