@@ -104,6 +104,14 @@ def test_the_fast_pre_check_answers_as_the_whole_body_scan() -> None:
         '"id":""4111111111111111',
         ':"4111111111111111',
         '"original_message_id"      :      "4111111111111111"',
+        # compact, as Meta writes them (masking._compact_identifier's shortcut), and near misses
+        '"phone_number_id":"4111111111111111"',
+        '"phone_number_id":"4111111111111111 1"',
+        '"from":"4111111111111111-"',
+        '"caption":"4111111111111111"',
+        '":"4111111111111111"',
+        '"x"id":"4111111111111111"',
+        '"id":"4111111111111111  4111111111111111"',
     ]
     answers = {True: 0, False: 0}
     for _ in range(6000):

@@ -155,27 +155,55 @@ def might_hold_a_card(body: bytes) -> bool:
     return _carries_text(body) and _card_run(body)
 
 
+_IDENTIFIER_KEYS = frozenset(key.encode() for key in IDENTIFIERS)
+
+
+def _compact_identifier(body: bytes, at: int, end: int) -> bool:
+    """Whether the stretch ``body[at:end]`` is all digits and the value of an identifier field
+    written as Meta writes them (``"phone_number_id":"1065…``): the one run ``_RUN`` would find
+    there, and ``_KEYED`` would find it keyed. Every update's ids are such stretches; this
+    answers them with a few comparisons instead of the two expressions (~1.5 µs a stretch)."""
+    if body[at - 3 : at] != b'":"' or not body[at:end].isdigit():
+        return False
+    opening = body.rfind(b'"', 0, at - 3)
+    return opening >= 0 and body[opening + 1 : at - 3] in _IDENTIFIER_KEYS
+
+
 def _card_run(body: bytes) -> bool:
-    """:func:`might_hold_a_card` of a body already known to carry people's text."""
+    """Whether ``body`` has a long digit run outside identifier fields (``_RUN`` not keyed)."""
     shape = body.translate(_SHAPE)
     at = shape.find(_STRETCH)
     while at >= 0:
         end = shape.find(b".", at)
         if end < 0:
             end = len(body)
-        for match in _RUN.finditer(body, at, end):  # (the look-behind sees before ``at``)
-            if not _KEYED.search(body, max(0, match.start() - 40), match.start()):
-                return True
+        if not _compact_identifier(body, at, end):
+            for match in _RUN.finditer(body, at, end):  # (the look-behind sees before ``at``)
+                if not _KEYED.search(body, max(0, match.start() - 40), match.start()):
+                    return True
         at = shape.find(_STRETCH, end)
     return False
 
 
+SMALL = 2048  # bytes: a single update is ~0.5-1.5 kB
+
+
 def mask_body(body: bytes) -> bytes:
-    """``body`` with card numbers masked (unchanged when it holds none)."""
-    if not _carries_text(body):  # (~3 µs a kilobyte: once, for both checks below)
+    """``body`` with card numbers masked (unchanged when it holds none).
+
+    Three checks, each enough to leave the body as it is: people's text (the carriers' keys),
+    another script's digits, a long run outside identifiers. In a single update (under
+    :data:`SMALL`) the keys are looked for first: three short scans, and they end most
+    deliveries there (status callbacks: ~0.9 µs). In a larger body they are looked for last:
+    "messages" comes after a batch's contacts and the other keys are looked for up to it (~9 µs
+    for 50 updates), while the other two checks answer most batches by themselves (~15 µs)."""
+    small = len(body) < SMALL
+    if small and not _carries_text(body):
         return body
     other_digits = _other_digits(body)
     if not other_digits and not _card_run(body):
+        return body
+    if not small and not _carries_text(body):
         return body
     try:
         text = body.decode("utf-8")
