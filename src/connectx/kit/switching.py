@@ -8,10 +8,10 @@ loop's thread is busy with requests it lets go of the GIL only when it waits for
 another thread has asked for the GIL for a whole switch interval (5 ms by default), so every one
 of those steps could wait up to 5 ms, and the group commit with it, and every POST of the group
 with that (session 16: a group of ~125 batch-50 deliveries spent 7 ms in SQLite and 12 ms end
-to end). At 0.5 ms, in the same run: 8,291 -> 9,438 POSTs/s (batch 50, data on tmpfs, the
-processor stopped; bench/results/intake-2026-12-05h.md). Process-wide; the loop's thread is the
-only busy one, so it costs the loop a GIL hand-over at most every 0.5 ms while the database
-thread works, and nothing otherwise.
+to end). At 0.5 ms, in consecutive runs a minute apart: 8,291 -> 9,438 POSTs/s (batch 50,
+data on tmpfs, the processor stopped; 0.1 ms: 9,578; bench/results/intake-2026-12-05h.md).
+Process-wide; the loop's thread is the only busy one, so it costs the loop a GIL hand-over at
+most every 0.5 ms while the database thread works, and nothing otherwise.
 """
 
 from __future__ import annotations
