@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -111,6 +110,5 @@ async def test_erasure_reads_raw_bodies_that_are_not_utf8(
     assert await drain() == {"malformed": 1, "processed": 1}
     async with unit_of_work() as db:
         assert await raw_webhooks.scrub(db, ["16505551234"], actor="test") == 1
-    kept = [e for e in await rows(WebhookEvent, order_by=WebhookEvent.id)]
+    kept = await rows(WebhookEvent, order_by=WebhookEvent.id)
     assert [e.body_enc is None for e in kept] == [True, False]
-    assert clock.now() - kept[0].received_at < timedelta(minutes=5)

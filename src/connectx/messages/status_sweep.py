@@ -87,17 +87,12 @@ async def sweep(db: AsyncSession) -> bool:
             ),
         )
         .where(events.id > cursor, events.id <= upto, Message.status_rank < rank)
-        .distinct()
     )
-    ids = list((await db.execute(behind)).scalars())
-    if ids:
+    stmt = select(Message).where(Message.id.in_(behind)).order_by(Message.id)
+    found = list((await db.execute(stmt)).scalars())
+    if found:
         from connectx.messages.service import apply_late_statuses
 
-        found = list(
-            (await db.execute(select(Message).where(Message.id.in_(ids)).order_by(Message.id)))
-            .scalars()
-            .all()
-        )
         await apply_late_statuses(db, found)
         SWEPT.inc(len(found))
         log.warning("status sweep applied callbacks a live look missed, %d message(s)", len(found))
