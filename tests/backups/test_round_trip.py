@@ -246,20 +246,8 @@ async def test_an_existing_folder_keeps_its_mode_a_new_one_is_private(tmp_path: 
     assert len(files) == 2 and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
 
 
-def _raw_event(size: int) -> dict[str, Any]:
-    return {
-        "source": "whatsapp",
-        "meta_app_id": None,
-        "received_at": clock.now(),
-        "body_enc": b"sealed raw body",
-        "body_size": size,
-        "status": "pending",
-        "attempts": 0,
-        "progress": 0,
-        "items": 0,
-        "unrouted": 0,
-        "ignored": 0,
-    }
+def _raw_event(size: int) -> intake_repo.NewEvent:
+    return (clock.now(), None, b"sealed raw body", size)
 
 
 async def test_raw_webhook_events_are_backed_up_and_restored_from_their_own_file(

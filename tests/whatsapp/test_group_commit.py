@@ -58,14 +58,8 @@ def test_received_at_is_formatted_as_sqlalchemy_binds_it_on_sqlite() -> None:
         repo.sqlite_datetime(datetime(2026, 12, 4))
 
 
-def _rows(times: list[datetime]) -> list[dict[str, Any]]:
-    rows = []
-    for i, at in enumerate(times):
-        row = batcher_module.new_row(None, at, bytes([i % 256]) * (i % 7 + 1), 10 + i)  # type: ignore[arg-type]
-        if i % 3 == 1:
-            row.update(status="malformed", attempts=2, progress=5, items=7, unrouted=1, ignored=3)
-        rows.append(row)
-    return rows
+def _events(times: list[datetime]) -> list[repo.NewEvent]:
+    return [(at, None, bytes([i % 256]) * (i % 7 + 1), 10 + i) for i, at in enumerate(times)]
 
 
 async def _stored(after: int, upto: int) -> list[tuple[Any, ...]]:
@@ -100,21 +94,21 @@ async def test_the_writer_stores_exactly_what_sqlalchemy_stored(app: Any) -> Non
     """Identical stored values: the same rows through SQLAlchemy Core (the old path) and
     through the writer (driver level) read back the same, storage classes included."""
     processor.stop_embedded()
-    rows = _rows(_times()[:300])
+    events = _events(_times()[:300])
     start = await _last_id()
     table = WebhookEvent.__table__
     async with get_engine().begin() as conn:
-        await conn.execute(insert(table), rows)  # type: ignore[arg-type]
+        await conn.execute(insert(table), [repo.new_row(*e) for e in events])
     middle = await _last_id()
     writer = repo.NewEventWriter()
     try:
-        await writer.commit(rows[:1])
-        await writer.commit(rows[1:])
+        await writer.commit(events[:1])
+        await writer.commit(events[1:])
     finally:
         await writer.close()
     through_core = await _stored(start, middle)
     through_writer = await _stored(middle, await _last_id())
-    assert len(through_core) == len(rows) == len(through_writer)
+    assert len(through_core) == len(events) == len(through_writer)
     assert through_writer == through_core
 
 

@@ -11,7 +11,7 @@ import pytest
 from connectx.db.session import unit_of_work
 from connectx.intake import raw_body
 from connectx.intake import repository as intake_repo
-from connectx.intake.batcher import day_subject, new_row
+from connectx.intake.batcher import day_subject
 from connectx.kit import clock
 from connectx.kit.crypto import CryptoError, key_id_of
 from connectx.models.channel import MetaApp
@@ -70,7 +70,7 @@ async def _stored_as_received(body: bytes) -> int:
     (app,) = await rows(MetaApp)
     at = clock.now()
     sealed = await Vault().encrypt(None, day_subject(at), raw_body.COLUMN, body)
-    await intake_repo.commit_new([new_row(app.id, at, sealed, len(body))])
+    await intake_repo.commit_new([(at, app.id, sealed, len(body))])
     return int((await _only_event()).id)
 
 

@@ -14,8 +14,8 @@ Server-side cursors (streaming results) keep SQLAlchemy's own adapter. Used by
 
 Two more trips are saved: the pool's rollback of a connection handed back with no transaction
 open (after every commit) is skipped (``sqlite3`` does nothing then anyway), and
-:func:`commit_many` runs a whole write transaction (``BEGIN IMMEDIATE``, a few multi-row INSERTs,
-``COMMIT``) in one trip, for intake's group commit.
+:func:`commit_many` runs a whole write transaction (one multi-row INSERT, a transaction of its
+own) in one trip, for intake's group commit.
 """
 
 from __future__ import annotations
@@ -127,44 +127,53 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         super().rollback()
 
 
+STEP = 32  # padded statement sizes: powers of two up to it, then its multiples
+
+
+def padded_size(rows: int) -> int:
+    """The row count of the statement that inserts ``rows`` rows: the next power of two up to
+    :data:`STEP`, then the next multiple of it (a group of up to 256 rows is one of 13
+    statement shapes, each prepared once and kept in ``sqlite3``'s cache; preparing one of
+    ~120 rows took ~0.6 ms, so a shape per exact count would be prepared again and again)."""
+    if rows <= STEP:
+        return 1 << (rows - 1).bit_length()
+    return -(-rows // STEP) * STEP
+
+
 @functools.lru_cache(maxsize=64)
-def _rows_sql(operation: str, rows: int) -> str:
-    """``operation`` (``INSERT … VALUES (?, …)``) inserting ``rows`` rows in one statement."""
-    head, values, group = operation.rpartition(" VALUES ")
-    if not values:
-        raise ValueError("commit_many needs an INSERT … VALUES (…) statement")
-    return head + values + ", ".join([group] * rows)
+def _rows_sql(head: str, width: int, rows: int) -> str:
+    """``head`` (``INSERT INTO t (…) SELECT <expressions of column1…N>``) over a VALUES list of
+    ``rows`` rows of ``width`` placeholders; rows whose first value is NULL (the padding) are
+    left out."""
+    group = "(" + ", ".join(["?"] * width) + ")"
+    return f"{head} FROM (VALUES {', '.join([group] * rows)}) WHERE column1 IS NOT NULL"
 
 
-def _chunks(conn: sqlite3.Connection, columns: int, count: int) -> list[int]:
-    """Row counts of the multi-row statements inserting ``count`` rows: powers of two (so a
-    handful of statements stay in ``sqlite3``'s cache whatever the group's size), each within
-    SQLite's limit on bound variables."""
-    most = max(1, min(256, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // columns))
-    sizes = []
-    while count:
-        size = 1 << (min(count, most).bit_length() - 1)
-        sizes.append(size)
-        count -= size
-    return sizes
+def _commit_many(conn: sqlite3.Connection, head: str, parameters: Sequence[Any]) -> None:
+    """On aiosqlite's thread: the rows inserted and committed (fsync'ed under
+    ``synchronous=FULL``), or nothing.
 
-
-def _commit_many(conn: sqlite3.Connection, operation: str, parameters: Sequence[Any]) -> None:
-    """On aiosqlite's thread: one write transaction, committed (fsync'ed under
-    ``synchronous=FULL``) or rolled back.
-
-    The rows go in as a few multi-row INSERTs, not an executemany: ``sqlite3`` lets go of the
-    GIL around every step of a statement, and taking it back from the event loop's thread
-    cost that thread a wait per row (a group of 128 rows was 128 hand-overs, ~12 % of the
-    loop's time at full intake, session 12)."""
+    One statement, outside any transaction: SQLite makes it a transaction of its own, which
+    takes the write lock when the statement starts (as ``BEGIN IMMEDIATE`` did) and commits when
+    it ends, atomically. ``sqlite3`` lets go of the GIL around every step of every statement,
+    and each time the database thread takes it back from the busy event loop it waits (up to
+    the switch interval, then the loop waits in turn): ``BEGIN IMMEDIATE``, a few multi-row
+    INSERTs and ``COMMIT`` were a dozen such hand-overs a group (session 17: one statement, 9.3
+    vs 8.6k batch-50 POSTs/s). Only a group larger than SQLite's limit on bound variables allows
+    in one statement is split, inside ``BEGIN IMMEDIATE`` / ``COMMIT``."""
+    if not parameters:
+        return
+    if conn.in_transaction:
+        raise sqlite3.OperationalError("commit_many needs a connection with no open transaction")
+    width = len(parameters[0])
+    most = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    if len(parameters) <= most:
+        conn.execute(*_statement(head, width, parameters, most))
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        done = 0
-        columns = len(parameters[0]) if parameters else 0
-        for size in _chunks(conn, columns, len(parameters)) if columns else ():
-            flat = list(itertools.chain.from_iterable(parameters[done : done + size]))
-            conn.execute(_rows_sql(operation, size), flat)
-            done += size
+        for start in range(0, len(parameters), most):
+            conn.execute(*_statement(head, width, parameters[start : start + most], most))
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -172,12 +181,21 @@ def _commit_many(conn: sqlite3.Connection, operation: str, parameters: Sequence[
         raise
 
 
-async def commit_many(driver_connection: Any, operation: str, parameters: Sequence[Any]) -> None:
-    """Insert ``parameters`` with ``operation`` and commit, in one trip to the database thread
-    (not four: BEGIN, the statement, COMMIT, the pool's rollback). ``driver_connection`` is the
-    aiosqlite connection of a pooled connection the caller has checked out."""
+def _statement(head: str, width: int, rows: Sequence[Any], most: int) -> tuple[str, list[Any]]:
+    """The SQL and parameters inserting ``rows`` (padded with NULL rows to its size)."""
+    size = min(padded_size(len(rows)), most)
+    flat = list(itertools.chain.from_iterable(rows))
+    flat += [None] * (width * (size - len(rows)))
+    return _rows_sql(head, width, size), flat
+
+
+async def commit_many(driver_connection: Any, head: str, parameters: Sequence[Any]) -> None:
+    """Insert ``parameters`` (tuples, their first value never NULL) with ``head`` (an
+    ``INSERT INTO t (…) SELECT …`` over ``column1``… of a VALUES list, which this adds) and
+    commit, in one trip to the database thread. ``driver_connection`` is the aiosqlite
+    connection of a pooled connection the caller has checked out."""
     connection: aiosqlite.Connection = driver_connection
-    await connection._execute(_commit_many, connection._conn, operation, parameters)
+    await connection._execute(_commit_many, connection._conn, head, parameters)
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -26,7 +26,6 @@ from connectx.intake import repository as repo
 from connectx.kit import clock
 from connectx.kit.collector import quiet_garbage_collector
 from connectx.kit.switching import shorten_switch_interval
-from connectx.models.webhook_event import PENDING
 from connectx.privacy.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -55,25 +54,6 @@ def day_subject(at: datetime) -> str:
 def _subject_of_day(day: date) -> str:
     """:func:`day_subject` of a day, formatted once (strftime per group commit was ~2 µs)."""
     return f"webhook_day:{day:%Y-%m-%d}"
-
-
-def new_row(
-    meta_app_id: int, received_at: datetime, body_enc: bytes, size: int
-) -> dict[str, object]:
-    """The ``webhook_events`` row of a raw event just received (its body sealed)."""
-    return {
-        "source": "whatsapp",
-        "meta_app_id": meta_app_id,
-        "received_at": received_at,
-        "body_enc": body_enc,
-        "body_size": size,
-        "status": PENDING,
-        "attempts": 0,
-        "progress": 0,
-        "items": 0,
-        "unrouted": 0,
-        "ignored": 0,
-    }
 
 
 # (meta app id, body, received_at, the request's future)
@@ -165,24 +145,24 @@ class GroupCommitBatcher:
                 self._meter.sample(len(batch))  # intake first under overload (pressure.py)
 
     async def _flush(self, batch: list[_Pending]) -> None:
-        rows = await self._seal(batch)  # before the turn: no lock is held while sealing
+        events = await self._seal(batch)  # before the turn: no lock is held while sealing
         async with turns.intake_turn():
-            await repo.commit_new(rows, self._writer)
+            await repo.commit_new(events, self._writer)
 
-    async def _seal(self, batch: list[_Pending]) -> list[dict[str, object]]:
+    async def _seal(self, batch: list[_Pending]) -> list[repo.NewEvent]:
         by_day: dict[date, list[_Pending]] = {}
         for item in batch:
             by_day.setdefault(item[2].date(), []).append(item)
         vault = Vault()
-        rows: list[dict[str, object]] = []
+        events: list[repo.NewEvent] = []
         for day, items in by_day.items():
             subject = _subject_of_day(day)
             sealed = await raw_body.seal_many(vault, subject, [i[1] for i in items])
-            rows += [
-                new_row(app_id, received_at, body_enc, len(body))
+            events += [
+                (received_at, app_id, body_enc, len(body))
                 for (app_id, body, received_at, _), body_enc in zip(items, sealed, strict=True)
             ]
-        return rows
+        return events
 
     async def close(self) -> None:
         """Stop the flusher (what waits gets :class:`StoreFailed`) and give its connection

@@ -15,6 +15,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
@@ -28,6 +29,30 @@ from connectx.db.engine import get_engine
 from connectx.models.config_generation import PROCESSING, ConfigGeneration
 from connectx.models.security import WorkspaceSuspension
 from connectx.models.webhook_event import FAILED, PENDING, WebhookEvent
+
+# A raw event just received, as intake writes it: when it came, from which Meta app, its sealed
+# body and the body's size. Everything else of its row is the same for every new event
+# (:func:`new_row`).
+NewEvent = tuple[datetime, int | None, bytes, int]
+
+
+def new_row(
+    received_at: datetime, meta_app_id: int | None, body_enc: bytes, size: int
+) -> dict[str, object]:
+    """The ``webhook_events`` row of a raw event just received (its body sealed)."""
+    return {
+        "source": "whatsapp",
+        "meta_app_id": meta_app_id,
+        "received_at": received_at,
+        "body_enc": body_enc,
+        "body_size": size,
+        "status": PENDING,
+        "attempts": 0,
+        "progress": 0,
+        "items": 0,
+        "unrouted": 0,
+        "ignored": 0,
+    }
 
 
 async def insert_many(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -55,13 +80,17 @@ class NewEventWriter:
     app's shutdown. The rows go to the driver with the values SQLAlchemy would bind, built
     directly (tests/whatsapp/test_group_commit.py proves the stored values identical):
 
-    * SQLite (our one-trip driver): ``BEGIN IMMEDIATE`` / multi-row INSERTs / ``COMMIT`` in one trip
-      to the database thread (:func:`connectx.db.sqlite_driver.commit_many`); ``received_at``
-      formatted as SQLAlchemy's SQLite ``DATETIME`` stores it, without its bind processor
-      (4 of the 6 µs it took to bind a row).
+    * SQLite (our one-trip driver): one multi-row ``INSERT … SELECT … FROM (VALUES …)``, a
+      transaction of its own, in one trip to the database thread
+      (:func:`connectx.db.sqlite_driver.commit_many`); ``received_at`` formatted as
+      SQLAlchemy's SQLite ``DATETIME`` stores it, without its bind processor (4 of the 6 µs it
+      took to bind a row).
     * PostgreSQL (asyncpg): one ``INSERT … SELECT FROM unnest(…)`` of the whole group, the
-      columns as arrays, run outside a transaction (one statement commits atomically): one
-      round trip where ``BEGIN`` / executemany / ``COMMIT`` were three.
+      varying columns as arrays, run outside a transaction (one statement commits atomically):
+      one round trip where ``BEGIN`` / executemany / ``COMMIT`` were three.
+
+    On both, only the four values that vary between new events are bound (:data:`_BOUND`); the
+    others are constants in the statement (:func:`_new_insert`).
     * anything else: a Core executemany in a transaction on the kept connection.
     """
 
@@ -80,16 +109,16 @@ class NewEventWriter:
             await conn.close()
             raise
         if isinstance(engine.dialect.dbapi, sqlite_driver.OneTripDBAPI):
-            self._kind, self._sql = "sqlite", _sqlite_insert(engine.dialect)
+            self._kind, self._sql = "sqlite", _new_insert(engine.dialect)
         elif engine.dialect.driver == "asyncpg":
-            self._kind, self._sql = "asyncpg", _PG_INSERT
+            self._kind, self._sql = "asyncpg", _new_insert(engine.dialect)
         else:
             self._kind = "core"
         self._conn, self._driver = conn, driver
         return driver
 
-    async def commit(self, rows: list[dict[str, Any]]) -> None:
-        """Insert the rows and commit them, or raise with nothing stored."""
+    async def commit(self, events: list[NewEvent]) -> None:
+        """Insert the new events and commit them, or raise with nothing stored."""
         driver = self._driver if self._conn is not None else await self._connect()
         if self._kind == "asyncpg" and driver.is_closed():
             # The server closed it while it waited (a restart, pg_terminate_backend): replaced
@@ -98,14 +127,14 @@ class NewEventWriter:
             driver = await self._connect()
         try:
             if self._kind == "sqlite":
-                await sqlite_driver.commit_many(driver, self._sql, [_sqlite_row(r) for r in rows])
+                await sqlite_driver.commit_many(driver, self._sql, [_sqlite_row(e) for e in events])
             elif self._kind == "asyncpg":
-                await driver.execute(self._sql, *_pg_columns(rows))
+                await driver.execute(self._sql, *_pg_columns(events))
             else:
                 assert self._conn is not None
                 table: Table = WebhookEvent.__table__  # type: ignore[assignment]
                 async with self._conn.begin():
-                    await self._conn.execute(insert(table), rows)
+                    await self._conn.execute(insert(table), [new_row(*e) for e in events])
         except BaseException:
             await self.close()  # a connection in an unknown state is not reused
             raise
@@ -118,44 +147,51 @@ class NewEventWriter:
                 await conn.close()
 
 
-async def commit_new(rows: list[dict[str, Any]], writer: NewEventWriter | None = None) -> None:
-    """A group commit: insert the rows of raw events and commit them, in a transaction of their
-    own, with no ORM session, through ``writer`` (the flusher's: its connection stays checked
-    out) or a writer of this call only."""
+async def commit_new(events: list[NewEvent], writer: NewEventWriter | None = None) -> None:
+    """A group commit: insert new raw events and commit them, in a transaction of their own,
+    with no ORM session, through ``writer`` (the flusher's: its connection stays checked out)
+    or a writer of this call only."""
     if writer is not None:
-        await writer.commit(rows)
+        await writer.commit(events)
         return
     once = NewEventWriter()
     try:
-        await once.commit(rows)
+        await once.commit(events)
     finally:
         await once.close()
 
 
-_NEW_COLUMNS = (
-    "source",
-    "meta_app_id",
-    "received_at",
-    "body_enc",
-    "body_size",
-    "status",
-    "attempts",
-    "progress",
-    "items",
-    "unrouted",
-    "ignored",
-)
+# The columns of a new raw event that vary (a NewEvent's, bound per row; ``received_at`` first:
+# never NULL, sqlite_driver.commit_many pads with NULL rows), and those that are the same for
+# every new event (new_row's), written into the statement as constants: binding 4 values a
+# row instead of 11 is work done holding the GIL (SQLite: on the database thread; PostgreSQL:
+# asyncpg's encoding, on the event loop).
+_BOUND = ("received_at", "meta_app_id", "body_enc", "body_size")
+_FIXED = ("source", "status", "attempts", "progress", "items", "unrouted", "ignored")
+_PG_TYPES = ("timestamptz", "bigint", "bytea", "integer")
 
 
 @functools.cache
-def _sqlite_insert(dialect: Dialect) -> str:
-    """The INSERT of a group commit's rows in SQLite's SQL, ``?`` placeholders in the order of
-    :data:`_NEW_COLUMNS` (the order :func:`_sqlite_row` binds them in)."""
+def _new_insert(dialect: Dialect) -> str:
+    """``INSERT INTO webhook_events (<_BOUND>, <_FIXED>) SELECT <4 values>, <constants>`` on
+    ``dialect``: on SQLite over ``column1…4`` of the VALUES list commit_many adds, on PostgreSQL
+    over ``unnest`` of one array per bound column. The constants are new_row's, rendered by
+    SQLAlchemy (built from the model and constants only: no input reaches the SQL)."""
     table: Table = WebhookEvent.__table__  # type: ignore[assignment]
-    compiled = insert(table).values({name: bindparam(name) for name in _NEW_COLUMNS})
-    sql = compiled.compile(dialect=dialect)
-    assert tuple(sql.positiontup or ()) == _NEW_COLUMNS
-    return str(sql)
+    fixed = new_row(datetime.now(UTC), 0, b"", 0)
+    constants = ", ".join(
+        str(
+            literal(fixed[name], table.c[name].type).compile(
+                dialect=dialect, compile_kwargs={"literal_binds": True}
+            )
+        )
+        for name in _FIXED
+    )
+    head = f"INSERT INTO {table.name} ({', '.join(_BOUND + _FIXED)}) SELECT "
+    if dialect.name == "postgresql":
+        arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(_PG_TYPES, 1))
+        return f"{head}u.*, {constants} FROM unnest({arrays}) AS u"
+    return f"{head}column1, column2, column3, column4, {constants}"
 
 
 def sqlite_datetime(value: datetime) -> str:
@@ -181,48 +217,16 @@ def sqlite_datetime(value: datetime) -> str:
 _SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
 
 
-def _sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
-    """A row's parameters as SQLAlchemy binds them on SQLite (strings, integers and bytes pass
+def _sqlite_row(event: NewEvent) -> tuple[Any, ...]:
+    """A new event's values as SQLAlchemy binds them on SQLite (integers and bytes pass
     unchanged; the datetime is formatted)."""
-    return (
-        row["source"],
-        row["meta_app_id"],
-        sqlite_datetime(row["received_at"]),
-        row["body_enc"],
-        row["body_size"],
-        row["status"],
-        row["attempts"],
-        row["progress"],
-        row["items"],
-        row["unrouted"],
-        row["ignored"],
-    )
+    received_at, meta_app_id, body_enc, size = event
+    return (sqlite_datetime(received_at), meta_app_id, body_enc, size)
 
 
-_PG_TYPES = (
-    "varchar",
-    "bigint",
-    "timestamptz",
-    "bytea",
-    "integer",
-    "varchar",
-    "integer",
-    "integer",
-    "integer",
-    "integer",
-    "integer",
-)
-# Built from constants only (column names and types above): no input reaches the SQL.
-_PG_INSERT = (
-    f"INSERT INTO webhook_events ({', '.join(_NEW_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608
-    + ", ".join(f"${i}::{t}[]" for i, t in enumerate(_PG_TYPES, 1))
-    + ")"
-)
-
-
-def _pg_columns(rows: list[dict[str, Any]]) -> list[list[Any]]:
-    """The rows as one array per column (asyncpg binds aware datetimes as ``timestamptz``)."""
-    return [[row[name] for row in rows] for name in _NEW_COLUMNS]
+def _pg_columns(events: list[NewEvent]) -> list[list[Any]]:
+    """New events as one array per column (asyncpg binds aware datetimes as ``timestamptz``)."""
+    return [list(column) for column in zip(*events, strict=True)]
 
 
 LOCK_TIMEOUT = "10s"  # a processing transaction waits this long for a row or advisory lock
