@@ -88,10 +88,10 @@ class NewEventWriter:
     * PostgreSQL (asyncpg): one ``INSERT … SELECT FROM unnest(…)`` of the whole group, the
       varying columns as arrays, run outside a transaction (one statement commits atomically):
       one round trip where ``BEGIN`` / executemany / ``COMMIT`` were three.
-
-    On both, only the four values that vary between new events are bound (:data:`_BOUND`); the
-    others are constants in the statement (:func:`_new_insert`).
     * anything else: a Core executemany in a transaction on the kept connection.
+
+    On SQLite and PostgreSQL only the four values that vary between new events are bound
+    (:data:`_BOUND`); the others are constants in the statement (:func:`_new_insert`).
     """
 
     def __init__(self) -> None:
