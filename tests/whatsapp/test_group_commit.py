@@ -98,7 +98,7 @@ async def test_the_writer_stores_exactly_what_sqlalchemy_stored(app: Any) -> Non
     start = await _last_id()
     table = WebhookEvent.__table__
     async with get_engine().begin() as conn:
-        await conn.execute(insert(table), [repo.new_row(*e) for e in events])
+        await conn.execute(insert(table), [repo.new_row(e) for e in events])
     middle = await _last_id()
     writer = repo.NewEventWriter()
     try:

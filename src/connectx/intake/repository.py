@@ -31,35 +31,24 @@ from connectx.models.security import WorkspaceSuspension
 from connectx.models.webhook_event import FAILED, PENDING, WebhookEvent
 
 # A raw event just received, as intake writes it: when it came, from which Meta app, its sealed
-# body and the body's size. Everything else of its row is the same for every new event
-# (:func:`new_row`).
+# body and the body's size (the columns of _BOUND, in that order). Everything else of its row is
+# the same for every new event (_CONSTANT).
 NewEvent = tuple[datetime, int | None, bytes, int]
+_BOUND = ("received_at", "meta_app_id", "body_enc", "body_size")
+_CONSTANT: dict[str, object] = {
+    "source": "whatsapp",
+    "status": PENDING,
+    "attempts": 0,
+    "progress": 0,
+    "items": 0,
+    "unrouted": 0,
+    "ignored": 0,
+}
 
 
-def new_row(
-    received_at: datetime, meta_app_id: int | None, body_enc: bytes, size: int
-) -> dict[str, object]:
-    """The ``webhook_events`` row of a raw event just received (its body sealed)."""
-    return {
-        "source": "whatsapp",
-        "meta_app_id": meta_app_id,
-        "received_at": received_at,
-        "body_enc": body_enc,
-        "body_size": size,
-        "status": PENDING,
-        "attempts": 0,
-        "progress": 0,
-        "items": 0,
-        "unrouted": 0,
-        "ignored": 0,
-    }
-
-
-async def insert_many(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Rows of raw events in the caller's transaction: one Core executemany (compiled once,
-    cached; the ORM's bulk path cost more than the SQL under load)."""
-    table: Table = WebhookEvent.__table__  # type: ignore[assignment]
-    await db.execute(insert(table), rows)
+def new_row(event: NewEvent) -> dict[str, object]:
+    """The whole ``webhook_events`` row of a raw event just received."""
+    return {**dict(zip(_BOUND, event, strict=True)), **_CONSTANT}
 
 
 def writer_engine() -> AsyncEngine:
@@ -91,7 +80,7 @@ class NewEventWriter:
     * anything else: a Core executemany in a transaction on the kept connection.
 
     On SQLite and PostgreSQL only the four values that vary between new events are bound
-    (:data:`_BOUND`); the others are constants in the statement (:func:`_new_insert`).
+    (:data:`_BOUND`); :data:`_CONSTANT` is written into the statement (:func:`_new_insert`).
     """
 
     def __init__(self) -> None:
@@ -134,7 +123,7 @@ class NewEventWriter:
                 assert self._conn is not None
                 table: Table = WebhookEvent.__table__  # type: ignore[assignment]
                 async with self._conn.begin():
-                    await self._conn.execute(insert(table), [new_row(*e) for e in events])
+                    await self._conn.execute(insert(table), [new_row(e) for e in events])
         except BaseException:
             await self.close()  # a connection in an unknown state is not reused
             raise
@@ -161,33 +150,29 @@ async def commit_new(events: list[NewEvent], writer: NewEventWriter | None = Non
         await once.close()
 
 
-# The columns of a new raw event that vary (a NewEvent's, bound per row; ``received_at`` first:
-# never NULL, sqlite_driver.commit_many pads with NULL rows), and those that are the same for
-# every new event (new_row's), written into the statement as constants: binding 4 values a
-# row instead of 11 is work done holding the GIL (SQLite: on the database thread; PostgreSQL:
-# asyncpg's encoding, on the event loop).
-_BOUND = ("received_at", "meta_app_id", "body_enc", "body_size")
-_FIXED = ("source", "status", "attempts", "progress", "items", "unrouted", "ignored")
+# On SQLite and PostgreSQL only a NewEvent's values are bound per row (received_at first: never
+# NULL, and sqlite_driver.commit_many pads with NULL rows); _CONSTANT is written into the
+# statement: binding 4 values a row instead of 11 is work done holding the GIL (SQLite: on the
+# database thread; PostgreSQL: asyncpg's encoding, on the event loop).
 _PG_TYPES = ("timestamptz", "bigint", "bytea", "integer")
 
 
 @functools.cache
 def _new_insert(dialect: Dialect) -> str:
-    """``INSERT INTO webhook_events (<_BOUND>, <_FIXED>) SELECT <4 values>, <constants>`` on
-    ``dialect``: on SQLite over ``column1…4`` of the VALUES list commit_many adds, on PostgreSQL
-    over ``unnest`` of one array per bound column. The constants are new_row's, rendered by
+    """``INSERT INTO webhook_events (<_BOUND>, <_CONSTANT's>) SELECT <4 values>, <constants>``
+    on ``dialect``: on SQLite over ``column1…4`` of the VALUES list commit_many adds, on
+    PostgreSQL over ``unnest`` of one array per bound column. The constants are rendered by
     SQLAlchemy (built from the model and constants only: no input reaches the SQL)."""
     table: Table = WebhookEvent.__table__  # type: ignore[assignment]
-    fixed = new_row(datetime.now(UTC), 0, b"", 0)
     constants = ", ".join(
         str(
-            literal(fixed[name], table.c[name].type).compile(
+            literal(value, table.c[name].type).compile(
                 dialect=dialect, compile_kwargs={"literal_binds": True}
             )
         )
-        for name in _FIXED
+        for name, value in _CONSTANT.items()
     )
-    head = f"INSERT INTO {table.name} ({', '.join(_BOUND + _FIXED)}) SELECT "
+    head = f"INSERT INTO {table.name} ({', '.join((*_BOUND, *_CONSTANT))}) SELECT "
     if dialect.name == "postgresql":
         arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(_PG_TYPES, 1))
         return f"{head}u.*, {constants} FROM unnest({arrays}) AS u"
