@@ -68,9 +68,10 @@ class Settings(BaseSettings):
     task_modules: list[str] = Field(default_factory=list)
     # Run background work inside `connectx serve` (embedded). Off for distributed web nodes.
     embedded_worker: bool = True
-    # ... whose idle threads look for work and for a stop this often (ms): stopping the server
-    # waits up to about three of these (its job threads, then its consumer, then its reconciler).
-    embedded_poll_ms: int = Field(default=100, ge=5, le=1000)
+    # ... whose idle job threads and consumers look for a stop this often (ms): stopping the
+    # server waits up to about two of these. Each look takes the GIL from the loop serving
+    # webhooks (docs/jobs.md), so not more often than needed.
+    embedded_poll_ms: int = Field(default=500, ge=5, le=1000)
     # ... with stored webhook events processed in a child process of `connectx serve` (the
     # second core; docs/whatsapp-inbound.md "Where"). Off: in the web server's own event loop.
     processing_process: bool = True

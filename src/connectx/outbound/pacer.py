@@ -40,6 +40,7 @@ from connectx.channels import service as channels
 from connectx.config import get_settings
 from connectx.db.engine import dispose_engines
 from connectx.db.session import read_only, unit_of_work
+from connectx.intake.pressure import busy
 from connectx.kit import clock
 from connectx.kit.collector import quiet_garbage_collector
 from connectx.messages import repository as messages_repo
@@ -61,6 +62,10 @@ BACKOFF_MAX_S = 300.0
 PAIR_BURST = 5
 PAIR_INTERVAL_S = 6.0
 POLL_S = 0.25
+# ... and while the web process's intake is saturated (intake/pressure.py): a scan is a few
+# trips to the database thread, each taking the GIL from the loop answering Meta's webhooks.
+# A send committed in this process still wakes the pacer at once.
+BUSY_POLL_S = 1.0
 MAX_INFLIGHT = 256  # requests in flight per process (the size of the shared pool)
 RECONCILE_PAGE = 1000  # rows in doubt settled per transaction
 BURST_S = 0.1  # a number's schedule lets a sender that fell this far behind catch up
@@ -801,7 +806,7 @@ async def run_forever(stopping: threading.Event, poll_s: float = POLL_S) -> None
             except Exception as exc:
                 log.warning("outbox pass failed: %s", type(exc).__name__)
                 await asyncio.sleep(1.0)
-            await asyncio.to_thread(wakeup.wait, poll_s)
+            await asyncio.to_thread(wakeup.wait, max(poll_s, BUSY_POLL_S) if busy() else poll_s)
         await pacer.drain()
     finally:
         await graph.close()
