@@ -80,7 +80,7 @@ async def test_a_reconciler_told_to_stop_before_it_started_does_not_run(
 
     monkeypatch.setattr(runtime.runner, "reconcile", reconcile)
     reconciler = runtime._Reconciler(30.0, wake=lambda job_id: None)  # type: ignore[arg-type,return-value]
-    reconciler.stopping.set()
+    reconciler._stop.set()
     await asyncio.wait_for(reconciler._forever(), 1.0)
     assert passes == []
 

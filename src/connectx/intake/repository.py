@@ -31,10 +31,15 @@ from connectx.models.security import WorkspaceSuspension
 from connectx.models.webhook_event import FAILED, PENDING, WebhookEvent
 
 # A raw event just received, as intake writes it: when it came, from which Meta app, its sealed
-# body and the body's size (the columns of _BOUND, in that order). Everything else of its row is
-# the same for every new event (_CONSTANT).
+# body and the body's size (the columns of _BOUND, in that order, with their PostgreSQL array
+# types). Everything else of its row is the same for every new event (_CONSTANT).
 NewEvent = tuple[datetime, int | None, bytes, int]
-_BOUND = ("received_at", "meta_app_id", "body_enc", "body_size")
+_BOUND = {
+    "received_at": "timestamptz",
+    "meta_app_id": "bigint",
+    "body_enc": "bytea",
+    "body_size": "integer",
+}
 _CONSTANT: dict[str, object] = {
     "source": "whatsapp",
     "status": PENDING,
@@ -154,9 +159,6 @@ async def commit_new(events: list[NewEvent], writer: NewEventWriter | None = Non
 # NULL, and sqlite_driver.commit_many pads with NULL rows); _CONSTANT is written into the
 # statement: binding 4 values a row instead of 11 is work done holding the GIL (SQLite: on the
 # database thread; PostgreSQL: asyncpg's encoding, on the event loop).
-_PG_TYPES = ("timestamptz", "bigint", "bytea", "integer")
-
-
 @functools.cache
 def _new_insert(dialect: Dialect) -> str:
     """``INSERT INTO webhook_events (<_BOUND>, <_CONSTANT's>) SELECT <4 values>, <constants>``
@@ -174,9 +176,10 @@ def _new_insert(dialect: Dialect) -> str:
     )
     head = f"INSERT INTO {table.name} ({', '.join((*_BOUND, *_CONSTANT))}) SELECT "
     if dialect.name == "postgresql":
-        arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(_PG_TYPES, 1))
+        arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(_BOUND.values(), 1))
         return f"{head}u.*, {constants} FROM unnest({arrays}) AS u"
-    return f"{head}column1, column2, column3, column4, {constants}"
+    values = ", ".join(f"column{i}" for i in range(1, len(_BOUND) + 1))
+    return f"{head}{values}, {constants}"
 
 
 def sqlite_datetime(value: datetime) -> str:

@@ -21,7 +21,6 @@ import concurrent.futures
 import contextlib
 import importlib
 import logging
-import threading
 from typing import Any
 
 import dramatiq
@@ -111,16 +110,12 @@ class _Reconciler(Middleware):
     def __init__(self, interval_s: float, wake: queue.Waker) -> None:
         self.interval_s = interval_s
         self.wake = wake
-        self.stopping = threading.Event()
         self.future: concurrent.futures.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        self._stop = asyncio.Event()  # set on the reconciler's loop only
 
     async def _forever(self) -> None:
-        stop = self._stop = asyncio.Event()
-        if self.stopping.is_set():  # told to stop before this started
-            return
-        while True:
+        while not self._stop.is_set():
             try:
                 await runner.reconcile(self.wake)
             except Exception as exc:
@@ -131,27 +126,18 @@ class _Reconciler(Middleware):
                 log.warning("periodic schedules not checked: %s", type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.interval_s):
-                    await stop.wait()
-            if stop.is_set():
-                return
+                    await self._stop.wait()
 
     def after_worker_boot(self, broker: Broker, worker: Any) -> None:
         thread = get_event_loop_thread()
         assert thread is not None
-        self.stopping.clear()
-        self._loop, self._stop = thread.loop, None
+        self._loop, self._stop = thread.loop, asyncio.Event()
         self.future = asyncio.run_coroutine_threadsafe(self._forever(), thread.loop)
 
-    def _signal_stop(self) -> None:
-        """On the reconciler's loop: wake it to stop (or, not started yet, stop it at start)."""
-        if self._stop is not None:
-            self._stop.set()
-
     def before_worker_shutdown(self, broker: Broker, worker: Any) -> None:
-        self.stopping.set()
         if self._loop is not None:
             with contextlib.suppress(RuntimeError):  # (its loop has closed)
-                self._loop.call_soon_threadsafe(self._signal_stop)
+                self._loop.call_soon_threadsafe(self._stop.set)
         if self.future is not None:
             try:
                 self.future.result(timeout=10)
