@@ -100,6 +100,7 @@ def serve(
     import uvicorn
 
     from connectx.db import migrate as db_migrate
+    from connectx.intake import cardscan
 
     settings = get_settings()
     if migrate_first and settings.is_sqlite:
@@ -107,6 +108,13 @@ def serve(
     bind_host = host or settings.host
     bind_port = port or settings.port
     typer.echo(f"ConnectX on http://{bind_host}:{bind_port}  (data: {settings.data_dir})")
+    if not cardscan.built():
+        typer.echo(
+            "note: the card-number pre-scan (src/connectx/intake/cardscan.c) is not built: "
+            "webhook bodies are masked in Python, slower (make install builds it with a C "
+            "compiler)",
+            err=True,
+        )
     uvicorn.run(
         "connectx.app:create_app",
         factory=True,

@@ -55,6 +55,43 @@ async def test_a_card_number_in_a_message_is_masked_everywhere_it_is_kept(
     assert '"phone_number_id":"106540352242922"' in body  # routing ids untouched
 
 
+# Runs of every shape, and identifier keys and look-alikes before them (test_cardscan.py uses
+# them too).
+RUN_PIECES = [
+    CARD,
+    "4111111111111111",
+    "4111-1111-1111-1111",
+    "1 2 3 4 5 6 7 8 9 0 1 2 3",
+    "123456789012",
+    "1234567890123",
+    " -12345678901234- ",
+    "+4111111111111111",
+    ".4111111111111111",
+    "a4111111111111111",
+    "  --  ",
+    "9",
+    # after identifier keys and look-alikes (the run's context is read backwards)
+    '"id":"4111111111111111"',
+    '"wa_id" : 4111111111111111',
+    '"phone_number_id":\t"4111 1111 1111 1111"',
+    '"idx":"4111111111111111"',
+    '"xid":"4111111111111111"',
+    '\\"id\\":4111111111111111',
+    '"id""4111111111111111"',
+    '"id":""4111111111111111',
+    ':"4111111111111111',
+    '"original_message_id"      :      "4111111111111111"',
+    # compact, as Meta writes them (masking._compact_identifier's shortcut), and near misses
+    '"phone_number_id":"4111111111111111"',
+    '"phone_number_id":"4111111111111111 1"',
+    '"from":"4111111111111111-"',
+    '"caption":"4111111111111111"',
+    '":"4111111111111111"',
+    '"x"id":"4111111111111111"',
+    '"id":"4111111111111111  4111111111111111"',
+]
+
+
 def _scan_whole_body(body: bytes) -> bool:
     """The pre-check as it was written first: both expressions over the whole body."""
     from connectx.intake.masking import _CARRIERS, _KEYED, _RUN
@@ -80,45 +117,12 @@ def test_the_fast_pre_check_answers_as_the_whole_body_scan() -> None:
     bodies = [p.read_bytes() for p in Path("tests/fixtures/webhooks").rglob("*.json")]
     assert len(bodies) > 20
     rng = random.Random(6)
-    pieces = [
-        CARD,
-        "4111111111111111",
-        "4111-1111-1111-1111",
-        "1 2 3 4 5 6 7 8 9 0 1 2 3",
-        "123456789012",
-        "1234567890123",
-        " -12345678901234- ",
-        "+4111111111111111",
-        ".4111111111111111",
-        "a4111111111111111",
-        "  --  ",
-        "9",
-        # after identifier keys and look-alikes (the run's context is read backwards)
-        '"id":"4111111111111111"',
-        '"wa_id" : 4111111111111111',
-        '"phone_number_id":\t"4111 1111 1111 1111"',
-        '"idx":"4111111111111111"',
-        '"xid":"4111111111111111"',
-        '\\"id\\":4111111111111111',
-        '"id""4111111111111111"',
-        '"id":""4111111111111111',
-        ':"4111111111111111',
-        '"original_message_id"      :      "4111111111111111"',
-        # compact, as Meta writes them (masking._compact_identifier's shortcut), and near misses
-        '"phone_number_id":"4111111111111111"',
-        '"phone_number_id":"4111111111111111 1"',
-        '"from":"4111111111111111-"',
-        '"caption":"4111111111111111"',
-        '":"4111111111111111"',
-        '"x"id":"4111111111111111"',
-        '"id":"4111111111111111  4111111111111111"',
-    ]
     answers = {True: 0, False: 0}
     for _ in range(6000):
         body = bytearray(rng.choice(bodies))
         for _ in range(rng.randrange(1, 4)):
             at = rng.randrange(len(body) + 1)
-            body[at:at] = rng.choice(pieces).encode()
+            body[at:at] = rng.choice(RUN_PIECES).encode()
         if rng.random() < 0.3:  # a key that carries text, sometimes spaced before its colon
             body[1:1] = rng.choice([b'"messages": ', b'"history"  :', b'"statuses":']) + b"0,"
         answer = might_hold_a_card(bytes(body))

@@ -14,6 +14,7 @@ import sys
 import unicodedata
 from typing import Any
 
+from connectx.intake import cardscan
 from connectx.privacy.pan import contains_pan, mask_pans
 
 IDENTIFIERS = frozenset(
@@ -43,6 +44,9 @@ IDENTIFIERS = frozenset(
         "code",
     }
 )
+
+
+_SCAN = cardscan.bind(IDENTIFIERS)
 
 
 def _walk(value: Any, key: str | None) -> tuple[Any, bool]:
@@ -190,6 +194,17 @@ SMALL = 2048  # bytes: a single update is ~0.5-1.5 kB
 
 def mask_body(body: bytes) -> bytes:
     """``body`` with card numbers masked (unchanged when it holds none).
+
+    The pre-scan in C (:mod:`.cardscan`: all ASCII, no ``\\u`` escape, no long run outside
+    identifiers, ~2 µs for 50 updates) answers most deliveries; the rest, or all where it is
+    not built, go through :func:`mask_in_python`."""
+    if _SCAN is not None and not _SCAN(body):
+        return body
+    return mask_in_python(body)
+
+
+def mask_in_python(body: bytes) -> bytes:
+    """:func:`mask_body` without the pre-scan in C.
 
     Three checks, each enough to leave the body as it is: people's text (the carriers' keys),
     another script's digits, a long run outside identifiers. In a single update (under

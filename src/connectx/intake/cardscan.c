@@ -1,0 +1,246 @@
+/* connectx.intake._cardscan: the card-number pre-scan of a raw webhook body
+ * (connectx/intake/cardscan.py says why and how it is built).
+ *
+ * scan(body) answers False only when the body certainly holds nothing masking.py would mask:
+ * every byte is ASCII, there is no JSON "\u" escape, and every stretch of digits, spaces and
+ * hyphens holding 13 digits or more (what a card number needs) is digits only, and either an
+ * identifier's value as Meta writes them (right after '"<key>":"' with <key> one of the
+ * identifier fields) or glued to a word character, '+' or '.' before it.
+ * Anything else answers True, and the body goes through masking.py's own checks. It reads 64
+ * bytes a step with SSE2 where the compiler has it (every x86-64), a byte a step elsewhere and
+ * for the rest of a body (scan_bytewise: that way only, for tests). No allocation, no state but
+ * the identifier names set once by set_identifiers. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#define MIN_RUN 13
+
+static char identifiers[4096]; /* "key\0key\0...\0" */
+static size_t identifiers_len;
+
+
+/* Whether the stretch at s[start] (digits only) is the value of an identifier field. */
+static int keyed(const unsigned char *s, size_t start) {
+    if (start < 4 || s[start - 1] != '"' || s[start - 2] != ':' || s[start - 3] != '"') return 0;
+    size_t end = start - 3, from = end;
+    while (from > 0 && s[from - 1] != '"') from--;
+    if (from == 0) return 0;
+    size_t len = end - from;
+    for (const char *name = identifiers; name < identifiers + identifiers_len;) {
+        size_t n = strlen(name);
+        if (n == len && memcmp(name, s + from, len) == 0) return 1;
+        name += n + 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    int in_run;       /* the byte before the position reached was a digit, space or hyphen */
+    size_t start;     /* where that stretch began */
+    size_t digits;    /* the digits in it so far */
+    int separated;    /* it holds a space or hyphen */
+} run_state;
+
+/* A word character, '+' or '.': digits right after one are no card to masking.py (an id, a
+ * BSUID's "US.1349...", a phone number, an amount). */
+static int glued(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '+' || c == '.';
+}
+
+/* A stretch ended: 1 when it holds enough digits for a card (13) and is neither an
+ * identifier's compact value nor digits glued to what precedes them. */
+static int suspicious(const unsigned char *s, const run_state *r) {
+    if (r->digits < MIN_RUN) return 0;
+    if (r->separated) return 1;
+    return !(r->start > 0 && glued(s[r->start - 1])) && !keyed(s, r->start);
+}
+
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+static int scan_bytes(const unsigned char *s, size_t from, size_t n, run_state *r) {
+    for (size_t i = from; i < n; i++) {
+        unsigned char c = s[i];
+        if (is_digit(c) || c == ' ' || c == '-') {
+            if (!r->in_run) {
+                r->in_run = 1;
+                r->start = i;
+                r->digits = 0;
+                r->separated = 0;
+            }
+            if (c == ' ' || c == '-')
+                r->separated = 1;
+            else
+                r->digits++;
+            continue;
+        }
+        if (r->in_run) {
+            r->in_run = 0;
+            if (suspicious(s, r)) return 1;
+        }
+        if (c >= 0x80) return 1;
+        if (c == '\\' && i + 1 < n && s[i + 1] == 'u') return 1;
+    }
+    return 0;
+}
+
+#if defined(__SSE2__)
+typedef struct {
+    uint64_t cls, sep, backslash, u, high;
+} block_masks;
+
+static block_masks masks_of(const unsigned char *p) {
+    const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
+    const __m128i space = _mm_set1_epi8(' '), hyphen = _mm_set1_epi8('-');
+    const __m128i backslash = _mm_set1_epi8('\\'), u = _mm_set1_epi8('u');
+    block_masks m = {0, 0, 0, 0, 0};
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+        __m128i d = _mm_sub_epi8(v, zero);
+        __m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(d, nine), d);
+        __m128i sep = _mm_or_si128(_mm_cmpeq_epi8(v, space), _mm_cmpeq_epi8(v, hyphen));
+        int shift = 16 * k;
+        m.cls |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(digit, sep)) << shift;
+        m.sep |= (uint64_t)(unsigned)_mm_movemask_epi8(sep) << shift;
+        m.backslash |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)) << shift;
+        m.u |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, u)) << shift;
+        m.high |= (uint64_t)(unsigned)_mm_movemask_epi8(v) << shift;
+    }
+    return m;
+}
+
+/* The stretch of digits, spaces and hyphens around s[at]: 1 when it is suspicious. Its end
+ * goes to *end. */
+static int stretch_at(const unsigned char *s, size_t n, size_t at, size_t *end) {
+    run_state r = {1, at, 0, 0};
+    while (r.start > 0 && (is_digit(s[r.start - 1]) || s[r.start - 1] == ' ' ||
+                           s[r.start - 1] == '-'))
+        r.start--;
+    size_t i = r.start;
+    for (; i < n && (is_digit(s[i]) || s[i] == ' ' || s[i] == '-'); i++) {
+        if (s[i] == ' ' || s[i] == '-')
+            r.separated = 1;
+        else
+            r.digits++;
+    }
+    *end = i;
+    return suspicious(s, &r);
+}
+
+/* Bit i set: bits i .. i+12 of m are set (a stretch of 13 begins at i within the word). */
+static uint64_t thirteen_from(uint64_t m) {
+    uint64_t two = m & (m >> 1), four = two & (two >> 2), eight = four & (four >> 4);
+    return eight & (four >> 8) & (m >> 12);
+}
+
+/* The 64-byte blocks of s from 0: 1 as soon as one holds (or ends) something suspicious; the
+ * bytes after the last whole block are left to scan_bytes, from *done, with the state of the
+ * stretch that reaches them in *r. */
+static int scan_blocks(const unsigned char *s, size_t n, size_t *done, run_state *r) {
+    size_t base = 0, checked = 0; /* stretches before `checked` were looked at */
+    unsigned trailing = 0;        /* digits, spaces and hyphens ending the previous block */
+    for (; base + 64 <= n; base += 64) {
+        block_masks m = masks_of(s + base);
+        if (m.high) return 1;
+        if (m.backslash & (m.u >> 1)) return 1;
+        if ((m.backslash >> 63) && base + 64 < n && s[base + 64] == 'u') return 1;
+        uint64_t leading = ~m.cls ? (uint64_t)__builtin_ctzll(~m.cls) : 64;
+        if (trailing + leading >= MIN_RUN && base > checked) {
+            if (stretch_at(s, n, base, &checked)) return 1;
+        }
+        for (uint64_t t = thirteen_from(m.cls); t; t &= t - 1) {
+            size_t at = base + (size_t)__builtin_ctzll(t);
+            if (at < checked) continue;
+            if (stretch_at(s, n, at, &checked)) return 1;
+        }
+        trailing = m.cls == ~(uint64_t)0 ? trailing + 64 : (unsigned)__builtin_clzll(~m.cls);
+    }
+    /* the stretch running into the rest, if any, as scan_bytes would have it */
+    *done = base > checked ? base : checked;
+    if (trailing && base < n && base > checked) {
+        size_t start = base - trailing;
+        r->in_run = 1;
+        r->start = start;
+        r->digits = 0;
+        r->separated = 0;
+        for (size_t i = start; i < base; i++) {
+            if (s[i] == ' ' || s[i] == '-')
+                r->separated = 1;
+            else
+                r->digits++;
+        }
+    }
+    return 0;
+}
+#endif
+
+/* 0: nothing to mask in s[0..n); 1: let masking.py look. simd 0 reads it a byte a step. */
+static int cx_scan(const unsigned char *s, size_t n, int simd) {
+    run_state r = {0, 0, 0, 0};
+    size_t i = 0;
+#if defined(__SSE2__)
+    if (simd && scan_blocks(s, n, &i, &r)) return 1;
+#else
+    (void)simd;
+#endif
+    if (scan_bytes(s, i, n, &r)) return 1;
+    return r.in_run && suspicious(s, &r);
+}
+
+static PyObject *scan_with(PyObject *body, int simd) {
+    if (!PyBytes_Check(body)) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes bytes");
+        return NULL;
+    }
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(body);
+    return PyBool_FromLong(cx_scan(s, (size_t)PyBytes_GET_SIZE(body), simd));
+}
+
+static PyObject *scan(PyObject *self, PyObject *body) {
+    (void)self;
+    return scan_with(body, 1);
+}
+
+static PyObject *scan_bytewise(PyObject *self, PyObject *body) {
+    (void)self;
+    return scan_with(body, 0);
+}
+
+/* The identifier field names, each followed by a NUL byte. */
+static PyObject *set_identifiers(PyObject *self, PyObject *names) {
+    (void)self;
+    if (!PyBytes_Check(names)) {
+        PyErr_SetString(PyExc_TypeError, "set_identifiers() takes bytes");
+        return NULL;
+    }
+    Py_ssize_t len = PyBytes_GET_SIZE(names);
+    if ((size_t)len >= sizeof identifiers) {
+        PyErr_SetString(PyExc_ValueError, "too many identifier names");
+        return NULL;
+    }
+    memcpy(identifiers, PyBytes_AS_STRING(names), (size_t)len);
+    identifiers_len = (size_t)len;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_O, "True when the body may hold something to mask."},
+    {"scan_bytewise", scan_bytewise, METH_O, "scan, a byte a step (tests)."},
+    {"set_identifiers", set_identifiers, METH_O, "The identifier names, NUL-terminated."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_cardscan", "The card-number pre-scan (cardscan.c).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__cardscan(void) { return PyModule_Create(&module); }
