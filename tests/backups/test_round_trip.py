@@ -247,7 +247,7 @@ async def test_an_existing_folder_keeps_its_mode_a_new_one_is_private(tmp_path: 
 
 
 def _raw_event(size: int) -> intake_repo.NewEvent:
-    return (clock.now(), None, b"sealed raw body", size)
+    return (clock.micros(), None, b"sealed raw body", size)
 
 
 async def test_raw_webhook_events_are_backed_up_and_restored_from_their_own_file(

@@ -47,19 +47,25 @@ def _times() -> list[datetime]:
     return out
 
 
+def _micros(at: datetime) -> int:
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
 def test_received_at_is_formatted_as_sqlalchemy_binds_it_on_sqlite() -> None:
+    """A new event's time (POSIX microseconds) is stored as SQLAlchemy binds the datetime."""
     column = WebhookEvent.__table__.c.received_at
     assert isinstance(column.type, UTCDateTime)
     bind = column.type._cached_bind_processor(sqlite.dialect())  # what SQLAlchemy binds with
     assert bind is not None
     for value in _times():
-        assert repo.sqlite_datetime(value) == bind(value), value
-    with pytest.raises(ValueError, match="naive"):
-        repo.sqlite_datetime(datetime(2026, 12, 4))
+        assert repo.sqlite_datetime(_micros(value)) == bind(value), value
+        assert repo.received_at(_micros(value)) == value
 
 
 def _events(times: list[datetime]) -> list[repo.NewEvent]:
-    return [(at, None, bytes([i % 256]) * (i % 7 + 1), 10 + i) for i, at in enumerate(times)]
+    return [
+        (_micros(at), None, bytes([i % 256]) * (i % 7 + 1), 10 + i) for i, at in enumerate(times)
+    ]
 
 
 async def _stored(after: int, upto: int) -> list[tuple[Any, ...]]:
@@ -181,11 +187,13 @@ async def test_the_first_group_commit_shortens_the_thread_switch_interval(
 
 
 def test_a_group_commit_seals_under_the_day_subject_of_its_requests() -> None:
-    """The subject formatted once per day (batcher._subject_of_day) is day_subject's."""
+    """The subject formatted once per day (batcher._subject_of_day, from the requests' POSIX
+    microseconds) is day_subject's of their time."""
     start = datetime(2026, 12, 31, 22, 30, tzinfo=UTC)
-    for hours in range(0, 24 * 40, 7):
-        at = start + timedelta(hours=hours)
-        assert batcher_module._subject_of_day(at.date()) == batcher_module.day_subject(at)
+    for minutes in range(0, 60 * 24 * 40, 97):
+        at = start + timedelta(minutes=minutes, microseconds=minutes)
+        day = _micros(at) // batcher_module._DAY_US
+        assert batcher_module._subject_of_day(day) == batcher_module.day_subject(at)
 
 
 async def test_a_kept_connection_the_server_closed_is_replaced_before_use(
@@ -251,3 +259,31 @@ async def test_postgresql_stores_raw_bodies_without_trying_to_compress_them(
         ).one()
     assert storage == "e"  # EXTERNAL (EXTENDED, the default, is "x")
     assert size > 8_000 and compression is None
+
+
+async def test_a_delivery_is_stamped_with_the_clock_moved_or_not(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    """received_at comes from clock.micros(), which moves with the clock as now() does."""
+    from sqlalchemy import select
+
+    from connectx.db.session import unit_of_work
+    from connectx.kit import clock
+
+    processor.stop_embedded()
+    for days in (0, 3):
+        clock.advance(timedelta(days=days))
+        before = clock.now()
+        assert (await deliver(client, load("message_text"))).status_code == 200
+        after = clock.now()
+        async with unit_of_work() as db:
+            stamped = (
+                (
+                    await db.execute(
+                        select(WebhookEvent.received_at).order_by(WebhookEvent.id.desc())
+                    )
+                )
+                .scalars()
+                .first()
+            )
+        assert stamped is not None and before <= stamped <= after

@@ -12,8 +12,8 @@ same in one pass, 64 bytes a step with SSE2: ~2 µs for such a body.
 It answers "nothing to mask" only where :func:`.masking.mask_in_python`'s first two checks
 would (all ASCII, no ``\\u`` escape, every stretch of digits, spaces and hyphens holding 13
 digits an identifier field's compact value or digits glued to a word character, ``+`` or ``.``);
-everything else takes the Python path as before. tests/whatsapp/test_cardscan.py holds the two to that on a corpus
-and on random bodies.
+everything else takes the Python path as before. tests/whatsapp/test_cardscan.py holds the two
+to that on a corpus and on random bodies.
 
 ``make install`` builds it (``scripts/build-native.sh``: the C compiler and Python's headers,
 no package) next to this file as ``_cardscan<ext suffix>``; it is git-ignored. Where it was not

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 _offset = timedelta(0)
 _offset_s = 0.0
+_offset_us = 0
 
 
 def now() -> datetime:
@@ -18,14 +19,23 @@ def seconds() -> float:
     return time.time() + _offset_s
 
 
+def micros() -> int:
+    """:func:`now` as POSIX microseconds, an exact integer (intake stamps every webhook with
+    it: a datetime per POST cost its event loop ~1 µs, and asyncpg's encoding of datetimes
+    ~2 µs a row more than of integers)."""
+    return time.time_ns() // 1000 + _offset_us
+
+
 def advance(delta: timedelta) -> None:
     """Move the clock forward for every caller in this process (tests only)."""
-    global _offset, _offset_s
+    global _offset, _offset_s, _offset_us
     _offset += delta
     _offset_s = _offset.total_seconds()
+    _offset_us = _offset // timedelta(microseconds=1)
 
 
 def reset() -> None:
-    global _offset, _offset_s
+    global _offset, _offset_s, _offset_us
     _offset = timedelta(0)
     _offset_s = 0.0
+    _offset_us = 0
