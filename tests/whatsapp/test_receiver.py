@@ -139,3 +139,23 @@ async def test_webhook_posts_are_counted_and_timed_in_metrics(
     inf = ("connectx_intake_request_seconds_bucket", (("le", "+Inf"),))
     assert after[inf] == after[timed]
     assert after[("connectx_intake_request_seconds_sum", ())] > 0
+
+
+def test_a_keyed_state_verifies_as_the_one_shot_hmac() -> None:
+    """The cache's per-secret HMAC state (copied per body) accepts and refuses exactly what
+    the one-shot HMAC does, and is not changed by a check."""
+    import random
+
+    from connectx.integrations.whatsapp.signature import keyed, matches, matches_keyed, parse_header
+
+    rng = random.Random(5)
+    for _ in range(300):
+        secret = rng.randbytes(rng.choice([16, 32, 64, 65, 100]))
+        body = rng.randbytes(rng.randrange(0, 5000))
+        state = keyed(secret)
+        digest = parse_header(sign(secret, body))
+        assert digest is not None
+        wrong = bytes([digest[0] ^ 1]) + digest[1:]
+        for candidate in (digest, wrong):
+            assert matches_keyed(state, body, candidate) is matches(secret, body, candidate)
+        assert matches_keyed(state, body, digest)  # the state is reusable

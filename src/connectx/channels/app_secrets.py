@@ -21,6 +21,7 @@ Secrets live only in this process's memory; they are never logged.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 
@@ -52,7 +53,7 @@ def subject_of(meta_app_row_id: int) -> str:
 
 class AppSecretCache:
     def __init__(self) -> None:
-        self._entries: list[tuple[int, bytes]] = []
+        self._entries: list[tuple[int, hmac.HMAC]] = []  # (app id, keyed state)
         self._loaded_at: float | None = None
         self._last_load_attempt = 0.0
         self._loading: asyncio.Task[None] | None = None
@@ -65,7 +66,7 @@ class AppSecretCache:
 
     async def _load(self) -> None:
         self._last_load_attempt = time.monotonic()
-        entries: list[tuple[int, bytes]] = []
+        entries: list[tuple[int, hmac.HMAC]] = []
         async with session_factory()() as db:
             vault = Vault(db)
             for app in await repo.live_apps(db):
@@ -79,7 +80,7 @@ class AppSecretCache:
                 except Exception as exc:  # one unreadable secret must not stop intake
                     log.error("secret of meta app %s unreadable: %s", app.id, type(exc).__name__)
                     continue
-                entries.append((app.id, secret))
+                entries.append((app.id, signature.keyed(secret)))
         # Keep the most-recently-matched order for apps that are still there.
         order = {app_id: i for i, (app_id, _) in enumerate(self._entries)}
         entries.sort(key=lambda e: order.get(e[0], len(order)))
@@ -87,8 +88,8 @@ class AppSecretCache:
         self._loaded_at = time.monotonic()
 
     def _match(self, body: bytes, digest: bytes) -> int | None:
-        for i, (app_id, secret) in enumerate(self._entries):
-            if signature.matches(secret, body, digest):
+        for i, (app_id, state) in enumerate(self._entries):
+            if signature.matches_keyed(state, body, digest):
                 if i:
                     self._entries.insert(0, self._entries.pop(i))
                 return app_id

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 PREFIX = "sha256="
+DIGEST_SIZE = 32  # SHA-256
 
 K = TypeVar("K")
 
@@ -33,13 +34,26 @@ def parse_header(value: str | None) -> bytes | None:
         digest = bytes.fromhex(value[len(PREFIX) :])
     except ValueError:
         return None
-    return digest if len(digest) == hashlib.sha256().digest_size else None
+    return digest if len(digest) == DIGEST_SIZE else None
 
 
 def matches(secret: bytes, body: bytes, digest: bytes) -> bool:
-    # hmac.digest: OpenSSL's one-shot HMAC, no HMAC object built in Python around it (every
-    # webhook POST runs this on the event loop)
+    # hmac.digest: OpenSSL's one-shot HMAC, no HMAC object built in Python around it
     return hmac.compare_digest(hmac.digest(secret, body, "sha256"), digest)
+
+
+def keyed(secret: bytes) -> hmac.HMAC:
+    """An HMAC-SHA256 state keyed with ``secret``, for :func:`matches_keyed`."""
+    return hmac.new(secret, digestmod=hashlib.sha256)
+
+
+def matches_keyed(state: hmac.HMAC, body: bytes, digest: bytes) -> bool:
+    """:func:`matches` from a state made once per secret (:func:`keyed`): the key's setup and
+    the digest's lookup are not paid again (~0.6-0.9 µs of a single update's 2-3 µs; intake
+    runs this on its event loop for every POST)."""
+    mac = state.copy()
+    mac.update(body)
+    return hmac.compare_digest(mac.digest(), digest)
 
 
 def find_signer(candidates: Iterable[tuple[K, bytes]], body: bytes, header: str | None) -> K | None:
