@@ -364,3 +364,23 @@ def test_cached_key_objects_agree_with_the_primitives_and_nonces_never_repeat() 
     os.close(read_end)
     assert len(from_child) == crypto.NONCE_BYTES
     assert crypto.new_nonce() != from_child
+
+
+def test_sealing_many_at_once_is_sealing_each_and_its_nonces_never_repeat() -> None:
+    """Key.seal_many (a group commit's bodies): each ciphertext opens as seal's does, under its
+    own nonce, across refills of the nonce pool and mixed with single takes."""
+    key = crypto.Key(crypto.new_key())
+    values = [os.urandom(n % 300) for n in range(700)]  # more than a pool's 341 nonces
+    sealed = key.seal_many(9, values, b"aad")
+    assert [key.open(blob, b"aad") for blob in sealed] == values
+    assert [crypto.key_id_of(blob) for blob in sealed] == [9] * len(values)
+    with pytest.raises(CryptoError):
+        key.open(sealed[0], b"other aad")
+    nonces = [blob[9 : 9 + crypto.NONCE_BYTES] for blob in sealed]
+    for size in (1, 5, 340, 341, 342, 0, 1000):
+        nonces += [crypto.new_nonce()]
+        nonces += [
+            blob[9 : 9 + crypto.NONCE_BYTES] for blob in key.seal_many(9, [b"x"] * size, b"")
+        ]
+    assert len(set(nonces)) == len(nonces)
+    assert key.seal_many(9, [], b"aad") == []

@@ -47,10 +47,6 @@ def _times() -> list[datetime]:
     return out
 
 
-def _micros(at: datetime) -> int:
-    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-
-
 def test_received_at_is_formatted_as_sqlalchemy_binds_it_on_sqlite() -> None:
     """A new event's time (POSIX microseconds) is stored as SQLAlchemy binds the datetime."""
     column = WebhookEvent.__table__.c.received_at
@@ -58,13 +54,14 @@ def test_received_at_is_formatted_as_sqlalchemy_binds_it_on_sqlite() -> None:
     bind = column.type._cached_bind_processor(sqlite.dialect())  # what SQLAlchemy binds with
     assert bind is not None
     for value in _times():
-        assert repo.sqlite_datetime(_micros(value)) == bind(value), value
-        assert repo.received_at(_micros(value)) == value
+        assert repo.sqlite_datetime(repo.micros_of(value)) == bind(value), value
+        assert repo.received_at(repo.micros_of(value)) == value
 
 
 def _events(times: list[datetime]) -> list[repo.NewEvent]:
     return [
-        (_micros(at), None, bytes([i % 256]) * (i % 7 + 1), 10 + i) for i, at in enumerate(times)
+        (repo.micros_of(at), None, bytes([i % 256]) * (i % 7 + 1), 10 + i)
+        for i, at in enumerate(times)
     ]
 
 
@@ -192,7 +189,7 @@ def test_a_group_commit_seals_under_the_day_subject_of_its_requests() -> None:
     start = datetime(2026, 12, 31, 22, 30, tzinfo=UTC)
     for minutes in range(0, 60 * 24 * 40, 97):
         at = start + timedelta(minutes=minutes, microseconds=minutes)
-        day = _micros(at) // batcher_module._DAY_US
+        day = repo.micros_of(at) // batcher_module._DAY_US
         assert batcher_module._subject_of_day(day) == batcher_module.day_subject(at)
 
 

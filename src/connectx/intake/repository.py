@@ -58,6 +58,11 @@ def received_at(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
+def micros_of(at: datetime) -> int:
+    """An aware datetime as a :data:`NewEvent`'s time (POSIX microseconds)."""
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
 def new_row(event: NewEvent) -> dict[str, object]:
     """The whole ``webhook_events`` row of a raw event just received."""
     at, *rest = event

@@ -49,6 +49,22 @@ class _Nonces:
             self._at += NONCE_BYTES
             return self._pool[start : self._at]
 
+    def take_many(self, n: int) -> list[bytes]:
+        """``n`` nonces under one hold of the lock (what is left of the pool, then fresh
+        reads), each as random as :meth:`take`'s and never handed out twice."""
+        out: list[bytes] = []
+        with self._lock:
+            while len(out) < n:
+                if self._at + NONCE_BYTES > len(self._pool):
+                    self._pool = os.urandom(NONCE_BYTES * max(self._COUNT, n - len(out)))
+                    self._at = 0
+                pool, at = self._pool, self._at
+                count = min(n - len(out), (len(pool) - at) // NONCE_BYTES)
+                end = at + count * NONCE_BYTES
+                out += [pool[i : i + NONCE_BYTES] for i in range(at, end, NONCE_BYTES)]
+                self._at = end
+        return out
+
     def forget(self) -> None:
         self._lock = threading.Lock()
         self._pool = b""
@@ -89,6 +105,17 @@ class Key:
         nonce = new_nonce()
         header = _HEADER.pack(FORMAT_V1, key_id)
         return header + nonce + self._aead.encrypt(nonce, plaintext, header + aad)
+
+    def seal_many(self, key_id: int, plaintexts: list[bytes], aad: bytes) -> list[bytes]:
+        """:meth:`seal` of each plaintext, the header, associated data and nonces made once
+        for all (intake seals a group commit's bodies at once: ~1 µs less a body)."""
+        header = _HEADER.pack(FORMAT_V1, key_id)
+        associated = header + aad
+        encrypt = self._aead.encrypt
+        return [
+            b"".join((header, nonce, encrypt(nonce, plaintext, associated)))
+            for nonce, plaintext in zip(_nonces.take_many(len(plaintexts)), plaintexts, strict=True)
+        ]
 
     def open(self, blob: bytes, aad: bytes) -> bytes:
         """:func:`open_sealed` under this key."""

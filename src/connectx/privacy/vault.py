@@ -448,7 +448,7 @@ class Vault:
         scope = scope_of(workspace_id)
         key_id, key = await self._subject_key(scope, subject)
         aad = _aad(scope, subject, column)
-        return [key.seal(key_id, value, aad) for value in values]
+        return key.seal_many(key_id, values, aad)
 
     async def decrypt_bytes(
         self, workspace_id: int | None, subject: str, column: str, blob: bytes
