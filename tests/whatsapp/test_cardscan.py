@@ -17,8 +17,8 @@ from tests.whatsapp.test_masking import CARD, RUN_PIECES
 _FILES = [p.read_bytes() for p in Path("tests/fixtures/webhooks").rglob("*.json")]
 # as the files hold them, and compact as Meta sends them (ids right after '":"')
 BODIES = _FILES + [json.dumps(json.loads(b), separators=(",", ":")).encode() for b in _FILES]
-SCAN = cardscan.bind(masking.IDENTIFIERS)
-BYTEWISE = cardscan.bind(masking.IDENTIFIERS, bytewise=True)
+SCAN = cardscan.bind(masking.IDENTIFIERS, masking._OTHER_DIGITS)
+BYTEWISE = cardscan.bind(masking.IDENTIFIERS, masking._OTHER_DIGITS, bytewise=True)
 
 
 def scans(body: bytes) -> bool:
@@ -49,6 +49,13 @@ def test_it_passes_only_what_masking_would_leave_alone() -> None:
         *RUN_PIECES,
         "\\u0664\\u0661",
         "caf\u00e9",
+        "\\u00e9\\ud83d\\ude00",
+        "\\ud835\\udfd2",  # mathematical bold 4, escaped as Meta would
+        "\\ud835",
+        "\\U0001d7d2",
+        "\\u06",
+        "\U0001d7d2",
+        "مرحبا 😀",
         "\\\\u0664",
         "\\n\\/\\t",
         digits("4111", ARABIC_INDIC),
@@ -85,9 +92,30 @@ def test_runs_are_found_wherever_they_fall(offset: int) -> None:
     assert scans(pad + b'"phone_number_id":"4111 1111 1111 1111"}')
     assert scans(pad + b'"idx":"106540352242922"}')
     assert scans(pad + b'"text":"4111111111111111')  # the run ends the body
-    assert scans(pad + b'"text":"\\u0664"}')
     assert not scans(pad + b'"text":"a\\/b\\n"}')
-    assert scans(pad + '"text":"caf\u00e9"}'.encode())
+
+
+@pytest.mark.parametrize("offset", range(0, 140, 5))
+def test_digits_of_other_scripts_are_found_raw_and_escaped(offset: int) -> None:
+    """Other text beyond ASCII (accents, emoji, Arabic letters), raw UTF-8 or JSON escapes as
+    Meta sends it, passes; a decimal digit of another script, either way and anywhere, does not
+    (nor a surrogate pair that is one, nor what masking must decide: a \\U escape, a \\u
+    without four hex digits, bytes that are not UTF-8)."""
+    pad = b'{"object":"' + b"x" * offset + b'",'
+    for text in ("café", "مرحبا", "😀🤔🧠👍🏽", "日本語 テキスト"):
+        for ascii_only in (True, False):
+            assert not scans(pad + json.dumps({"t": text}, ensure_ascii=ascii_only).encode())
+    for digit in ("\u0664", "\u06f4", "\u0967", "\uff14", "\U0001d7d2"):
+        for ascii_only in (True, False):
+            body = pad + json.dumps({"t": "a" + digit}, ensure_ascii=ascii_only).encode()
+            assert scans(body), body
+    assert not scans(pad + b'"t":"\\\\u0664 typed as text"}')  # an escaped backslash
+    assert scans(pad + b'"t":"\\\\\\u0664"}')  # an escaped backslash, then an escape
+    assert scans(pad + b'"t":"\\U0001d7d2"}')
+    assert scans(pad + b'"t":"\\u06"}')
+    assert scans(pad + b'"t":"\\uzzzz"}')
+    assert scans(pad + b'"t":"\xff\xfe"}')
+    assert scans(pad + b'"t":"\xd9"}')  # cut short by the end of its string
 
 
 def test_an_escape_split_by_a_step_is_found() -> None:

@@ -1,15 +1,17 @@
 /* connectx.intake._cardscan: the card-number pre-scan of a raw webhook body
  * (connectx/intake/cardscan.py says why and how it is built).
  *
- * scan(body) answers False only when the body certainly holds nothing masking.py would mask:
- * every byte is ASCII, there is no JSON "\u" escape, and every stretch of digits, spaces and
- * hyphens holding 13 digits or more (what a card number needs) is digits only, and either an
- * identifier's value as Meta writes them (right after '"<key>":"' with <key> one of the
- * identifier fields) or glued to a word character, '+' or '.' before it.
- * Anything else answers True, and the body goes through masking.py's own checks. It reads 64
- * bytes a step with SSE2 where the compiler has it (every x86-64), a byte a step elsewhere and
- * for the rest of a body (scan_bytewise: that way only, for tests). No allocation, no state but
- * the identifier names set once by set_identifiers. */
+ * scan(body) answers False only when the body certainly holds nothing masking.py would mask: no
+ * decimal digit of another script, raw (UTF-8) or as a JSON escape (a surrogate pair read as
+ * one code point; a backslash escaped by another starts no escape), and every stretch of digits,
+ * spaces and hyphens holding 13 digits or more (what a card number needs) digits only and
+ * either an identifier's value as Meta writes them (right after '"<key>":"' with <key> one of
+ * the identifier fields) or glued to a word character, '+' or '.' before it. What masking.py
+ * would have to decide (bytes that are not UTF-8, "\U", a "\u" without four hex digits)
+ * answers True, as does anything else suspicious, and the body goes through masking.py's own
+ * checks. It reads 64 bytes a step with SSE2 where the compiler has it (every x86-64), a byte a
+ * step elsewhere and for the rest of a body (scan_bytewise: that way only, for tests). No
+ * allocation, no state but the identifier names and digit ranges set once at import. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -40,6 +42,89 @@ static int keyed(const unsigned char *s, size_t start) {
         name += n + 1;
     }
     return 0;
+}
+
+/* Decimal digits outside ASCII (Unicode category Nd: Arabic-Indic, Persian, Devanagari,
+ * fullwidth, mathematical...), as inclusive ranges of code points, set once by set_digits. */
+static uint32_t digit_ranges[512][2];
+static size_t digit_range_count;
+
+static int other_digit(uint32_t cp) {
+    size_t lo = 0, hi = digit_range_count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < digit_ranges[mid][0])
+            hi = mid;
+        else if (cp > digit_ranges[mid][1])
+            lo = mid + 1;
+        else
+            return 1;
+    }
+    return 0;
+}
+
+static int hex4(const unsigned char *s, size_t at, size_t n, uint32_t *out) {
+    if (at + 4 > n) return 0;
+    uint32_t v = 0;
+    for (size_t i = at; i < at + 4; i++) {
+        unsigned char c = s[i];
+        uint32_t d;
+        if (c >= '0' && c <= '9')
+            d = (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            d = (uint32_t)(c - 'A' + 10);
+        else
+            return 0;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* s[at] is a backslash and s[at + 1] a 'u' or 'U': 1 when it is an escape that is (or may
+ * be) a digit of another script, as masking.py's raw_unicode_escape decoding reads it. A
+ * backslash escaped by another ("\\u0664" typed as text) starts none. "\U", a "\u" without
+ * four hex digits: 1 (rare; masking.py decides). A surrogate pair is read as one code point. */
+static int escape_at(const unsigned char *s, size_t at, size_t n) {
+    size_t before = 0;
+    while (before < at && s[at - 1 - before] == '\\') before++;
+    if (before % 2) return 0; /* this backslash is itself escaped */
+    uint32_t cp, low;
+    if (s[at + 1] == 'U' || !hex4(s, at + 2, n, &cp)) return 1;
+    if (cp >= 0xD800 && cp <= 0xDBFF && at + 11 < n && s[at + 6] == '\\' && s[at + 7] == 'u' &&
+        hex4(s, at + 8, n, &low) && low >= 0xDC00 && low <= 0xDFFF)
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+    return other_digit(cp);
+}
+
+/* s[at] is a byte of 0x80 or more: 1 when the UTF-8 character it starts is a digit of another
+ * script or is not valid UTF-8 (masking.py decides); a continuation byte is skipped (its
+ * character was read from its first byte). */
+static int utf8_at(const unsigned char *s, size_t at, size_t n) {
+    unsigned char c = s[at];
+    if ((c & 0xC0) == 0x80) return 0;
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 1;
+    }
+    if (at + len > n) return 1;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[at + i] & 0xC0) != 0x80) return 1;
+        cp = cp << 6 | (s[at + i] & 0x3F);
+    }
+    return other_digit(cp);
 }
 
 typedef struct {
@@ -86,8 +171,9 @@ static int scan_bytes(const unsigned char *s, size_t from, size_t n, run_state *
             r->in_run = 0;
             if (suspicious(s, r)) return 1;
         }
-        if (c >= 0x80) return 1;
-        if (c == '\\' && i + 1 < n && s[i + 1] == 'u') return 1;
+        if (c >= 0x80 && utf8_at(s, i, n)) return 1;
+        if (c == '\\' && i + 1 < n && (s[i + 1] == 'u' || s[i + 1] == 'U') && escape_at(s, i, n))
+            return 1;
     }
     return 0;
 }
@@ -101,6 +187,7 @@ static block_masks masks_of(const unsigned char *p) {
     const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
     const __m128i space = _mm_set1_epi8(' '), hyphen = _mm_set1_epi8('-');
     const __m128i backslash = _mm_set1_epi8('\\'), u = _mm_set1_epi8('u');
+    const __m128i upper = _mm_set1_epi8('U');
     block_masks m = {0, 0, 0, 0, 0};
     for (int k = 0; k < 4; k++) {
         __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * k));
@@ -111,7 +198,8 @@ static block_masks masks_of(const unsigned char *p) {
         m.cls |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(digit, sep)) << shift;
         m.sep |= (uint64_t)(unsigned)_mm_movemask_epi8(sep) << shift;
         m.backslash |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)) << shift;
-        m.u |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, u)) << shift;
+        __m128i either = _mm_or_si128(_mm_cmpeq_epi8(v, u), _mm_cmpeq_epi8(v, upper));
+        m.u |= (uint64_t)(unsigned)_mm_movemask_epi8(either) << shift;
         m.high |= (uint64_t)(unsigned)_mm_movemask_epi8(v) << shift;
     }
     return m;
@@ -149,9 +237,14 @@ static int scan_blocks(const unsigned char *s, size_t n, size_t *done, run_state
     unsigned trailing = 0;        /* digits, spaces and hyphens ending the previous block */
     for (; base + 64 <= n; base += 64) {
         block_masks m = masks_of(s + base);
-        if (m.high) return 1;
-        if (m.backslash & (m.u >> 1)) return 1;
-        if ((m.backslash >> 63) && base + 64 < n && s[base + 64] == 'u') return 1;
+        for (uint64_t h = m.high; h; h &= h - 1) {
+            if (utf8_at(s, base + (size_t)__builtin_ctzll(h), n)) return 1;
+        }
+        for (uint64_t b = m.backslash & ((m.u >> 1) | ((uint64_t)1 << 63)); b; b &= b - 1) {
+            size_t at = base + (size_t)__builtin_ctzll(b);
+            if (at + 1 < n && (s[at + 1] == 'u' || s[at + 1] == 'U') && escape_at(s, at, n))
+                return 1;
+        }
         uint64_t leading = ~m.cls ? (uint64_t)__builtin_ctzll(~m.cls) : 64;
         if (trailing + leading >= MIN_RUN && base > checked) {
             if (stretch_at(s, n, base, &checked)) return 1;
@@ -231,10 +324,29 @@ static PyObject *set_identifiers(PyObject *self, PyObject *names) {
     Py_RETURN_NONE;
 }
 
+/* The decimal digits outside ASCII: inclusive ranges of code points, each two native
+ * 32-bit integers, in increasing order. */
+static PyObject *set_digits(PyObject *self, PyObject *ranges) {
+    (void)self;
+    if (!PyBytes_Check(ranges)) {
+        PyErr_SetString(PyExc_TypeError, "set_digits() takes bytes");
+        return NULL;
+    }
+    size_t len = (size_t)PyBytes_GET_SIZE(ranges);
+    if (len % sizeof digit_ranges[0] || len > sizeof digit_ranges) {
+        PyErr_SetString(PyExc_ValueError, "digit ranges: pairs of 32-bit integers, 512 at most");
+        return NULL;
+    }
+    memcpy(digit_ranges, PyBytes_AS_STRING(ranges), len);
+    digit_range_count = len / sizeof digit_ranges[0];
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_O, "True when the body may hold something to mask."},
     {"scan_bytewise", scan_bytewise, METH_O, "scan, a byte a step (tests)."},
     {"set_identifiers", set_identifiers, METH_O, "The identifier names, NUL-terminated."},
+    {"set_digits", set_digits, METH_O, "The non-ASCII decimal digits' code point ranges."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -46,9 +46,6 @@ IDENTIFIERS = frozenset(
 )
 
 
-_SCAN = cardscan.bind(IDENTIFIERS)
-
-
 def _walk(value: Any, key: str | None) -> tuple[Any, bool]:
     if isinstance(value, str):
         if key in IDENTIFIERS:
@@ -101,19 +98,27 @@ _ESCAPE = re.compile(rb"\\u")
 _OTHER_DIGIT = re.compile(r"[^\D0-9]")
 
 
+# The decimal digits beyond ASCII (Unicode category Nd: what ``\\d`` matches in text and
+# privacy/pan.py reads as digits), found once.
+_OTHER_DIGITS = [
+    cp for cp in range(0x80, sys.maxunicode + 1) if unicodedata.category(chr(cp)) == "Nd"
+]
+
+
 def _surrogate_digits() -> re.Pattern[str]:
     """A decimal digit outside the BMP (mathematical bold, ...) as the two lone surrogates that
     ``raw_unicode_escape`` decodes its JSON escape to (a few other pairs match too: they only
     cost a parse)."""
     highs, lows = set(), set()
-    for cp in range(0x10000, sys.maxunicode + 1):
-        if unicodedata.category(chr(cp)) == "Nd":
+    for cp in _OTHER_DIGITS:
+        if cp >= 0x10000:
             highs.add(chr(0xD800 + ((cp - 0x10000) >> 10)))
             lows.add(chr(0xDC00 + ((cp - 0x10000) & 0x3FF)))
     return re.compile(f"[{''.join(sorted(highs))}][{''.join(sorted(lows))}]")
 
 
 _SURROGATE_DIGIT = _surrogate_digits()
+_SCAN = cardscan.bind(IDENTIFIERS, _OTHER_DIGITS)
 
 
 def _carries_text(body: bytes) -> bool:
