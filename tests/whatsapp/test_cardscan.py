@@ -135,3 +135,11 @@ def test_mask_body_masks_as_before() -> None:
     body = json.dumps(payload).encode()
     assert b"**** **** **** 1111" in masking.mask_body(body)
     assert CARD.encode() not in masking.mask_body(body)
+
+
+def test_escaped_ascii_digits_spaces_and_hyphens_go_to_masking() -> None:
+    """What no scan of the bytes reads as a digit or separator is left to masking to decode."""
+    for escape in (b"\\u0030", b"\\u0039", b"\\u0020", b"\\u002d", b"\\u002D"):
+        assert scans(b'{"t":"a' + escape + b'b"}'), escape
+    assert not scans(b'{"t":"a\\u0041\\u003a\\u002fb"}')  # "A", ":", "/"
+    assert not scans(b'{"t":"a\\\\u0034b"}')  # an escaped backslash, then "u0034"

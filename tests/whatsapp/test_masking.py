@@ -191,3 +191,28 @@ def test_the_pre_check_finds_digits_of_other_scripts_raw_and_escaped(
     status = load("statuses_out_of_order")  # no text of people's: never parsed
     status["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] = text
     assert not might_hold_other_digits(json.dumps(status).encode())
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "\\u0034111 1111 1111 1111",  # an ASCII digit as an escape
+        "4111\\u00201111\\u00201111\\u00201111",  # its spaces as escapes
+        "4111\\u002D1111\\u002d1111-1111",  # its hyphens
+    ],
+)
+def test_a_card_typed_with_escaped_ascii_characters_is_masked(typed: str) -> None:
+    """Meta's encoder never escapes ASCII, but a card whose digits, spaces or hyphens come as
+    JSON escapes is a card once decoded: the body is parsed and the card masked, with the
+    pre-scan in C and without it."""
+    import json
+
+    from connectx.intake.masking import mask_body, mask_in_python
+
+    payload = load("message_text")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "card XXXX ok"
+    body = json.dumps(payload, separators=(",", ":")).encode().replace(b"XXXX", typed.encode())
+    for mask in (mask_body, mask_in_python):
+        stored = json.loads(mask(body))
+        text = stored["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"]
+        assert text in ("card **** **** **** 1111 ok", "card ****-****-****-1111 ok"), text

@@ -2,16 +2,17 @@
  * (connectx/intake/cardscan.py says why and how it is built).
  *
  * scan(body) answers False only when the body certainly holds nothing masking.py would mask: no
- * decimal digit of another script, raw (UTF-8) or as a JSON escape (a surrogate pair read as
- * one code point; a backslash escaped by another starts no escape), and every stretch of digits,
- * spaces and hyphens holding 13 digits or more (what a card number needs) digits only and
- * either an identifier's value as Meta writes them (right after '"<key>":"' with <key> one of
- * the identifier fields) or glued to a word character, '+' or '.' before it. What masking.py
- * would have to decide (bytes that are not UTF-8, "\U", a "\u" without four hex digits)
- * answers True, as does anything else suspicious, and the body goes through masking.py's own
- * checks. It reads 64 bytes a step with SSE2 where the compiler has it (every x86-64), a byte a
- * step elsewhere and for the rest of a body (scan_bytewise: that way only, for tests). No
- * allocation, no state but the identifier names and digit ranges set once at import. */
+ * decimal digit of another script, raw (UTF-8) or as a JSON escape (nor an ASCII digit, space
+ * or hyphen as one; a surrogate pair read as one code point; a backslash escaped by another
+ * starts no escape), and every stretch of digits, spaces and hyphens holding 13 digits or more
+ * (what a card number needs) digits only and either an identifier's value as Meta writes them
+ * (right after '"<key>":"' with <key> one of the identifier fields) or glued to a word
+ * character, '+' or '.' before it. What masking.py would have to decide (bytes that are not
+ * UTF-8, "\U", a "\u" without four hex digits) answers True, as does anything else
+ * suspicious, and the body goes through masking.py's own checks. It reads 64 bytes a step with
+ * SSE2 where the compiler has it (every x86-64), a byte a step elsewhere and for the rest of a
+ * body (scan_bytewise: that way only, for tests). No allocation, no state but the identifier
+ * names and digit ranges set once at import. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -96,7 +97,8 @@ static int escape_at(const unsigned char *s, size_t at, size_t n) {
     if (cp >= 0xD800 && cp <= 0xDBFF && at + 11 < n && s[at + 6] == '\\' && s[at + 7] == 'u' &&
         hex4(s, at + 8, n, &low) && low >= 0xDC00 && low <= 0xDFFF)
         cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-    return other_digit(cp);
+    /* an ASCII digit, space or hyphen escaped: a card typed so is one (masking.py parses) */
+    return (cp >= '0' && cp <= '9') || cp == ' ' || cp == '-' || other_digit(cp);
 }
 
 /* s[at] is a byte of 0x80 or more: 1 when the UTF-8 character it starts is a digit of another
