@@ -29,7 +29,6 @@
 static char identifiers[4096]; /* "key\0key\0...\0" */
 static size_t identifiers_len;
 
-
 /* Whether the stretch at s[start] (digits only) is the value of an identifier field. */
 static int keyed(const unsigned char *s, size_t start) {
     if (start < 4 || s[start - 1] != '"' || s[start - 2] != ':' || s[start - 3] != '"') return 0;
@@ -151,38 +150,49 @@ static int suspicious(const unsigned char *s, const run_state *r) {
     return !(r->start > 0 && glued(s[r->start - 1])) && !keyed(s, r->start);
 }
 
-static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static int is_separator(unsigned char c) { return c == ' ' || c == '-'; }
 
-static int scan_bytes(const unsigned char *s, size_t from, size_t n, run_state *r) {
+/* A byte a stretch may hold: a digit, a space or a hyphen. */
+static int in_stretch(unsigned char c) { return (c >= '0' && c <= '9') || is_separator(c); }
+
+/* s[i] joins the stretch in *r (starting one if none is open). */
+static void extend(run_state *r, const unsigned char *s, size_t i) {
+    if (!r->in_run) {
+        r->in_run = 1;
+        r->start = i;
+        r->digits = 0;
+        r->separated = 0;
+    }
+    if (is_separator(s[i]))
+        r->separated = 1;
+    else
+        r->digits++;
+}
+
+/* s[from..n) a byte a step: 1 as soon as something is suspicious, the stretch ending the body
+ * included. s[from] must not be inside a stretch that began before it. */
+static int scan_bytes(const unsigned char *s, size_t from, size_t n) {
+    run_state r = {0, 0, 0, 0};
     for (size_t i = from; i < n; i++) {
         unsigned char c = s[i];
-        if (is_digit(c) || c == ' ' || c == '-') {
-            if (!r->in_run) {
-                r->in_run = 1;
-                r->start = i;
-                r->digits = 0;
-                r->separated = 0;
-            }
-            if (c == ' ' || c == '-')
-                r->separated = 1;
-            else
-                r->digits++;
+        if (in_stretch(c)) {
+            extend(&r, s, i);
             continue;
         }
-        if (r->in_run) {
-            r->in_run = 0;
-            if (suspicious(s, r)) return 1;
+        if (r.in_run) {
+            r.in_run = 0;
+            if (suspicious(s, &r)) return 1;
         }
         if (c >= 0x80 && utf8_at(s, i, n)) return 1;
         if (c == '\\' && i + 1 < n && (s[i + 1] == 'u' || s[i + 1] == 'U') && escape_at(s, i, n))
             return 1;
     }
-    return 0;
+    return r.in_run && suspicious(s, &r);
 }
 
 #if defined(__SSE2__)
 typedef struct {
-    uint64_t cls, sep, backslash, u, high;
+    uint64_t cls, backslash, u, high;
 } block_masks;
 
 static block_masks masks_of(const unsigned char *p) {
@@ -190,7 +200,7 @@ static block_masks masks_of(const unsigned char *p) {
     const __m128i space = _mm_set1_epi8(' '), hyphen = _mm_set1_epi8('-');
     const __m128i backslash = _mm_set1_epi8('\\'), u = _mm_set1_epi8('u');
     const __m128i upper = _mm_set1_epi8('U');
-    block_masks m = {0, 0, 0, 0, 0};
+    block_masks m = {0, 0, 0, 0};
     for (int k = 0; k < 4; k++) {
         __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * k));
         __m128i d = _mm_sub_epi8(v, zero);
@@ -198,7 +208,6 @@ static block_masks masks_of(const unsigned char *p) {
         __m128i sep = _mm_or_si128(_mm_cmpeq_epi8(v, space), _mm_cmpeq_epi8(v, hyphen));
         int shift = 16 * k;
         m.cls |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(digit, sep)) << shift;
-        m.sep |= (uint64_t)(unsigned)_mm_movemask_epi8(sep) << shift;
         m.backslash |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)) << shift;
         __m128i either = _mm_or_si128(_mm_cmpeq_epi8(v, u), _mm_cmpeq_epi8(v, upper));
         m.u |= (uint64_t)(unsigned)_mm_movemask_epi8(either) << shift;
@@ -210,17 +219,10 @@ static block_masks masks_of(const unsigned char *p) {
 /* The stretch of digits, spaces and hyphens around s[at]: 1 when it is suspicious. Its end
  * goes to *end. */
 static int stretch_at(const unsigned char *s, size_t n, size_t at, size_t *end) {
-    run_state r = {1, at, 0, 0};
-    while (r.start > 0 && (is_digit(s[r.start - 1]) || s[r.start - 1] == ' ' ||
-                           s[r.start - 1] == '-'))
-        r.start--;
-    size_t i = r.start;
-    for (; i < n && (is_digit(s[i]) || s[i] == ' ' || s[i] == '-'); i++) {
-        if (s[i] == ' ' || s[i] == '-')
-            r.separated = 1;
-        else
-            r.digits++;
-    }
+    size_t start = at, i;
+    while (start > 0 && in_stretch(s[start - 1])) start--;
+    run_state r = {0, 0, 0, 0};
+    for (i = start; i < n && in_stretch(s[i]); i++) extend(&r, s, i);
     *end = i;
     return suspicious(s, &r);
 }
@@ -232,9 +234,8 @@ static uint64_t thirteen_from(uint64_t m) {
 }
 
 /* The 64-byte blocks of s from 0: 1 as soon as one holds (or ends) something suspicious; the
- * bytes after the last whole block are left to scan_bytes, from *done, with the state of the
- * stretch that reaches them in *r. */
-static int scan_blocks(const unsigned char *s, size_t n, size_t *done, run_state *r) {
+ * rest is left to scan_bytes from *done (the start of a stretch running into it, unchecked). */
+static int scan_blocks(const unsigned char *s, size_t n, size_t *done) {
     size_t base = 0, checked = 0; /* stretches before `checked` were looked at */
     unsigned trailing = 0;        /* digits, spaces and hyphens ending the previous block */
     for (; base + 64 <= n; base += 64) {
@@ -258,36 +259,20 @@ static int scan_blocks(const unsigned char *s, size_t n, size_t *done, run_state
         }
         trailing = m.cls == ~(uint64_t)0 ? trailing + 64 : (unsigned)__builtin_clzll(~m.cls);
     }
-    /* the stretch running into the rest, if any, as scan_bytes would have it */
-    *done = base > checked ? base : checked;
-    if (trailing && base < n && base > checked) {
-        size_t start = base - trailing;
-        r->in_run = 1;
-        r->start = start;
-        r->digits = 0;
-        r->separated = 0;
-        for (size_t i = start; i < base; i++) {
-            if (s[i] == ' ' || s[i] == '-')
-                r->separated = 1;
-            else
-                r->digits++;
-        }
-    }
+    *done = base > checked ? base - trailing : checked;
     return 0;
 }
 #endif
 
 /* 0: nothing to mask in s[0..n); 1: let masking.py look. simd 0 reads it a byte a step. */
 static int cx_scan(const unsigned char *s, size_t n, int simd) {
-    run_state r = {0, 0, 0, 0};
     size_t i = 0;
 #if defined(__SSE2__)
-    if (simd && scan_blocks(s, n, &i, &r)) return 1;
+    if (simd && scan_blocks(s, n, &i)) return 1;
 #else
     (void)simd;
 #endif
-    if (scan_bytes(s, i, n, &r)) return 1;
-    return r.in_run && suspicious(s, &r);
+    return scan_bytes(s, i, n);
 }
 
 static PyObject *scan_with(PyObject *body, int simd) {
