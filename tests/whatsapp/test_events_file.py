@@ -171,3 +171,49 @@ async def test_the_count_of_raw_events_is_the_same_through_either_door(
     async with unit_of_work() as db:
         attached = (await db.execute(select(func.count()).select_from(WebhookEvent))).scalar_one()
     assert direct == attached == 3
+
+
+def _indexes(path: str) -> dict[str, list[str]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            r[1]: [c[2] for c in conn.execute(f"PRAGMA index_info({r[1]})")]
+            for r in conn.execute("PRAGMA index_list(webhook_events)")
+        }
+    finally:
+        conn.close()
+
+
+async def test_an_events_file_of_version_1_is_brought_up_to_date(tmp_path: Path) -> None:
+    """Version 2: the full (status, id) index became the partial index of pending events
+    (migration 0011w's change, made here for the events file); the rows stay."""
+    path = str(tmp_path / "v1-events.db")
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        f"""CREATE TABLE webhook_events (id INTEGER NOT NULL PRIMARY KEY, source VARCHAR(16)
+        NOT NULL, meta_app_id INTEGER, received_at DATETIME NOT NULL, body_enc BLOB, body_size
+        INTEGER NOT NULL, status VARCHAR(16) NOT NULL, attempts INTEGER NOT NULL, progress
+        INTEGER NOT NULL, items INTEGER NOT NULL, unrouted INTEGER NOT NULL, ignored INTEGER
+        NOT NULL, last_error VARCHAR(200), processed_at DATETIME, held_for INTEGER);
+        CREATE INDEX ix_webhook_events_status_id ON webhook_events (status, id);
+        CREATE INDEX ix_webhook_events_received_at ON webhook_events (received_at, id);
+        INSERT INTO webhook_events ({COLUMNS}) VALUES (4, 'whatsapp', NULL,
+        '2026-12-04 10:00:00.000000', x'00', 1, 'pending', 0, 0, 0, 0, 0, NULL, NULL, NULL);
+        PRAGMA user_version = 1;"""
+    )
+    conn.close()
+    events_file.ensure_schema(path)
+    assert _indexes(path) == {
+        "ix_webhook_events_pending": ["id"],
+        "ix_webhook_events_received_at": ["received_at", "id"],
+    }
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("SELECT id, status FROM webhook_events").fetchall() == [(4, "pending")]
+        partial = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'ix_webhook_events_pending'"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    assert partial.endswith("WHERE status = 'pending'")

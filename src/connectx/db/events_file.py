@@ -55,7 +55,10 @@ from connectx.config import async_url, get_settings
 
 ALIAS = "events"  # the schema name of the attached events file on data-file connections
 SUFFIX = "-events.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Indexes of earlier versions, dropped when a file is brought up to date (version 2: the full
+# (status, id) index became the partial index of pending events, models/webhook_event.py).
+_DROPPED = ("ix_webhook_events_status_id",)
 # A write to ``main`` that changes nothing: it takes the data file's write lock (as
 # BEGIN IMMEDIATE did) without taking the attached events file's.
 LOCK_MAIN = "UPDATE main.alembic_version SET version_num = version_num WHERE 0"
@@ -115,7 +118,9 @@ def url() -> str:
 
 @functools.cache
 def _ddl() -> list[str]:
-    """The events file's schema in SQLite's SQL (the model's table without foreign keys)."""
+    """The events file's schema in SQLite's SQL (the model's table without foreign keys), as
+    statements that bring a file of any earlier version up to date (and change nothing when
+    run again)."""
     from connectx.models.webhook_event import WebhookEvent
 
     model: Table = WebhookEvent.__table__  # type: ignore[assignment]
@@ -128,13 +133,23 @@ def _ddl() -> list[str]:
         ),
     )
     indexes = [
-        Index(ix.name, *(table.c[col.name] for col in ix.columns), unique=bool(ix.unique))
+        Index(
+            ix.name,
+            *(table.c[col.name] for col in ix.columns),
+            unique=bool(ix.unique),
+            sqlite_where=ix.dialect_options["sqlite"]["where"],
+        )
         for ix in sorted(model.indexes, key=lambda ix: str(ix.name))
     ]
     dialect = sqlite_dialect.dialect()
-    return [str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)).strip()] + [
-        str(CreateIndex(ix, if_not_exists=True).compile(dialect=dialect)).strip() for ix in indexes
-    ]
+    return (
+        [str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)).strip()]
+        + [f"DROP INDEX IF EXISTS {name}" for name in _DROPPED]
+        + [
+            str(CreateIndex(ix, if_not_exists=True).compile(dialect=dialect)).strip()
+            for ix in indexes
+        ]
+    )
 
 
 def ensure_schema(events_path: str) -> None:

@@ -28,7 +28,7 @@ from connectx.db import events_file, sqlite_driver
 from connectx.db.engine import get_engine
 from connectx.models.config_generation import PROCESSING, ConfigGeneration
 from connectx.models.security import WorkspaceSuspension
-from connectx.models.webhook_event import FAILED, PENDING, WebhookEvent
+from connectx.models.webhook_event import FAILED, PENDING, WebhookEvent, pending_only
 
 # A raw event just received, as intake writes it: when it came (POSIX microseconds, UTC:
 # clock.micros), from which Meta app, its sealed body and the body's size (the columns of
@@ -245,11 +245,12 @@ async def bound_waits(db: AsyncSession) -> None:
 
 def _claimable() -> ColumnElement[bool]:
     """Pending, and not held for a workspace whose suspension is still in force (lifting it
-    makes its held events claimable again, with no further step)."""
+    makes its held events claimable again, with no further step). The status is written as a
+    literal: the partial index of pending events serves every plan (models/webhook_event.py)."""
     suspended = select(WorkspaceSuspension.workspace_id).where(
         WorkspaceSuspension.lifted_at.is_(None)
     )
-    return (WebhookEvent.status == PENDING) & or_(
+    return pending_only() & or_(
         WebhookEvent.held_for.is_(None), WebhookEvent.held_for.not_in(suspended)
     )
 
@@ -270,17 +271,21 @@ def _claimed() -> Any:
     return select(table.c.id, table.c.received_at, table.c.body_enc, table.c.progress)
 
 
-async def claim(db: AsyncSession, limit: int) -> list[Claimed]:
-    """Claimable events, oldest first, locked for this transaction. On PostgreSQL rows locked by
-    another processor are skipped; on SQLite the transaction already holds the write lock."""
-    stmt = (
+def claim_statement(limit: int) -> Any:
+    """The claim's SELECT (walks ``ix_webhook_events_pending``, models/webhook_event.py)."""
+    return (
         _claimed()
         .where(_claimable())
         .order_by(WebhookEvent.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [Claimed(*row) for row in (await db.execute(stmt)).all()]
+
+
+async def claim(db: AsyncSession, limit: int) -> list[Claimed]:
+    """Claimable events, oldest first, locked for this transaction. On PostgreSQL rows locked by
+    another processor are skipped; on SQLite the transaction already holds the write lock."""
+    return [Claimed(*row) for row in (await db.execute(claim_statement(limit))).all()]
 
 
 async def claim_one(db: AsyncSession, event_id: int) -> Claimed | None:

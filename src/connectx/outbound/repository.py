@@ -27,7 +27,7 @@ from connectx.models.channel import Channel
 from connectx.models.message import Message, MessageStatusEvent
 from connectx.models.outbox import ChannelSending, OutboxMessage
 from connectx.models.template import WaTemplate
-from connectx.models.webhook_event import WebhookEvent
+from connectx.models.webhook_event import WebhookEvent, pending_only
 
 
 async def add(db: AsyncSession, row: Any) -> None:
@@ -136,17 +136,21 @@ async def due_channels(
     return [int(c) for c in (await db.execute(q.order_by(Channel.id))).scalars()]
 
 
+def webhooks_processed_until_statement() -> Any:
+    """The oldest pending event's arrival (walks ``ix_webhook_events_pending``)."""
+    return (
+        select(WebhookEvent.received_at)
+        .where(pending_only(), WebhookEvent.held_for.is_(None))
+        .order_by(WebhookEvent.id)
+        .limit(1)
+    )
+
+
 async def webhooks_processed_until(db: AsyncSession, now: datetime) -> datetime:
     """Every webhook received before this moment has been processed (its status callbacks are
     recorded): the oldest pending event's arrival, or ``now``. Events held for a suspended
     workspace do not count (its sends are stopped too)."""
-    q = (
-        select(WebhookEvent.received_at)
-        .where(WebhookEvent.status == "pending", WebhookEvent.held_for.is_(None))
-        .order_by(WebhookEvent.id)
-        .limit(1)
-    )
-    oldest = (await db.execute(q)).scalar_one_or_none()
+    oldest = (await db.execute(webhooks_processed_until_statement())).scalar_one_or_none()
     return min(now, oldest) if oldest is not None else now
 
 
