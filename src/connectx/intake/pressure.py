@@ -7,12 +7,17 @@ the processing process's backlog only grew, and intake got about two thirds of w
 have had (bench/results/intake-2026-12-05c.md: the web process alone 0.49 of the bare ceiling,
 beside processing 0.36-0.43). So the processors give way during a burst and catch up after it.
 
-**How busy the web process is.** Its event loop's thread's *demand* for a CPU over each window
-of :data:`WINDOW_S`: the time it ran plus the time it was runnable and waited for a CPU (Linux's
-``/proc/self/task/<tid>/schedstat``), over the window's wall time. A loop that is never idle demands
-1.0 whether it gets a core or waits for one beside the processing process (its CPU time alone
-would read a starved loop as less busy than it is). Without schedstat (another system): the
-thread's CPU time. The group-commit flusher samples it after its flushes (intake/batcher.py), so
+**How busy the web process is.** Its *demand* for a CPU over each window of :data:`WINDOW_S`:
+the CPU time of all its threads plus the time its event loop's thread was runnable and waited
+for a CPU (Linux's ``/proc/self/task/<tid>/schedstat``), over the window's wall time. A loop
+that is never idle demands 1.0 whether it gets a core or waits for one beside the processing
+process (its CPU time alone would read a starved loop as less busy than it is). The other
+threads count because a group commit's work is partly theirs: on SQLite the driver's thread
+writes the rows, and with 50-update bodies (~3.5 MB a commit) the loop waits for it a quarter
+of the time; the loop alone then read ~0.74, just under the threshold, and the processing
+process, unpaced half the time, took 0.3-0.6 of a core from a saturated intake (session 20).
+A thread blocked on a slow disk adds nothing. Without schedstat (another system): the process's
+CPU time. The group-commit flusher samples it after its flushes (intake/batcher.py), so
 it is measured only while webhooks arrive. Intake is *busy* after :data:`BUSY_STREAK` windows in
 a row with a demand of :data:`BUSY_DEMAND` or more whose group commits held :data:`BUSY_ROWS`
 events or more on average (a single such window happens at steady rates on a loaded machine):
@@ -52,8 +57,8 @@ _STEP_S = 0.05  # a pause looks at the pressure this often
 
 DEMAND = Gauge(
     "connectx_intake_loop_demand",
-    "The web process's event-loop thread: time running or waiting for a CPU per wall second, "
-    "over the last window in which webhooks were committed.",
+    "The web process: CPU time of its threads plus its event-loop thread's waits for a CPU, "
+    "per wall second, over the last window in which webhooks were committed.",
 )
 BUSY_WINDOWS = Counter(
     "connectx_intake_busy_windows_total",
@@ -92,13 +97,14 @@ def on_busy(hook: Callable[[], None]) -> Callable[[], None]:
 
 
 def _schedstat_used() -> Callable[[], float] | None:
-    """Seconds this thread has run or waited to run, from schedstat; None where unavailable."""
+    """Seconds of CPU this process's threads have used, plus the seconds this thread has waited
+    to run (schedstat); None where unavailable."""
     path = f"/proc/self/task/{threading.get_native_id()}/schedstat"
 
     def used() -> float:
         with open(path, "rb") as fh:
-            run, wait = fh.read().split()[:2]
-        return (int(run) + int(wait)) / 1e9
+            wait = fh.read().split()[1]
+        return time.process_time() + int(wait) / 1e9
 
     try:
         used()
@@ -108,8 +114,9 @@ def _schedstat_used() -> Callable[[], float] | None:
 
 
 class LoopMeter:
-    """Measures the demand of the thread that calls :meth:`sample` (create and sample it on
-    the event loop's thread); ``used`` and ``clock`` are for tests."""
+    """Measures the demand of this process, with the waits of the thread that calls
+    :meth:`sample` (create and sample it on the event loop's thread); ``used`` and ``clock`` are
+    for tests."""
 
     def __init__(
         self,
@@ -134,11 +141,11 @@ class LoopMeter:
         rows_per_commit = self._rows / self._commits
         self._rows = self._commits = 0
         if self._used is None:
-            self._used = _schedstat_used() or time.thread_time
+            self._used = _schedstat_used() or time.process_time
         try:
             used = self._used()
         except (OSError, ValueError):  # (schedstat went away: CPU time from here on)
-            self._used, start = time.thread_time, None
+            self._used, start = time.process_time, None
             used = self._used()
         self._start = (now, used)
         if start is None:
