@@ -45,10 +45,25 @@ def _here() -> str | None:
     return name
 
 
+def _drop_if_invalid(index: str) -> None:
+    """PostgreSQL: an index a failed ``CREATE INDEX CONCURRENTLY`` left behind is marked
+    invalid (never used) but exists, so ``IF NOT EXISTS`` would keep it: dropped first."""
+    invalid = op.get_bind().execute(
+        sa.text(
+            "SELECT 1 FROM pg_index "
+            "WHERE indexrelid = to_regclass(CAST(:name AS text)) AND NOT indisvalid"
+        ),
+        {"name": index},
+    )
+    if invalid.first() is not None:
+        op.drop_index(index, table_name="webhook_events", postgresql_concurrently=True)
+
+
 def upgrade() -> None:
     name = _here()
     if name == "postgresql":
         with op.get_context().autocommit_block():
+            _drop_if_invalid("ix_webhook_events_pending")
             op.create_index(
                 "ix_webhook_events_pending",
                 "webhook_events",
@@ -74,6 +89,7 @@ def downgrade() -> None:
     name = _here()
     if name == "postgresql":
         with op.get_context().autocommit_block():
+            _drop_if_invalid("ix_webhook_events_status_id")
             op.create_index(
                 "ix_webhook_events_status_id",
                 "webhook_events",

@@ -11,10 +11,13 @@ never analyses SQLite, whose planner then prefers the index).
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from connectx.db.session import unit_of_work
 from connectx.intake import repository as repo
@@ -68,3 +71,49 @@ async def test_a_claim_during_a_burst_walks_the_pending_index() -> None:
         claimed = await repo.claim(db, 600)
     assert len(claimed) == 600
     assert [c.id for c in claimed] == sorted(c.id for c in claimed)  # the oldest pending first
+
+
+async def test_migration_0011w_replaces_an_index_a_failed_concurrent_build_left() -> None:
+    """PostgreSQL builds the index CONCURRENTLY; a build that failed leaves an invalid index
+    of the same name, which ``IF NOT EXISTS`` alone would keep (and the claim never use)."""
+    server = os.environ.get("CONNECTX_TEST_DATABASE_URL")
+    if not server:
+        pytest.skip("PostgreSQL's concurrent index builds (SQLite: the events file's schema)")
+    from alembic import command
+
+    from connectx.db.migrate import alembic_config, upgrade
+    from tests.support.databases import drop_postgres_database, fresh_postgres_database
+
+    name = f"cx_0011w_{os.getpid()}"
+    url = await asyncio.to_thread(fresh_postgres_database, server, name)
+    engine = create_async_engine(url)
+    indexes = text(
+        "SELECT indexrelid::regclass::text, indisvalid, pg_get_indexdef(indexrelid) "
+        "FROM pg_index WHERE indrelid = 'webhook_events'::regclass ORDER BY 1"
+    )
+    try:
+        await asyncio.to_thread(upgrade, url, "0010s")
+        async with engine.begin() as conn:
+            await conn.execute(text(f"CREATE INDEX {INDEX} ON webhook_events (id)"))
+            await conn.execute(
+                text(
+                    f"UPDATE pg_index SET indisvalid = false WHERE indexrelid = '{INDEX}'::regclass"
+                )
+            )
+        await asyncio.to_thread(upgrade, url)
+        async with engine.connect() as conn:
+            found = {r[0]: r[1:] for r in await conn.execute(indexes)}
+        assert set(found) == {"pk_webhook_events", "ix_webhook_events_received_at", INDEX}
+        valid, definition = found[INDEX]
+        assert valid and definition.endswith("(id) WHERE ((status)::text = 'pending'::text)")
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0010s")
+        async with engine.connect() as conn:
+            found = {r[0]: r[1:] for r in await conn.execute(indexes)}
+        assert set(found) == {
+            "pk_webhook_events",
+            "ix_webhook_events_received_at",
+            "ix_webhook_events_status_id",
+        }
+    finally:
+        await engine.dispose()
+        await asyncio.to_thread(drop_postgres_database, server, name)

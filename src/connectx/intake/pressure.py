@@ -16,9 +16,9 @@ threads count because a group commit's work is partly theirs: on SQLite the driv
 writes the rows, and with 50-update bodies (~3.5 MB a commit) the loop waits for it a quarter
 of the time; the loop alone then read ~0.74, just under the threshold, and the processing
 process, unpaced half the time, took 0.3-0.6 of a core from a saturated intake (session 20;
-paced, ~0.12).
-A thread blocked on a slow disk adds nothing. Without schedstat (another system): the process's
-CPU time. The group-commit flusher samples it after its flushes (intake/batcher.py), so
+paced, ~0.12). A thread blocked on a slow disk adds nothing. Without schedstat (another
+system): the process's CPU time. The group-commit flusher samples it after its flushes
+(intake/batcher.py), so
 it is measured only while webhooks arrive. Intake is *busy* after :data:`BUSY_STREAK` windows in
 a row with a demand of :data:`BUSY_DEMAND` or more whose group commits held :data:`BUSY_ROWS`
 events or more on average (a single such window happens at steady rates on a loaded machine):
