@@ -59,25 +59,29 @@ def _drop_if_invalid(index: str) -> None:
         op.drop_index(index, table_name="webhook_events", postgresql_concurrently=True)
 
 
+def _swap_on_postgresql(create: str, columns: list[str], where: str | None, drop: str) -> None:
+    """Build ``create`` and drop ``drop``, both CONCURRENTLY (intake keeps inserting)."""
+    with op.get_context().autocommit_block():
+        _drop_if_invalid(create)
+        op.create_index(
+            create,
+            "webhook_events",
+            columns,
+            postgresql_where=sa.text(where) if where else None,
+            postgresql_concurrently=True,
+            if_not_exists=True,
+        )
+        op.drop_index(
+            drop, table_name="webhook_events", postgresql_concurrently=True, if_exists=True
+        )
+
+
 def upgrade() -> None:
     name = _here()
     if name == "postgresql":
-        with op.get_context().autocommit_block():
-            _drop_if_invalid("ix_webhook_events_pending")
-            op.create_index(
-                "ix_webhook_events_pending",
-                "webhook_events",
-                ["id"],
-                postgresql_where=sa.text(WHERE),
-                postgresql_concurrently=True,
-                if_not_exists=True,
-            )
-            op.drop_index(
-                "ix_webhook_events_status_id",
-                table_name="webhook_events",
-                postgresql_concurrently=True,
-                if_exists=True,
-            )
+        _swap_on_postgresql(
+            "ix_webhook_events_pending", ["id"], WHERE, "ix_webhook_events_status_id"
+        )
     elif name is not None:
         op.create_index(
             "ix_webhook_events_pending", "webhook_events", ["id"], sqlite_where=sa.text(WHERE)
@@ -88,21 +92,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     name = _here()
     if name == "postgresql":
-        with op.get_context().autocommit_block():
-            _drop_if_invalid("ix_webhook_events_status_id")
-            op.create_index(
-                "ix_webhook_events_status_id",
-                "webhook_events",
-                ["status", "id"],
-                postgresql_concurrently=True,
-                if_not_exists=True,
-            )
-            op.drop_index(
-                "ix_webhook_events_pending",
-                table_name="webhook_events",
-                postgresql_concurrently=True,
-                if_exists=True,
-            )
+        _swap_on_postgresql(
+            "ix_webhook_events_status_id", ["status", "id"], None, "ix_webhook_events_pending"
+        )
     elif name is not None:
         op.create_index("ix_webhook_events_status_id", "webhook_events", ["status", "id"])
         op.drop_index("ix_webhook_events_pending", table_name="webhook_events")
