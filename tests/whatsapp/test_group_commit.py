@@ -20,6 +20,7 @@ from connectx.db.engine import get_engine
 from connectx.intake import batcher as batcher_module
 from connectx.intake import processor
 from connectx.intake import repository as repo
+from connectx.kit import clock
 from connectx.models.webhook_event import WebhookEvent
 from tests.whatsapp.support import count, deliver, load
 
@@ -54,13 +55,13 @@ def test_received_at_is_formatted_as_sqlalchemy_binds_it_on_sqlite() -> None:
     bind = column.type._cached_bind_processor(sqlite.dialect())  # what SQLAlchemy binds with
     assert bind is not None
     for value in _times():
-        assert repo.sqlite_datetime(repo.micros_of(value)) == bind(value), value
-        assert repo.received_at(repo.micros_of(value)) == value
+        assert repo.sqlite_datetime(clock.micros_of(value)) == bind(value), value
+        assert clock.from_micros(clock.micros_of(value)) == value
 
 
 def _events(times: list[datetime]) -> list[repo.NewEvent]:
     return [
-        (repo.micros_of(at), None, bytes([i % 256]) * (i % 7 + 1), 10 + i)
+        (clock.micros_of(at), None, bytes([i % 256]) * (i % 7 + 1), 10 + i)
         for i, at in enumerate(times)
     ]
 
@@ -189,7 +190,7 @@ def test_a_group_commit_seals_under_the_day_subject_of_its_requests() -> None:
     start = datetime(2026, 12, 31, 22, 30, tzinfo=UTC)
     for minutes in range(0, 60 * 24 * 40, 97):
         at = start + timedelta(minutes=minutes, microseconds=minutes)
-        day = repo.micros_of(at) // batcher_module._DAY_US
+        day = clock.micros_of(at) // batcher_module._DAY_US
         assert batcher_module._subject_of_day(day) == batcher_module.day_subject(at)
 
 
@@ -265,7 +266,6 @@ async def test_a_delivery_is_stamped_with_the_clock_moved_or_not(
     from sqlalchemy import select
 
     from connectx.db.session import unit_of_work
-    from connectx.kit import clock
 
     processor.stop_embedded()
     for days in (0, 3):

@@ -70,7 +70,7 @@ async def _stored_as_received(body: bytes) -> int:
     (app,) = await rows(MetaApp)
     at = clock.now()
     sealed = await Vault().encrypt(None, day_subject(at), raw_body.COLUMN, body)
-    await intake_repo.commit_new([(intake_repo.micros_of(at), app.id, sealed, len(body))])
+    await intake_repo.commit_new([(clock.micros_of(at), app.id, sealed, len(body))])
     return int((await _only_event()).id)
 
 

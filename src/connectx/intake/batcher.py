@@ -56,7 +56,7 @@ _DAY_US = 86_400 * 1_000_000
 @functools.lru_cache(maxsize=4)
 def _subject_of_day(day: int) -> str:
     """:func:`day_subject` of a day (days since 1970-01-01, UTC), formatted once."""
-    return day_subject(repo.received_at(day * _DAY_US))
+    return day_subject(clock.from_micros(day * _DAY_US))
 
 
 # (meta app id, body, received_at (clock.micros), the request's future)

@@ -27,7 +27,7 @@ import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from prometheus_client import Counter
@@ -72,7 +72,6 @@ TEMPLATE_FIELDS = frozenset(
         "template_category_update",
     }
 )
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TX_BUDGET_S = 0.5  # stop starting new updates after applying them this long in a transaction
 MIN_TURN_S = 0.010  # ... or after this long when intake waits for SQLite's write lock
 YIELD_EVERY_S = 0.002  # give the event loop a turn this often (it may be the web server's)
@@ -100,10 +99,10 @@ class Item:
     def at(self) -> datetime:
         payload = self.payload
         if isinstance(payload, InboundMessage):
-            return payload.sent_at or EPOCH
+            return payload.sent_at or clock.EPOCH
         if isinstance(payload, StatusUpdate | PreferenceUpdate):
-            return payload.occurred_at or EPOCH
-        return EPOCH
+            return payload.occurred_at or clock.EPOCH
+        return clock.EPOCH
 
     @property
     def workspace(self) -> int | None:

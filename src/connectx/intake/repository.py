@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from connectx.db import events_file, sqlite_driver
 from connectx.db.engine import get_engine
+from connectx.kit import clock
 from connectx.models.config_generation import PROCESSING, ConfigGeneration
 from connectx.models.security import WorkspaceSuspension
 from connectx.models.webhook_event import FAILED, PENDING, WebhookEvent, pending_only
@@ -41,7 +42,6 @@ _BOUND = {
     "body_enc": ("bytea", "{}"),
     "body_size": ("integer", "{}"),
 }
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONSTANT: dict[str, object] = {
     "source": "whatsapp",
     "status": PENDING,
@@ -53,20 +53,10 @@ _CONSTANT: dict[str, object] = {
 }
 
 
-def received_at(micros: int) -> datetime:
-    """A :data:`NewEvent`'s time as a datetime (UTC)."""
-    return _EPOCH + timedelta(microseconds=micros)
-
-
-def micros_of(at: datetime) -> int:
-    """An aware datetime as a :data:`NewEvent`'s time (POSIX microseconds)."""
-    return (at - _EPOCH) // timedelta(microseconds=1)
-
-
 def new_row(event: NewEvent) -> dict[str, object]:
     """The whole ``webhook_events`` row of a raw event just received."""
     at, *rest = event
-    return {**dict(zip(_BOUND, (received_at(at), *rest), strict=True)), **_CONSTANT}
+    return {**dict(zip(_BOUND, (clock.from_micros(at), *rest), strict=True)), **_CONSTANT}
 
 
 def writer_engine() -> AsyncEngine:
@@ -209,7 +199,7 @@ def sqlite_datetime(micros: int) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _sqlite_second(second: int) -> str:
-    return (_EPOCH + timedelta(seconds=second)).strftime("%Y-%m-%d %H:%M:%S")
+    return (clock.EPOCH + timedelta(seconds=second)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _sqlite_row(event: NewEvent) -> tuple[Any, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _offset = timedelta(0)
 _offset_s = 0.0
 _offset_us = 0
@@ -24,6 +25,16 @@ def micros() -> int:
     it: a datetime per POST cost its event loop ~1 µs, and asyncpg's encoding of datetimes
     ~2 µs a row more than of integers)."""
     return time.time_ns() // 1000 + _offset_us
+
+
+def from_micros(micros: int) -> datetime:
+    """POSIX microseconds (:func:`micros`) as an aware datetime (UTC)."""
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def micros_of(at: datetime) -> int:
+    """An aware datetime as POSIX microseconds (:func:`micros`), exactly."""
+    return (at - EPOCH) // timedelta(microseconds=1)
 
 
 def advance(delta: timedelta) -> None:
