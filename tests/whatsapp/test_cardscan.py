@@ -143,3 +143,38 @@ def test_escaped_ascii_digits_spaces_and_hyphens_go_to_masking() -> None:
         assert scans(b'{"t":"a' + escape + b'b"}'), escape
     assert not scans(b'{"t":"a\\u0041\\u003a\\u002fb"}')  # "A", ":", "/"
     assert not scans(b'{"t":"a\\\\u0034b"}')  # an escaped backslash, then "u0034"
+
+
+def test_without_a_compiler_the_build_says_so_and_install_goes_on() -> None:
+    """scripts/build-native.sh on a machine with no C compiler: a note, exit 0 (make install
+    continues; intake masks in Python), and nothing written next to the source."""
+    import subprocess
+    import sys
+
+    before = sorted(Path("src/connectx/intake").iterdir())
+    done = subprocess.run(
+        ["sh", "scripts/build-native.sh", sys.executable],
+        env={"PATH": "/usr/bin:/bin", "CC": "no-such-compiler"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pre-scan is not built" in done.stderr
+    assert sorted(Path("src/connectx/intake").iterdir()) == before
+
+
+def test_serve_says_when_the_pre_scan_is_not_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``connectx serve`` without the module: the platform starts and tells the operator why
+    intake is slower; with it, no such note."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from connectx.cli import app as cli
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: None)
+    for built in (False, True):
+        monkeypatch.setattr(cardscan, "built", lambda built=built: built)
+        result = CliRunner().invoke(cli, ["serve", "--no-migrate", "--port", "8999"])
+        assert result.exit_code == 0, result.output
+        assert ("pre-scan" in result.output) is not built
