@@ -553,8 +553,8 @@ def main() -> None:
     parser.add_argument(
         "--phases",
         default="throughput,fixed",
-        help="which phases after the warm-up: 'throughput' (or 'throughput1': batch 1 only), "
-        "'fixed' (or 'low': only its --low-rate phase), comma-separated",
+        help="which phases after the warm-up: 'throughput' (or 'throughput1' / 'throughput50': "
+        "one batch size only), 'fixed' (or 'low': only its --low-rate phase), comma-separated",
     )
     parser.add_argument(
         "--repeat",
@@ -721,7 +721,8 @@ def main() -> None:
                 path = bodies("fixed-ceiling", min(n, cap), batch)
                 r = run_client(ceiling_url, path, posts, dur)
                 record({"name": name, "target": "ceiling", "batch": batch, **r})
-        batches = (1, 50) if "throughput" in wanted else (1,) if "throughput1" in wanted else ()
+        batches = (1, 50) if "throughput" in wanted else ()
+        batches = batches or tuple(b for b in (1, 50) if f"throughput{b}" in wanted)
         sweep = [int(c) for c in args.connections.split(",")]
         for batch in batches:
             path = bodies(f"tp{batch}", cap, batch)
