@@ -209,7 +209,7 @@ async def test_a_failed_commit_is_a_5xx_and_nothing_is_acknowledged(
     async def refuse(*_: Any, **__: Any) -> None:
         raise ConnectionError("database went away")
 
-    monkeypatch.setattr(repository, "commit_new", refuse)
+    monkeypatch.setattr(repository.NewEventWriter, "commit_made", refuse)
     r = await deliver(client, load("message_text"))
     assert r.status_code == 503
     assert r.headers["retry-after"]
@@ -227,13 +227,18 @@ async def test_a_group_commit_that_fails_inside_its_transaction_stores_nothing(
     503, and the connection goes back clean, so the next delivery is stored."""
     from connectx.intake.batcher import GroupCommitBatcher
 
-    real_seal = GroupCommitBatcher._seal
+    real_sealing = GroupCommitBatcher._sealing
 
     async def broken(self: GroupCommitBatcher, batch: Any) -> Any:
-        rows = await real_seal(self, batch)
-        return [*rows, {**rows[0], "source": None}]  # NOT NULL: refused after the first row
+        make = await real_sealing(self, batch)
 
-    monkeypatch.setattr(GroupCommitBatcher, "_seal", broken)
+        def with_a_bad_row() -> Any:  # body_size NOT NULL: refused after the first row
+            rows = make()
+            return [*rows, (*rows[0][:3], None)]
+
+        return with_a_bad_row
+
+    monkeypatch.setattr(GroupCommitBatcher, "_sealing", broken)
     r = await deliver(client, load("message_text"))
     assert r.status_code == 503
     monkeypatch.undo()

@@ -24,7 +24,7 @@ import collections
 import functools
 import itertools
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -197,6 +197,14 @@ async def commit_many(driver_connection: Any, head: str, parameters: Sequence[An
     connection of a pooled connection the caller has checked out."""
     connection: aiosqlite.Connection = driver_connection
     await connection._execute(_commit_many, connection._conn, head, parameters)
+
+
+async def commit_made(driver_connection: Any, head: str, make: Callable[[], Sequence[Any]]) -> None:
+    """:func:`commit_many` of the rows ``make()`` returns, made on the database's thread in the
+    same trip (work that lets go of the GIL runs there beside the event loop)."""
+    connection: aiosqlite.Connection = driver_connection
+    conn = connection._conn
+    await connection._execute(lambda: _commit_many(conn, head, make()))
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -148,24 +148,34 @@ class GroupCommitBatcher:
                 self._meter.sample(len(batch))  # intake first under overload (pressure.py)
 
     async def _flush(self, batch: list[_Pending]) -> None:
-        events = await self._seal(batch)  # before the turn: no lock is held while sealing
+        make = await self._sealing(batch)  # the keys, before the turn: no lock is held meanwhile
         async with turns.intake_turn():
-            await repo.commit_new(events, self._writer)
+            await self._writer.commit_made(make)
 
-    async def _seal(self, batch: list[_Pending]) -> list[repo.NewEvent]:
+    async def _sealing(self, batch: list[_Pending]) -> repo.Making:
+        """The group's events, made by a call that compresses and seals their bodies (on
+        SQLite the writer runs it on the database's thread, beside the loop)."""
         by_day: dict[int, list[_Pending]] = {}
         for item in batch:
             by_day.setdefault(item[2] // _DAY_US, []).append(item)
+        packer = await self._writer.packer()
         vault = Vault()
-        events: list[repo.NewEvent] = []
-        for day, items in by_day.items():
-            subject = _subject_of_day(day)
-            sealed = await raw_body.seal_many(vault, subject, [i[1] for i in items])
-            events += [
-                (received_at, app_id, body_enc, len(body))
-                for (app_id, body, received_at, _), body_enc in zip(items, sealed, strict=True)
-            ]
-        return events
+        days = [
+            (await vault.sealer(None, _subject_of_day(day), packer.label), items)
+            for day, items in by_day.items()
+        ]
+
+        def make() -> list[repo.NewEvent]:
+            events: list[repo.NewEvent] = []
+            for sealer, items in days:
+                sealed = raw_body.seal_group(sealer, packer, [i[1] for i in items])
+                events += [
+                    (received_at, app_id, body_enc, len(body))
+                    for (app_id, body, received_at, _), body_enc in zip(items, sealed, strict=True)
+                ]
+            return events
+
+        return make
 
     async def close(self) -> None:
         """Stop the flusher (what waits gets :class:`StoreFailed`) and give its connection

@@ -282,6 +282,19 @@ async def _insert_version(
     return row, remember_key(row.id, raw)
 
 
+@dataclass(frozen=True, slots=True)
+class Sealer:
+    """Seals values for one subject and column under a key already looked up: no await, so it
+    runs on any thread (AES-GCM keys are stateless; nonces come from a locked pool)."""
+
+    key_id: int
+    key: crypto.Key
+    aad: bytes
+
+    def seal_many(self, values: list[bytes]) -> list[bytes]:
+        return self.key.seal_many(self.key_id, values, self.aad)
+
+
 class Vault:
     """Seal and open personal values; ``db`` is the caller's data session (for the audit event of
     an erasure). Key-store reads and writes happen in their own short transactions."""
@@ -445,10 +458,14 @@ class Vault:
         self, workspace_id: int | None, subject: str, column: str, values: list[bytes]
     ) -> list[bytes]:
         """:meth:`encrypt` for many values of one subject and column (one key lookup)."""
+        return (await self.sealer(workspace_id, subject, column)).seal_many(values)
+
+    async def sealer(self, workspace_id: int | None, subject: str, column: str) -> Sealer:
+        """:meth:`encrypt_many` with the key looked up now and the sealing left for later (on
+        another thread: intake seals a group commit's bodies on the database's thread)."""
         scope = scope_of(workspace_id)
         key_id, key = await self._subject_key(scope, subject)
-        aad = _aad(scope, subject, column)
-        return key.seal_many(key_id, values, aad)
+        return Sealer(key_id, key, _aad(scope, subject, column))
 
     async def decrypt_bytes(
         self, workspace_id: int | None, subject: str, column: str, blob: bytes
