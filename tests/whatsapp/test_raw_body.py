@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import httpx
 import pytest
+import zstandard
 
+from connectx.db.engine import get_engine
 from connectx.db.session import unit_of_work
 from connectx.intake import raw_body
 from connectx.intake import repository as intake_repo
@@ -72,6 +75,59 @@ async def _stored_as_received(body: bytes) -> int:
     sealed = await Vault().encrypt(None, day_subject(at), raw_body.COLUMN, body)
     await intake_repo.commit_new([(clock.micros_of(at), app.id, sealed, len(body))])
     return int((await _only_event()).id)
+
+
+async def test_a_group_is_compressed_on_sqlite_s_database_thread_and_on_postgresql_s_loop(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: Zstandard, on the driver's thread in the group commit's trip (beside the loop).
+    PostgreSQL: LZ4, on the loop. The stored body opens under that codec's label alone."""
+    seen: list[tuple[str, bool]] = []
+    loop_thread = threading.get_ident()
+    for packer in (raw_body.ZstdPacker, raw_body.Lz4Packer):
+
+        def recording(self: Any, bodies: list[bytes], real: Any = packer.pack_many) -> Any:
+            seen.append((self.label, threading.get_ident() == loop_thread))
+            return real(self, bodies)
+
+        monkeypatch.setattr(packer, "pack_many", recording)
+    body = json.dumps(_many_messages(5)).encode()
+    await delivered(client, body)
+    sqlite = get_engine().dialect.name == "sqlite"
+    label = raw_body.ZSTD if sqlite else raw_body.LZ4
+    assert seen == [(label, not sqlite)]
+    event = await _only_event()
+    assert event.body_enc is not None
+    subject = day_subject(event.received_at)
+    vault = Vault()
+    await vault.decrypt_bytes(None, subject, label, event.body_enc)  # (raises under another)
+    other = raw_body.LZ4 if sqlite else raw_body.ZSTD
+    with pytest.raises(CryptoError):
+        await vault.decrypt_bytes(None, subject, other, event.body_enc)
+    assert await raw_body.open_body(vault, subject, event.body_enc) == body
+
+
+async def test_a_body_compressed_with_lz4_is_processed_on_either_database(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    """What PostgreSQL writes, and SQLite wrote before Zstandard (sessions 16-20)."""
+    (app,) = await rows(MetaApp)
+    at = clock.now()
+    body = json.dumps(_many_messages(4)).encode()
+    packer = raw_body.Lz4Packer()
+    sealer = await Vault().sealer(None, day_subject(at), packer.label)
+    (sealed,) = raw_body.seal_group(sealer, packer, [body])
+    await intake_repo.commit_new([(clock.micros_of(at), app.id, sealed, len(body))])
+    assert await raw_body.open_body(Vault(), day_subject(at), sealed) == body
+    assert await drain() == {"processed": 1}
+    assert len(await rows(Message)) == 4
+
+
+def test_a_zstandard_group_opens_body_by_body() -> None:
+    bodies = [json.dumps(_many_messages(n)).encode() for n in (1, 7, 50)] + [b"", b"{}"]
+    packed = raw_body.ZstdPacker().pack_many(bodies)
+    assert [zstandard.ZstdDecompressor().decompress(p) for p in packed] == bodies
+    assert raw_body.ZstdPacker().pack_many([]) == []
 
 
 async def test_a_body_sealed_as_received_is_processed(

@@ -1,19 +1,28 @@
 """Raw webhook bodies at rest: masked, compressed, sealed.
 
 What intake stores of a delivery is the body as received with card numbers masked
-(:mod:`connectx.intake.masking`), compressed with LZ4 (block format, the size in front), and
-sealed under its day's key (``webhook_day:<date>``, retention/day_keys.py). Webhook JSON
-repeats its keys in every update: a batch of 50 updates (~12 kB) packs to ~2 kB, a single
-update (~0.5 kB) to ~0.45 kB, at ~3.6 and ~0.8 µs (bench/results/intake-2026-12-05h.md). The
-bytes written per event, to SQLite's WAL and data file or to PostgreSQL's heap and WAL, shrink
-by as much: with bodies stored as received, a SQLite group commit of 128 batch-50 events took
-12-14 ms, most of it writing (session 16).
+(:mod:`connectx.intake.masking`), compressed, and sealed under its day's key
+(``webhook_day:<date>``, retention/day_keys.py). Webhook JSON repeats its keys in every update:
+a batch of 50 updates (~12 kB) packs to ~1.6 kB (Zstandard level 1) or ~2.2 kB (LZ4), a single
+update (~0.5 kB) to ~0.45 kB. The bytes written per event, to SQLite's WAL and data file or to
+PostgreSQL's heap and WAL, shrink by as much: with bodies stored as received, a SQLite group
+commit of 128 batch-50 events took 12-14 ms, most of it writing (session 16).
+
+Two codecs, chosen by where the compressing runs (intake/repository.NewEventWriter.packer):
+
+* **SQLite: Zstandard**, a whole group in one call (``multi_compress_to_buffer``) that lets go
+  of the GIL, on the database's thread in the group commit's own trip, beside the busy event
+  loop (~10.7 µs a 12 kB body there, against LZ4's ~4 µs on the loop). Alternating pairs at
+  batch 50: +6-14 % POSTs/s in five of five (bench/results/intake-2026-12-05n.md).
+* **PostgreSQL: LZ4**, body by body on the loop (python-lz4 lets go of the GIL for each body,
+  so it cannot share a thread with a busy loop group by group; a trip to a thread of its own
+  for the group cost more than it saved, -9 % in two pairs).
 
 The codec is named in the label the vault binds into each ciphertext's associated data
-(``webhook_events.body#lz4``): a sealed body says, unforgeably, how it is to be read. Bodies
-sealed as received, under the plain label (before session 16, and in backups of then), still
-open as what they are. The purpose check reads the label without its ``#`` suffix
-(privacy/purpose.py).
+(``webhook_events.body#zstd``, ``webhook_events.body#lz4``): a sealed body says, unforgeably,
+how it is to be read, and either database reads both (:func:`open_body`). Bodies sealed as
+received, under the plain label (before session 16, and in backups of then), still open as what
+they are. The purpose check reads the label without its ``#`` suffix (privacy/purpose.py).
 
 Compression before encryption lets a ciphertext's length depend on its content's redundancy.
 Someone who could both read stored lengths and have text of theirs batched by Meta into the
