@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from typing import Any
@@ -12,7 +13,7 @@ import zstandard
 
 from connectx.db.engine import get_engine
 from connectx.db.session import unit_of_work
-from connectx.intake import raw_body
+from connectx.intake import processor, raw_body
 from connectx.intake import repository as intake_repo
 from connectx.intake.batcher import day_subject
 from connectx.kit import clock
@@ -77,11 +78,16 @@ async def _stored_as_received(body: bytes) -> int:
     return int((await _only_event()).id)
 
 
-async def test_a_group_is_compressed_on_sqlite_s_database_thread_and_on_postgresql_s_loop(
-    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("messages", [40, 2])
+async def test_sqlite_compresses_large_bodies_on_its_database_thread_and_the_rest_on_the_loop(
+    client: httpx.AsyncClient,
+    channel: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    messages: int,
 ) -> None:
-    """SQLite: Zstandard, on the driver's thread in the group commit's trip (beside the loop).
-    PostgreSQL: LZ4, on the loop. The stored body opens under that codec's label alone."""
+    """SQLite: a body of 4 kB or more with Zstandard on the driver's thread, in the group
+    commit's trip (beside the loop); a smaller one, and every body on PostgreSQL, with LZ4 on
+    the loop. The stored body opens under that codec's label alone."""
     seen: list[tuple[str, bool]] = []
     loop_thread = threading.get_ident()
     for packer in (raw_body.ZstdPacker, raw_body.Lz4Packer):
@@ -91,20 +97,44 @@ async def test_a_group_is_compressed_on_sqlite_s_database_thread_and_on_postgres
             return real(self, bodies)
 
         monkeypatch.setattr(packer, "pack_many", recording)
-    body = json.dumps(_many_messages(5)).encode()
+    body = json.dumps(_many_messages(messages)).encode()
+    assert (len(body) >= raw_body.ON_THREAD_FROM) == (messages == 40)
     await delivered(client, body)
-    sqlite = get_engine().dialect.name == "sqlite"
-    label = raw_body.ZSTD if sqlite else raw_body.LZ4
-    assert seen == [(label, not sqlite)]
+    on_thread = get_engine().dialect.name == "sqlite" and len(body) >= raw_body.ON_THREAD_FROM
+    label = raw_body.ZSTD if on_thread else raw_body.LZ4
+    assert seen == [(label, not on_thread)]
     event = await _only_event()
     assert event.body_enc is not None
     subject = day_subject(event.received_at)
     vault = Vault()
     await vault.decrypt_bytes(None, subject, label, event.body_enc)  # (raises under another)
-    other = raw_body.LZ4 if sqlite else raw_body.ZSTD
+    other = raw_body.LZ4 if on_thread else raw_body.ZSTD
     with pytest.raises(CryptoError):
         await vault.decrypt_bytes(None, subject, other, event.body_enc)
     assert await raw_body.open_body(vault, subject, event.body_enc) == body
+
+
+async def test_a_group_of_large_and_small_bodies_is_stored_in_the_order_received(
+    client: httpx.AsyncClient, channel: dict[str, Any]
+) -> None:
+    """One group commit of mixed sizes (two codecs on SQLite): ids follow arrival."""
+    from connectx.intake import batcher as batcher_module
+
+    processor.stop_embedded()
+    (app,) = await rows(MetaApp)
+    bodies = [json.dumps(_many_messages(n)).encode() for n in (40, 1, 2, 40, 1)]
+    writer = batcher_module.GroupCommitBatcher()
+    try:
+        await asyncio.gather(*(writer.submit(app.id, body) for body in bodies))
+    finally:
+        await writer.close()
+    stored = await rows(WebhookEvent, order_by=WebhookEvent.id)
+    vault = Vault()
+    opened = [
+        await raw_body.open_body(vault, day_subject(e.received_at), e.body_enc or b"")
+        for e in stored
+    ]
+    assert opened == bodies
 
 
 async def test_a_body_compressed_with_lz4_is_processed_on_either_database(

@@ -26,7 +26,7 @@ from connectx.intake import repository as repo
 from connectx.kit import clock
 from connectx.kit.collector import quiet_garbage_collector
 from connectx.kit.switching import shorten_switch_interval
-from connectx.privacy.vault import Vault
+from connectx.privacy.vault import Sealer, Vault
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class GroupCommitBatcher:
         self._wake: asyncio.Future[None] | None = None  # the idle flusher waits on it
         self._task: asyncio.Task[None] | None = None
         self._writer = repo.NewEventWriter()
+        self._lz4 = raw_body.Lz4Packer()
         self._meter: pressure.LoopMeter | None = None  # made on the loop's thread
 
     def _start(self) -> None:
@@ -153,27 +154,42 @@ class GroupCommitBatcher:
             await self._writer.commit_made(make)
 
     async def _sealing(self, batch: list[_Pending]) -> repo.Making:
-        """The group's events, made by a call that compresses and seals their bodies (on
-        SQLite the writer runs it on the database's thread, beside the loop)."""
-        by_day: dict[int, list[_Pending]] = {}
-        for item in batch:
-            by_day.setdefault(item[2] // _DAY_US, []).append(item)
-        packer = await self._writer.packer()
+        """The group's events (in the order received), made by a call that compresses and seals
+        their bodies: on SQLite large bodies in that call, which the writer runs on the
+        database's thread beside the loop (Zstandard), the others here (LZ4); elsewhere all
+        here (raw_body.py)."""
+        by_day: dict[int, list[int]] = {}
+        for n, item in enumerate(batch):
+            by_day.setdefault(item[2] // _DAY_US, []).append(n)
+        on_thread = await self._writer.thread_packer()
         vault = Vault()
-        days = [
-            (await vault.sealer(None, _subject_of_day(day), packer.label), items)
-            for day, items in by_day.items()
-        ]
+        sealed: list[bytes] = [b""] * len(batch)
+        later: list[tuple[Sealer, list[int]]] = []
+        for day, indexes in by_day.items():
+            subject = _subject_of_day(day)
+            large = [n for n in indexes if len(batch[n][1]) >= raw_body.ON_THREAD_FROM]
+            small = [n for n in indexes if len(batch[n][1]) < raw_body.ON_THREAD_FROM]
+            if on_thread is None:
+                large, small = [], indexes
+            if small:
+                sealer = await vault.sealer(None, subject, self._lz4.label)
+                bodies = raw_body.seal_group(sealer, self._lz4, [batch[n][1] for n in small])
+                for n, body_enc in zip(small, bodies, strict=True):
+                    sealed[n] = body_enc
+            if large:
+                assert on_thread is not None
+                later.append((await vault.sealer(None, subject, on_thread.label), large))
 
         def make() -> list[repo.NewEvent]:
-            events: list[repo.NewEvent] = []
-            for sealer, items in days:
-                sealed = raw_body.seal_group(sealer, packer, [i[1] for i in items])
-                events += [
-                    (received_at, app_id, body_enc, len(body))
-                    for (app_id, body, received_at, _), body_enc in zip(items, sealed, strict=True)
-                ]
-            return events
+            for sealer, indexes in later:
+                assert on_thread is not None
+                bodies = raw_body.seal_group(sealer, on_thread, [batch[n][1] for n in indexes])
+                for n, body_enc in zip(indexes, bodies, strict=True):
+                    sealed[n] = body_enc
+            return [
+                (received_at, app_id, body_enc, len(body))
+                for (app_id, body, received_at, _), body_enc in zip(batch, sealed, strict=True)
+            ]
 
         return make
 

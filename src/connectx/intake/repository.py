@@ -101,7 +101,6 @@ class NewEventWriter:
         self._kind = ""
         self._sql = ""
         self._zstd = raw_body.ZstdPacker()  # one group at a time: one thread at a time
-        self._lz4 = raw_body.Lz4Packer()
 
     async def _connect(self) -> Any:
         engine = writer_engine()
@@ -142,12 +141,12 @@ class NewEventWriter:
             await self.close()  # a connection in an unknown state is not reused
             raise
 
-    async def packer(self) -> raw_body.Packer:
-        """How this writer's bodies are compressed: on SQLite with Zstandard, on the driver's
-        thread (:meth:`commit_made`); elsewhere with LZ4, on the loop."""
+    async def thread_packer(self) -> raw_body.Packer | None:
+        """The codec :meth:`commit_made` can run on the driver's thread (SQLite: Zstandard);
+        None elsewhere (the loop compresses with LZ4)."""
         if self._conn is None:
             await self._connect()
-        return self._zstd if self._kind == "sqlite" else self._lz4
+        return self._zstd if self._kind == "sqlite" else None
 
     async def commit_made(self, make: Making) -> None:
         """:meth:`commit` of the events ``make()`` returns. On SQLite ``make`` runs on the
