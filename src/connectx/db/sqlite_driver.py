@@ -195,8 +195,7 @@ async def commit_many(driver_connection: Any, head: str, parameters: Sequence[An
     ``INSERT INTO t (…) SELECT …`` over ``column1``… of a VALUES list, which this adds) and
     commit, in one trip to the database thread. ``driver_connection`` is the aiosqlite
     connection of a pooled connection the caller has checked out."""
-    connection: aiosqlite.Connection = driver_connection
-    await connection._execute(_commit_many, connection._conn, head, parameters)
+    await commit_made(driver_connection, head, lambda: parameters)
 
 
 async def commit_made(driver_connection: Any, head: str, make: Callable[[], Sequence[Any]]) -> None:
