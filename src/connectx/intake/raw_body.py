@@ -8,15 +8,17 @@ update (~0.5 kB) to ~0.45 kB. The bytes written per event, to SQLite's WAL and d
 PostgreSQL's heap and WAL, shrink by as much: with bodies stored as received, a SQLite group
 commit of 128 batch-50 events took 12-14 ms, most of it writing (session 16).
 
-Two codecs, chosen by where the compressing runs (intake/repository.NewEventWriter.packer):
+Two codecs, chosen by where the compressing runs (intake/batcher.py, ``_sealing``):
 
-* **SQLite: Zstandard**, a whole group in one call (``multi_compress_to_buffer``) that lets go
-  of the GIL, on the database's thread in the group commit's own trip, beside the busy event
-  loop (~10.7 µs a 12 kB body there, against LZ4's ~4 µs on the loop). Alternating pairs at
-  batch 50: +6-14 % POSTs/s in five of five (bench/results/intake-2026-12-05n.md).
-* **PostgreSQL: LZ4**, body by body on the loop (python-lz4 lets go of the GIL for each body,
-  so it cannot share a thread with a busy loop group by group; a trip to a thread of its own
-  for the group cost more than it saved, -9 % in two pairs).
+* **SQLite, bodies of** :data:`ON_THREAD_FROM` **or more: Zstandard**, the group's large bodies
+  in one call (``multi_compress_to_buffer``) that lets go of the GIL, on the database's thread
+  in the group commit's own trip, beside the busy event loop (~10.7 µs a 12 kB body there,
+  against LZ4's ~4 µs on the loop). Alternating pairs at batch 50: +1 to +14 % POSTs/s in
+  seven pairs (bench/results/intake-2026-12-05n.md).
+* **Everything else: LZ4**, body by body on the loop: small bodies (a group call costs more
+  than LZ4 saves them), and every body on PostgreSQL (python-lz4 lets go of the GIL for each
+  body, so it cannot share a thread with a busy loop; a trip to a thread of its own for the
+  group cost PostgreSQL more than it saved, -9 % in two pairs).
 
 The codec is named in the label the vault binds into each ciphertext's associated data
 (``webhook_events.body#zstd``, ``webhook_events.body#lz4``): a sealed body says, unforgeably,
@@ -102,6 +104,7 @@ def _unlz4(data: bytes) -> bytes:
 
 
 _UNPACK = ((ZSTD, _unzstd), (LZ4, _unlz4))
+_first = _UNPACK[0]  # the codec that opened the last body (open_body)
 
 
 def seal_group(sealer: Sealer, packer: Packer, bodies: list[bytes]) -> list[bytes]:
@@ -118,15 +121,21 @@ async def seal_many(vault: Vault, subject: str, bodies: list[bytes]) -> list[byt
 
 async def open_body(vault: Vault, subject: str, blob: bytes) -> bytes:
     """The body (as stored: masked) of a sealed raw webhook, compressed (either codec) or
-    sealed as received.
+    sealed as received. The codec that opened the last body is tried first (a database's
+    bodies are mostly of one: each other label tried costs a failed AES-GCM check).
 
     Raises :class:`KeyDestroyed` when its day's key is gone and :class:`CryptoError` when it
     opens under none of the labels."""
-    for label, unpack in _UNPACK:
+    global _first
+    first = _first
+    for codec in (first, *(c for c in _UNPACK if c is not first)):
+        label, unpack = codec
         try:
-            return unpack(await vault.decrypt_bytes(None, subject, label, blob))
+            opened = unpack(await vault.decrypt_bytes(None, subject, label, blob))
         except KeyDestroyed:
             raise
         except CryptoError:
             continue
+        _first = codec
+        return opened
     return await vault.decrypt_bytes(None, subject, COLUMN, blob)  # sealed as received

@@ -454,15 +454,10 @@ class Vault:
         data = value.encode() if isinstance(value, str) else value
         return key.seal(key_id, data, _aad(scope, subject, column))
 
-    async def encrypt_many(
-        self, workspace_id: int | None, subject: str, column: str, values: list[bytes]
-    ) -> list[bytes]:
-        """:meth:`encrypt` for many values of one subject and column (one key lookup)."""
-        return (await self.sealer(workspace_id, subject, column)).seal_many(values)
-
     async def sealer(self, workspace_id: int | None, subject: str, column: str) -> Sealer:
-        """:meth:`encrypt_many` with the key looked up now and the sealing left for later (on
-        another thread: intake seals a group commit's bodies on the database's thread)."""
+        """A :class:`Sealer` of ``subject``'s ``column`` values: the key looked up now (one
+        lookup for many values), the sealing left to the caller, on any thread (intake seals a
+        group commit's large bodies on SQLite's database thread)."""
         scope = scope_of(workspace_id)
         key_id, key = await self._subject_key(scope, subject)
         return Sealer(key_id, key, _aad(scope, subject, column))
