@@ -14,7 +14,7 @@ Server-side cursors (streaming results) keep SQLAlchemy's own adapter. Used by
 
 Two more trips are saved: the pool's rollback of a connection handed back with no transaction
 open (after every commit) is skipped (``sqlite3`` does nothing then anyway), and
-:func:`commit_many` runs a whole write transaction (one multi-row INSERT, a transaction of its
+:func:`commit_made` runs a whole write transaction (one multi-row INSERT, a transaction of its
 own) in one trip, for intake's group commit.
 """
 
@@ -165,7 +165,7 @@ def _commit_many(conn: sqlite3.Connection, head: str, parameters: Sequence[Any])
     if not parameters:
         return
     if conn.in_transaction:
-        raise sqlite3.OperationalError("commit_many needs a connection with no open transaction")
+        raise sqlite3.OperationalError("commit_made needs a connection with no open transaction")
     width = len(parameters[0])
     most = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
     if len(parameters) <= most:
@@ -190,17 +190,12 @@ def _statement(head: str, width: int, rows: Sequence[Any], most: int) -> tuple[s
     return _rows_sql(head, width, size), flat
 
 
-async def commit_many(driver_connection: Any, head: str, parameters: Sequence[Any]) -> None:
-    """Insert ``parameters`` (tuples, their first value never NULL) with ``head`` (an
-    ``INSERT INTO t (…) SELECT …`` over ``column1``… of a VALUES list, which this adds) and
-    commit, in one trip to the database thread. ``driver_connection`` is the aiosqlite
-    connection of a pooled connection the caller has checked out."""
-    await commit_made(driver_connection, head, lambda: parameters)
-
-
 async def commit_made(driver_connection: Any, head: str, make: Callable[[], Sequence[Any]]) -> None:
-    """:func:`commit_many` of the rows ``make()`` returns, made on the database's thread in the
-    same trip (work that lets go of the GIL runs there beside the event loop)."""
+    """Insert the rows ``make()`` returns (tuples, their first value never NULL) with ``head``
+    (an ``INSERT INTO t (…) SELECT …`` over ``column1``… of a VALUES list, which this adds) and
+    commit, in one trip to the database thread, where ``make`` runs too (work in it that lets go
+    of the GIL runs there beside the event loop). ``driver_connection`` is the aiosqlite
+    connection of a pooled connection the caller has checked out."""
     connection: aiosqlite.Connection = driver_connection
     conn = connection._conn
     await connection._execute(lambda: _commit_many(conn, head, make()))

@@ -26,7 +26,7 @@ from connectx.intake import repository as repo
 from connectx.kit import clock
 from connectx.kit.collector import quiet_garbage_collector
 from connectx.kit.switching import shorten_switch_interval
-from connectx.privacy.vault import Sealer, Vault
+from connectx.privacy.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -158,34 +158,31 @@ class GroupCommitBatcher:
         their bodies: on SQLite large bodies in that call, which the writer runs on the
         database's thread beside the loop (Zstandard), the others here (LZ4); elsewhere all
         here (raw_body.py)."""
-        by_day: dict[int, list[int]] = {}
-        for n, item in enumerate(batch):
-            by_day.setdefault(item[2] // _DAY_US, []).append(n)
         on_thread = await self._writer.thread_packer()
+        parts: dict[tuple[int, raw_body.Packer], list[int]] = {}  # (day, codec): indexes
+        for n, (_, body, received_at, _) in enumerate(batch):
+            packer: raw_body.Packer = self._lz4
+            if on_thread is not None and len(body) >= raw_body.ON_THREAD_FROM:
+                packer = on_thread
+            parts.setdefault((received_at // _DAY_US, packer), []).append(n)
         vault = Vault()
+        sealers = [
+            (await vault.sealer(None, _subject_of_day(day), packer.label), packer, indexes)
+            for (day, packer), indexes in parts.items()
+        ]
         sealed: list[bytes] = [b""] * len(batch)
-        later: list[tuple[Sealer, list[int]]] = []
-        for day, indexes in by_day.items():
-            subject = _subject_of_day(day)
-            large = [n for n in indexes if len(batch[n][1]) >= raw_body.ON_THREAD_FROM]
-            small = [n for n in indexes if len(batch[n][1]) < raw_body.ON_THREAD_FROM]
-            if on_thread is None:
-                large, small = [], indexes
-            if small:
-                sealer = await vault.sealer(None, subject, self._lz4.label)
-                bodies = raw_body.seal_group(sealer, self._lz4, [batch[n][1] for n in small])
-                for n, body_enc in zip(small, bodies, strict=True):
-                    sealed[n] = body_enc
-            if large:
-                assert on_thread is not None
-                later.append((await vault.sealer(None, subject, on_thread.label), large))
+
+        def seal(packer: raw_body.Packer | None) -> None:
+            for sealer, used, indexes in sealers:
+                if used is packer:
+                    bodies = raw_body.seal_group(sealer, used, [batch[n][1] for n in indexes])
+                    for n, body_enc in zip(indexes, bodies, strict=True):
+                        sealed[n] = body_enc
+
+        seal(self._lz4)
 
         def make() -> list[repo.NewEvent]:
-            for sealer, indexes in later:
-                assert on_thread is not None
-                bodies = raw_body.seal_group(sealer, on_thread, [batch[n][1] for n in indexes])
-                for n, body_enc in zip(indexes, bodies, strict=True):
-                    sealed[n] = body_enc
+            seal(on_thread)
             return [
                 (received_at, app_id, body_enc, len(body))
                 for (app_id, body, received_at, _), body_enc in zip(batch, sealed, strict=True)

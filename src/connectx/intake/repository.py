@@ -83,7 +83,7 @@ class NewEventWriter:
 
     * SQLite (our one-trip driver): one multi-row ``INSERT … SELECT … FROM (VALUES …)``, a
       transaction of its own, in one trip to the database thread
-      (:func:`connectx.db.sqlite_driver.commit_many`); ``received_at`` formatted as
+      (:func:`connectx.db.sqlite_driver.commit_made`); ``received_at`` formatted as
       SQLAlchemy's SQLite ``DATETIME`` stores it, without its bind processor (4 of the 6 µs it
       took to bind a row).
     * PostgreSQL (asyncpg): one ``INSERT … SELECT FROM unnest(…)`` of the whole group, the
@@ -121,25 +121,7 @@ class NewEventWriter:
 
     async def commit(self, events: list[NewEvent]) -> None:
         """Insert the new events and commit them, or raise with nothing stored."""
-        driver = self._driver if self._conn is not None else await self._connect()
-        if self._kind == "asyncpg" and driver.is_closed():
-            # The server closed it while it waited (a restart, pg_terminate_backend): replaced
-            # before use, as the pool's checkout did (engine._closed_by_server), not a 503.
-            await self.close()
-            driver = await self._connect()
-        try:
-            if self._kind == "sqlite":
-                await sqlite_driver.commit_many(driver, self._sql, [_sqlite_row(e) for e in events])
-            elif self._kind == "asyncpg":
-                await driver.execute(self._sql, *_pg_columns(events))
-            else:
-                assert self._conn is not None
-                table: Table = WebhookEvent.__table__  # type: ignore[assignment]
-                async with self._conn.begin():
-                    await self._conn.execute(insert(table), [new_row(e) for e in events])
-        except BaseException:
-            await self.close()  # a connection in an unknown state is not reused
-            raise
+        await self.commit_made(lambda: events)
 
     async def thread_packer(self) -> raw_body.Packer | None:
         """The codec :meth:`commit_made` can run on the driver's thread (SQLite: Zstandard);
@@ -149,18 +131,30 @@ class NewEventWriter:
         return self._zstd if self._kind == "sqlite" else None
 
     async def commit_made(self, make: Making) -> None:
-        """:meth:`commit` of the events ``make()`` returns. On SQLite ``make`` runs on the
-        driver's thread in the same trip as the insert: the bodies' compression (one call that
-        lets go of the GIL for the whole group) and sealing happen beside the event loop
-        instead of on it. Elsewhere ``make`` runs here first (a trip to a thread of its own
-        cost PostgreSQL more than the loop's LZ4: -9 % at batch 50 in alternating pairs)."""
-        if self._kind != "sqlite" or self._conn is None:
-            await self.commit(make())
-            return
+        """Insert the events ``make()`` returns and commit them, or raise with nothing stored.
+        On SQLite ``make`` runs on the driver's thread in the same trip as the insert: the
+        bodies' compression (one call that lets go of the GIL for the whole group) and sealing
+        happen beside the event loop instead of on it. Elsewhere ``make`` runs here (a trip to
+        a thread of its own cost PostgreSQL more than the loop's LZ4: -9 % at batch 50 in
+        alternating pairs)."""
+        driver = self._driver if self._conn is not None else await self._connect()
+        if self._kind == "asyncpg" and driver.is_closed():
+            # The server closed it while it waited (a restart, pg_terminate_backend): replaced
+            # before use, as the pool's checkout did (engine._closed_by_server), not a 503.
+            await self.close()
+            driver = await self._connect()
         try:
-            await sqlite_driver.commit_made(
-                self._driver, self._sql, lambda: [_sqlite_row(e) for e in make()]
-            )
+            if self._kind == "sqlite":
+                await sqlite_driver.commit_made(
+                    driver, self._sql, lambda: [_sqlite_row(e) for e in make()]
+                )
+            elif self._kind == "asyncpg":
+                await driver.execute(self._sql, *_pg_columns(make()))
+            else:
+                assert self._conn is not None
+                table: Table = WebhookEvent.__table__  # type: ignore[assignment]
+                async with self._conn.begin():
+                    await self._conn.execute(insert(table), [new_row(e) for e in make()])
         except BaseException:
             await self.close()  # a connection in an unknown state is not reused
             raise
@@ -188,13 +182,13 @@ async def commit_new(events: list[NewEvent], writer: NewEventWriter | None = Non
 
 
 # On SQLite and PostgreSQL only a NewEvent's values are bound per row (received_at first: never
-# NULL, and sqlite_driver.commit_many pads with NULL rows); _CONSTANT is written into the
+# NULL, and sqlite_driver.commit_made pads with NULL rows); _CONSTANT is written into the
 # statement: binding 4 values a row instead of 11 is work done holding the GIL (SQLite: on the
 # database thread; PostgreSQL: asyncpg's encoding, on the event loop).
 @functools.cache
 def _new_insert(dialect: Dialect) -> str:
     """``INSERT INTO webhook_events (<_BOUND>, <_CONSTANT's>) SELECT <4 values>, <constants>``
-    on ``dialect``: on SQLite over ``column1…4`` of the VALUES list commit_many adds, on
+    on ``dialect``: on SQLite over ``column1…4`` of the VALUES list commit_made adds, on
     PostgreSQL over ``unnest`` of one array per bound column. The constants are rendered by
     SQLAlchemy (built from the model and constants only: no input reaches the SQL)."""
     table: Table = WebhookEvent.__table__  # type: ignore[assignment]
