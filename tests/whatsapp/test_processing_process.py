@@ -62,9 +62,13 @@ async def test_events_are_processed_by_the_child_and_its_events_reach_the_web_pr
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         await delivered(client, _message(1))
         await _until_processed(1)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not running._child_waits:  # its "i": done, it sleeps until woken
+            assert loop.time() < deadline, "the child never said it sleeps"
+            await asyncio.sleep(0.01)
         (message,) = await rows(Message)
         assert message.workspace_id == workspace
-        loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
         while not [
             e

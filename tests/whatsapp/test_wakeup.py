@@ -1,6 +1,7 @@
 """Wake-ups after a group commit: a waiter (or the processing process's link) on the notifying
 thread's own loop is woken without ``call_soon_threadsafe`` (a write to the loop's self-pipe per
-wake-up); one on another thread's loop still is woken through it."""
+wake-up); one on another thread's loop still is woken through it. The processing process is
+woken only when it has said it sleeps (``i``): once, however many commits it missed."""
 
 from __future__ import annotations
 
@@ -80,12 +81,14 @@ async def test_the_processing_process_is_poked_without_a_self_pipe_write_from_it
     writer = Writer()
     try:
         link._loop, link._writer = loop, writer  # type: ignore[assignment]
+        link._child_sleeps()  # the child said "i"
         wakeup.notify()
         wakeup.notify()  # coalesced with the first
         await asyncio.sleep(0)
         assert writer.written == [b"w\n"]
         assert calls == []
         # from another thread it still goes through the loop's thread-safe call
+        link._child_sleeps()
         await asyncio.to_thread(wakeup.notify)
         await asyncio.sleep(0.01)
         assert writer.written == [b"w\n", b"w\n"]
@@ -93,3 +96,51 @@ async def test_the_processing_process_is_poked_without_a_self_pipe_write_from_it
     finally:
         link._unhook()
         link._loop = None
+
+
+async def test_a_working_child_is_told_of_commits_once_when_it_next_sleeps() -> None:
+    link = processing_process.ProcessingProcess()
+    writer = Writer()
+    try:
+        link._loop, link._writer = asyncio.get_running_loop(), writer  # type: ignore[assignment]
+        link._wake_child()  # a new child: it looks for pending events at once
+        assert writer.written == [b"w\n"]
+        for _ in range(3):  # commits while it works: no wake-up each
+            wakeup.notify()
+            await asyncio.sleep(0)
+        assert writer.written == [b"w\n"]
+        link._child_sleeps()  # it missed them: woken at once, to sweep again
+        assert writer.written == [b"w\n", b"w\n"]
+        link._child_sleeps()  # nothing missed this time: it sleeps ...
+        assert writer.written == [b"w\n", b"w\n"]
+        wakeup.notify()  # ... until the next commit, which wakes it once
+        wakeup.notify()
+        await asyncio.sleep(0)
+        wakeup.notify()
+        await asyncio.sleep(0)
+        assert writer.written == [b"w\n"] * 3
+    finally:
+        link._unhook()
+        link._unhook_busy()
+        link._loop = None
+
+
+async def test_the_sleep_hook_runs_only_when_a_waiter_sleeps() -> None:
+    slept: list[int] = []
+    remove = wakeup.before_sleep(lambda: slept.append(1))
+    try:
+        seen = wakeup.generation()
+        wakeup.notify()
+        assert await wakeup.wait(5.0, seen) is True  # a wake-up was there: no sleep
+        assert slept == []
+        waiting = asyncio.create_task(wakeup.wait(5.0, wakeup.generation()))
+        await asyncio.sleep(0)
+        assert slept == [1]
+        wakeup.notify()
+        assert await asyncio.wait_for(waiting, 1.0) is True
+        assert await wakeup.wait(0.01) is False  # a timeout: it slept
+        assert slept == [1, 1]
+    finally:
+        remove()
+    await wakeup.wait(0.01)
+    assert slept == [1, 1]

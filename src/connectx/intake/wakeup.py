@@ -21,12 +21,21 @@ _lock = threading.Lock()
 _waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 _generation = 0
 _hooks: list[Callable[[], None]] = []
+_sleep_hooks: list[Callable[[], None]] = []
 
 
 def also_notify(hook: Callable[[], None]) -> Callable[[], None]:
     """Call ``hook`` (cheap, never raising) on every :func:`notify`; returns a remover."""
     _hooks.append(hook)
     return lambda: _hooks.remove(hook) if hook in _hooks else None
+
+
+def before_sleep(hook: Callable[[], None]) -> Callable[[], None]:
+    """Call ``hook`` (cheap, never raising; on the waiter's thread) each time :func:`wait`
+    goes to sleep, not when a wake-up is already there; returns a remover. (The processing
+    process tells the web process it waits: only then is a wake-up sent to it.)"""
+    _sleep_hooks.append(hook)
+    return lambda: _sleep_hooks.remove(hook) if hook in _sleep_hooks else None
 
 
 def generation() -> int:
@@ -69,6 +78,8 @@ async def wait(timeout_s: float, seen: int | None = None) -> bool:
             return True
         _waiters.append((loop, event))
     try:
+        for hook in list(_sleep_hooks):
+            hook()
         async with asyncio.timeout(timeout_s):
             await event.wait()
         return True
