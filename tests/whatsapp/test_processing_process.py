@@ -64,7 +64,7 @@ async def test_events_are_processed_by_the_child_and_its_events_reach_the_web_pr
         await _until_processed(1)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
-        while not running._child_waits:  # its "i": done, it sleeps until woken
+        while running._told:  # its "i": done, it sleeps until woken
             assert loop.time() < deadline, "the child never said it sleeps"
             await asyncio.sleep(0.01)
         (message,) = await rows(Message)

@@ -1,7 +1,7 @@
 """Wake-ups after a group commit: a waiter (or the processing process's link) on the notifying
 thread's own loop is woken without ``call_soon_threadsafe`` (a write to the loop's self-pipe per
-wake-up); one on another thread's loop still is woken through it. The processing process is
-woken only when it has said it sleeps (``i``): once, however many commits it missed."""
+wake-up); one on another thread's loop still is woken through it. The processing process gets
+one wake-up until it says it sleeps (``i``), then once more if commits came meanwhile."""
 
 from __future__ import annotations
 
@@ -81,7 +81,6 @@ async def test_the_processing_process_is_poked_without_a_self_pipe_write_from_it
     writer = Writer()
     try:
         link._loop, link._writer = loop, writer  # type: ignore[assignment]
-        link._child_sleeps()  # the child said "i"
         wakeup.notify()
         wakeup.notify()  # coalesced with the first
         await asyncio.sleep(0)
@@ -98,14 +97,14 @@ async def test_the_processing_process_is_poked_without_a_self_pipe_write_from_it
         link._loop = None
 
 
-async def test_a_working_child_is_told_of_commits_once_when_it_next_sleeps() -> None:
+async def test_a_child_with_a_wake_up_is_told_of_later_commits_once_when_it_sleeps() -> None:
     link = processing_process.ProcessingProcess()
     writer = Writer()
     try:
         link._loop, link._writer = asyncio.get_running_loop(), writer  # type: ignore[assignment]
         link._wake_child()  # a new child: it looks for pending events at once
         assert writer.written == [b"w\n"]
-        for _ in range(3):  # commits while it works: no wake-up each
+        for _ in range(3):  # commits before it sleeps again: no wake-up each
             wakeup.notify()
             await asyncio.sleep(0)
         assert writer.written == [b"w\n"]
@@ -113,10 +112,10 @@ async def test_a_working_child_is_told_of_commits_once_when_it_next_sleeps() -> 
         assert writer.written == [b"w\n", b"w\n"]
         link._child_sleeps()  # nothing missed this time: it sleeps ...
         assert writer.written == [b"w\n", b"w\n"]
-        wakeup.notify()  # ... until the next commit, which wakes it once
-        wakeup.notify()
+        wakeup.notify()  # ... until the next commit, which wakes it, once
         await asyncio.sleep(0)
-        wakeup.notify()
+        assert writer.written == [b"w\n"] * 3
+        wakeup.notify()  # (it works: told when it next sleeps)
         await asyncio.sleep(0)
         assert writer.written == [b"w\n"] * 3
     finally:

@@ -10,15 +10,14 @@ still one command for the user, and the child stops with it.
 
 The two talk over a socket pair, one line per message:
 
-* web → child: ``w``, a wake-up, after a group commit when the child waits for one (the child
-  also sweeps every ``POLL_S``, so a lost one delays, never loses); ``b`` for each window in
-  which the web process's loop was saturated (the child's processor paces itself,
-  :mod:`.pressure`);
-* child → web: ``i`` when its processor goes to sleep until woken. Group commits while the
-  child works wake nobody: it is told once, when it next says ``i`` (then it sweeps again). A
-  ``w`` after every group commit (~110 a second under load, each a socket write that wakes the
-  other process: 80-100 µs of the web loop's time here, session 22) went mostly to a child
-  busy with its backlog or pacing;
+* web → child: ``w``, a wake-up, after a group commit, unless the child already has one it
+  has not slept since (it sweeps again before it sleeps: the commits in between are told once,
+  when it next says ``i``; the child also sweeps every ``POLL_S``, so a lost one delays, never
+  loses); ``b`` for each window in which the web process's loop was saturated (the child's
+  processor paces itself, :mod:`.pressure`). A ``w`` after every group commit (~110 a second
+  under load, each a socket write that wakes the other process: 80-100 µs of the web loop's
+  time here, session 22) went mostly to a child busy with its backlog or pacing;
+* child → web: ``i`` when its processor goes to sleep until woken;
 * child → web: ``e <JSON array of events>`` for each publication of real-time events by the
   child (a processing transaction's events together; without Redis the browsers' streams read
   the web process's own log), ``j <id>`` for each job it enqueues (the web process's embedded
@@ -74,8 +73,8 @@ class ProcessingProcess:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._poke_pending = False
-        self._child_waits = False  # it said "i" and has not been woken since
-        self._untold = False  # a group commit it has not been told of (it was working)
+        self._told = False  # a "w" sent that the child has not slept since (it sweeps again)
+        self._untold = False  # a group commit it has not been told of (it had been told)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unhook = wakeup.also_notify(self._notified)
         self._unhook_busy = pressure.on_busy(self._busy)
@@ -102,19 +101,19 @@ class ProcessingProcess:
 
     def _poke(self) -> None:
         self._poke_pending = False
-        if self._child_waits:
-            self._wake_child()
-        else:
+        if self._told:
             self._untold = True
+        else:
+            self._wake_child()
 
     def _child_sleeps(self) -> None:  # an "i" line: woken at once if it missed a commit
         if self._untold:
             self._wake_child()
         else:
-            self._child_waits = True
+            self._told = False
 
     def _wake_child(self) -> None:
-        self._child_waits = self._untold = False
+        self._told, self._untold = True, False
         writer = self._writer
         if writer is not None and not writer.is_closing():
             writer.write(b"w\n")
