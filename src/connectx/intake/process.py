@@ -10,13 +10,13 @@ still one command for the user, and the child stops with it.
 
 The two talk over a socket pair, one line per message:
 
-* web → child: ``w``, a wake-up, after a group commit, unless the child already has one it
-  has not slept since (it sweeps again before it sleeps: the commits in between are told once,
-  when it next says ``i``; the child also sweeps every ``POLL_S``, so a lost one delays, never
-  loses); ``b`` for each window in which the web process's loop was saturated (the child's
-  processor paces itself, :mod:`.pressure`). A ``w`` after every group commit (~110 a second
-  under load, each a socket write that wakes the other process: 80-100 µs of the web loop's
-  time here, session 22) went mostly to a child busy with its backlog or pacing;
+* web → child: ``w``, a wake-up, after a group commit, unless the child has been woken and
+  has not slept since: the commits made while it works are told once, when it next says ``i``
+  (the child also sweeps every ``POLL_S``, so a lost one delays, never loses); ``b`` for each
+  window in which the web process's loop was saturated (the child's processor paces itself,
+  :mod:`.pressure`). A ``w`` after every group commit (~110 a second under load, each a socket
+  write that wakes the other process: 80-100 µs of the web loop's time here, session 22) went
+  mostly to a child busy with its backlog or pacing;
 * child → web: ``i`` when its processor goes to sleep until woken;
 * child → web: ``e <JSON array of events>`` for each publication of real-time events by the
   child (a processing transaction's events together; without Redis the browsers' streams read
@@ -73,8 +73,8 @@ class ProcessingProcess:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._poke_pending = False
-        self._told = False  # a "w" sent that the child has not slept since (it sweeps again)
-        self._untold = False  # a group commit it has not been told of (it had been told)
+        self._told = False  # a "w" sent, and the child has not said "i" since (it works)
+        self._untold = False  # a group commit made meanwhile: told at its next "i"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unhook = wakeup.also_notify(self._notified)
         self._unhook_busy = pressure.on_busy(self._busy)
