@@ -94,6 +94,7 @@ async def test_the_processing_process_is_poked_without_a_self_pipe_write_from_it
         assert [c for c in calls if c[0] == link._poke] == [(link._poke,)]
     finally:
         link._unhook()
+        link._unhook_busy()
         link._loop = None
 
 
