@@ -52,15 +52,21 @@ log = logging.getLogger(__name__)
 
 # Events claimed per transaction at most. A claim's fixed part (claim, channel, suspension and
 # keyword look-ups, the prefetches, status inserts, audit entry, marking done, commit: ~15
-# statements) is paid once per transaction, so small (batch-1) events are claimed by the
-# hundred; events with many updates are claimed by the update budget below instead.
-EVENTS_PER_BATCH = 200
-# ... on PostgreSQL: no write lock is shared with intake there, so a longer transaction keeps
-# nobody waiting, and the fixed part is mostly round trips to the server (~20 a transaction):
-# bench/processing.py, batch-1 events, claims of 600 vs 200 (two pairs, load 2-3): CPU per
-# event 0.105 / 0.114 vs 0.129 / 0.145 ms in the process, 0.050 vs 0.060 / 0.070 ms in the
-# server, wall 0.18 / 0.26 vs 0.26 / 0.41 ms.
-EVENTS_PER_BATCH_PG = 600
+# statements, ~10 ms of CPU on SQLite) is paid once per transaction, so small (batch-1) events
+# are claimed by the hundred; events with many updates are claimed by the update budget below
+# instead. No write lock is shared with intake (PostgreSQL; SQLite with its events file apart,
+# db/events_file.py), so a longer transaction keeps nobody waiting:
+# bench/processing.py, batch-1 events, PostgreSQL, claims of 600 vs 200 (two pairs, load 2-3):
+# CPU per event 0.105 / 0.114 vs 0.129 / 0.145 ms in the process, 0.050 vs 0.060 / 0.070 ms in
+# the server, wall 0.18 / 0.26 vs 0.26 / 0.41 ms. SQLite, bench/intake.py's steady 3,300
+# webhooks/s of batch-1 events, alternating pairs (session 24): with 200 the processing process
+# fell behind (~2,800 events/s in claims of 200, never cut) and the lag's p99 was 7.4 s and
+# 1.5 s, with 600 163 and 549 ms (its claims held 200-350 events; CPU per event 252 / 264 vs
+# 431 / 286 µs).
+EVENTS_PER_BATCH = 600
+# ... where the processor and intake share SQLite's one write lock (a database without a file:
+# tests), shorter transactions, so a POST waits less for the processor's turn.
+EVENTS_PER_BATCH_SHARED_LOCK = 200
 MIN_CLAIM = 4  # the smallest claim after a turn cut short by intake
 # SQLite: claim and decode in a read transaction before taking the write lock (intake's group
 # commits wait for that lock); PostgreSQL claims with FOR UPDATE SKIP LOCKED in the transaction.
@@ -118,7 +124,9 @@ def on_stored(listener: Listener) -> Listener:
 
 def events_per_batch() -> int:
     """The most events one transaction claims on the configured database."""
-    return EVENTS_PER_BATCH if get_settings().is_sqlite else EVENTS_PER_BATCH_PG
+    if get_settings().is_sqlite and not events_file.split():
+        return EVENTS_PER_BATCH_SHARED_LOCK
+    return EVENTS_PER_BATCH
 
 
 async def process_batch(limit: int | None = None) -> int:
