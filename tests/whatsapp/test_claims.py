@@ -36,6 +36,19 @@ async def _in_fresh_context(coro: Any) -> Any:
     return await asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
 
 
+def test_claims_are_shorter_where_intake_shares_the_write_lock(monkeypatch: Any) -> None:
+    """Only a SQLite database whose raw events share the data file's one write lock (no file:
+    no events file beside it) keeps processing transactions to 200 events, so a group commit
+    waits less for the processor's turn; elsewhere 600."""
+    from connectx.config import get_settings
+    from connectx.db import events_file
+
+    assert events_file.split() or not get_settings().is_sqlite  # (the suite's databases)
+    monkeypatch.setattr(processor.events_file, "split", lambda: False)
+    shared = get_settings().is_sqlite
+    assert processor.events_per_batch() == (200 if shared else 600)
+
+
 async def test_small_events_are_claimed_by_the_hundred(
     client: httpx.AsyncClient, channel: dict[str, Any]
 ) -> None:
