@@ -44,9 +44,8 @@ def test_claims_are_shorter_where_intake_shares_the_write_lock(monkeypatch: Any)
     from connectx.db import events_file
 
     assert events_file.split() or not get_settings().is_sqlite  # (the suite's databases)
-    monkeypatch.setattr(processor.events_file, "split", lambda: False)
-    shared = get_settings().is_sqlite
-    assert processor.events_per_batch() == (200 if shared else 600)
+    monkeypatch.setattr(events_file, "split", lambda: False)
+    assert processor.events_per_batch() == (200 if get_settings().is_sqlite else 600)
 
 
 async def test_small_events_are_claimed_by_the_hundred(

@@ -124,9 +124,7 @@ def on_stored(listener: Listener) -> Listener:
 
 def events_per_batch() -> int:
     """The most events one transaction claims on the configured database."""
-    if get_settings().is_sqlite and not events_file.split():
-        return EVENTS_PER_BATCH_SHARED_LOCK
-    return EVENTS_PER_BATCH
+    return EVENTS_PER_BATCH_SHARED_LOCK if turns.shares_write_lock() else EVENTS_PER_BATCH
 
 
 async def process_batch(limit: int | None = None) -> int:

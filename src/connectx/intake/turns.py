@@ -229,6 +229,13 @@ async def processor_turn() -> AsyncIterator[None]:
         turns.lock.release()
 
 
+def shares_write_lock() -> bool:
+    """Whether a processing transaction holds the write lock intake's group commits take:
+    SQLite with the raw events in the data file (a database without a file). Not on a SQLite
+    file (the events file is apart, db/events_file.py) nor on PostgreSQL."""
+    return get_settings().is_sqlite and not events_file.split()
+
+
 def intake_waiting() -> bool:
     """Whether a group commit (of this loop, or of another process) waits for the processor's
     transaction to end. Never, when raw events have a file of their own: the processing
