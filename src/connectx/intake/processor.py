@@ -29,10 +29,12 @@ import contextvars
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter as Metric
+from prometheus_client import Histogram
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,7 +77,7 @@ MAX_ATTEMPTS = 5
 POLL_S = 0.2
 MAX_BACKOFF_S = 30.0
 
-PROCESSED = Counter(
+PROCESSED = Metric(
     "connectx_intake_events_processed_total", "Webhook events processed.", ["status"]
 )
 LAG = Histogram(
@@ -218,11 +220,12 @@ async def _run(
     now = clock.now()
     marks = Marks()
     finished = marks.finished
+    counted: Counter[str] = Counter()  # (the metric once per status and batch, not per event)
     for plan in batch.plans:
         event = plan.event
         if plan.held_for is not None:
             marks.held.append((event.id, plan.held_for, plan.done_upto))
-            PROCESSED.labels("held").inc()
+            counted["held"] += 1
             continue
         if not batch.finished(plan):
             if plan.done_upto != event.progress:  # (not started: it stays as it was)
@@ -240,7 +243,9 @@ async def _run(
                 "progress": plan.done_upto,
             }
         )
-        PROCESSED.labels(status).inc()
+        counted[status] += 1
+    for status, n in counted.items():
+        PROCESSED.labels(status).inc(n)
     received = [
         p.event.received_at for p in batch.plans if p.held_for is None and batch.finished(p)
     ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Table,
     bindparam,
     func,
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from connectx.db import events_file, sqlite_driver
+from connectx.db.base import sqlite_text
 from connectx.db.engine import get_engine
 from connectx.intake import raw_body
 from connectx.kit import clock
@@ -284,21 +286,28 @@ def _claimed() -> Any:
     return select(table.c.id, table.c.received_at, table.c.body_enc, table.c.progress)
 
 
-def claim_statement(limit: int) -> Any:
-    """The claim's SELECT (walks ``ix_webhook_events_pending``, models/webhook_event.py)."""
+@functools.cache
+def claim_statement() -> Any:
+    """The claim's SELECT (walks ``ix_webhook_events_pending``, models/webhook_event.py), its
+    LIMIT the parameter ``limit``. Built once: building it and its cache key was most of the
+    claim's own CPU."""
     return (
         _claimed()
         .where(_claimable())
         .order_by(WebhookEvent.id)
-        .limit(limit)
+        .limit(bindparam("limit", EVENTS_PER_CLAIM_PLAN, type_=Integer))
         .with_for_update(skip_locked=True)
     )
+
+
+EVENTS_PER_CLAIM_PLAN = 600  # the limit a compiled claim shows when no other is given
 
 
 async def claim(db: AsyncSession, limit: int) -> list[Claimed]:
     """Claimable events, oldest first, locked for this transaction. On PostgreSQL rows locked by
     another processor are skipped; on SQLite the transaction already holds the write lock."""
-    return [Claimed(*row) for row in (await db.execute(claim_statement(limit))).all()]
+    found = await db.execute(claim_statement(), {"limit": limit})
+    return [Claimed(*row) for row in found.all()]
 
 
 async def claim_one(db: AsyncSession, event_id: int) -> Claimed | None:
@@ -311,43 +320,28 @@ async def claim_one(db: AsyncSession, event_id: int) -> Claimed | None:
     return Claimed(*row) if row is not None else None
 
 
+@functools.cache
+def _claim_again_statement() -> Any:
+    table: Table = WebhookEvent.__table__  # type: ignore[assignment]
+    return (
+        select(table.c.id, table.c.progress)
+        .where(table.c.id.in_(bindparam("ids", expanding=True)), _claimable())
+        .with_for_update(skip_locked=True)
+    )
+
+
 async def claim_again(db: AsyncSession, events: list[Claimed]) -> list[Claimed]:
     """Of ``events`` claimed before this transaction (SQLite: read before the write lock was
     taken), those still claimable, with their progress as it is now; in id order."""
     if not events:
         return []
-    table: Table = WebhookEvent.__table__  # type: ignore[assignment]
-    stmt = (
-        select(table.c.id, table.c.progress)
-        .where(table.c.id.in_([e.id for e in events]), _claimable())
-        .with_for_update(skip_locked=True)
-    )
-    now: dict[int, int] = {event_id: progress for event_id, progress in await db.execute(stmt)}
+    found = await db.execute(_claim_again_statement(), {"ids": [e.id for e in events]})
+    now: dict[int, int] = {event_id: progress for event_id, progress in found}
     return [
         e if e.progress == now[e.id] else dataclasses.replace(e, progress=now[e.id])
         for e in events
         if e.id in now
     ]
-
-
-@functools.cache
-def _finish_statement() -> Any:
-    """``UPDATE webhook_events SET ... WHERE id = :event_id``, built once: executed with one
-    parameter set per event (an executemany), its SQL is compiled once and cached."""
-    table: Table = WebhookEvent.__table__  # type: ignore[assignment]
-    return (
-        update(table)
-        .where(table.c.id == bindparam("event_id"))
-        .values(
-            status=bindparam("status"),
-            processed_at=bindparam("processed_at"),
-            items=bindparam("items"),
-            unrouted=bindparam("unrouted"),
-            ignored=bindparam("ignored"),
-            progress=bindparam("progress"),
-            held_for=None,
-        )
-    )
 
 
 # PostgreSQL: every row in one statement execution (arrays through unnest), where an
@@ -363,6 +357,12 @@ WHERE w.id = v.id"""
 )
 
 
+_FINISH_SQLITE = (
+    "UPDATE webhook_events SET status = ?, processed_at = ?, items = ?, unrouted = ?, "
+    "ignored = ?, progress = ?, held_for = NULL WHERE id = ?"
+)
+
+
 async def finish_many(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Mark events done, one statement for all of them (SQLite: one executemany; PostgreSQL:
     one execution). Each row: ``event_id``, ``status``, ``processed_at``, ``items``,
@@ -371,7 +371,24 @@ async def finish_many(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     if db.get_bind().dialect.name != "postgresql":
-        await db.execute(_finish_statement(), rows)
+        # The driver's own executemany: SQLAlchemy's per-row parameter processing (a dict and
+        # a type conversion per value and row) cost more than SQLite's work on each row.
+        conn = await db.connection()
+        await conn.exec_driver_sql(
+            _FINISH_SQLITE,
+            [
+                (
+                    r["status"],
+                    sqlite_text(r["processed_at"]),
+                    r["items"],
+                    r["unrouted"],
+                    r["ignored"],
+                    r["progress"],
+                    r["event_id"],
+                )
+                for r in rows
+            ],
+        )
         return
     await db.execute(
         _FINISH_BULK,

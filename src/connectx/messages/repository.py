@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, select, text, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.conversations import paging
+from connectx.db.base import sqlite_text
 from connectx.kit.membership import one_of
 from connectx.kit.tenancy import scoped
 from connectx.kit.upsert import insert_ignore, insert_ignore_many
@@ -139,21 +142,11 @@ async def advance_status(
     )
 
 
-_ADVANCE = (
-    update(Message)
-    .where(
-        Message.workspace_id == bindparam("p_workspace"),
-        Message.phone_number_id == bindparam("p_number"),
-        Message.wamid == bindparam("p_wamid"),
-        Message.status_rank < bindparam("p_rank"),
-    )
-    .values(
-        status=bindparam("status"),
-        status_rank=bindparam("p_rank"),
-        status_at=bindparam("at"),
-        error_code=bindparam("error_code"),
-        error_title=bindparam("error_title"),
-    )
+# SQLite: one executemany, rows in wamid order; the rank is checked against the row's own.
+_ADVANCE_SQLITE = (
+    "UPDATE messages SET status = ?, status_rank = ?, status_at = ?, error_code = ?, "
+    "error_title = ? WHERE workspace_id = ? AND phone_number_id = ? AND wamid = ? "
+    "AND status_rank < ?"
 )
 
 
@@ -207,19 +200,21 @@ async def advance_statuses(
     conn = await db.connection()
     ordered = sorted(moves, key=lambda m: m["wamid"])
     if conn.dialect.name != "postgresql":
-        keys = {"p_workspace": workspace_id, "p_number": phone_number_id}
-        await conn.execute(
-            _ADVANCE,
+        # the driver's executemany (SQLAlchemy's per-row parameter processing cost more)
+        await conn.exec_driver_sql(
+            _ADVANCE_SQLITE,
             [
-                {
-                    **keys,
-                    "p_wamid": m["wamid"],
-                    "p_rank": m["rank"],
-                    "status": m["status"],
-                    "at": m["at"],
-                    "error_code": m["error_code"],
-                    "error_title": m["error_title"],
-                }
+                (
+                    m["status"],
+                    m["rank"],
+                    sqlite_text(m["at"]),
+                    m["error_code"],
+                    m["error_title"],
+                    workspace_id,
+                    phone_number_id,
+                    m["wamid"],
+                    m["rank"],
+                )
                 for m in ordered
             ],
         )
@@ -253,8 +248,49 @@ async def status_refs(
 
 async def add_status_events(db: AsyncSession, values: list[dict[str, Any]]) -> None:
     """Record status callbacks, each (wamid, status) once; repeats are skipped."""
-    if values:
+    if not values:
+        return
+    conn = await db.connection()
+    if conn.dialect.name == "postgresql":
         await db.execute(insert_ignore_many(db, MessageStatusEvent), values)
+        return
+    # SQLite: the driver's executemany, values converted as the columns' types do (SQLAlchemy's
+    # per-row parameter processing cost more than the insert itself)
+    as_json = _json_bind(conn.dialect)
+    await conn.exec_driver_sql(
+        _STATUS_EVENTS_SQLITE,
+        [
+            (
+                v["workspace_id"],
+                v["channel_id"],
+                v["wamid"],
+                v["status"],
+                sqlite_text(v["occurred_at"]),
+                v["error_code"],
+                v["error_title"],
+                as_json(v["pricing"]),
+                as_json(v["meta_conversation"]),
+                v["callback_data"],
+                sqlite_text(v["created_at"]),
+            )
+            for v in values
+        ],
+    )
+
+
+_STATUS_EVENTS_SQLITE = (
+    "INSERT INTO message_status_events (workspace_id, channel_id, wamid, status, occurred_at, "
+    "error_code, error_title, pricing, meta_conversation, callback_data, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+
+
+@functools.cache
+def _json_bind(dialect: Dialect) -> Callable[[Any], Any]:
+    """How SQLAlchemy binds a value of these JSON columns on ``dialect`` (None as JSON null)."""
+    bind = MessageStatusEvent.__table__.c.pricing.type.bind_processor(dialect)
+    assert bind is not None
+    return bind
 
 
 async def status_events_of(db: AsyncSession, wamid: str) -> list[MessageStatusEvent]:
