@@ -1,6 +1,7 @@
-"""On SQLite, processing writes its per-row statements (status events, status moves, finished
-events) through the driver's own executemany: what they store must be what SQLAlchemy's typed
-statements stored (the same text for times, the same JSON, NULLs where they were)."""
+"""Processing writes its per-row statements its own way (on SQLite through the driver's
+executemany; status events on PostgreSQL as arrays in one statement): what they store must be
+what SQLAlchemy's typed statements stored (the same times, the same JSON, NULLs where they
+were)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select, text
 
 from connectx.db import events_file
@@ -22,11 +22,15 @@ from connectx.models.webhook_event import PROCESSED, WebhookEvent
 from tests.whatsapp.support import delivered, load, rows
 from tests.whatsapp.test_statuses import outbound
 
-STORED = (
-    "SELECT status, occurred_at, error_code, error_title, pricing, meta_conversation, "
+STORED = {  # the values as stored (text of times and JSON, SQL NULLs), not as read back
+    "sqlite": "SELECT status, occurred_at, error_code, error_title, pricing, meta_conversation, "
     "callback_data, created_at, typeof(pricing), typeof(meta_conversation) "
-    "FROM message_status_events WHERE wamid LIKE :prefix ORDER BY wamid"
-)
+    "FROM message_status_events WHERE wamid LIKE :prefix ORDER BY wamid",
+    "postgresql": "SELECT status, occurred_at::text, error_code, error_title, pricing::text, "
+    "meta_conversation::text, callback_data, created_at::text, pricing IS NULL, "
+    "meta_conversation IS NULL FROM message_status_events WHERE wamid LIKE :prefix "
+    "ORDER BY wamid",
+}
 
 
 CREATED = datetime(2026, 12, 6, 10, 0, 1, tzinfo=UTC)
@@ -71,12 +75,11 @@ async def test_status_events_are_stored_as_the_typed_insert_stored_them(
 ) -> None:
     (number,) = await rows(Channel)
     async with unit_of_work() as db:
-        if db.get_bind().dialect.name != "sqlite":
-            pytest.skip("PostgreSQL keeps SQLAlchemy's typed statement")
+        stored = text(STORED[db.get_bind().dialect.name])
         await repo.add_status_events(db, _variants(number, "driver."))
         await db.execute(insert_ignore_many(db, MessageStatusEvent), _variants(number, "typed."))
-        driver = (await db.execute(text(STORED), {"prefix": "driver.%"})).all()
-        typed = (await db.execute(text(STORED), {"prefix": "typed.%"})).all()
+        driver = (await db.execute(stored, {"prefix": "driver.%"})).all()
+        typed = (await db.execute(stored, {"prefix": "typed.%"})).all()
         await repo.add_status_events(db, _variants(number, "driver."))  # repeats: skipped
     assert len(driver) == 3
     assert driver == typed

@@ -251,12 +251,27 @@ async def add_status_events(db: AsyncSession, values: list[dict[str, Any]]) -> N
     if not values:
         return
     conn = await db.connection()
-    if conn.dialect.name == "postgresql":
-        await db.execute(insert_ignore_many(db, MessageStatusEvent), values)
+    as_json = _json_bind(conn.dialect)
+    if conn.dialect.name == "postgresql":  # one statement, the rows as arrays (as moves are)
+        await conn.execute(
+            _STATUS_EVENTS_BULK,
+            {
+                "workspaces": [v["workspace_id"] for v in values],
+                "channels": [v["channel_id"] for v in values],
+                "wamids": [v["wamid"] for v in values],
+                "statuses": [v["status"] for v in values],
+                "ats": [v["occurred_at"] for v in values],
+                "codes": [v["error_code"] for v in values],
+                "titles": [v["error_title"] for v in values],
+                "pricing": [as_json(v["pricing"]) for v in values],
+                "conversations": [as_json(v["meta_conversation"]) for v in values],
+                "callbacks": [v["callback_data"] for v in values],
+                "created": [v["created_at"] for v in values],
+            },
+        )
         return
     # SQLite: the driver's executemany, values converted as the columns' types do (SQLAlchemy's
     # per-row parameter processing cost more than the insert itself)
-    as_json = _json_bind(conn.dialect)
     await conn.exec_driver_sql(
         _STATUS_EVENTS_SQLITE,
         [
@@ -278,6 +293,15 @@ async def add_status_events(db: AsyncSession, values: list[dict[str, Any]]) -> N
     )
 
 
+_STATUS_EVENTS_BULK = text(
+    """INSERT INTO message_status_events (workspace_id, channel_id, wamid, status, occurred_at,
+  error_code, error_title, pricing, meta_conversation, callback_data, created_at)
+SELECT * FROM unnest(CAST(:workspaces AS BIGINT[]), CAST(:channels AS BIGINT[]),
+  CAST(:wamids AS VARCHAR[]), CAST(:statuses AS VARCHAR[]), CAST(:ats AS TIMESTAMPTZ[]),
+  CAST(:codes AS INTEGER[]), CAST(:titles AS VARCHAR[]), CAST(:pricing AS JSON[]),
+  CAST(:conversations AS JSON[]), CAST(:callbacks AS VARCHAR[]), CAST(:created AS TIMESTAMPTZ[]))
+ON CONFLICT DO NOTHING"""
+)
 _STATUS_EVENTS_SQLITE = (
     "INSERT INTO message_status_events (workspace_id, channel_id, wamid, status, occurred_at, "
     "error_code, error_title, pricing, meta_conversation, callback_data, created_at) "
