@@ -47,3 +47,45 @@ async def test_events_arriving_together_share_a_transaction(
     assert first.processed_at is not None
     # woken by the first commit, the processor waited the gathering time before claiming
     assert (first.processed_at - first.received_at).total_seconds() >= 0.45
+
+
+async def test_a_busy_processor_lingers_after_taking_everything_pending(
+    client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under steady load a processor is never idle, so it is never woken and never gathers: it
+    claimed whatever had arrived since its last claim, and paid a transaction's fixed part for
+    every few events. After a claim that took everything pending it now lingers, so the events
+    arriving meanwhile share the next transaction."""
+    processor.stop_embedded()  # this test drives processing itself
+
+    def text(n: int) -> dict[str, Any]:
+        payload = load("message_text")
+        payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = f"wamid.linger.{n}"
+        return payload
+
+    await delivered(client, text(0))
+    arrivals: list[asyncio.Task[None]] = []
+    claims: list[int] = []
+    batch = processor.process_batch
+
+    async def observed(limit: int | None = None) -> int:
+        claimed = await batch(limit)
+        claims.append(claimed)
+        if len(claims) == 1:  # three more arrive, one after the other, while it lingers
+
+            async def arrive() -> None:
+                for n in (1, 2, 3):
+                    await delivered(client, text(n))
+                    await asyncio.sleep(0.05)
+
+            arrivals.append(asyncio.create_task(arrive()))
+        return claimed
+
+    monkeypatch.setattr(processor, "process_batch", observed)
+    done = await processor.process_available(linger_s=0.6)
+    await asyncio.gather(*arrivals)
+    assert done == 4
+    assert claims == [1, 3, 0]
+    events = await rows(WebhookEvent, order_by=WebhookEvent.id)
+    assert len({e.processed_at for e in events[1:]}) == 1  # one transaction
+    assert (await event_counts()) == {"processed": 4}

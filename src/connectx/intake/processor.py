@@ -70,6 +70,12 @@ EVENTS_PER_BATCH = 600
 # tests), shorter transactions, so a POST waits less for the processor's turn.
 EVENTS_PER_BATCH_SHARED_LOCK = 200
 MIN_CLAIM = 4  # the smallest claim after a turn cut short by intake
+# A processor whose claim took everything pending but fewer events than this waits the
+# gathering time before it claims again (process_available's ``linger_s``): below it a
+# transaction's fixed part (~5 ms of CPU, two commits) is most of an event's cost. Not above:
+# at 3,300 batch-1 webhooks/s (claims of ~100-300) lingering made claims and transactions
+# longer and the lag's median 2-3 times as long (docs/whatsapp-inbound.md, "Gathering").
+LINGER_BELOW = 64
 # SQLite: claim and decode in a read transaction before taking the write lock (intake's group
 # commits wait for that lock); PostgreSQL claims with FOR UPDATE SKIP LOCKED in the transaction.
 PREPARE_BEFORE_TURN = True
@@ -327,10 +333,13 @@ async def process_available(
     limit: int | None = None,
     max_batches: int | None = None,
     stopping: threading.Event | None = None,
+    linger_s: float = 0.0,
 ) -> int:
     """Process pending events until none are left (or ``max_batches``, or ``stopping`` is set),
     claiming up to ``limit`` a transaction (by default :func:`events_per_batch`). Returns the
-    count."""
+    count. ``linger_s``: after a transaction that took everything pending (fewer than
+    :data:`LINGER_BELOW` events), wait this long before claiming again, so the events arriving
+    meanwhile share the next transaction (the processor loop's gathering)."""
     if limit is None:
         limit = events_per_batch()
     total = 0
@@ -340,6 +349,7 @@ async def process_available(
     ):
         batches += 1
         started = time.monotonic()
+        asked = min(limit, _claim_size.get(limit))  # (as process_batch sizes its claim)
         try:
             done = await process_batch(limit)
         except OUTAGE_ERRORS:
@@ -355,6 +365,8 @@ async def process_available(
         await statistics.keep_current()  # a long backlog fills tables from empty
         if pressure.busy():  # intake first while the web process is saturated (pressure.py)
             await pressure.pace(time.monotonic() - started)
+        elif linger_s and done < min(asked, LINGER_BELOW):
+            await asyncio.sleep(linger_s)
     return total
 
 
@@ -395,7 +407,7 @@ async def _loop(stopping: threading.Event | None, poll_s: float) -> None:
     while stopping is None or not stopping.is_set():
         seen = wakeup.generation()
         try:
-            await process_available(stopping=stopping)
+            await process_available(stopping=stopping, linger_s=_gather_s())
             await statistics.keep_current()
             backoff = 0.0
         except (Exception, asyncio.CancelledError) as exc:
@@ -410,12 +422,15 @@ async def _loop(stopping: threading.Event | None, poll_s: float) -> None:
             await _gather()
 
 
+def _gather_s() -> float:
+    return get_settings().processing_gather_ms / 1000
+
+
 async def _gather() -> None:
     """Woken by new events: give those on their way ``processing_gather_ms`` to arrive, so
     they share the transaction (docs/whatsapp-inbound.md, "Gathering")."""
-    gather_ms = get_settings().processing_gather_ms
-    if gather_ms:
-        await asyncio.sleep(gather_ms / 1000)
+    if gather_s := _gather_s():
+        await asyncio.sleep(gather_s)
 
 
 class ProcessorThread:
