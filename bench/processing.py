@@ -14,6 +14,12 @@ in this process, PostgreSQL's own CPU is not counted), **SQL statements per even
 
 A claim of 1 or 4 is what a processor gets when intake keeps interrupting it (SQLite turns,
 ``intake/turns.py``); 50 is a whole batch.
+
+``--instructions`` counts instead the **instructions executed per event** in this process
+(valgrind's callgrind, instrumenting the measured phase only; Debian's ``valgrind``): on these
+shared machines CPU time varies by ±10 % between runs of the same code, while the instruction
+count repeats to ~0.1 %, so a change of a few per cent can be seen in one run of each tree
+(session 25). It runs ~40x slower: a few hundred events are enough.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import asyncio
 import cProfile
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -99,6 +106,10 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     counts.attach(get_engine())
     if args.max_items:  # the update budget's ceiling (memory: what one claim decodes at most)
         processor.MAX_ITEMS = args.max_items
+    if os.environ.get(UNDER_CALLGRIND):  # ~50x slower: the time budget would cut transactions
+        from connectx.intake.dispatch import BatchProcessor
+
+        BatchProcessor._time_to_stop = lambda self, elapsed: False  # type: ignore[method-assign]
 
     async def process_all() -> int:
         total = 0
@@ -133,7 +144,9 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     cpu, wall, loop_cpu = time.process_time(), time.perf_counter(), time.thread_time()
     if profiler:
         profiler.enable()
+    _callgrind("on")
     done = await process_all()
+    _callgrind("off")
     if profiler:
         profiler.disable()
         profiler.dump_stats(args.profile)
@@ -161,6 +174,42 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "rss_mb_before": rss_before,
         "peak_rss_mb": _vm("VmHWM"),
     }
+
+
+def _callgrind(state: str) -> None:
+    """Switch callgrind's instrumentation of this process on or off (when run under it)."""
+    if os.environ.get(UNDER_CALLGRIND):
+        subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True)
+
+
+UNDER_CALLGRIND = "CONNECTX_BENCH_UNDER_CALLGRIND"
+
+
+def _instructions(argv: list[str], events: int) -> None:
+    """Run this benchmark again under callgrind and print its instructions per event."""
+    if shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory() as out:
+        found = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}/callgrind.out",
+                sys.executable,
+                __file__,
+                *argv,
+            ],
+            env={**os.environ, UNDER_CALLGRIND: "1", "PYTHONMALLOC": "malloc"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    print(found.stdout.strip())
+    collected = re.search(r"Collected : (\d+)", found.stderr)
+    if collected is None:
+        sys.exit("callgrind reported no instruction count")
+    print(f"instructions_per_event={int(collected.group(1)) // events}")
 
 
 def _reset_peak() -> None:
@@ -222,7 +271,15 @@ def main() -> None:
         "--keep-db", action="store_true", help="keep the PostgreSQL database (EXPLAIN it after)"
     )
     parser.add_argument("--spy", help="write py-spy's collapsed stacks of the measured phase")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per event under valgrind's callgrind (deterministic)",
+    )
     args = parser.parse_args()
+    if args.instructions:
+        _instructions([a for a in sys.argv[1:] if a != "--instructions"], args.events)
+        return
 
     work = Path(tempfile.mkdtemp(prefix="connectx-proc-bench-"))
     os.environ.update(
