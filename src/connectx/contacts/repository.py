@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, delete, or_, select, text, update
+from sqlalchemy import Select, bindparam, delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.kit.membership import one_of
@@ -130,4 +130,21 @@ async def move_preference_events(db: AsyncSession, src: int, dst: int) -> None:
         update(ContactPreferenceEvent)
         .where(ContactPreferenceEvent.contact_id == src)
         .values(contact_id=dst)
+    )
+
+
+_TOUCH_INBOUND = (
+    update(Contact.__table__)  # type: ignore[arg-type]
+    .where(Contact.__table__.c.id == bindparam("c_id"))
+    .values(last_inbound_at=bindparam("c_inbound"))
+)
+
+
+async def write_last_inbound(db: AsyncSession, contacts: list[Contact]) -> None:
+    """Write these contacts' ``last_inbound_at`` as it is in memory: one executemany."""
+    if not contacts:
+        return
+    conn = await db.connection()
+    await conn.execute(
+        _TOUCH_INBOUND, [{"c_id": c.id, "c_inbound": c.last_inbound_at} for c in contacts]
     )

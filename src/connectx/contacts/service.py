@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from connectx.accounts.principal import Principal
 from connectx.audit import service as audit
@@ -93,6 +94,7 @@ class Contacts:
         self._known: set[tuple[int, bytes]] = set()  # indexes looked up already
         self._indexes: dict[tuple[int, str, str], bytes] = {}
         self.created: dict[int, list[int]] = {}  # workspace -> new contact ids
+        self._inbound: dict[int, Contact] = {}  # touch_inbound's, for write_inbound
         # workspace -> ids reserved by :meth:`prefetch` for contacts about to be created, whose
         # data keys exist already (made together in one key-store transaction)
         self._reserved: dict[int, list[int]] = {}
@@ -517,9 +519,17 @@ class Contacts:
         return True
 
     def touch_inbound(self, contact: Contact, at: datetime) -> None:
-        """Move ``last_inbound_at`` forward (flushed with the batch)."""
+        """Move ``last_inbound_at`` forward, in memory without marking the contact changed;
+        :meth:`write_inbound` writes them all in one statement (as
+        ``Conversations.record_message`` does)."""
         if contact.last_inbound_at is None or at > contact.last_inbound_at:
-            contact.last_inbound_at = at
+            set_committed_value(contact, "last_inbound_at", at)
+            self._inbound[contact.id] = contact
+
+    async def write_inbound(self) -> None:
+        """Write what :meth:`touch_inbound` moved (the processor: before the batch's flush)."""
+        moved, self._inbound = self._inbound, {}
+        await repo.write_last_inbound(self.db, list(moved.values()))
 
     # -- reading --------------------------------------------------------------------------------
     async def view(self, contact: Contact) -> ContactView:

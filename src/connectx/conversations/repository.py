@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.conversations import paging
@@ -80,3 +80,36 @@ async def page(
         stmt = stmt.where(paging.before(Conversation.last_message_at, Conversation.id, after))
     stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()).limit(limit)
     return list((await db.execute(stmt)).scalars())
+
+
+_TOUCH = (
+    update(Conversation.__table__)  # type: ignore[arg-type]
+    .where(Conversation.__table__.c.id == bindparam("c_id"))
+    .values(
+        last_message_at=bindparam("c_last"),
+        last_inbound_at=bindparam("c_inbound"),
+        status=bindparam("c_status"),
+        updated_at=bindparam("c_updated"),
+    )
+)
+
+
+async def write_activity(db: AsyncSession, conversations: list[Conversation]) -> None:
+    """Write these conversations' activity columns (last message, last inbound message,
+    status, updated) as they are in memory: one executemany for a batch."""
+    if not conversations:
+        return
+    conn = await db.connection()
+    await conn.execute(
+        _TOUCH,
+        [
+            {
+                "c_id": c.id,
+                "c_last": c.last_message_at,
+                "c_inbound": c.last_inbound_at,
+                "c_status": c.status,
+                "c_updated": c.updated_at,
+            }
+            for c in conversations
+        ],
+    )

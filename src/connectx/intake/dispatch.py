@@ -430,6 +430,8 @@ class BatchProcessor:
                 self.outcome.unmatched_statuses[(ws, channel.phone_number_id)] |= unmatched
             self._stats[channel.workspace_id]["statuses"] += len(statuses)
             ITEMS.labels("status").inc(len(statuses))
+        await self.conversations.write_activity()  # (in memory until now: no ORM flush)
+        await self.contacts.write_inbound()
         await self.db.flush()
         # Round-robin for the conversations this transaction opened: committed with them, so
         # an assignment is never lost (an after-commit step could fail after the commit).
