@@ -30,7 +30,7 @@ from connectx.db import events_file, sqlite_driver
 from connectx.db.base import sqlite_text
 from connectx.db.engine import get_engine
 from connectx.intake import raw_body
-from connectx.kit import clock
+from connectx.kit import arrays, clock
 from connectx.models.config_generation import PROCESSING, ConfigGeneration
 from connectx.models.security import WorkspaceSuspension
 from connectx.models.webhook_event import FAILED, PENDING, WebhookEvent, pending_only
@@ -392,15 +392,18 @@ async def finish_many(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
         return
     await db.execute(
         _FINISH_BULK,
-        {
-            "ids": [r["event_id"] for r in rows],
-            "statuses": [r["status"] for r in rows],
-            "ats": [r["processed_at"] for r in rows],
-            "items": [r["items"] for r in rows],
-            "unrouted": [r["unrouted"] for r in rows],
-            "ignored": [r["ignored"] for r in rows],
-            "progress": [r["progress"] for r in rows],
-        },
+        arrays.columns(
+            rows,
+            {
+                "ids": "event_id",
+                "statuses": "status",
+                "ats": "processed_at",
+                "items": "items",
+                "unrouted": "unrouted",
+                "ignored": "ignored",
+                "progress": "progress",
+            },
+        ),
     )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.conversations import paging
 from connectx.db.base import sqlite_text
+from connectx.kit import arrays
 from connectx.kit.membership import one_of
 from connectx.kit.tenancy import scoped
 from connectx.kit.upsert import insert_ignore, insert_ignore_many
@@ -226,12 +227,17 @@ async def advance_statuses(
         {
             "workspace": workspace_id,
             "number": phone_number_id,
-            "wamids": [m["wamid"] for m in ordered],
-            "statuses": [m["status"] for m in ordered],
-            "ranks": [m["rank"] for m in ordered],
-            "ats": [m["at"] for m in ordered],
-            "codes": [m["error_code"] for m in ordered],
-            "titles": [m["error_title"] for m in ordered],
+            **arrays.columns(
+                ordered,
+                {
+                    "wamids": "wamid",
+                    "statuses": "status",
+                    "ranks": "rank",
+                    "ats": "at",
+                    "codes": "error_code",
+                    "titles": "error_title",
+                },
+            ),
         },
     )
     return [(r[0], r[1], r[2], r[3]) for r in found.all()]
@@ -253,22 +259,25 @@ async def add_status_events(db: AsyncSession, values: list[dict[str, Any]]) -> N
     conn = await db.connection()
     as_json = _json_bind(conn.dialect)
     if conn.dialect.name == "postgresql":  # one statement, the rows as arrays (as moves are)
-        await conn.execute(
-            _STATUS_EVENTS_BULK,
+        bound = arrays.columns(
+            values,
             {
-                "workspaces": [v["workspace_id"] for v in values],
-                "channels": [v["channel_id"] for v in values],
-                "wamids": [v["wamid"] for v in values],
-                "statuses": [v["status"] for v in values],
-                "ats": [v["occurred_at"] for v in values],
-                "codes": [v["error_code"] for v in values],
-                "titles": [v["error_title"] for v in values],
-                "pricing": [as_json(v["pricing"]) for v in values],
-                "conversations": [as_json(v["meta_conversation"]) for v in values],
-                "callbacks": [v["callback_data"] for v in values],
-                "created": [v["created_at"] for v in values],
+                "workspaces": "workspace_id",
+                "channels": "channel_id",
+                "wamids": "wamid",
+                "statuses": "status",
+                "ats": "occurred_at",
+                "codes": "error_code",
+                "titles": "error_title",
+                "pricing": "pricing",
+                "conversations": "meta_conversation",
+                "callbacks": "callback_data",
+                "created": "created_at",
             },
         )
+        for name in ("pricing", "conversations"):
+            bound[name] = [as_json(v) for v in bound[name]]
+        await conn.execute(_STATUS_EVENTS_BULK, bound)
         return
     # SQLite: the driver's executemany, values converted as the columns' types do (SQLAlchemy's
     # per-row parameter processing cost more than the insert itself)
