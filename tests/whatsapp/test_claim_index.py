@@ -65,7 +65,7 @@ async def test_a_claim_during_a_burst_walks_the_pending_index() -> None:
     probe = outbound_repo.webhooks_processed_until_statement()
     async with unit_of_work() as db:
         conn = await db.connection()
-        for stmt in (repo.claim_statement(), probe):
+        for stmt in (repo.claim_statement().params(limit=600), probe):
             for plan in await _plans(conn, stmt):
                 assert INDEX in plan, plan
         claimed = await repo.claim(db, 600)

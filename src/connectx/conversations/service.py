@@ -52,8 +52,7 @@ class Conversations:
         self.guarded = guarded
         self._open: dict[tuple[int, int], Conversation] = {}
         self._absent: set[tuple[int, int]] = set()
-        self.touched: dict[int, Conversation] = {}
-        self._unwritten: dict[int, Conversation] = {}  # record_message's, for write_activity
+        self.touched: dict[int, Conversation] = {}  # record_message's, for write_activity
         self.opened: list[Conversation] = []  # created by this object (not found, not raced)
 
     async def prefetch(self, contact_ids: list[int], channel_ids: list[int]) -> None:
@@ -122,13 +121,12 @@ class Conversations:
                 set_committed_value(conversation, "status", "open")
         set_committed_value(conversation, "updated_at", clock.now())
         self.touched[conversation.id] = conversation
-        self._unwritten[conversation.id] = conversation
 
     async def write_activity(self) -> None:
         """Write what :meth:`record_message` recorded (before anything reads it from the
         database: the processor calls it before the batch's flush)."""
-        unwritten, self._unwritten = self._unwritten, {}
-        await repo.write_activity(self.db, list(unwritten.values()))
+        touched, self.touched = self.touched, {}
+        await repo.write_activity(self.db, list(touched.values()))
 
     def forget_contact(self, contact_id: int) -> None:
         for key in [k for k in self._open if k[0] == contact_id]:

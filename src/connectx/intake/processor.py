@@ -130,6 +130,11 @@ def on_stored(listener: Listener) -> Listener:
     return listener
 
 
+def _claim_for(limit: int) -> int:
+    """How many events the next claim of this context asks for (at most ``limit``)."""
+    return min(limit, _claim_size.get(limit))
+
+
 def events_per_batch() -> int:
     """The most events one transaction claims on the configured database."""
     return EVENTS_PER_BATCH_SHARED_LOCK if turns.shares_write_lock() else EVENTS_PER_BATCH
@@ -142,7 +147,7 @@ async def process_batch(limit: int | None = None) -> int:
     kept)."""
     if limit is None:
         limit = events_per_batch()
-    size = min(limit, _claim_size.get(limit))
+    size = _claim_for(limit)
     budget = _item_budget.get()
     known: dict[int, Decoded] | None = None
     claimed = 0
@@ -349,7 +354,7 @@ async def process_available(
     ):
         batches += 1
         started = time.monotonic()
-        asked = min(limit, _claim_size.get(limit))  # (as process_batch sizes its claim)
+        asked = _claim_for(limit)  # (what process_batch will ask for)
         try:
             done = await process_batch(limit)
         except OUTAGE_ERRORS:

@@ -295,12 +295,9 @@ def claim_statement() -> Any:
         _claimed()
         .where(_claimable())
         .order_by(WebhookEvent.id)
-        .limit(bindparam("limit", EVENTS_PER_CLAIM_PLAN, type_=Integer))
+        .limit(bindparam("limit", type_=Integer))
         .with_for_update(skip_locked=True)
     )
-
-
-EVENTS_PER_CLAIM_PLAN = 600  # the limit a compiled claim shows when no other is given
 
 
 async def claim(db: AsyncSession, limit: int) -> list[Claimed]:
