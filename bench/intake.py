@@ -524,7 +524,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per phase")
     parser.add_argument(
         "--connections",
-        default="64,256",
+        default="64,256,512",
         help="wrk connections, comma-separated: each throughput phase runs at each count, and "
         "the ratio compares each target's best (its peak throughput)",
     )
