@@ -32,8 +32,9 @@ shows the last window's demand, ``connectx_intake_busy_windows_total`` counts bu
 passed on to ``connectx serve``'s processing process (a ``b`` line, intake/process.py). A
 processor that finishes a batch while intake is busy pauses for :data:`PACE` times that batch's
 duration (at most :data:`MAX_PAUSE_S`, and no longer than the pressure lasts): it keeps about
-1/(1 + PACE) of a core, so the inbox still moves during a long burst, and drains the backlog at
-full speed once the burst is over. Fixed rates the web process keeps up with are not paced
+1/(1 + PACE) of a core (up to ~1/3 when its transactions reach their 0.5 s budget, as with
+batches of 50: the cap sets the pause then), so the inbox still moves during a long burst, and
+drains the backlog at full speed once the burst is over. Fixed rates the web process keeps up with are not paced
 (their loop idles between requests). ``connectx worker`` processes are not told: they usually
 run on other machines (on the same one, PostgreSQL's own backends are shared with them anyway).
 """
