@@ -34,9 +34,10 @@ processor that finishes a batch while intake is busy pauses for :data:`PACE` tim
 duration (at most :data:`MAX_PAUSE_S`, and no longer than the pressure lasts): it keeps about
 1/(1 + PACE) of a core (up to ~1/3 when its transactions reach their 0.5 s budget, as with
 batches of 50: the cap sets the pause then), so the inbox still moves during a long burst, and
-drains the backlog at full speed once the burst is over. Fixed rates the web process keeps up with are not paced
-(their loop idles between requests). ``connectx worker`` processes are not told: they usually
-run on other machines (on the same one, PostgreSQL's own backends are shared with them anyway).
+drains the backlog at full speed once the burst is over. Fixed rates the web process keeps up
+with are not paced (their loop idles between requests). ``connectx worker`` processes are not
+told: they usually run on other machines (on the same one, PostgreSQL's own backends are
+shared with them anyway).
 """
 
 from __future__ import annotations
