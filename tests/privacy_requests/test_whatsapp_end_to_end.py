@@ -21,6 +21,7 @@ from connectx.models.audit import AuditEvent
 from connectx.models.contact import Contact
 from connectx.models.outbox import OutboxMessage
 from connectx.privacy.requests.notices import CODE_WITHHELD, DOWNLOAD_WITHHELD, WITHDRAW_WITHHELD
+from tests.jobs.support import eventually
 from tests.outbound.conftest import World
 from tests.privacy_requests.support import actions, all_requests, request_row
 from tests.support.mail import first_link, outbox
@@ -299,19 +300,15 @@ async def test_two_reports_of_one_failed_notice_at_once_add_one_entry(world: Wor
     await _file_for_them(world)
     on_the_phone = await _code_on_the_phone(world)
     [req] = await all_requests()
+
     # The customer's phone has the message as soon as Meta accepts it; the sender stores the
     # wamid Meta answered with just after, in its own transaction.
-    async with asyncio.timeout(15):
-        while True:
-            async with unit_of_work() as db:
-                message_id = (
-                    await db.execute(
-                        select(Message.id).where(Message.wamid == on_the_phone["wamid"])
-                    )
-                ).scalar_one_or_none()
-            if message_id is not None:
-                break
-            await asyncio.sleep(0.05)
+    async def stored_id() -> int | None:
+        async with unit_of_work() as db:
+            found = select(Message.id).where(Message.wamid == on_the_phone["wamid"])
+            return (await db.execute(found)).scalar_one_or_none()
+
+    message_id = await eventually(stored_id, lambda found: found is not None, 15, "the wamid")
     first_marked = asyncio.Event()
     release = asyncio.Event()
 
