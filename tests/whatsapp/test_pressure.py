@@ -138,8 +138,10 @@ async def test_pace_pauses_pace_times_the_batch_while_busy_and_ends_with_the_pre
     assert await pressure.pace(0.05) == 0  # nothing to give way to
     pressure.note_busy()
     started = time.monotonic()
-    assert await pressure.pace(0.05) == pytest.approx(pressure.PACE * 0.05)
-    assert time.monotonic() - started >= pressure.PACE * 0.05 * 0.9
+    worked = 0.02  # (PACE times it stays well inside the HOLD_S the pressure lasts)
+    assert pressure.PACE * worked < pressure.HOLD_S * 0.5
+    assert await pressure.pace(worked) == pytest.approx(pressure.PACE * worked)
+    assert time.monotonic() - started >= pressure.PACE * worked * 0.9
 
     loop = asyncio.get_running_loop()
     pressure.note_busy()
