@@ -150,6 +150,14 @@ async def test_pace_pauses_pace_times_the_batch_while_busy_and_ends_with_the_pre
     paused = await pressure.pace(10.0)  # (capped at MAX_PAUSE_S)
     assert paused < 0.3 and time.monotonic() - started < 0.5
 
+    stopping = threading.Event()  # a processor asked to stop ends its pause too
+    pressure.note_busy()
+    loop.call_later(0.1, stopping.set)
+    started = time.monotonic()
+    paused = await pressure.pace(10.0, stopping)
+    assert paused < 0.3 and time.monotonic() - started < 0.5
+    assert pressure.busy()  # (the pressure itself went on)
+
 
 async def test_the_processor_paces_between_batches_only_while_intake_is_busy(
     client: httpx.AsyncClient, channel: dict[str, Any], monkeypatch: pytest.MonkeyPatch
@@ -157,7 +165,7 @@ async def test_the_processor_paces_between_batches_only_while_intake_is_busy(
     await processor.close_embedded()  # (the app's own processor would take events meanwhile)
     paced: list[float] = []
 
-    async def recorded(worked_s: float) -> float:
+    async def recorded(worked_s: float, stopping: threading.Event | None = None) -> float:
         paced.append(worked_s)
         return 0.0
 

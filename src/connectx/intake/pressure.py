@@ -171,12 +171,13 @@ class LoopMeter:
         return demand
 
 
-async def pace(worked_s: float) -> float:
+async def pace(worked_s: float, stopping: threading.Event | None = None) -> float:
     """After a batch that took ``worked_s``: while intake is busy, pause ``PACE`` times that
-    (at most ``MAX_PAUSE_S``, ending when the pressure does). Returns the seconds paused."""
+    (at most ``MAX_PAUSE_S``, ending when the pressure does or ``stopping`` is set). Returns
+    the seconds paused."""
     remaining = min(MAX_PAUSE_S, PACE * worked_s)
     paused = 0.0
-    while remaining > 0 and busy():
+    while remaining > 0 and busy() and not (stopping is not None and stopping.is_set()):
         step = min(remaining, _STEP_S)
         await asyncio.sleep(step)
         remaining -= step

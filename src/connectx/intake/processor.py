@@ -369,7 +369,7 @@ async def process_available(
         total += done
         await statistics.keep_current()  # a long backlog fills tables from empty
         if pressure.busy():  # intake first while the web process is saturated (pressure.py)
-            await pressure.pace(time.monotonic() - started)
+            await pressure.pace(time.monotonic() - started, stopping)
         elif linger_s and done < min(asked, LINGER_BELOW):
             await asyncio.sleep(linger_s)
     return total
