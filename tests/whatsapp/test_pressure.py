@@ -164,9 +164,11 @@ async def test_the_processor_paces_between_batches_only_while_intake_is_busy(
 ) -> None:
     await processor.close_embedded()  # (the app's own processor would take events meanwhile)
     paced: list[float] = []
+    told: list[threading.Event | None] = []
 
     async def recorded(worked_s: float, stopping: threading.Event | None = None) -> float:
         paced.append(worked_s)
+        told.append(stopping)
         return 0.0
 
     monkeypatch.setattr(pressure, "pace", recorded)
@@ -180,8 +182,10 @@ async def test_the_processor_paces_between_batches_only_while_intake_is_busy(
 
     monkeypatch.setattr(pressure, "HOLD_S", 60.0)
     pressure.note_busy()
-    assert await processor.process_available(limit=1) == 2
+    stop = threading.Event()  # (never set: the pause is told of it, so a stop can end it)
+    assert await processor.process_available(limit=1, stopping=stop) == 2
     assert len(paced) == 2 and all(s > 0 for s in paced)  # after each batch, its duration
+    assert told == [stop, stop]
     await drain()
 
 
