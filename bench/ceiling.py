@@ -1,8 +1,10 @@
 """The bare ceiling: an ASGI app that reads the raw body, checks ``X-Hub-Signature-256`` with
 HMAC-SHA256 and answers 200 (401 on a mismatch). Nothing else: no framework, no database.
 
-Served by uvicorn with the options ``connectx serve`` uses, so the two differ only in the app.
-Run: ``python bench/ceiling.py --port 8101 --secret <app secret>``.
+Served by uvicorn with the options ``connectx serve`` uses, except its HTTP protocol: the
+platform answers webhook deliveries in its own subclass of uvicorn's httptools protocol, without
+an ASGI cycle (src/connectx/intake/fast_http.py); the ceiling is the ASGI app the issue defines,
+under uvicorn's own protocol. Run: ``python bench/ceiling.py --port 8101 --secret <app secret>``.
 """
 
 from __future__ import annotations

@@ -101,6 +101,7 @@ def serve(
 
     from connectx.db import migrate as db_migrate
     from connectx.intake import cardscan
+    from connectx.intake.fast_http import IntakeHttpToolsProtocol
 
     settings = get_settings()
     if migrate_first and settings.is_sqlite:
@@ -121,6 +122,7 @@ def serve(
         host=bind_host,
         port=bind_port,
         workers=workers,
+        http=IntakeHttpToolsProtocol,  # webhook deliveries answered without ASGI (fast_http.py)
         log_config=None,
         access_log=False,
         proxy_headers=False,

@@ -6,41 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from connectx.config import reset_settings
 from connectx.simulator import settings as sim_settings
 from connectx.simulator.app import create_app as create_sim_app
 from connectx.simulator.core import Simulator
+from tests.support.served import PLATFORM, served
 from tests.whatsapp.support import channel_body, drain
 from tests.workspaces.helpers import Caller, owner_of
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "server did not start"
-        await asyncio.sleep(0.02)
-    return server, task, f"http://127.0.0.1:{port}"
 
 
 @dataclass
@@ -104,22 +83,24 @@ async def world_on(
 ) -> AsyncIterator[World]:
     """The platform ``app`` and a simulator, both served on loopback, with the simulator's demo
     number connected to a new workspace."""
-    platform_server, platform_task, platform_url = await serve(app)
-    settings = sim_settings.build(
-        None,
-        {
-            "callback_url": f"{platform_url}/webhooks/whatsapp",
-            "statuses": {"delay_ms": 20},
-            **sim_overrides,
-        },
-    )
-    simulator = Simulator(settings)
-    sim_app = create_sim_app(simulator=simulator)
-    async with sim_app.router.lifespan_context(sim_app):
-        sim_server, sim_task, sim_url = await serve(sim_app)
+    async with contextlib.AsyncExitStack() as stack:
+        platform_url = await stack.enter_async_context(served(app, **PLATFORM))
+        settings = sim_settings.build(
+            None,
+            {
+                "callback_url": f"{platform_url}/webhooks/whatsapp",
+                "statuses": {"delay_ms": 20},
+                **sim_overrides,
+            },
+        )
+        simulator = Simulator(settings)
+        sim_app = create_sim_app(simulator=simulator)
+        await stack.enter_async_context(sim_app.router.lifespan_context(sim_app))
+        sim_url = await stack.enter_async_context(served(sim_app))
         monkeypatch.setenv("CONNECTX_GRAPH_BASE_URL", sim_url)
         reset_settings()
         caller, _ = await owner_of(app)
+        stack.push_async_callback(caller.client.aclose)
         body = channel_body(
             sim_settings.DEMO_PHONE_NUMBER_ID,
             sim_settings.DEMO_WABA_ID,
@@ -132,15 +113,8 @@ async def world_on(
         )
         r = await caller.post("/api/v1/channels", json=body)
         assert r.status_code == 201, r.text
-        try:
-            async with httpx.AsyncClient(base_url=sim_url) as sim:
-                yield World(caller, sim, simulator, dict(r.json()), sim_url)
-        finally:
-            await caller.client.aclose()
-            sim_server.should_exit = True
-            await sim_task
-            platform_server.should_exit = True
-            await platform_task
+        sim = await stack.enter_async_context(httpx.AsyncClient(base_url=sim_url))
+        yield World(caller, sim, simulator, dict(r.json()), sim_url)
 
 
 @pytest.fixture

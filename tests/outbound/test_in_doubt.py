@@ -25,7 +25,8 @@ from connectx.models.webhook_event import PENDING, PROCESSED, WebhookEvent
 from connectx.outbound import graph
 from connectx.outbound import pacer as outbound_pacer
 from connectx.outbound import repository as outbox_repo
-from tests.outbound.conftest import World, free_port
+from tests.outbound.conftest import World
+from tests.support.served import free_port
 
 ANA = "16505550101"
 ANA_E164 = "+16505550101"

@@ -8,7 +8,6 @@ import asyncio
 import inspect
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from typer.testing import CliRunner
 from connectx.cli import app
 from connectx.simulator.cli import simulator
 from tests.simulator.support import receiver
+from tests.support.served import free_port
 
 CONNECTX = str(Path(sys.executable).with_name("connectx"))
 
@@ -43,12 +43,6 @@ def test_a_bad_configuration_is_refused(tmp_path: Path) -> None:
     config.write_text("numbers:\n  - phone_number_id: not-digits\n")
     result = CliRunner().invoke(app, ["simulator", "--config", str(config)])
     assert result.exit_code == 2 and "phone_number_id" in result.output
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_up(base: str, proc: subprocess.Popen[bytes]) -> None:

@@ -5,41 +5,24 @@ simulated customers writing to it."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from connectx.simulator import settings as sim_settings
 from tests.simulator.support import Sim, running
+from tests.support.served import PLATFORM, served
 from tests.whatsapp.support import channel_body, drain
 from tests.workspaces.helpers import Caller, owner_of
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def platform_url(app: Any) -> AsyncIterator[str]:
-    """The platform app (its lifespan already running) served over real HTTP."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the platform did not start"
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    """The platform app (its lifespan already running) served over real HTTP, as
+    ``connectx serve`` serves it."""
+    async with served(app, **PLATFORM) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,13 +5,11 @@ page's strict CSP); tapping a reply button sends the interactive reply. No conso
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from connectx.simulator.app import VENDOR, create_app
@@ -19,40 +17,18 @@ from connectx.simulator.core import Simulator
 from connectx.simulator.settings import build
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.simulator.support import ANA, AUTH, PNID, Receiver, V, receiver
+from tests.support.served import served
 
 pytestmark = pytest.mark.browser
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[str, Receiver]]:
+async def served_sim() -> AsyncIterator[tuple[str, Receiver]]:
     """The simulator on a real port (its webhooks to a real receiver)."""
     async with receiver() as rec:
         simulator = Simulator(build(None, {"callback_url": rec.url}))
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(simulator=simulator),
-                host="127.0.0.1",
-                port=port,
-                log_config=None,
-                access_log=False,
-            )
-        )
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            assert not task.done(), "the simulator did not start"
-            await asyncio.sleep(0.02)
-        try:
-            yield f"http://127.0.0.1:{port}", rec
-        finally:
-            server.should_exit = True
-            await task
+        async with served(create_app(simulator=simulator), lifespan="auto") as url:
+            yield url, rec
 
 
 @pytest.fixture
@@ -77,11 +53,11 @@ def watch_errors(page: Page) -> list[str]:
 
 
 async def test_chatting_as_a_customer_in_a_browser(
-    served: tuple[str, Receiver], chromium: Browser
+    served_sim: tuple[str, Receiver], chromium: Browser
 ) -> None:
     if not (VENDOR / "htmx.min.js").is_file():
         pytest.fail("front-end assets are missing: run make install (npm ci && npm run vendor)")
-    base, rec = served
+    base, rec = served_sim
     context = await chromium.new_context(base_url=base, viewport={"width": 390, "height": 844})
     context.set_default_timeout(10_000)
     page = await context.new_page()

@@ -21,6 +21,7 @@ Secrets live only in this process's memory; they are never logged.
 from __future__ import annotations
 
 import asyncio
+import enum
 import hmac
 import logging
 import time
@@ -49,6 +50,13 @@ class SecretsUnavailable(Exception):
 
 def subject_of(meta_app_row_id: int) -> str:
     return f"meta_app:{meta_app_row_id}"
+
+
+class Undecided(enum.Enum):
+    UNDECIDED = "undecided"
+
+
+UNDECIDED = Undecided.UNDECIDED
 
 
 class AppSecretCache:
@@ -97,15 +105,25 @@ class AppSecretCache:
 
     async def verify(self, body: bytes, header: str | None) -> int | None:
         """The id of the app whose secret signed ``body``, or None."""
+        held = self.verify_held(body, header)
+        if held is not UNDECIDED:
+            return held
+        await self._reload()
+        digest = signature.parse_header(header)
+        return None if digest is None else self._match(body, digest)
+
+    def verify_held(self, body: bytes, header: str | None) -> int | Undecided | None:
+        """:meth:`verify` answered from the secrets held, without waiting: ``UNDECIDED`` when
+        :meth:`verify` would load them first (none held yet, held too long, or no match while
+        a reload is due); the caller then awaits :meth:`verify`."""
         digest = signature.parse_header(header)
         if digest is None:
             return None
         if self._stale():
-            await self._reload()
+            return UNDECIDED
         found = self._match(body, digest)
         if found is None and time.monotonic() - self._last_load_attempt >= MISS_RELOAD_S:
-            await self._reload()
-            found = self._match(body, digest)
+            return UNDECIDED
         return found
 
     async def _reload(self) -> None:

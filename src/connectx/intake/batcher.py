@@ -89,6 +89,15 @@ class GroupCommitBatcher:
 
     async def submit(self, meta_app_id: int, body: bytes) -> None:
         """Return once ``body`` is committed; raise :class:`StoreFailed` if it could not be."""
+        # A request cancelled here cancels only its own future: the write it shares with the
+        # other requests runs in the flusher's task, which skips futures already done (so no
+        # asyncio.shield, which cost a future and two callbacks per POST).
+        await self.enqueue(meta_app_id, body)
+
+    def enqueue(self, meta_app_id: int, body: bytes) -> asyncio.Future[None]:
+        """Queue ``body`` for the next group commit: the future is done once it is committed
+        (its exception :class:`StoreFailed` if it could not be). Called on the loop's thread,
+        from a coroutine or from a protocol's callback (intake/fast_http.py)."""
         task = self._task
         if task is None or task.done():  # (a flusher that died is replaced)
             self._start()
@@ -97,10 +106,7 @@ class GroupCommitBatcher:
         wake = self._wake
         if wake is not None and not wake.done():
             wake.set_result(None)
-        # A request cancelled here cancels only its own future: the write it shares with the
-        # other requests runs in the flusher's task, which skips futures already done (so no
-        # asyncio.shield, which cost a future and two callbacks per POST).
-        await future
+        return future
 
     async def _next_batch(self) -> list[_Pending]:
         while not self._items:

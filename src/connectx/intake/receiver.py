@@ -50,7 +50,7 @@ RECEIVED = LoopCounter(
     "outcome",
     ("stored", "bad_signature", "too_large", "store_failed", "secrets_unavailable", "error"),
 )
-_OK = Response(status_code=200)  # stateless: the same answer object for every stored event
+OK = Response(status_code=200)  # stateless: the same answer object for every stored event
 SECONDS = LoopHistogram(
     "connectx_intake_request_seconds",
     "Webhook POSTs: from the request to the answer (the 200 waits for the commit).",
@@ -66,7 +66,7 @@ class _Disconnected(Exception):
     pass
 
 
-def _too_large() -> Response:
+def too_large() -> Response:
     RECEIVED.inc("too_large")
     return problem_response(
         413,
@@ -92,15 +92,15 @@ async def accept(
 ) -> Response:
     """Verify, store and answer one delivery (the whole behaviour of the POST)."""
     if content_length is not None and content_length.isdigit() and int(content_length) > MAX_BODY:
-        return _too_large()
+        return too_large()
     try:
         body = await _read(chunks)
     except _TooLarge:
-        return _too_large()
-    return await _verify_and_store(body, signature)
+        return too_large()
+    return await verify_and_store(body, signature)
 
 
-async def _verify_and_store(body: bytes, signature: str | None) -> Response:
+async def verify_and_store(body: bytes, signature: str | None) -> Response:
     try:
         app_id = await app_secrets.cache.verify(body, signature)
     except app_secrets.SecretsUnavailable:
@@ -114,39 +114,69 @@ async def _verify_and_store(body: bytes, signature: str | None) -> Response:
             headers={"Retry-After": "1"},
         )
     if app_id is None:
-        RECEIVED.inc("bad_signature")
-        return problem_response(
-            Unauthenticated.status,
-            Unauthenticated.title,
-            "The X-Hub-Signature-256 header is missing or does not match the body signed with "
-            "a connected Meta app's secret.",
-            Unauthenticated.code,
-        )
+        return unsigned()
     try:
         await batcher().submit(app_id, mask_body(body))
     except StoreFailed:
-        RECEIVED.inc("store_failed")
-        return problem_response(
-            503,
-            "Not stored",
-            "The event could not be stored; send it again (Meta retries automatically).",
-            "store_failed",
-            headers={"Retry-After": "1"},
-        )
+        return not_stored()
     RECEIVED.inc("stored")
-    return _OK
+    return OK
+
+
+def unsigned() -> Response:
+    """The 401 for a missing or wrong signature (nothing was stored)."""
+    RECEIVED.inc("bad_signature")
+    return problem_response(
+        Unauthenticated.status,
+        Unauthenticated.title,
+        "The X-Hub-Signature-256 header is missing or does not match the body signed with "
+        "a connected Meta app's secret.",
+        Unauthenticated.code,
+    )
+
+
+def not_stored() -> Response:
+    """The 503 for a delivery the group commit could not store (Meta retries it)."""
+    RECEIVED.inc("store_failed")
+    return problem_response(
+        503,
+        "Not stored",
+        "The event could not be stored; send it again (Meta retries automatically).",
+        "store_failed",
+        headers={"Retry-After": "1"},
+    )
+
+
+def failed(exc: BaseException) -> Response:
+    """The 500 for an unexpected error: logged by type only, nothing of the body (house rule 8)."""
+    log.error("unhandled %s on POST %s", type(exc).__name__, PATH, exc_info=exc)
+    RECEIVED.inc("error")
+    return problem_response(
+        500,
+        "Something went wrong",
+        "The event was not stored; send it again (Meta retries automatically).",
+        "internal_error",
+    )
+
+
+def error_headers() -> list[tuple[bytes, bytes]]:
+    """What every answer but the 200 carries besides its own headers."""
+    return [
+        (b"x-request-id", secrets.token_hex(8).encode()),
+        (b"x-content-type-options", b"nosniff"),
+    ]
 
 
 async def _receive_body(receive: Receive, content_length: str | None) -> Response | bytes:
     """The body straight from the ASGI messages (most arrive whole, in one), or the 413."""
     if content_length is not None and content_length.isdigit() and int(content_length) > MAX_BODY:
-        return _too_large()
+        return too_large()
     message = await receive()
     if message["type"] != "http.request":  # http.disconnect: the client went away
         raise _Disconnected
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
-        return _too_large() if len(body) > MAX_BODY else body
+        return too_large() if len(body) > MAX_BODY else body
     parts, size = [body], len(body)
     while True:
         message = await receive()
@@ -155,7 +185,7 @@ async def _receive_body(receive: Receive, content_length: str | None) -> Respons
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            return _too_large()
+            return too_large()
         parts.append(chunk)
         if not message.get("more_body", False):
             return b"".join(parts)
@@ -184,26 +214,16 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
             signature = value.decode("latin-1")
     try:
         body = await _receive_body(receive, length)
-        response = body if isinstance(body, Response) else await _verify_and_store(body, signature)
+        response = body if isinstance(body, Response) else await verify_and_store(body, signature)
     except _Disconnected:
         return  # nobody to answer; nothing was stored
-    except Exception as exc:  # never a traceback to Meta; logged by type only (house rule 8)
-        log.error("unhandled %s on POST %s", type(exc).__name__, PATH, exc_info=exc)
-        RECEIVED.inc("error")
-        response = problem_response(
-            500,
-            "Something went wrong",
-            "The event was not stored; send it again (Meta retries automatically).",
-            "internal_error",
-        )
-    if response is _OK:
+    except Exception as exc:  # never a traceback to Meta
+        response = failed(exc)
+    if response is OK:
         await send(_OK_START)
         await send(_EMPTY_BODY)
     else:
-        extra = [
-            (b"x-request-id", secrets.token_hex(8).encode()),
-            (b"x-content-type-options", b"nosniff"),
-        ]
+        extra = error_headers()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
