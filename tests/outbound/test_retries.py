@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.db.session import unit_of_work
 from connectx.messages.service import subject_of
 from connectx.models.conversation import Conversation

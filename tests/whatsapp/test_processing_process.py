@@ -237,3 +237,20 @@ async def test_every_event_of_a_large_batch_reaches_the_web_process(serving: Any
         assert got == ids
         assert running._proc is child
     await owner.client.aclose()
+
+
+def test_the_processing_process_does_not_import_the_web_framework() -> None:
+    """What the child imports is its memory (docs/whatsapp-inbound.md, "Memory"): FastAPI,
+    Starlette and the multipart parser are the web process's, ~7 MB it has no use for."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, connectx.intake.process, connectx.intake.processor; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'fastapi', 'starlette', 'python_multipart', 'jinja2', 'uvicorn'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -1,14 +1,16 @@
-"""Who is calling: a signed-in user (cookie session) or a workspace API key (Bearer)."""
+"""Who is calling: a signed-in user (cookie session) or a workspace API key (Bearer), as FastAPI
+dependencies (the :class:`Principal` itself is in :mod:`connectx.accounts.caller`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.accounts import auth_repository as repo
+from connectx.accounts.caller import Principal
 from connectx.config import get_settings
 from connectx.db.session import db_session
 from connectx.kit import clock
@@ -19,23 +21,6 @@ from connectx.models.account import UserSession
 SESSION_COOKIE = "cx_session"
 API_KEY_PREFIX = "cx_"
 TOUCH_EVERY = timedelta(seconds=60)
-
-
-@dataclass
-class Principal:
-    actor: str  # "user:12" or "api_key:3": what audit events record
-    user_id: int | None = None
-    workspace_id: int | None = None
-    role: str | None = None  # role in workspace_id (sessions)
-    scopes: list[str] = field(default_factory=list)  # API keys
-    session_id: int | None = None
-    api_key_id: int | None = None
-    csrf_token: str | None = None
-    ip: str | None = None
-
-    @property
-    def via_cookie(self) -> bool:
-        return self.session_id is not None
 
 
 def truncated_ip(request: Request) -> str | None:

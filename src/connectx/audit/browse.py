@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.audit import repository as repo
 from connectx.audit import service as audit
 from connectx.kit import clock

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.audit import browse
 from connectx.db.session import db_session
 from connectx.workspaces.access import MANAGERS, allow

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.channels import service
 from connectx.channels.schemas import ChannelCreate
 from connectx.db.session import db_session

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.contacts import service
 from connectx.contacts.schemas import ContactOut, ContactPage
 from connectx.db.session import db_session

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.audit import service as audit
 from connectx.contacts import repository as contacts_repo
 from connectx.contacts.service import Contacts, ContactView, subject_of

@@ -52,7 +52,7 @@ from connectx.integrations.whatsapp.schemas import (
     StatusUpdate,
     text,
 )
-from connectx.kit import clock, text_guard
+from connectx.kit import clock, unicode_repair
 from connectx.messages.service import Messages
 from connectx.models.channel import Channel
 from connectx.models.webhook_event import MALFORMED, PROCESSED
@@ -206,7 +206,7 @@ class Decoder:
             subject = self._days[day] = day_subject(event.received_at)
         body = await open_body(self.vault, subject, event.body_enc)
         try:
-            payload = text_guard.repaired(_JSON.decode(_json_text(body)), body)
+            payload = unicode_repair.repaired(_JSON.decode(_json_text(body)), body)
         except (UnicodeDecodeError, ValueError):
             return Decoded(None)
         if not isinstance(payload, dict):

@@ -39,27 +39,6 @@ _HIGH_BYTE = re.compile(rb"%[89a-fA-F][0-9a-fA-F]")  # a percent-escaped byte ou
 
 
 _FILE_PART = re.compile(rb";\s*filename\*?=", re.IGNORECASE)  # a part's header naming a file
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
-
-
-def repaired(payload: Any, body: bytes) -> Any:
-    """``payload`` (parsed from the JSON ``body``) with every unpaired surrogate in its strings
-    replaced by U+FFFD, as UTF-8 decoders do: JSON may escape one (``"\\ud800"``), UTF-8 cannot
-    hold it. For text we accepted and must keep (webhooks), not refuse. The walk runs only when
-    ``body`` holds such an escape."""
-    if _SURROGATE_ESCAPE.search(body) is None:
-        return payload
-    return _repair(payload)
-
-
-def _repair(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if isinstance(value, dict):
-        return {_repair(k): _repair(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_repair(v) for v in value]
-    return value
 
 
 def problem(text: str) -> str | None:

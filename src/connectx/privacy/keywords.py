@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.audit import service as audit
 from connectx.integrations.whatsapp.inbound import InboundMessage
 from connectx.kit import clock

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.kit.errors import InvalidInput
 from connectx.privacy import ropa
 from connectx.workspaces.access import MANAGERS, allow

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.accounts.service import MARKETING_WORDING, NOTICE_VERSION
 from connectx.audit import service as audit
 from connectx.contacts import repository as contacts_repo

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.realtime import bus, stream
 from connectx.workspaces.access import allow
 

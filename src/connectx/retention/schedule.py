@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.audit import service as audit
 from connectx.kit import clock
 from connectx.kit.errors import InvalidInput

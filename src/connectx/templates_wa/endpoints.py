@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.db.session import db_session
 from connectx.kit.csrf import csrf_protect
 from connectx.models.template import WaTemplate

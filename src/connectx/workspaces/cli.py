@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperCommand
 
 from connectx.accounts import service as accounts
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.config import get_settings
 from connectx.db.engine import dispose_engines
 from connectx.db.session import unit_of_work

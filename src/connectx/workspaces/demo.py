@@ -19,7 +19,7 @@ import email_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.accounts import service as accounts
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.channels import repository as channels_repo
 from connectx.channels import service as channels
 from connectx.config import get_settings

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.accounts import sessions
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.accounts.service import normalise_email
 from connectx.audit.service import record
 from connectx.config import get_settings

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectx.accounts import service as accounts
 from connectx.accounts import sessions
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.audit.service import record
 from connectx.kit import clock
 from connectx.kit.crypto import CryptoError

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.inbox import assignment, canned, contact_panel, labels, notes, notifications
 from connectx.inbox import repository as inbox_repo
 from connectx.kit import clock

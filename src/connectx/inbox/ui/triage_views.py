@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.inbox import notifications, reads
 from connectx.inbox.ui import screens, triage
 from connectx.inbox.ui.views import DB, fragment, reader, writer

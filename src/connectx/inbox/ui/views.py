@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.channels import repository as channels_repo
 from connectx.db.session import db_session
 from connectx.inbox import labels, reads

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.kit.errors import InvalidInput
 from connectx.models.data_request import DataRequest
 from connectx.privacy.requests import repository as repo

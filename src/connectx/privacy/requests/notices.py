@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectx.accounts.principal import Principal
+from connectx.accounts.caller import Principal
 from connectx.kit.errors import DomainError
 from connectx.models.data_request import DataRequest
 from connectx.privacy.requests import repository as repo
