@@ -241,7 +241,7 @@ async def test_every_event_of_a_large_batch_reaches_the_web_process(serving: Any
 
 def test_the_processing_process_does_not_import_the_web_framework() -> None:
     """What the child imports is its memory (docs/whatsapp-inbound.md, "Memory"): FastAPI,
-    Starlette and the multipart parser are the web process's, ~7 MB it has no use for."""
+    Starlette and the multipart parser are the web process's, ~8 MB it has no use for."""
     import subprocess
     import sys
 

@@ -2,7 +2,7 @@
 
 Apart from the FastAPI dependencies that find it (:mod:`connectx.accounts.principal`), so that
 what services import does not pull in the web framework: the webhook processing process runs
-services (and makes system principals) but serves no request (session 28: ~7 MB less there).
+services (and makes system principals) but serves no request (session 28: ~8 MB less there).
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ choices, security signals, the access log, FastAPI's routing over every router):
 about a fifth of the web process's time under load (bench/results/intake-2026-11-27.md). So the
 application object (``connectx.app.ConnectX``) hands ``POST /webhooks/whatsapp`` to
 :func:`serve` before anything else runs, and every other request to FastAPI unchanged. The
-FastAPI route of the same path (kept for the OpenAPI document) calls the same :func:`accept`, so
-the behaviour is one piece of code:
+FastAPI route of the same path (kept for the OpenAPI document) calls the same :func:`accept`, and
+under ``connectx serve`` most deliveries never become an ASGI request at all
+(:mod:`connectx.intake.fast_http` answers them from the protocol with this module's functions),
+so the behaviour is one piece of code:
 
 * 413 for a declared or streamed body over 3 MB (refused before it is read further);
 * 401 (problem+json) with nothing stored for a missing or wrong ``X-Hub-Signature-256``;
