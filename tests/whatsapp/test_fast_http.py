@@ -11,6 +11,7 @@ from typing import Any
 
 import httptools
 import pytest
+import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectx.channels import app_secrets
@@ -301,3 +302,16 @@ async def test_fast_path_answers_are_counted_and_timed(fast: int, channel: dict[
     assert after[bad] - before[bad] == 1
     assert after[large] - before.get(large, 0) == 1
     assert after[timed] - before[timed] == 5
+
+
+def test_connectx_serve_hands_uvicorn_this_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests above serve the app with :data:`PLATFORM`; ``connectx serve`` must too."""
+    from typer.testing import CliRunner
+
+    from connectx.cli import app as cli
+
+    given: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: given.append(kw))
+    result = CliRunner().invoke(cli, ["serve", "--no-migrate", "--port", "8999"])
+    assert result.exit_code == 0, result.output
+    assert [kw["http"] for kw in given] == [PLATFORM["http"]]

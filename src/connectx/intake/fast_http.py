@@ -219,7 +219,7 @@ class IntakeHttpToolsProtocol(HttpToolsProtocol):
             self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
         )
         self.cycle = delivery  # type: ignore[assignment]  # (module doc)
-        if length is not None and length.isdigit() and int(length) > receiver.MAX_BODY:
+        if receiver.declared_too_large(length):
             delivery.answer(receiver.too_large())  # refused before the body is read
 
     def on_body(self, body: bytes) -> None:

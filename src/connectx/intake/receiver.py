@@ -68,6 +68,14 @@ class _Disconnected(Exception):
     pass
 
 
+def declared_too_large(content_length: str | bytes | None) -> bool:
+    """Whether a ``Content-Length`` header declares a body over :data:`MAX_BODY` (refused
+    before it is read)."""
+    return (
+        content_length is not None and content_length.isdigit() and int(content_length) > MAX_BODY
+    )
+
+
 def too_large() -> Response:
     RECEIVED.inc("too_large")
     return problem_response(
@@ -93,7 +101,7 @@ async def accept(
     chunks: AsyncIterator[bytes], content_length: str | None, signature: str | None
 ) -> Response:
     """Verify, store and answer one delivery (the whole behaviour of the POST)."""
-    if content_length is not None and content_length.isdigit() and int(content_length) > MAX_BODY:
+    if declared_too_large(content_length):
         return too_large()
     try:
         body = await _read(chunks)
@@ -171,7 +179,7 @@ def error_headers() -> list[tuple[bytes, bytes]]:
 
 async def _receive_body(receive: Receive, content_length: str | None) -> Response | bytes:
     """The body straight from the ASGI messages (most arrive whole, in one), or the 413."""
-    if content_length is not None and content_length.isdigit() and int(content_length) > MAX_BODY:
+    if declared_too_large(content_length):
         return too_large()
     message = await receive()
     if message["type"] != "http.request":  # http.disconnect: the client went away
